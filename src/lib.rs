@@ -1,0 +1,19 @@
+//! regprobe: probe container registries from a Kubernetes node the way its
+//! runtime would, and give one verdict per target.
+//!
+//! The pipeline, one module per step, data flowing one way:
+//! node files ([`hostroot`]) -> [`config`] discovery -> [`target`]s
+//! (endpoints in runtime order) -> staged [`probe`] -> [`verdict`] ->
+//! [`report`] renderers. [`cli`] turns arguments into settings and runs it.
+
+pub mod cli;
+pub mod code;
+pub mod config;
+pub mod hostroot;
+pub mod platform;
+pub mod probe;
+pub mod reference;
+pub mod report;
+pub mod secret;
+pub mod target;
+pub mod verdict;
