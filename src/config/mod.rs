@@ -5,6 +5,16 @@
 //! Problems are collected as [`Source`]s with path, line and reason; a broken
 //! file never stops the run.
 
+pub mod containerd;
+pub mod crio;
+pub mod docker;
+pub mod dockercfg;
+pub mod hosts;
+pub mod k3s;
+pub mod proxy;
+pub mod resolv;
+pub mod trust;
+
 use serde::Serialize;
 
 /// A config file that was consulted, and what went wrong with it, if anything.
@@ -36,4 +46,3 @@ impl Source {
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
-pub mod dockercfg;

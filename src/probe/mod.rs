@@ -6,8 +6,12 @@
 //! -> platform -> blob over the connection dial returned. This module only
 //! sequences stages; the fault taxonomy lives in `verdict.rs`.
 
+pub mod auth;
+pub mod blob;
+pub mod challenge;
 pub mod dns;
 pub mod http;
+pub mod manifest;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
