@@ -17,3 +17,4 @@ pub mod report;
 pub mod secret;
 pub mod target;
 pub mod verdict;
+pub mod run;

@@ -1,0 +1,363 @@
+//! The fault taxonomy: a pure function from stage outcomes to one verdict per
+//! target (status, code, category, message, hint).
+//!
+//! This is the only place that decides what a failure *means*. It reads the
+//! stage results and the target's config, never the network or the disk, and
+//! is table-tested below.
+
+use crate::code::{Category, Code};
+use crate::probe::{EndpointOutcome, Stage, StageResult};
+use crate::target::{Role, Target};
+use std::fmt::Write as _;
+
+/// `ok`, `degraded` (a mirror failed, a later endpoint worked) or `fail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetStatus {
+    Ok,
+    Degraded,
+    Fail,
+}
+
+impl TargetStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Ok => "ok",
+            TargetStatus::Degraded => "degraded",
+            TargetStatus::Fail => "fail",
+        }
+    }
+}
+
+/// One verdict per target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: TargetStatus,
+    pub code: Code,
+    pub category: Category,
+    /// One line a person understands.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// Judge a target from its endpoint outcomes (in the order they were tried).
+///
+/// The code is the first failing stage's code on the endpoint the runtime
+/// would end up using. When every endpoint fails, containerd reports the
+/// *first* error it met, except that a 404 from a host only makes it try the
+/// next one (`core/remotes/docker/resolver.go`, `Resolve`: `firstErr`, and
+/// `continue` on `StatusNotFound`); we pick the same endpoint.
+#[must_use]
+pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
+    if outcomes.is_empty() {
+        let (message, hint) = if target.endpoints.is_empty() {
+            (
+                format!("{target}: the node's runtime config leaves no endpoint to pull from"),
+                Some("check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned()),
+            )
+        } else {
+            (
+                format!("{target}: not probed, the run's deadline was reached first"),
+                Some("raise --deadline, or probe fewer targets at once".to_owned()),
+            )
+        };
+        return Verdict { status: TargetStatus::Fail, code: Code::RegistryError, category: Category::Registry, message, hint };
+    }
+    if let Some(good) = outcomes.iter().position(|o| o.first_failure().is_none()) {
+        let used = &outcomes[good];
+        let mut message = format!("{target}: ok via {}", used.endpoint.url());
+        if let Some(digest) = find_detail(used, Stage::Manifest, "digest") {
+            let _ = write!(message, " ({digest})");
+        }
+        let mut hints: Vec<String> = config_hints(used, target);
+        if good > 0 {
+            let failed: Vec<String> = outcomes[..good]
+                .iter()
+                .filter_map(|o| o.first_failure().map(|f| format!("{} {}", o.endpoint.url(), f.code)))
+                .collect();
+            let _ = write!(message, "; earlier endpoint(s) failed: {}", failed.join(", "));
+            hints.insert(
+                0,
+                "pulls still work but wait for the failing mirror first: fix it or remove it from the runtime's registry config".to_owned(),
+            );
+            return Verdict { status: TargetStatus::Degraded, code: Code::Ok, category: Category::Ok, message, hint: join(hints) };
+        }
+        return Verdict { status: TargetStatus::Ok, code: Code::Ok, category: Category::Ok, message, hint: join(hints) };
+    }
+    // Every endpoint failed: containerd's firstErr, skipping not-found answers while a later host remains.
+    let chosen = outcomes
+        .iter()
+        .enumerate()
+        .find(|(i, o)| {
+            let last = *i + 1 == outcomes.len();
+            let not_found = o.first_failure().is_some_and(|f| f.code == Code::ImageNotFound);
+            last || !not_found
+        })
+        .map_or(&outcomes[0], |(_, o)| o);
+    let failure = chosen.first_failure().expect("every outcome failed");
+    let code = failure.code;
+    let mut message = format!("{target}: {} failed: {}", failure.stage.as_str(), failure.summary);
+    if outcomes.len() > 1 {
+        let others: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !std::ptr::eq(*o, chosen))
+            .filter_map(|o| o.first_failure().map(|f| format!("{} {}", o.endpoint.url(), f.code)))
+            .collect();
+        if !others.is_empty() {
+            let _ = write!(message, " (also failed: {})", others.join(", "));
+        }
+    }
+    let mut hints = vec![hint(code, failure, chosen, target)];
+    hints.extend(config_hints(chosen, target));
+    Verdict { status: TargetStatus::Fail, code, category: code.category(), message, hint: join(hints) }
+}
+
+fn join(hints: Vec<String>) -> Option<String> {
+    let hints: Vec<String> = hints.into_iter().filter(|h| !h.is_empty()).collect();
+    if hints.is_empty() { None } else { Some(hints.join("; ")) }
+}
+
+fn find_detail<'a>(outcome: &'a EndpointOutcome, stage: Stage, key: &str) -> Option<&'a str> {
+    outcome.stages.iter().find(|s| s.stage == stage).and_then(|s| s.detail.get(key)).and_then(|v| v.as_str())
+}
+
+/// Hints that come from the node's config rather than from the failure itself.
+fn config_hints(outcome: &EndpointOutcome, target: &Target) -> Vec<String> {
+    let mut hints = Vec::new();
+    let ep = &outcome.endpoint;
+    if find_detail(outcome, Stage::Dns, "source") == Some("/etc/hosts") {
+        hints.push(format!("{} is pinned in the node's /etc/hosts: DNS is not asked, check that address is still right", ep.host));
+    }
+    if ep.tls.skip_verify {
+        let masked = outcome
+            .stages
+            .iter()
+            .find(|s| s.stage == Stage::Tls)
+            .and_then(|s| s.detail.get("masked_error"))
+            .and_then(|v| v.as_str());
+        match masked {
+            Some(m) => hints.push(format!("skip_verify is on for {} ({}) and masks a TLS problem: {m}", ep.host, ep.source)),
+            None => hints.push(format!("skip_verify is on for {} ({}): certificate checks are off", ep.host, ep.source)),
+        }
+    }
+    if ep.role == Role::Mirror && !ep.capabilities.resolve && target.image.as_ref().is_some_and(|r| r.digest.is_none()) {
+        hints.push(format!(
+            "mirror {} lacks the `resolve` capability ({}): containerd will not resolve tags there, only fetch by digest",
+            ep.host, ep.source
+        ));
+    }
+    hints.extend(target.remarks.iter().cloned());
+    hints
+}
+
+/// What to do about a failure, in the words the troubleshooting guides use.
+fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &Target) -> String {
+    let ep = &outcome.endpoint;
+    let host = &ep.host;
+    let registry = &target.registry;
+    let nameserver = failure
+        .detail
+        .get("nameserver")
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| "the nameservers in <root>/etc/resolv.conf".to_owned());
+    match code {
+        Code::Ok => String::new(),
+        Code::DnsNxdomain => format!(
+            "check the registry host {host:?} for a typo; if it is a private name, the node's DNS ({nameserver}) must know it (private DNS zone linked to the node's network, or a conditional forwarder)"
+        ),
+        Code::DnsNoAddress => format!("{host} exists in DNS but has no A/AAAA record: check the zone (a private endpoint's record missing?)"),
+        Code::DnsTimeout => format!("the node's DNS does not answer: check <root>/etc/resolv.conf ({nameserver}) and UDP/TCP 53 egress from the node"),
+        Code::DnsServfail => format!("the node's DNS server ({nameserver}) failed to resolve {host}: check its upstream forwarders and the zone"),
+        Code::TcpTimeout => format!(
+            "packets to {host}:{} are dropped: check firewall/NSG/network-policy egress rules and routes, or set the runtime's HTTPS_PROXY if egress must go through a proxy",
+            ep.port
+        ),
+        Code::TcpRefused => format!("nothing listens on {host}:{}: check the port in the image reference and that the registry is running", ep.port),
+        Code::TcpUnreachable => format!("the node has no route to {host}: check routes, VPN/peering and the node's network"),
+        Code::ProxyUnreachable => {
+            "the runtime's proxy cannot be reached: check HTTPS_PROXY/HTTP_PROXY in the runtime's environment (systemd drop-in) and that the proxy is up".to_owned()
+        }
+        Code::ProxyRejected => format!("the proxy refused to connect to {host}: allow it in the proxy's ACL, or add {host} to NO_PROXY if the node can reach it directly"),
+        Code::TlsUntrusted => format!(
+            "the CA is not trusted on this node: add it to /etc/containerd/certs.d/{}/ (hosts.toml `ca`) or the system CA bundle; if a TLS-inspecting proxy or firewall is in the path, trust its CA",
+            ep.authority()
+        ),
+        Code::TlsNameMismatch => format!("the certificate is not valid for {host}: use a name the certificate covers, or reissue it with {host} in its SANs"),
+        Code::TlsExpired => format!("the certificate of {host} is expired or not yet valid: renew it, or check the node's clock"),
+        Code::TlsHandshake => format!(
+            "TLS with {host}:{} failed: if it serves plain HTTP, configure it as an http endpoint in the runtime's registry config; otherwise a middlebox may be resetting TLS",
+            ep.port
+        ),
+        Code::NotARegistry => format!("{} did not answer like a registry: check the host and port in the image reference", ep.url()),
+        Code::AuthRequired => format!(
+            "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
+        ),
+        Code::AuthRejected => {
+            let from = ep.credential.as_ref().map(|c| c.source.as_str()).unwrap_or("the configured credentials");
+            format!("the credentials from {from} were refused: check the username, the password or token (expired?), and recreate the imagePullSecret")
+        }
+        Code::AuthServerUnreachable => {
+            let realm = failure.detail.get("realm").and_then(|v| v.as_str()).unwrap_or("the token service");
+            format!("the registry sends clients to {realm} for tokens, and the node cannot reach it: allow egress to that host too")
+        }
+        Code::AuthError => "the registry's token service answered with an error or garbage: registry-side trouble, retry later or contact the registry's operator".to_owned(),
+        Code::AccessDenied => {
+            let repo = target.image.as_ref().map_or_else(|| registry.clone(), crate::reference::Reference::name);
+            format!("the credentials are valid but may not pull {repo}: grant pull access (e.g. the AcrPull role, a project membership)")
+        }
+        Code::ImageNotFound => {
+            let image = target.image.as_ref().map_or_else(|| registry.clone(), ToString::to_string);
+            format!("check the repository and tag for typos: {image}; `kubectl describe pod` shows the image the kubelet asked for")
+        }
+        Code::RateLimited => {
+            let retry = failure.detail.get("retry_after").and_then(|v| v.as_str()).map(|r| format!(" (Retry-After: {r})")).unwrap_or_default();
+            format!("the registry is rate limiting this node{retry}: authenticate pulls, use a pull-through mirror, or wait")
+        }
+        Code::RegistryError => "registry-side trouble: retry later and check the registry's status page".to_owned(),
+        Code::BlobUnreachable => {
+            let blob_host = failure.detail.get("redirect_host").and_then(|v| v.as_str()).unwrap_or("the blob storage host");
+            format!(
+                "the manifest is reachable but the layer data is served from {blob_host}, which the node cannot reach: allow egress to it too (ACR: *.data.azurecr.io / *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)"
+            )
+        }
+        Code::PlatformMissing => {
+            let have = failure
+                .detail
+                .get("available")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            format!(
+                "the image has no variant for this node's platform (it has: {have}): push a multi-platform image, or schedule the pod on matching nodes (nodeSelector kubernetes.io/arch)"
+            )
+        }
+    }
+}
+
+/// The worst status over targets, for the report's top-level `status`.
+#[must_use]
+pub fn overall(statuses: impl IntoIterator<Item = TargetStatus>) -> TargetStatus {
+    statuses.into_iter().max().unwrap_or(TargetStatus::Ok)
+}
+
+/// The exit status of a run: 0 when every target is ok or degraded, else the
+/// worst failing target's category (`CONTRACT.md`, "Exit status").
+#[must_use]
+pub fn exit_status<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> u8 {
+    verdicts
+        .into_iter()
+        .filter(|v| v.status == TargetStatus::Fail)
+        .map(|v| v.category.exit_status())
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Status;
+    use crate::target::Endpoint;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn ok(stage: Stage) -> StageResult {
+        StageResult::ok(stage, Duration::from_millis(1), "fine", json!({}))
+    }
+
+    fn fail(stage: Stage, code: Code) -> StageResult {
+        StageResult::fail(stage, code, Duration::from_millis(1), "broken", json!({}))
+    }
+
+    fn outcome(host: &str, role: Role, stages: Vec<StageResult>) -> EndpointOutcome {
+        let mut endpoint = Endpoint::https(host, 443);
+        endpoint.role = role;
+        EndpointOutcome { endpoint, stages }
+    }
+
+    fn target() -> Target {
+        Target { registry: "reg.test".into(), image: None, endpoints: vec![Endpoint::https("reg.test", 443)], remarks: vec![] }
+    }
+
+    #[test]
+    fn every_failing_code_gets_its_category_and_a_hint() {
+        for code in Code::ALL.into_iter().filter(|c| *c != Code::Ok) {
+            let o = outcome("reg.test", Role::Upstream, vec![ok(Stage::Dns), fail(Stage::Tcp, code)]);
+            let v = judge(&target(), &[o]);
+            assert_eq!(v.status, TargetStatus::Fail);
+            assert_eq!(v.code, code);
+            assert_eq!(v.category, code.category());
+            assert!(v.hint.as_deref().is_some_and(|h| !h.is_empty()), "{code} has no hint");
+            assert!(v.message.contains("broken"), "{}", v.message);
+        }
+    }
+
+    /// (stages per endpoint, expected status, expected code)
+    #[test]
+    fn endpoint_order_table() {
+        let up = |s: Vec<StageResult>| outcome("reg.test", Role::Upstream, s);
+        let mirror = |s: Vec<StageResult>| outcome("mirror.test", Role::Mirror, s);
+        let cases: Vec<(Vec<EndpointOutcome>, TargetStatus, Code)> = vec![
+            (vec![up(vec![ok(Stage::Dns), ok(Stage::Ping)])], TargetStatus::Ok, Code::Ok),
+            (vec![mirror(vec![fail(Stage::Tcp, Code::TcpTimeout)]), up(vec![ok(Stage::Ping)])], TargetStatus::Degraded, Code::Ok),
+            // All fail: the first error wins, as containerd's firstErr.
+            (
+                vec![mirror(vec![fail(Stage::Tcp, Code::TcpRefused)]), up(vec![fail(Stage::Dns, Code::DnsNxdomain)])],
+                TargetStatus::Fail,
+                Code::TcpRefused,
+            ),
+            // ...except a not-found on a mirror, after which containerd tries the next host.
+            (
+                vec![mirror(vec![fail(Stage::Manifest, Code::ImageNotFound)]), up(vec![fail(Stage::Auth, Code::AuthRequired)])],
+                TargetStatus::Fail,
+                Code::AuthRequired,
+            ),
+            (vec![up(vec![fail(Stage::Manifest, Code::ImageNotFound)])], TargetStatus::Fail, Code::ImageNotFound),
+        ];
+        for (i, (outcomes, status, code)) in cases.into_iter().enumerate() {
+            let v = judge(&target(), &outcomes);
+            assert_eq!((v.status, v.code), (status, code), "case {i}: {}", v.message);
+        }
+    }
+
+    #[test]
+    fn skipped_stages_are_not_failures() {
+        let mut s = ok(Stage::Blob);
+        s.status = Status::Skipped;
+        let v = judge(&target(), &[outcome("reg.test", Role::Upstream, vec![ok(Stage::Ping), s])]);
+        assert_eq!(v.status, TargetStatus::Ok);
+    }
+
+    #[test]
+    fn config_hints_name_hosts_pin_and_skip_verify() {
+        let mut o = outcome(
+            "reg.test",
+            Role::Upstream,
+            vec![StageResult::ok(Stage::Dns, Duration::ZERO, "pinned", json!({"source": "/etc/hosts"})), ok(Stage::Ping)],
+        );
+        o.endpoint.tls.skip_verify = true;
+        let v = judge(&target(), &[o]);
+        let hint = v.hint.unwrap();
+        assert!(hint.contains("/etc/hosts"), "{hint}");
+        assert!(hint.contains("skip_verify"), "{hint}");
+    }
+
+    #[test]
+    fn no_outcome_is_a_failure() {
+        let mut t = target();
+        t.endpoints.clear();
+        let v = judge(&t, &[]);
+        assert_eq!(v.status, TargetStatus::Fail);
+    }
+
+    #[test]
+    fn exit_status_is_the_worst_failure() {
+        let v = |status, code: Code| Verdict { status, code, category: code.category(), message: String::new(), hint: None };
+        assert_eq!(exit_status(&[v(TargetStatus::Ok, Code::Ok), v(TargetStatus::Degraded, Code::Ok)]), 0);
+        assert_eq!(exit_status(&[v(TargetStatus::Fail, Code::TcpTimeout), v(TargetStatus::Fail, Code::TlsUntrusted)]), 7);
+        assert_eq!(exit_status(&[v(TargetStatus::Fail, Code::ImageNotFound)]), 4);
+    }
+}

@@ -1,1 +1,32 @@
+//! Report renderers. The domain [`Report`] is built once per run; renderers
+//! turn it into the contract JSON ([`json`]) or the human view ([`text`]),
+//! writing to any `io::Write` so tests render into a `Vec<u8>`.
 
+pub mod json;
+pub mod text;
+
+use crate::config::Source;
+use crate::probe::EndpointOutcome;
+use crate::target::Target;
+use crate::verdict::{TargetStatus, Verdict};
+use std::time::{Duration, SystemTime};
+
+/// One target's result.
+#[derive(Clone, Debug)]
+pub struct TargetReport {
+    pub target: Target,
+    pub verdict: Verdict,
+    /// Endpoints tried, in order.
+    pub outcomes: Vec<EndpointOutcome>,
+}
+
+/// A whole run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub node: String,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub status: TargetStatus,
+    pub config_sources: Vec<Source>,
+    pub targets: Vec<TargetReport>,
+}

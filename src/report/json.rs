@@ -1,0 +1,154 @@
+//! The JSON report of `CONTRACT.md`: `schema` `regprobe.report/v1`.
+//!
+//! These output types are the contract and are kept apart from the domain
+//! types (built with `From`), so a refactoring inside cannot change the
+//! report by accident. Nothing secret can reach them: `Secret` has no
+//! `Serialize`, and stage details are built without secrets.
+
+use super::Report;
+use crate::probe::EndpointOutcome;
+use serde::Serialize;
+use serde_json::Value;
+use std::io;
+
+/// The report's schema identifier.
+pub const SCHEMA: &str = "regprobe.report/v1";
+
+/// The top-level report object.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    pub schema: &'static str,
+    pub node: &'a str,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub status: &'static str,
+    pub config_sources: &'a [crate::config::Source],
+    pub targets: Vec<JsonTarget>,
+}
+
+/// One target.
+#[derive(Debug, Serialize)]
+pub struct JsonTarget {
+    pub registry: String,
+    pub image: Option<String>,
+    pub status: &'static str,
+    pub code: &'static str,
+    pub category: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub endpoints: Vec<JsonEndpoint>,
+}
+
+/// One endpoint tried for a target.
+#[derive(Debug, Serialize)]
+pub struct JsonEndpoint {
+    pub url: String,
+    pub role: &'static str,
+    pub proxy: Option<String>,
+    pub status: &'static str,
+    pub code: &'static str,
+    pub stages: Vec<JsonStage>,
+}
+
+/// One stage.
+#[derive(Debug, Serialize)]
+pub struct JsonStage {
+    pub stage: &'static str,
+    pub status: &'static str,
+    pub code: &'static str,
+    pub duration_ms: u64,
+    pub detail: Value,
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    dt.replace_nanosecond(0)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl From<&EndpointOutcome> for JsonEndpoint {
+    fn from(o: &EndpointOutcome) -> Self {
+        let failure = o.first_failure();
+        let mut stages: Vec<JsonStage> = o
+            .stages
+            .iter()
+            .map(|s| {
+                let mut detail = s.detail.clone();
+                if let Value::Object(map) = &mut detail {
+                    map.entry("summary").or_insert_with(|| Value::String(s.summary.clone()));
+                }
+                JsonStage {
+                    stage: s.stage.as_str(),
+                    status: s.status.as_str(),
+                    code: s.code.as_str(),
+                    duration_ms: s.duration.as_millis() as u64,
+                    detail,
+                }
+            })
+            .collect();
+        stages.shrink_to_fit();
+        Self {
+            url: o.endpoint.url(),
+            role: o.endpoint.role.as_str(),
+            proxy: o.endpoint.proxy.as_ref().map(crate::probe::proxy::redact),
+            status: if failure.is_some() { "fail" } else { "ok" },
+            code: failure.map_or("OK", |f| f.code.as_str()),
+            stages,
+        }
+    }
+}
+
+impl<'a> From<&'a Report> for JsonReport<'a> {
+    fn from(r: &'a Report) -> Self {
+        let targets = r
+            .targets
+            .iter()
+            .map(|t| {
+                let mut endpoints: Vec<JsonEndpoint> = t.outcomes.iter().map(JsonEndpoint::from).collect();
+                // Endpoints the runtime would not reach (an earlier one worked, or the deadline hit) are listed as skipped.
+                for ep in t.target.endpoints.iter().skip(t.outcomes.len()) {
+                    endpoints.push(JsonEndpoint {
+                        url: ep.url(),
+                        role: ep.role.as_str(),
+                        proxy: ep.proxy.as_ref().map(crate::probe::proxy::redact),
+                        status: "skipped",
+                        code: "OK",
+                        stages: Vec::new(),
+                    });
+                }
+                JsonTarget {
+                    registry: t.target.registry.clone(),
+                    image: t.target.image.as_ref().map(ToString::to_string),
+                    status: t.verdict.status.as_str(),
+                    code: t.verdict.code.as_str(),
+                    category: t.verdict.category.as_str(),
+                    message: t.verdict.message.clone(),
+                    hint: t.verdict.hint.clone(),
+                    endpoints,
+                }
+            })
+            .collect();
+        Self {
+            schema: SCHEMA,
+            node: &r.node,
+            started_at: rfc3339(r.started_at),
+            duration_ms: r.duration.as_millis() as u64,
+            status: r.status.as_str(),
+            config_sources: &r.config_sources,
+            targets,
+        }
+    }
+}
+
+/// Write the report as one JSON object, pretty or on one line (daemon logs).
+pub fn write(report: &Report, pretty: bool, out: &mut dyn io::Write) -> io::Result<()> {
+    let j = JsonReport::from(report);
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, &j)?;
+    } else {
+        serde_json::to_writer(&mut *out, &j)?;
+    }
+    out.write_all(b"\n")
+}

@@ -1,0 +1,81 @@
+//! The human view: a block per target, one line per stage with its timing and
+//! key fact, the verdict last. Colour only when the output is a terminal
+//! (the caller passes an `anstream` writer, which strips styles otherwise).
+
+use super::Report;
+use crate::probe::{Status, StageResult};
+use crate::verdict::TargetStatus;
+use anstyle::{AnsiColor, Style};
+use std::io;
+
+const BOLD: Style = Style::new().bold();
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const DIM: Style = Style::new().dimmed();
+
+fn status_style(s: TargetStatus) -> Style {
+    match s {
+        TargetStatus::Ok => GREEN,
+        TargetStatus::Degraded => YELLOW,
+        TargetStatus::Fail => RED,
+    }
+}
+
+fn stage_line(out: &mut dyn io::Write, s: &StageResult) -> io::Result<()> {
+    let (word, style) = match s.status {
+        Status::Ok => ("ok", GREEN),
+        Status::Fail => (s.code.as_str(), RED),
+        Status::Skipped => ("skipped", DIM),
+    };
+    let ms = if s.status == Status::Skipped { String::new() } else { format!("{}ms", s.duration.as_millis()) };
+    writeln!(out, "    {:<9} {style}{word:<18}{style:#} {ms:>7}  {}", s.stage.as_str(), s.summary)
+}
+
+/// Render the human view.
+pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+    for t in &report.targets {
+        let v = &t.verdict;
+        let style = status_style(v.status);
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}  {style}{}{style:#}  {} ({})",
+            t.target,
+            v.status.as_str().to_uppercase(),
+            v.code,
+            v.category
+        )?;
+        for o in &t.outcomes {
+            let proxy = o.endpoint.proxy.as_ref().map(|p| format!(" via proxy {}", crate::probe::proxy::redact(p))).unwrap_or_default();
+            writeln!(out, "  {} ({}){proxy}  {DIM}[{}]{DIM:#}", o.endpoint.url(), o.endpoint.role.as_str(), o.endpoint.source)?;
+            for s in &o.stages {
+                stage_line(out, s)?;
+            }
+        }
+        for ep in t.target.endpoints.iter().skip(t.outcomes.len()) {
+            writeln!(out, "  {} ({})  {DIM}not tried{DIM:#}", ep.url(), ep.role.as_str())?;
+        }
+        writeln!(out, "  {style}=>{style:#} {}", v.message)?;
+        if let Some(h) = &v.hint {
+            writeln!(out, "  {BOLD}hint:{BOLD:#} {h}")?;
+        }
+        writeln!(out)?;
+    }
+    let problems: Vec<_> = report.config_sources.iter().filter(|s| s.error.is_some()).collect();
+    if !problems.is_empty() {
+        writeln!(out, "{YELLOW}config problems{YELLOW:#} (the probe went on without them):")?;
+        for s in problems {
+            writeln!(out, "  {} ({}): {}", s.path, s.kind, s.error.as_deref().unwrap_or_default())?;
+        }
+        writeln!(out)?;
+    }
+    let style = status_style(report.status);
+    writeln!(
+        out,
+        "node {}: {style}{}{style:#}, {} target(s) in {}ms",
+        report.node,
+        report.status.as_str(),
+        report.targets.len(),
+        report.duration.as_millis()
+    )
+}

@@ -1,0 +1,191 @@
+//! One probe run: settings -> node config -> targets -> concurrent staged
+//! probes -> verdicts -> report. The only place that wires the pipeline
+//! together; each step lives in its own module.
+
+use crate::cli::{Args, Settings, UsageError};
+use crate::config::Source;
+use crate::hostroot::HostRoot;
+use crate::probe::{self, Context, dns, tls};
+use crate::report::{self, Report, TargetReport};
+use crate::secret::Secret;
+use crate::target::{Credential, Endpoint, Scheme, Secretish, Target};
+use crate::verdict;
+use std::io::{self, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Why a run could not happen at all (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    #[error("{path}: {reason}")]
+    Config { path: String, reason: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    #[error("cannot write the report: {0}")]
+    Output(io::Error),
+}
+
+/// Docker Hub's registry name and the host its API is served from
+/// (containerd `core/remotes/docker/config/hosts.go`: `docker.io` ->
+/// `registry-1.docker.io`).
+pub const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// Parse arguments, run, render; return the exit status.
+pub fn main_with(args: &Args) -> Result<u8, RunError> {
+    let settings = Settings::from_args(args, &mut io::stdin().lock())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(RunError::Runtime)?;
+    let report = runtime.block_on(probe_run(&settings))?;
+    let mut stdout = anstream::stdout();
+    if settings.json {
+        report::json::write(&report, true, &mut stdout).map_err(RunError::Output)?;
+    } else {
+        report::text::write(&report, &mut stdout).map_err(RunError::Output)?;
+    }
+    stdout.flush().map_err(RunError::Output)?;
+    Ok(verdict::exit_status(report.targets.iter().map(|t| &t.verdict)))
+}
+
+/// The node's name: the DaemonSet's `NODE_NAME` (downward API), else the node's hostname file.
+fn node_name(root: &HostRoot) -> String {
+    if let Ok(n) = std::env::var("NODE_NAME") {
+        if !n.trim().is_empty() {
+            return n.trim().to_owned();
+        }
+    }
+    for path in ["/etc/hostname", "/proc/sys/kernel/hostname"] {
+        if let Ok(n) = root.read_to_string(path) {
+            if !n.trim().is_empty() {
+                return n.trim().to_owned();
+            }
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The endpoint the runtime uses for a registry host when no config says otherwise.
+#[must_use]
+pub fn default_endpoint(host: &str, port: Option<u16>, https: Option<bool>) -> Endpoint {
+    let scheme = if https == Some(false) { Scheme::Http } else { Scheme::Https };
+    let api_host = if host == DOCKER_HUB || host == "index.docker.io" { DOCKER_HUB_API } else { host };
+    let mut ep = Endpoint::https(api_host, port.unwrap_or(scheme.default_port()));
+    ep.scheme = scheme;
+    ep
+}
+
+/// Credentials given on the command line, for every target.
+fn flag_credential(settings: &Settings) -> Option<Credential> {
+    match (&settings.username, &settings.password) {
+        (Some(u), Some(p)) => Some(Credential {
+            secret: Secretish::Basic { username: u.clone(), password: Secret::new(p.expose()) },
+            source: "--username/--password-stdin".to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// Build targets from the settings (and, with no target flags, from the node's config).
+fn targets(settings: &Settings, creds: &Credentials) -> Vec<Target> {
+    let mut out = Vec::new();
+    for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
+        let mut ep = default_endpoint(&reference.domain, None, None);
+        ep.credential = creds.lookup(&reference.name());
+        out.push(Target {
+            registry: reference.domain.clone(),
+            image: Some(reference.clone()),
+            endpoints: vec![ep],
+            remarks: { let _ = input; Vec::new() }, // PENDING: reference::remarks
+        });
+    }
+    for r in &settings.registries {
+        let mut ep = default_endpoint(&r.host, r.port, r.https);
+        ep.credential = creds.lookup(&r.name);
+        out.push(Target { registry: r.name.clone(), image: None, endpoints: vec![ep], remarks: Vec::new() });
+    }
+    if out.is_empty() {
+        let mut ep = default_endpoint(DOCKER_HUB, None, None);
+        ep.credential = creds.lookup(DOCKER_HUB);
+        out.push(Target { registry: DOCKER_HUB.to_owned(), image: None, endpoints: vec![ep], remarks: Vec::new() });
+    }
+    out
+}
+
+/// Where credentials come from in this run.
+struct Credentials {
+    flag: Option<Credential>,
+    docker_config: Option<()>, // PENDING: config::dockercfg::DockerConfig
+}
+
+impl Credentials {
+    fn load(settings: &Settings, sources: &mut Vec<Source>) -> Result<Self, RunError> {
+        let docker_config = match &settings.docker_config {
+            None => None,
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| RunError::Config { path: shown.clone(), reason: format!("cannot read --docker-config: {e}") })?;
+                let cfg = (); // PENDING: config::dockercfg::parse
+                let _ = text;
+                sources.push(Source::ok(shown, "docker-config"));
+                Some(cfg)
+            }
+        };
+        Ok(Self { flag: flag_credential(settings), docker_config })
+    }
+
+    fn lookup(&self, name: &str) -> Option<Credential> {
+        let _ = (name, &self.docker_config); self.flag.clone()
+    }
+}
+
+/// Probe every target concurrently and build the report.
+pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let root = HostRoot::new(&settings.root);
+    if !root.root().is_dir() {
+        return Err(RunError::Usage(UsageError(format!("--root {}: not a directory", root.root().display()))));
+    }
+    let mut sources = Vec::new();
+    let (resolver, dns_sources) = dns::NodeResolver::from_root(&root, settings.timeout);
+    sources.extend(dns_sources);
+    let (trust, trust_sources) = tls::TrustStore::load(&root);
+    sources.extend(trust_sources);
+    let creds = Credentials::load(settings, &mut sources)?;
+    let targets = targets(settings, &creds);
+    let ctx = Arc::new(Context {
+        root: root.clone(),
+        resolver,
+        trust: Arc::new(trust),
+        timeout: settings.timeout,
+        deadline: started + settings.deadline,
+        platform: settings.platform.clone(),
+    });
+    // Every stage is cut at the deadline already; the grace only covers bookkeeping.
+    let hard_stop = ctx.deadline + Duration::from_millis(500);
+    let tasks: Vec<_> = targets
+        .iter()
+        .cloned()
+        .map(|t| {
+            let ctx = Arc::clone(&ctx);
+            tokio::spawn(async move { tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t)).await.unwrap_or_default() })
+        })
+        .collect();
+    let mut reports = Vec::with_capacity(targets.len());
+    for (target, task) in targets.into_iter().zip(tasks) {
+        let outcomes = task.await.unwrap_or_default();
+        let verdict = verdict::judge(&target, &outcomes);
+        reports.push(TargetReport { target, verdict, outcomes });
+    }
+    Ok(Report {
+        node: node_name(&root),
+        started_at,
+        duration: started.elapsed(),
+        status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
+        config_sources: sources,
+        targets: reports,
+    })
+}
