@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod k3s;
 pub mod proxy;
 pub mod resolv;
+pub mod runtime;
 pub mod trust;
 
 use serde::Serialize;
