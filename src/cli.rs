@@ -6,7 +6,7 @@
 //! network or the node's files, except reading the password from stdin.
 
 use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::reference::{self, Reference, RegistryHost};
 use crate::secret::Secret;
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -78,65 +78,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A validated `--registry` value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistryArg {
-    /// `host[:port]` as the user wrote it (without scheme).
-    pub name: String,
-    pub host: String,
-    pub port: Option<u16>,
-    /// `Some(false)` for an explicit `http://`.
-    pub https: Option<bool>,
-}
-
-/// Validate `HOST[:PORT]`, optionally with `http://` or `https://` in front.
-fn parse_registry(input: &str) -> Result<RegistryArg, String> {
-    let (https, rest) = if let Some(r) = input.strip_prefix("https://") {
-        (Some(true), r)
-    } else if let Some(r) = input.strip_prefix("http://") {
-        (Some(false), r)
-    } else {
-        (None, input)
-    };
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') {
-        return Err("expected HOST[:PORT], without a path".to_owned());
-    }
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err("unexpected text after IPv6 address".to_owned()),
-        };
-        (h.to_owned(), port)
-    } else if rest.matches(':').count() > 1 {
-        (rest.to_owned(), None)
-    } else {
-        match rest.split_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (rest.to_owned(), None),
-        }
-    };
-    let port = port
-        .map(|p| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("invalid port {p:?}")))
-        .transpose()?;
-    let valid_name = !host.is_empty()
-        && host.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !valid_name && host.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("invalid host name {host:?}"));
-    }
-    let host = host.to_ascii_lowercase();
-    let name = match port {
-        Some(p) if host.contains(':') => format!("[{host}]:{p}"),
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    Ok(RegistryArg { name, host, port, https })
-}
-
 /// What the run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -147,7 +88,7 @@ pub enum Mode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub mode: Mode,
-    pub registries: Vec<RegistryArg>,
+    pub registries: Vec<RegistryHost>,
     pub images: Vec<Reference>,
     /// The image strings as given, for remarks ("`nginx` means ...").
     pub image_inputs: Vec<String>,
@@ -175,7 +116,7 @@ impl Settings {
     pub fn from_args(args: &Args, stdin: &mut dyn Read) -> Result<Self, UsageError> {
         let mut registries = Vec::new();
         for r in &args.registry {
-            registries.push(parse_registry(r).map_err(|e| UsageError(format!("--registry {r:?}: {e}")))?);
+            registries.push(reference::registry_host(r).map_err(|e| UsageError(format!("--registry: {e}")))?);
         }
         let mut images = Vec::new();
         for i in &args.image {
@@ -257,16 +198,13 @@ mod tests {
     }
 
     #[test]
-    fn registry_values() {
-        let r = parse_registry("MyReg.azurecr.io").unwrap();
-        assert_eq!((r.name.as_str(), r.port, r.https), ("myreg.azurecr.io", None, None));
-        let r = parse_registry("http://reg.test:5000").unwrap();
-        assert_eq!((r.name.as_str(), r.port, r.https), ("reg.test:5000", Some(5000), Some(false)));
-        let r = parse_registry("[::1]:5000").unwrap();
-        assert_eq!((r.host.as_str(), r.name.as_str()), ("::1", "[::1]:5000"));
-        for bad in ["", "reg.test/v2", "reg.test:0", "reg.test:99999", "bad host", "-x.test", "[::1"] {
-            assert!(parse_registry(bad).is_err(), "{bad}");
-        }
+    fn registries_and_images_are_validated() {
+        let s = settings(&["--registry", "MyReg.azurecr.io", "--registry", "http://reg.test:5000", "--image", "nginx"], "").unwrap();
+        assert_eq!(s.registries[0].domain(), "myreg.azurecr.io");
+        assert_eq!(s.registries[1].port, Some(5000));
+        assert_eq!(s.images[0].to_string(), "docker.io/library/nginx:latest");
+        assert!(settings(&["--registry", "reg.test/v2"], "").is_err());
+        assert!(settings(&["--image", "Bad/Upper:tag"], "").is_err());
     }
 
     #[test]

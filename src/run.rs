@@ -3,7 +3,7 @@
 //! together; each step lives in its own module.
 
 use crate::cli::{Args, Settings, UsageError};
-use crate::config::Source;
+use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
 use crate::probe::{self, Context, dns, tls};
 use crate::report::{self, Report, TargetReport};
@@ -28,11 +28,8 @@ pub enum RunError {
     Output(io::Error),
 }
 
-/// Docker Hub's registry name and the host its API is served from
-/// (containerd `core/remotes/docker/config/hosts.go`: `docker.io` ->
-/// `registry-1.docker.io`).
+/// Docker Hub's registry name (its API host is `reference::api_host`).
 pub const DOCKER_HUB: &str = "docker.io";
-const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Parse arguments, run, render; return the exit status.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
@@ -70,7 +67,7 @@ fn node_name(root: &HostRoot) -> String {
 #[must_use]
 pub fn default_endpoint(host: &str, port: Option<u16>, https: Option<bool>) -> Endpoint {
     let scheme = if https == Some(false) { Scheme::Http } else { Scheme::Https };
-    let api_host = if host == DOCKER_HUB || host == "index.docker.io" { DOCKER_HUB_API } else { host };
+    let api_host = crate::reference::api_host(host);
     let mut ep = Endpoint::https(api_host, port.unwrap_or(scheme.default_port()));
     ep.scheme = scheme;
     ep
@@ -97,13 +94,13 @@ fn targets(settings: &Settings, creds: &Credentials) -> Vec<Target> {
             registry: reference.domain.clone(),
             image: Some(reference.clone()),
             endpoints: vec![ep],
-            remarks: { let _ = input; Vec::new() }, // PENDING: reference::remarks
+            remarks: target_remarks(input, reference, creds),
         });
     }
     for r in &settings.registries {
-        let mut ep = default_endpoint(&r.host, r.port, r.https);
-        ep.credential = creds.lookup(&r.name);
-        out.push(Target { registry: r.name.clone(), image: None, endpoints: vec![ep], remarks: Vec::new() });
+        let mut ep = default_endpoint(&r.host, r.port, r.scheme.map(|s| s == Scheme::Https));
+        ep.credential = creds.lookup(&r.domain());
+        out.push(Target { registry: r.domain(), image: None, endpoints: vec![ep], remarks: Vec::new() });
     }
     if out.is_empty() {
         let mut ep = default_endpoint(DOCKER_HUB, None, None);
@@ -113,10 +110,19 @@ fn targets(settings: &Settings, creds: &Credentials) -> Vec<Target> {
     out
 }
 
+/// Notes for a person about an image name and its credentials.
+fn target_remarks(input: &str, reference: &crate::reference::Reference, creds: &Credentials) -> Vec<String> {
+    let mut remarks = crate::reference::remarks(input, reference);
+    if let Some(c) = &creds.docker_config {
+        remarks.extend(c.remarks(&reference.name()));
+    }
+    remarks
+}
+
 /// Where credentials come from in this run.
 struct Credentials {
     flag: Option<Credential>,
-    docker_config: Option<()>, // PENDING: config::dockercfg::DockerConfig
+    docker_config: Option<config::dockercfg::DockerConfig>,
 }
 
 impl Credentials {
@@ -127,8 +133,9 @@ impl Credentials {
                 let shown = path.display().to_string();
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| RunError::Config { path: shown.clone(), reason: format!("cannot read --docker-config: {e}") })?;
-                let cfg = (); // PENDING: config::dockercfg::parse
-                let _ = text;
+                let cfg = config::dockercfg::parse(&text)
+                    .map_err(|e| RunError::Config { path: shown.clone(), reason: e.to_string() })?
+                    .with_label(format!("--docker-config {shown}"));
                 sources.push(Source::ok(shown, "docker-config"));
                 Some(cfg)
             }
@@ -137,7 +144,7 @@ impl Credentials {
     }
 
     fn lookup(&self, name: &str) -> Option<Credential> {
-        let _ = (name, &self.docker_config); self.flag.clone()
+        self.flag.clone().or_else(|| self.docker_config.as_ref().and_then(|c| c.lookup(name)))
     }
 }
 

@@ -1,4 +1,918 @@
-//! Docker `config.json` / `.dockerconfigjson` credentials, matched to a
-//! registry host the way Docker and kubelet do.
+//! Docker `config.json` / Kubernetes `.dockerconfigjson` / legacy `.dockercfg`
+//! credentials, matched to an image the way kubelet does for image pull
+//! secrets and node credential files.
 //!
-//! STUB: to be filled in.
+//! Parsing follows kubernetes pkg/credentialprovider/config.go
+//! (`DockerConfigJSON`, `DockerConfigEntry.UnmarshalJSON`,
+//! `decodeDockerConfigFieldAuth`) and docker/cli cli/config/configfile/file.go
+//! (`ConfigFile`: `auths`, `credsStore`, `credHelpers`, `identitytoken`,
+//! `registrytoken`). Matching follows kubernetes
+//! pkg/credentialprovider/keyring.go (`BasicDockerKeyring.Add`/`Lookup`,
+//! `URLsMatch`, `isDefaultRegistryMatch`).
+//!
+//! It must not touch the disk (the caller reads the file through `HostRoot`)
+//! and must not run credential helpers: `credsStore`/`credHelpers` are only
+//! reported. Secrets live in [`Secret`]; [`DockerConfig`] is not `Serialize`
+//! and its `Debug` shows no secret, and no error message quotes a value.
+
+use crate::secret::Secret;
+use crate::target::{Credential, Secretish};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Which of the two file shapes the text had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `{"auths": {...}, ...}`: `config.json` and `.dockerconfigjson`.
+    ConfigJson,
+    /// `{"registry": {...}}` without the `auths` wrapper: `.dockercfg`.
+    LegacyDockercfg,
+}
+
+/// One `auths` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthEntry {
+    /// The key as written (`https://index.docker.io/v1/`, `myreg.azurecr.io`).
+    pub key: String,
+    /// From `auth` (which wins, as in kubelet) or `username`.
+    pub username: String,
+    pub password: Option<Secret>,
+    /// `identitytoken`: an `OAuth2` refresh token (`docker login` to ACR and others).
+    pub identity_token: Option<Secret>,
+    /// `registrytoken`: a bearer token sent as is.
+    pub registry_token: Option<Secret>,
+    pub email: Option<String>,
+    /// The keyring index key kubelet derives from `key` (host plus a path
+    /// other than `/v1/`/`/v2/`), or `None` if kubelet would drop the entry
+    /// because the key does not parse as a URL.
+    pub match_key: Option<String>,
+}
+
+impl AuthEntry {
+    /// The credential this entry gives, if it has one we can use.
+    fn credential(&self, label: &str) -> Option<Credential> {
+        let secret = if let Some(token) = &self.identity_token {
+            Secretish::IdentityToken {
+                username: self.username.clone(),
+                token: token.clone(),
+            }
+        } else if self.password.is_some() || !self.username.is_empty() {
+            Secretish::Basic {
+                username: self.username.clone(),
+                password: self.password.clone().unwrap_or_default(),
+            }
+        } else {
+            // A registrytoken alone has no `Secretish` form (see the report).
+            return None;
+        };
+        Some(Credential {
+            secret,
+            source: format!("{label} (key {:?})", self.key),
+        })
+    }
+}
+
+/// A parsed docker config: its auth entries and the helpers it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerConfig {
+    pub format: Format,
+    /// Sorted by key.
+    pub entries: Vec<AuthEntry>,
+    /// `credsStore`: the default credential helper (`desktop`, `secretservice`, ...).
+    pub creds_store: Option<String>,
+    /// `credHelpers`: registry host -> helper suffix.
+    pub cred_helpers: BTreeMap<String, String>,
+    /// Where the file came from, for [`Credential::source`].
+    pub label: String,
+}
+
+/// Why the text is not a docker config; `line`/`column` are 1-based.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Top-level fields of docker/cli's `ConfigFile`: if any is present, the file is
+/// a `config.json` even without `auths` (e.g. only `credsStore`).
+const CONFIG_JSON_FIELDS: &[&str] = &[
+    "auths",
+    "HttpHeaders",
+    "psFormat",
+    "imagesFormat",
+    "networksFormat",
+    "pluginsFormat",
+    "volumesFormat",
+    "statsFormat",
+    "detachKeys",
+    "credsStore",
+    "credHelpers",
+    "serviceInspectFormat",
+    "servicesFormat",
+    "tasksFormat",
+    "secretFormat",
+    "configFormat",
+    "nodesFormat",
+    "pruneFilters",
+    "proxies",
+    "currentContext",
+    "cliPluginsExtraDirs",
+    "plugins",
+    "aliases",
+    "features",
+    "experimental",
+];
+
+/// Parse a `config.json`, `.dockerconfigjson` or legacy `.dockercfg`.
+pub fn parse(text: &str) -> Result<DockerConfig, ParseError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json's syntax errors never quote the input; strip its own position suffix.
+        let msg = e.to_string();
+        let message = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        ParseError {
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
+    })?;
+    let Value::Object(root) = root else {
+        return Err(ParseError {
+            line: 1,
+            column: 1,
+            message: "a docker config is a JSON object".to_owned(),
+        });
+    };
+    // Go's encoding/json matches field names case-insensitively.
+    let is_config_json = root.is_empty()
+        || root
+            .keys()
+            .any(|k| CONFIG_JSON_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        || !root.values().all(Value::is_object);
+    let (format, auths) = if is_config_json {
+        let auths = match field(&root, "auths") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(a)) => Some(a),
+            Some(_) => {
+                return Err(at(
+                    text,
+                    "auths",
+                    "`auths` must be an object of registry -> credentials",
+                ));
+            }
+        };
+        (Format::ConfigJson, auths)
+    } else {
+        (Format::LegacyDockercfg, Some(&root))
+    };
+    let mut entries = Vec::new();
+    for (key, value) in auths.into_iter().flatten() {
+        entries.push(parse_entry(text, key, value)?);
+    }
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let creds_store = match field(&root, "credsStore") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        None | Some(Value::Null | Value::String(_)) => None,
+        Some(_) => return Err(at(text, "credsStore", "`credsStore` must be a string")),
+    };
+    let mut cred_helpers = BTreeMap::new();
+    match field(&root, "credHelpers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (host, helper) in m {
+                let Value::String(helper) = helper else {
+                    return Err(at(text, host, "a `credHelpers` value must be a string"));
+                };
+                cred_helpers.insert(host.clone(), helper.clone());
+            }
+        }
+        Some(_) => return Err(at(text, "credHelpers", "`credHelpers` must be an object")),
+    }
+    Ok(DockerConfig {
+        format,
+        entries,
+        creds_store,
+        cred_helpers,
+        label: "docker config".to_owned(),
+    })
+}
+
+/// A field by name, exact match first, then case-insensitively as Go does.
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// An error positioned at the first occurrence of `"key"` in the text.
+fn at(text: &str, key: &str, message: &str) -> ParseError {
+    let needle = serde_json::to_string(key).unwrap_or_default();
+    let offset = text.find(&needle).unwrap_or(0);
+    let line = super::line_of(text, offset);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    ParseError {
+        line,
+        column: text[line_start..offset].chars().count() + 1,
+        message: message.to_owned(),
+    }
+}
+
+fn parse_entry(text: &str, key: &str, value: &Value) -> Result<AuthEntry, ParseError> {
+    let Value::Object(obj) = value else {
+        return Err(at(
+            text,
+            key,
+            &format!("the entry for {key:?} must be an object"),
+        ));
+    };
+    let string = |name: &str| -> Result<Option<String>, ParseError> {
+        match field(obj, name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(at(
+                text,
+                key,
+                &format!("`{name}` of {key:?} must be a string"),
+            )),
+        }
+    };
+    let mut username = string("username")?.unwrap_or_default();
+    let mut password = string("password")?
+        .filter(|p| !p.is_empty())
+        .map(Secret::from);
+    if let Some(auth) = string("auth")?.filter(|a| !a.is_empty()) {
+        // kubelet: `auth` replaces username/password; a bad one fails the whole secret.
+        let (u, p) =
+            decode_auth(&auth).map_err(|m| at(text, key, &format!("`auth` of {key:?}: {m}")))?;
+        username = u;
+        password = Some(p);
+    }
+    Ok(AuthEntry {
+        key: key.to_owned(),
+        username,
+        password,
+        identity_token: string("identitytoken")?
+            .filter(|t| !t.is_empty())
+            .map(Secret::from),
+        registry_token: string("registrytoken")?
+            .filter(|t| !t.is_empty())
+            .map(Secret::from),
+        email: string("email")?.filter(|e| !e.is_empty()),
+        match_key: keyring_key(key),
+    })
+}
+
+/// kubernetes config.go `decodeDockerConfigFieldAuth`: padded or unpadded
+/// standard base64 of `user:password`, split at the first `:`.
+fn decode_auth(field: &str) -> Result<(String, Secret), &'static str> {
+    // Go's base64 decoder skips CR and LF.
+    let cleaned: String = field.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let engine = if field.trim().ends_with('=') {
+        base64::engine::general_purpose::STANDARD
+    } else {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+    };
+    let decoded = engine
+        .decode(cleaned.as_bytes())
+        .map_err(|_| "not valid base64")?;
+    let decoded = String::from_utf8(decoded).map_err(|_| "does not decode to text")?;
+    let Some((user, pass)) = decoded.split_once(':') else {
+        return Err("unable to parse auth field, must be formatted as base64(username:password)");
+    };
+    Ok((user.to_owned(), Secret::new(pass)))
+}
+
+// ---- kubelet's keyring -----------------------------------------------------
+
+/// A URL as Go's `url.Parse` splits it, reduced to what the keyring uses.
+#[derive(Debug, PartialEq, Eq)]
+struct KeyUrl {
+    host: String,
+    path: String,
+}
+
+/// `url.Parse("https://" + s)` for a schemeless string (keyring.go
+/// `ParseSchemelessURL`); `None` where Go returns an error.
+fn parse_schemeless(s: &str) -> Option<KeyUrl> {
+    let s = s.split('#').next().unwrap_or(s);
+    let s = s.split('?').next().unwrap_or(s);
+    let (authority, path) = match s.find('/') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // url.go parseHost / validOptionalPort / shouldEscape(encodeHost).
+    let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(after) = host.strip_prefix('[') {
+        let (_, tail) = after.split_once(']')?;
+        if !tail.is_empty() && !tail.strip_prefix(':').is_some_and(port_ok) {
+            return None;
+        }
+    } else if let Some((_, port)) = host.rsplit_once(':')
+        && !port_ok(port)
+    {
+        return None;
+    }
+    let host_char = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"".contains(c);
+    if !host.chars().all(host_char) || path.chars().any(|c| c.is_control() || c == ' ') {
+        return None;
+    }
+    Some(KeyUrl {
+        host: host.to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+/// keyring.go `BasicDockerKeyring.Add`: the index key for a config key.
+fn keyring_key(key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let url = parse_schemeless(rest)?;
+    // "It also considers /v2/ and /v1/ equivalent to the hostname".
+    let path = if url.path.starts_with("/v2/") || url.path.starts_with("/v1/") {
+        &url.path[3..]
+    } else {
+        &url.path
+    };
+    Some(if path.is_empty() || path == "/" {
+        url.host
+    } else {
+        format!("{}{path}", url.host)
+    })
+}
+
+/// keyring.go `SplitURL`: dot-separated host parts and the port (`net.SplitHostPort`).
+fn split_url(url: &KeyUrl) -> (Vec<&str>, &str) {
+    let h = url.host.as_str();
+    let (host, port) = if let Some(after) = h.strip_prefix('[') {
+        match after.split_once("]:") {
+            Some((inside, port)) => (inside, port),
+            None => (h, ""),
+        }
+    } else if h.matches(':').count() == 1 {
+        h.split_once(':').unwrap_or((h, ""))
+    } else {
+        (h, "")
+    };
+    (host.split('.').collect(), port)
+}
+
+/// keyring.go `URLsMatchStr`: does `target` fall under the (glob) key?
+/// Host parts match by glob (`*.example.com`), ports exactly, paths by prefix.
+fn urls_match(glob: &str, target: &str) -> bool {
+    let (Some(g), Some(t)) = (parse_schemeless(glob), parse_schemeless(target)) else {
+        return false;
+    };
+    let (g_parts, g_port) = split_url(&g);
+    let (t_parts, t_port) = split_url(&t);
+    g_port == t_port
+        && g_parts.len() == t_parts.len()
+        && t.path.starts_with(&g.path)
+        && g_parts
+            .iter()
+            .zip(&t_parts)
+            .all(|(gp, tp)| glob_match(gp.as_bytes(), tp.as_bytes()) == Some(true))
+}
+
+/// Go `path/filepath.Match` for one host label: `*`, `?`, `[...]` with ranges
+/// and `^` negation, `\` escapes. `None` for a malformed pattern.
+fn glob_match(pat: &[u8], s: &[u8]) -> Option<bool> {
+    match pat.first() {
+        None => Some(s.is_empty()),
+        Some(b'*') => {
+            for i in 0..=s.len() {
+                if glob_match(&pat[1..], &s[i..])? {
+                    return Some(true);
+                }
+            }
+            Some(false)
+        }
+        Some(b'?') => Some(!s.is_empty() && glob_match(&pat[1..], &s[1..])?),
+        Some(b'[') => {
+            let mut i = 1;
+            let negate = pat.get(i) == Some(&b'^');
+            if negate {
+                i += 1;
+            }
+            let mut matched = false;
+            let mut first = true;
+            loop {
+                let c = *pat.get(i)?;
+                if c == b']' && !first {
+                    i += 1;
+                    break;
+                }
+                first = false;
+                let lo = if c == b'\\' {
+                    i += 1;
+                    *pat.get(i)?
+                } else {
+                    c
+                };
+                i += 1;
+                let hi = if pat.get(i) == Some(&b'-') && pat.get(i + 1).is_some_and(|b| *b != b']')
+                {
+                    i += 2;
+                    *pat.get(i - 1)?
+                } else {
+                    lo
+                };
+                if s.first().is_some_and(|x| (lo..=hi).contains(x)) {
+                    matched = true;
+                }
+            }
+            Some(!s.is_empty() && matched != negate && glob_match(&pat[i..], &s[1..])?)
+        }
+        Some(b'\\') => {
+            let c = *pat.get(1)?;
+            Some(s.first() == Some(&c) && glob_match(&pat[2..], &s[1..])?)
+        }
+        Some(c) => Some(s.first() == Some(c) && glob_match(&pat[1..], &s[1..])?),
+    }
+}
+
+/// keyring.go `isDefaultRegistryMatch`: would this image be pulled from Docker Hub?
+fn is_default_registry_match(image: &str) -> bool {
+    let (first, rest) = match image.split_once('/') {
+        Some((f, r)) => (f, Some(r)),
+        None => (image, None),
+    };
+    if first.is_empty() {
+        return false;
+    }
+    rest.is_none()
+        || first == "docker.io"
+        || first == "index.docker.io"
+        || !first.contains(['.', ':'])
+}
+
+/// Keys people write for Docker Hub that kubelet does not use for `docker.io` images.
+const HUB_ALIASES_KUBELET_MISSES: &[&str] = &[
+    "registry-1.docker.io",
+    "index.docker.io/v1",
+    "hub.docker.com",
+];
+
+impl DockerConfig {
+    /// Name the file for [`Credential::source`], e.g. `--docker-config /tmp/cfg.json`.
+    #[must_use]
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Every entry matching `image`, most specific first, as kubelet's
+    /// `BasicDockerKeyring.Lookup` orders them (kubelet tries them in turn).
+    /// `image` is a repository name without tag, e.g. `docker.io/library/nginx`
+    /// ([`crate::reference::Reference::name`]), or a registry host.
+    #[must_use]
+    pub fn matching_entries(&self, image: &str) -> Vec<&AuthEntry> {
+        let mut index: Vec<&str> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.match_key.as_deref())
+            .collect();
+        index.sort_unstable();
+        index.dedup();
+        // "The index is reverse-sorted so more specific paths are matched first."
+        index.reverse();
+        let by_key = |k: &str| -> Vec<&AuthEntry> {
+            self.entries
+                .iter()
+                .filter(|e| e.match_key.as_deref() == Some(k))
+                .collect()
+        };
+        let hits: Vec<&AuthEntry> = index
+            .iter()
+            .filter(|k| urls_match(k, image))
+            .flat_map(|k| by_key(k))
+            .collect();
+        if !hits.is_empty() {
+            return hits;
+        }
+        if is_default_registry_match(image) {
+            return by_key("index.docker.io");
+        }
+        Vec::new()
+    }
+
+    /// The credential kubelet would try first for `image` (see [`Self::matching_entries`]).
+    #[must_use]
+    pub fn lookup(&self, image_or_registry: &str) -> Option<Credential> {
+        self.matching_entries(image_or_registry)
+            .into_iter()
+            .find_map(|e| e.credential(&self.label))
+    }
+
+    /// The credential helper docker/cli would run for a registry host
+    /// (`getConfiguredCredentialStore`: `credHelpers[host]`, else `credsStore`).
+    /// For Docker Hub docker/cli asks under `https://index.docker.io/v1/`.
+    #[must_use]
+    pub fn helper_for(&self, registry: &str) -> Option<&str> {
+        self.helper_source(registry).map(|(_, helper)| helper)
+    }
+
+    /// [`Self::helper_for`] and which setting named it (`credHelpers` or `credsStore`).
+    fn helper_source(&self, registry: &str) -> Option<(&'static str, &str)> {
+        let hub = [
+            "https://index.docker.io/v1/",
+            "index.docker.io",
+            "docker.io",
+        ];
+        let keys: &[&str] = if registry == "docker.io" || registry == "index.docker.io" {
+            &hub
+        } else {
+            &[registry]
+        };
+        keys.iter()
+            .find_map(|k| self.cred_helpers.get(*k))
+            .map(|h| ("credHelpers", h.as_str()))
+            .or_else(|| self.creds_store.as_deref().map(|h| ("credsStore", h)))
+    }
+
+    /// Notes for a person about credentials for `image` (a repository name as
+    /// for [`Self::lookup`]): helpers we cannot run, tokens kubelet ignores,
+    /// Docker Hub keys kubelet does not match.
+    #[must_use]
+    pub fn remarks(&self, image: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let host = if is_default_registry_match(image) {
+            "docker.io"
+        } else {
+            image.split('/').next().unwrap_or(image)
+        };
+        let hits = self.matching_entries(image);
+        if let Some((which, helper)) = self.helper_source(host) {
+            out.push(format!(
+                "{which} {helper:?} is configured in {}; regprobe cannot call credential helpers \
+                 (docker-credential-{helper}), and neither does kubelet for image pull secrets",
+                self.label
+            ));
+        }
+        if let Some(e) = hits.first() {
+            if e.identity_token.is_some() || e.registry_token.is_some() {
+                out.push(format!(
+                    "the entry {:?} has an identitytoken/registrytoken: Docker uses it, but kubelet passes only \
+                     username and password from image pull secrets",
+                    e.key
+                ));
+            }
+        } else if is_default_registry_match(image) {
+            for e in &self.entries {
+                if e.match_key
+                    .as_deref()
+                    .is_some_and(|k| HUB_ALIASES_KUBELET_MISSES.contains(&k))
+                {
+                    out.push(format!(
+                        "the key {:?} is not used by kubelet for Docker Hub images; write it as \
+                         \"https://index.docker.io/v1/\"",
+                        e.key
+                    ));
+                }
+            }
+        }
+        for e in &self.entries {
+            if e.match_key.is_none() {
+                out.push(format!(
+                    "the key {:?} is not a valid registry URL; kubelet ignores it",
+                    e.key
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/docker/");
+        std::fs::read_to_string(format!("{path}{name}")).unwrap()
+    }
+
+    fn basic(c: &Credential) -> (&str, &str) {
+        match &c.secret {
+            Secretish::Basic { username, password } => (username, password.expose()),
+            Secretish::IdentityToken { .. } => panic!("not basic"),
+        }
+    }
+
+    /// A legacy `.dockercfg` with one key and foo:bar, as `keyring_test.go` builds them.
+    fn one_key(key: &str) -> DockerConfig {
+        let text =
+            format!(r#"{{ "{key}": {{ "email": "foo@bar.baz", "auth": "Zm9vOmJhcg==" }} }}"#);
+        let cfg = parse(&text).unwrap();
+        assert_eq!(cfg.format, Format::LegacyDockercfg);
+        cfg
+    }
+
+    #[test]
+    fn docker_cli_fixture_index_docker_io() {
+        let cfg = parse(&fixture("docker-cli-test-config-index-docker-io-auth.json"))
+            .unwrap()
+            .with_label("docker config /x");
+        assert_eq!(cfg.format, Format::ConfigJson);
+        assert_eq!(cfg.entries.len(), 1);
+        assert_eq!(cfg.entries[0].match_key.as_deref(), Some("index.docker.io"));
+        for image in [
+            "docker.io/library/nginx",
+            "docker.io/someone/app",
+            "docker.io",
+            "nginx",
+        ] {
+            let c = cfg.lookup(image).unwrap_or_else(|| panic!("{image}"));
+            assert_eq!(basic(&c), ("joejoe", "hello"));
+            assert_eq!(
+                c.source,
+                r#"docker config /x (key "https://index.docker.io/v1/")"#
+            );
+        }
+        assert!(cfg.lookup("quay.io/foo/bar").is_none());
+        assert!(cfg.lookup("myreg.azurecr.io/app").is_none());
+    }
+
+    #[test]
+    fn docker_cli_docs_sample_has_helpers_and_no_auths() {
+        let cfg = parse(&fixture("docker-cli-docs-sample-config.json")).unwrap();
+        assert_eq!(cfg.format, Format::ConfigJson);
+        assert!(cfg.entries.is_empty());
+        assert_eq!(cfg.creds_store.as_deref(), Some("secretservice"));
+        assert_eq!(
+            cfg.cred_helpers
+                .get("awesomereg.example.org")
+                .map(String::as_str),
+            Some("hip-star")
+        );
+        assert_eq!(cfg.helper_for("awesomereg.example.org"), Some("hip-star"));
+        assert_eq!(cfg.helper_for("docker.io"), Some("secretservice"));
+        let r = cfg.remarks("unicorn.example.com/app");
+        assert!(
+            r[0].starts_with("credHelpers \"vcbait\" is configured"),
+            "{r:?}"
+        );
+        assert!(r[0].contains("cannot call credential helpers"));
+        let r = cfg.remarks("docker.io/library/nginx");
+        assert!(r[0].starts_with("credsStore \"secretservice\""), "{r:?}");
+    }
+
+    /// `keyring_test.go` `TestUrlsMatch`.
+    #[test]
+    fn urls_match_table() {
+        for (glob, target, expected) in [
+            ("*.kubernetes.io", "prefix.kubernetes.io", true),
+            ("prefix.*.io", "prefix.kubernetes.io", true),
+            ("prefix.kubernetes.*", "prefix.kubernetes.io", true),
+            ("*-good.kubernetes.io", "prefix-good.kubernetes.io", true),
+            ("*.kubernetes.io/blah", "prefix.kubernetes.io/blah", true),
+            ("prefix.*.io/foo", "prefix.kubernetes.io/foo/bar", true),
+            (
+                "*.kubernetes.io:1111/blah",
+                "prefix.kubernetes.io:1111/blah",
+                true,
+            ),
+            (
+                "prefix.*.io:1111/foo",
+                "prefix.kubernetes.io:1111/foo/bar",
+                true,
+            ),
+            ("*.kubernetes.io", "kubernetes.io", false),
+            ("*.*.kubernetes.io", "prefix.kubernetes.io", false),
+            ("*.*.kubernetes.io", "kubernetes.io", false),
+            ("kubernetes.io", "kubernetes.com", false),
+            ("k*.io", "quay.io", false),
+            (
+                "*.kubernetes.io:1234/blah",
+                "prefix.kubernetes.io:1111/blah",
+                false,
+            ),
+            (
+                "prefix.*.io/foo",
+                "prefix.kubernetes.io:1111/foo/bar",
+                false,
+            ),
+        ] {
+            assert_eq!(urls_match(glob, target), expected, "{glob} vs {target}");
+        }
+    }
+
+    /// `keyring_test.go` `TestDockerKeyringForGlob`: each key finds `target/foo/bar`.
+    #[test]
+    fn keyring_for_glob() {
+        for (key, target) in [
+            ("https://hello.kubernetes.io", "hello.kubernetes.io"),
+            ("https://*.docker.io", "prefix.docker.io"),
+            ("https://prefix.*.io", "prefix.docker.io"),
+            ("https://prefix.docker.*", "prefix.docker.io"),
+            ("https://*.docker.io/path", "prefix.docker.io/path"),
+            ("https://prefix.*.io/path", "prefix.docker.io/path/subpath"),
+            ("https://prefix.docker.*/path", "prefix.docker.io/path"),
+            ("https://*.docker.io:8888", "prefix.docker.io:8888"),
+            ("https://prefix.*.io:8888", "prefix.docker.io:8888"),
+            ("https://prefix.docker.*:8888", "prefix.docker.io:8888"),
+            (
+                "https://*.docker.io/path:1111",
+                "prefix.docker.io/path:1111",
+            ),
+            ("https://*.docker.io/v1/", "prefix.docker.io/path:1111"),
+            ("https://*.docker.io/v2/", "prefix.docker.io/path:1111"),
+            (
+                "https://prefix.docker.*/path:1111",
+                "prefix.docker.io/path:1111",
+            ),
+            ("prefix.docker.io:1111", "prefix.docker.io:1111/path"),
+            ("*.docker.io:1111", "prefix.docker.io:1111/path"),
+        ] {
+            let cfg = one_key(key);
+            let c = cfg
+                .lookup(&format!("{target}/foo/bar"))
+                .unwrap_or_else(|| panic!("{key} -> {target}"));
+            assert_eq!(basic(&c), ("foo", "bar"));
+            assert_eq!(cfg.entries[0].email.as_deref(), Some("foo@bar.baz"));
+        }
+    }
+
+    /// `keyring_test.go` `TestKeyringMiss` and `TestKeyringMissWithDockerHubCredentials`.
+    #[test]
+    fn keyring_miss() {
+        for (key, lookup) in [
+            ("https://hello.kubernetes.io", "world.mesos.org/foo/bar"),
+            ("https://*.docker.com", "prefix.docker.io"),
+            ("https://suffix.*.io", "prefix.docker.io"),
+            ("https://prefix.docker.c*", "prefix.docker.io"),
+            (
+                "https://prefix.*.io/path:1111",
+                "prefix.docker.io/path/subpath:1111",
+            ),
+            ("suffix.*.io", "prefix.docker.io"),
+            ("https://index.docker.io/v1/", "world.mesos.org"),
+        ] {
+            assert!(
+                one_key(key).lookup(&format!("{lookup}/foo/bar")).is_none(),
+                "{key} should miss {lookup}"
+            );
+        }
+    }
+
+    /// `keyring_test.go` `TestKeyringHitWith{Unqualified,UnqualifiedLibrary,Qualified}DockerHub`
+    /// and `TestIsDefaultRegistryMatch`.
+    #[test]
+    fn docker_hub_fallback() {
+        let cfg = one_key("https://index.docker.io/v1/");
+        for image in [
+            "google/docker-registry",
+            "jenkins",
+            "index.docker.io/v1//google/docker-registry",
+        ] {
+            assert_eq!(
+                basic(&cfg.lookup(image).unwrap()),
+                ("foo", "bar"),
+                "{image}"
+            );
+        }
+        for (image, expected) in [
+            ("foo/bar", true),
+            ("docker.io/foo/bar", true),
+            ("index.docker.io/foo/bar", true),
+            ("foo", true),
+            ("", false),
+            ("registry.tld/foo/bar", false),
+            ("registry:5000/foo/bar", false),
+            ("myhostdocker.io/foo/bar", false),
+        ] {
+            assert_eq!(is_default_registry_match(image), expected, "{image:?}");
+        }
+        // "docker.io" matches by host; "registry-1.docker.io" is not used by kubelet.
+        assert!(
+            one_key("docker.io")
+                .lookup("docker.io/library/nginx")
+                .is_some()
+        );
+        let miss = one_key("registry-1.docker.io");
+        assert!(miss.lookup("docker.io/library/nginx").is_none());
+        assert!(
+            miss.remarks("docker.io/library/nginx")[0].contains("\"https://index.docker.io/v1/\"")
+        );
+    }
+
+    /// `keyring_test.go` `TestDockerKeyringLookup` and `TestIssue3797`.
+    #[test]
+    fn most_specific_first() {
+        let cfg = parse(
+            r#"{"auths": {
+                "bar.example.com/pong": {"username": "grace", "password": "squash"},
+                "bar.example.com": {"username": "ada", "password": "smash"}
+            }}"#,
+        )
+        .unwrap();
+        let users = |image: &str| -> Vec<String> {
+            cfg.matching_entries(image)
+                .iter()
+                .map(|e| e.username.clone())
+                .collect()
+        };
+        assert_eq!(users("bar.example.com"), ["ada"]);
+        assert_eq!(users("bar.example.com/pong"), ["grace", "ada"]);
+        assert_eq!(users("bar.example.com/ping"), ["ada"]);
+        assert_eq!(users("bar.example.com/pongz"), ["grace", "ada"]);
+        assert_eq!(users("bar.example.com/pong/pang"), ["grace", "ada"]);
+        assert!(users("example.com").is_empty());
+        assert!(users("foo.example.com").is_empty());
+        assert_eq!(
+            cfg.lookup("bar.example.com/pong/x").unwrap().username(),
+            "grace"
+        );
+
+        let rex = one_key("https://quay.io/v1/");
+        for image in ["quay.io", "quay.io/foo", "quay.io/foo/bar"] {
+            assert!(rex.lookup(image).is_some(), "{image}");
+        }
+    }
+
+    #[test]
+    fn entry_forms_and_secrets() {
+        let text = r#"{
+  "auths": {
+    "myreg.azurecr.io": {"auth": "MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==", "identitytoken": "refresh-xyz"},
+    "https://quay.io": {"Username": "robot", "Password": "p:w"},
+    "unpadded.example.com": {"auth": "dTpwOnE"},
+    "tok.example.com": {"registrytoken": "bearer-abc"}
+  }
+}"#;
+        let cfg = parse(text).unwrap();
+        let acr = cfg.lookup("myreg.azurecr.io/app").unwrap();
+        match &acr.secret {
+            Secretish::IdentityToken { username, token } => {
+                assert_eq!(username, "00000000-0000-0000-0000-000000000000");
+                assert_eq!(token.expose(), "refresh-xyz");
+            }
+            Secretish::Basic { .. } => panic!("expected identity token"),
+        }
+        assert!(
+            cfg.remarks("myreg.azurecr.io/app")[0]
+                .contains("kubelet passes only username and password")
+        );
+        assert_eq!(
+            basic(&cfg.lookup("quay.io/org/x").unwrap()),
+            ("robot", "p:w")
+        );
+        // Unpadded base64 is accepted (kubelet), and the split is at the first ':'.
+        assert_eq!(
+            basic(&cfg.lookup("unpadded.example.com").unwrap()),
+            ("u", "p:q")
+        );
+        assert!(cfg.lookup("tok.example.com/x").is_none());
+        assert!(cfg.entries.iter().any(|e| e.registry_token.is_some()));
+        // No secret in Debug.
+        let debug = format!("{cfg:?}");
+        for secret in ["refresh-xyz", "p:w", "bearer-abc", "MDAwMDAw"] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+    }
+
+    #[test]
+    fn errors_carry_position_and_no_secret() {
+        let e = parse("{\n  \"auths\": {\n    \"a.io\": {\"auth\": \"x\"},\n  }\n}").unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (4, "trailing comma"));
+        let e =
+            parse("{\"auths\": {\n \"a.io\": {\"auth\": \"c2VjcmV0LW5vLWNvbG9u\"}}}").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("base64(username:password)"), "{e}");
+        assert!(!e.to_string().contains("c2VjcmV0") && !e.to_string().contains("secret-no-colon"));
+        let e = parse("{\"auths\": {\"a.io\": {\"auth\": \"!!!\"}}}").unwrap_err();
+        assert!(e.message.contains("not valid base64"), "{e}");
+        assert!(parse("[]").is_err());
+        assert!(parse("{\"auths\": []}").is_err());
+        assert!(parse("{\"auths\": {\"a.io\": {\"password\": 5}}}").is_err());
+    }
+
+    #[test]
+    fn legacy_dockercfg_and_bad_keys() {
+        let cfg = parse(r#"{"https://index.docker.io/v1/": {"auth": "Zm9vOmJhcg=="}, "bad host/x": {"auth": "Zm9vOmJhcg=="}}"#).unwrap();
+        assert_eq!(cfg.format, Format::LegacyDockercfg);
+        assert!(cfg.lookup("docker.io/library/busybox").is_some());
+        assert_eq!(cfg.entries[0].match_key, None);
+        assert!(
+            cfg.remarks("quay.io/x")
+                .iter()
+                .any(|r| r.contains("\"bad host/x\" is not a valid registry URL"))
+        );
+        assert_eq!(
+            keyring_key("https://index.docker.io/v1/").as_deref(),
+            Some("index.docker.io")
+        );
+        assert_eq!(
+            keyring_key("http://reg.io:5000/v2/").as_deref(),
+            Some("reg.io:5000")
+        );
+        assert_eq!(keyring_key("reg.io/team/").as_deref(), Some("reg.io/team/"));
+        assert_eq!(keyring_key("reg.io:abc"), None);
+    }
+}

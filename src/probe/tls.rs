@@ -1,39 +1,1263 @@
-//! The tls stage: rustls with the node's trust store, loaded as Go's
-//! crypto/x509 does on Linux (which containerd uses), plus per-endpoint CA,
-//! client certificate and skip-verify.
+//! The tls stage: a rustls handshake with the trust the runtime would use:
+//! the node's CA set (found as Go's crypto/x509 finds it, see
+//! `config::trust`), plus the endpoint's `ca` files, client certificate and
+//! `skip_verify`.
 //!
-//! STUB: to be filled in.
+//! containerd (core/remotes/docker/config/hosts.go, `tlsConfigFromHost`)
+//! starts from the system pool and appends every `ca` file to it; a `ca` file
+//! that cannot be read or holds no certificate, or a client pair that does not
+//! load, makes it reject the host's whole config before any connection. We
+//! mirror that, and `skip_verify` (Go's `InsecureSkipVerify`) skips chain and
+//! name checks but not the handshake signature.
+//!
+//! The certificate verdict is taken by our own verifier, which records the
+//! presented chain and webpki's verdict before answering rustls, so the report
+//! has the chain even when the handshake fails, the code does not depend on
+//! how tokio-rustls wraps errors, and with `skip_verify` we can still say what
+//! it masks. This module must not speak HTTP: it offers only `http/1.1` in
+//! ALPN because hyper's http1 runs over the stream it returns.
 
 use super::{BoxIo, Stage, StageResult};
 use crate::code::Code;
 use crate::config::Source;
+use crate::config::trust::{self, NodeCas};
 use crate::hostroot::HostRoot;
-use crate::target::TlsSettings;
+use crate::target::{ClientCert, TlsSettings};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
-/// The node's CA set.
+/// ring, explicitly: the process-wide default provider is nobody's business here.
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// A webpki verifier over `roots`, or `None` when there is no root at all
+/// (rustls refuses to build one; every chain is then of unknown issuer).
+fn webpki_verifier(roots: Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier>> {
+    WebPkiServerVerifier::builder_with_provider(roots, provider())
+        .build()
+        .ok()
+}
+
+/// The node's CA set, loaded once per run and shared by every handshake.
 pub struct TrustStore {
-    _private: (),
+    roots: Arc<RootCertStore>,
+    /// Built once: it only depends on `roots`.
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+    origin: NodeCas,
 }
 
 impl TrustStore {
-    /// Load the node's CA set from under the root; report which files were used.
+    /// Load the node's CA set from under the root as Go would (see
+    /// `config::trust`); the sources say which bundle and directories were
+    /// read, or that none was found.
     #[must_use]
-    pub fn load(_root: &HostRoot) -> (Self, Vec<Source>) {
-        (Self { _private: () }, Vec::new())
+    pub fn load(root: &HostRoot) -> (Self, Vec<Source>) {
+        let (cas, sources) = trust::load(root);
+        (Self::from_node_cas(cas), sources)
+    }
+
+    /// A store of exactly these CA certificates (tests, or an empty store).
+    #[must_use]
+    pub fn from_certs(certs: impl IntoIterator<Item = CertificateDer<'static>>) -> Self {
+        Self::from_node_cas(NodeCas {
+            certs: certs.into_iter().collect(),
+            ..NodeCas::default()
+        })
+    }
+
+    fn from_node_cas(origin: NodeCas) -> Self {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(origin.certs.iter().cloned());
+        let roots = Arc::new(roots);
+        Self {
+            verifier: webpki_verifier(roots.clone()),
+            roots,
+            origin,
+        }
+    }
+
+    /// How many CA certificates the node trusts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// Where the CA set came from, for reports:
+    /// `{"certificates": n, "bundle": {"path", "certificates"} | null, "dirs": [{"path", "certificates"}]}`.
+    #[must_use]
+    pub fn describe(&self) -> Value {
+        json!({
+            "certificates": self.len(),
+            "bundle": self.origin.bundle.as_ref().map(|(p, n)| json!({"path": p, "certificates": n})),
+            "dirs": self.origin.dirs.iter().map(|(p, n)| json!({"path": p, "certificates": n})).collect::<Vec<_>>(),
+        })
     }
 }
 
-/// Handshake over `io` for `server_name`.
+/// Which roots vouched for a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TrustedBy {
+    System,
+    CaFiles,
+}
+
+impl TrustedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            TrustedBy::System => "system",
+            TrustedBy::CaFiles => "ca_files",
+        }
+    }
+}
+
+/// What the handshake showed us, filled in by the verifier and the client
+/// certificate resolver while rustls runs.
+#[derive(Debug, Default)]
+struct Seen {
+    chain: Vec<CertificateDer<'static>>,
+    verdict: Option<Result<TrustedBy, rustls::Error>>,
+    client_cert_requested: bool,
+}
+
+type Slot = Arc<Mutex<Seen>>;
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Seen> {
+    // A panic elsewhere must not hide what was recorded.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct RecordingVerifier {
+    /// Node roots plus the endpoint's ca files: containerd's pool.
+    combined: Option<Arc<WebPkiServerVerifier>>,
+    /// Node roots alone, asked only to tell `verified_with` apart.
+    system: Option<Arc<WebPkiServerVerifier>>,
+    has_ca_files: bool,
+    skip_verify: bool,
+    algs: WebPkiSupportedAlgorithms,
+    slot: Slot,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // Recorded first, so that a failure below still leaves the chain.
+        lock(&self.slot).chain = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        let verdict = match &self.combined {
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+            Some(v) => v
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map(|_| {
+                    if !self.has_ca_files {
+                        return TrustedBy::System;
+                    }
+                    match &self.system {
+                        Some(s)
+                            if s.verify_server_cert(
+                                end_entity,
+                                intermediates,
+                                server_name,
+                                ocsp_response,
+                                now,
+                            )
+                            .is_ok() =>
+                        {
+                            TrustedBy::System
+                        }
+                        _ => TrustedBy::CaFiles,
+                    }
+                }),
+        };
+        lock(&self.slot).verdict = Some(verdict.clone());
+        if self.skip_verify {
+            return Ok(ServerCertVerified::assertion());
+        }
+        verdict.map(|_| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// Offers the configured client certificate, and notes that the server asked.
+#[derive(Debug)]
+struct RecordingClientCert {
+    key: Option<Arc<CertifiedKey>>,
+    slot: Slot,
+}
+
+impl ResolvesClientCert for RecordingClientCert {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        lock(&self.slot).client_cert_requested = true;
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// The endpoint's `ca` files: certificates, per-file report, and the problems
+/// that would make the runtime refuse the host config.
+fn load_ca_files(
+    paths: &[impl AsRef<Path>],
+) -> (Vec<CertificateDer<'static>>, Vec<Value>, Vec<String>) {
+    let (mut certs, mut report, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for path in paths {
+        let path = path.as_ref();
+        let (n, error) = match std::fs::read(path) {
+            Ok(data) => {
+                let (found, _) = trust::parse_pem_certs(&data);
+                let n = found.len();
+                certs.extend(found);
+                (n, (n == 0).then(|| "no certificate in the file".to_owned()))
+            }
+            Err(e) => (0, Some(e.to_string())),
+        };
+        if let Some(e) = &error {
+            errors.push(format!("cannot load CA file {}: {e}", path.display()));
+        }
+        report.push(json!({"path": path.display().to_string(), "certificates": n, "error": error}));
+    }
+    (certs, report, errors)
+}
+
+/// The first client pair that loads (PEM certificate chain, PEM key in
+/// PKCS#1, PKCS#8 or SEC1, matching the certificate). An empty key path means
+/// the key is in the certificate file, as containerd's `client = "file"`.
+fn load_client_cert(
+    pairs: &[ClientCert],
+) -> (Option<(Arc<CertifiedKey>, &ClientCert)>, Vec<String>) {
+    let mut errors = Vec::new();
+    for pair in pairs {
+        let key_path = if pair.key.as_os_str().is_empty() {
+            &pair.cert
+        } else {
+            &pair.key
+        };
+        let loaded = std::fs::read(&pair.cert)
+            .map_err(|e| format!("{}: {e}", pair.cert.display()))
+            .and_then(|cert_pem| {
+                let chain: Vec<_> = CertificateDer::pem_slice_iter(&cert_pem)
+                    .filter_map(Result::ok)
+                    .collect();
+                if chain.is_empty() {
+                    return Err(format!(
+                        "{}: no certificate in the file",
+                        pair.cert.display()
+                    ));
+                }
+                let key_pem =
+                    std::fs::read(key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+                let key = PrivateKeyDer::from_pem_slice(&key_pem)
+                    .map_err(|e| format!("{}: no usable private key ({e})", key_path.display()))?;
+                CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
+                    format!("{} with {}: {e}", pair.cert.display(), key_path.display())
+                })
+            });
+        match loaded {
+            Ok(key) => return (Some((Arc::new(key), pair)), errors),
+            Err(e) => errors.push(format!("cannot load client certificate {e}")),
+        }
+    }
+    (None, errors)
+}
+
+/// The facts of one certificate the report shows.
+struct CertFacts {
+    subject: String,
+    issuer: String,
+    dns: Vec<String>,
+    ip: Vec<String>,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    serial: String,
+    is_ca: bool,
+}
+
+fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+    let (mut dns, mut ip) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                x509_parser::extensions::GeneralName::IPAddress(bytes) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*bytes) {
+                        ip.push(std::net::IpAddr::from(v4).to_string());
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*bytes) {
+                        ip.push(std::net::IpAddr::from(v6).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let time = |t: &x509_parser::time::ASN1Time| {
+        time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|e| e.to_string())
+    };
+    Ok(CertFacts {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        dns,
+        ip,
+        not_before: time(&cert.validity().not_before)?,
+        not_after: time(&cert.validity().not_after)?,
+        serial: cert.raw_serial_as_string(),
+        is_ca: cert.is_ca(),
+    })
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// A certificate as the report shows it: `subject`, `issuer`, `dns_names`,
+/// `ip_addresses`, `not_before`, `not_after` (RFC 3339), `serial` (hex),
+/// `sha256` (hex fingerprint of the DER), `is_ca`; or `{"sha256", "error"}`
+/// when the DER does not parse.
+#[must_use]
+pub fn describe_certificate(der: &[u8]) -> Value {
+    let sha256 = Sha256::digest(der)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+    match cert_facts(der) {
+        Ok(f) => json!({
+            "subject": f.subject,
+            "issuer": f.issuer,
+            "dns_names": f.dns,
+            "ip_addresses": f.ip,
+            "not_before": rfc3339(f.not_before),
+            "not_after": rfc3339(f.not_after),
+            "serial": f.serial,
+            "sha256": sha256,
+            "is_ca": f.is_ca,
+        }),
+        Err(e) => json!({"sha256": sha256, "error": format!("unparseable certificate: {e}")}),
+    }
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The contract code of a certificate verdict.
+fn cert_code(err: &rustls::Error) -> Code {
+    match err {
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => Code::TlsNameMismatch,
+        rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. },
+        ) => Code::TlsExpired,
+        // Unknown issuer, bad signature, bad encoding, wrong purpose,
+        // revoked...: the node's CA set does not vouch for this chain.
+        _ => Code::TlsUntrusted,
+    }
+}
+
+/// A certificate failure in plain words, with what would fix it.
+fn cert_summary(err: &rustls::Error, name: &str, chain: &[CertificateDer<'_>]) -> String {
+    let leaf = chain.first().and_then(|c| cert_facts(c).ok());
+    let top = chain.last().and_then(|c| cert_facts(c).ok());
+    match (cert_code(err), err) {
+        (Code::TlsNameMismatch, _) => {
+            let valid_for = leaf
+                .map(|f| [f.dns, f.ip].concat().join(", "))
+                .unwrap_or_default();
+            format!(
+                "certificate is valid for [{valid_for}], not for {name}: use a name it covers or reissue it with {name} in its SANs"
+            )
+        }
+        (
+            Code::TlsExpired,
+            rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+            ),
+        ) => {
+            let from = leaf.map(|f| rfc3339(f.not_before)).unwrap_or_default();
+            format!(
+                "certificate for {name} is not valid before {from}: check the node's clock, or the certificate's dates"
+            )
+        }
+        (Code::TlsExpired, _) => {
+            let until = leaf.map(|f| rfc3339(f.not_after)).unwrap_or_default();
+            format!(
+                "certificate for {name} expired on {until}: the registry must renew it (or check the node's clock)"
+            )
+        }
+        (_, rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => match top {
+            Some(f) if chain.len() == 1 && f.subject == f.issuer => format!(
+                "certificate for {name} is self-signed ({}) and not trusted by the node's CA set: add it to the registry's hosts.toml `ca` or the node's CA bundle",
+                f.subject
+            ),
+            Some(f) => format!(
+                "certificate for {name} issued by {} is not trusted by the node's CA set: add that CA to the registry's hosts.toml `ca` or the node's CA bundle (or a TLS-inspecting proxy is in the way)",
+                f.issuer
+            ),
+            None => format!("certificate for {name} is not trusted by the node's CA set"),
+        },
+        _ => format!("certificate for {name} rejected: {err}"),
+    }
+}
+
+/// A handshake failure that is not about the certificate, in plain words.
+fn io_summary(err: &io::Error, seen: &Seen, has_client_cert: bool) -> String {
+    let client_hint = if seen.client_cert_requested && !has_client_cert {
+        "; the server asked for a client certificate and none is configured"
+    } else {
+        ""
+    };
+    if let Some(tls) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        return match tls {
+            rustls::Error::InvalidMessage(_)
+            | rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. } => {
+                format!("the server did not answer with TLS (plain HTTP on this port?): {tls}")
+            }
+            rustls::Error::AlertReceived(alert) => {
+                format!("the server aborted the handshake with alert {alert:?}{client_hint}")
+            }
+            other => format!("TLS handshake failed: {other}{client_hint}"),
+        };
+    }
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            format!("the server closed the connection during the TLS handshake{client_hint}")
+        }
+        io::ErrorKind::ConnectionReset => {
+            format!(
+                "connection reset during the TLS handshake (a firewall or proxy cutting TLS?){client_hint}"
+            )
+        }
+        _ => format!("TLS handshake failed: {err}{client_hint}"),
+    }
+}
+
+/// Handshake over `io` for `server_name` (a DNS name, or an IP literal
+/// checked against IP SANs), within `timeout`.
+///
+/// On success returns the TLS stream for the HTTP stages. The stage `detail`
+/// holds `server_name`, `version` (`TLSv1.2`/`TLSv1.3`), `alpn`,
+/// `cipher_suite`, `chain` (each as [`describe_certificate`]),
+/// `verified_with` (`system`, `ca_files` or null), `skip_verify`,
+/// `masked_error` (what `skip_verify` hid), `ca_files`, `client_certificate`
+/// and, on failure, `error`. Codes: `TLS_UNTRUSTED`, `TLS_NAME_MISMATCH`,
+/// `TLS_EXPIRED` for certificate verdicts (and `TLS_UNTRUSTED` when the
+/// endpoint's own TLS files would not load in the runtime), `TLS_HANDSHAKE`
+/// for everything else, timeouts included.
 pub async fn handshake(
-    _io: BoxIo,
-    _server_name: &str,
-    _settings: &TlsSettings,
-    _trust: &TrustStore,
-    _timeout: Duration,
+    io: BoxIo,
+    server_name: &str,
+    settings: &TlsSettings,
+    trust: &TrustStore,
+    timeout: Duration,
 ) -> (StageResult, Option<BoxIo>) {
-    (
-        StageResult::fail(Stage::Tls, Code::TlsHandshake, Duration::ZERO, "tls stage not implemented", serde_json::json!({})),
-        None,
+    let started = Instant::now();
+    let (ca_certs, ca_report, ca_errors) = load_ca_files(&settings.ca_files);
+    let (client, client_errors) = load_client_cert(&settings.client_certs);
+    let mut detail = json!({
+        "server_name": server_name,
+        "version": null,
+        "alpn": null,
+        "cipher_suite": null,
+        "chain": [],
+        "verified_with": null,
+        "skip_verify": settings.skip_verify,
+        "masked_error": null,
+        "ca_files": ca_report,
+        "client_certificate": {
+            "configured": !settings.client_certs.is_empty(),
+            "cert": client.as_ref().map(|(_, p)| p.cert.display().to_string()),
+            "requested": false,
+            "sent": false,
+            "errors": client_errors.clone(),
+        },
+        "trust_store_certificates": trust.len(),
+    });
+    let fail = |code: Code, summary: String, mut detail: Value| {
+        detail["error"] = json!(summary);
+        (
+            StageResult::fail(Stage::Tls, code, started.elapsed(), summary, detail),
+            None,
+        )
+    };
+
+    let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
+        return fail(
+            Code::TlsHandshake,
+            format!("{server_name:?} is not a valid TLS server name"),
+            detail,
+        );
+    };
+
+    let slot: Slot = Arc::default();
+    // Files that failed to load add no root, so they cannot have vouched.
+    let has_ca_files = !ca_certs.is_empty();
+    let (combined, system) = if ca_certs.is_empty() {
+        (trust.verifier.clone(), None)
+    } else {
+        let mut roots = (*trust.roots).clone();
+        roots.add_parsable_certificates(ca_certs);
+        (webpki_verifier(Arc::new(roots)), trust.verifier.clone())
+    };
+    let verifier = RecordingVerifier {
+        combined,
+        system,
+        has_ca_files,
+        skip_verify: settings.skip_verify,
+        algs: provider().signature_verification_algorithms,
+        slot: slot.clone(),
+    };
+    let has_client_cert = client.is_some();
+    let resolver = RecordingClientCert {
+        key: client.map(|(k, _)| k),
+        slot: slot.clone(),
+    };
+    let mut config = match ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_cert_resolver(Arc::new(resolver)),
+        Err(e) => {
+            return fail(
+                Code::TlsHandshake,
+                format!("cannot build a TLS client: {e}"),
+                detail,
+            );
+        }
+    };
+    // We speak HTTP/1.1 only (hyper http1); a resumed session would skip the
+    // verifier and leave the chain unrecorded.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = Resumption::disabled();
+
+    let result = tokio::time::timeout(
+        timeout,
+        TlsConnector::from(Arc::new(config)).connect(name, io),
     )
+    .await;
+    let seen = std::mem::take(&mut *lock(&slot));
+    detail["chain"] = seen.chain.iter().map(|c| describe_certificate(c)).collect();
+    detail["client_certificate"]["requested"] = json!(seen.client_cert_requested);
+    detail["client_certificate"]["sent"] = json!(seen.client_cert_requested && has_client_cert);
+    if let Some(Ok(by)) = &seen.verdict {
+        detail["verified_with"] = json!(by.as_str());
+    }
+    let masked = match &seen.verdict {
+        Some(Err(e)) if settings.skip_verify => Some(cert_summary(e, server_name, &seen.chain)),
+        _ => None,
+    };
+    detail["masked_error"] = json!(masked);
+    // The runtime rejects the host's TLS config before connecting; the
+    // handshake above only gathers facts.
+    let config_errors: Vec<String> = ca_errors.into_iter().chain(client_errors).collect();
+
+    let failure = match result {
+        Err(_) => Some((
+            Code::TlsHandshake,
+            format!(
+                "no TLS answer within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+        Ok(Err(e)) => Some(match &seen.verdict {
+            Some(Err(cert_err)) if !settings.skip_verify => (
+                cert_code(cert_err),
+                cert_summary(cert_err, server_name, &seen.chain),
+            ),
+            _ => (Code::TlsHandshake, io_summary(&e, &seen, has_client_cert)),
+        }),
+        Ok(Ok(stream)) => {
+            detail_connection(&mut detail, &stream);
+            if config_errors.is_empty() {
+                return (
+                    ok_result(started, detail, &seen, masked, has_client_cert),
+                    Some(Box::new(stream)),
+                );
+            }
+            None
+        }
+    };
+    // Broken TLS files come first: the runtime never gets to connect.
+    match (config_errors.is_empty(), failure) {
+        (false, None) => fail(Code::TlsUntrusted, config_summary(&config_errors), detail),
+        (false, Some((_, also))) => fail(
+            Code::TlsUntrusted,
+            format!(
+                "{}; the handshake itself: {also}",
+                config_summary(&config_errors)
+            ),
+            detail,
+        ),
+        (true, Some((code, summary))) => fail(code, summary, detail),
+        (true, None) => unreachable!("a successful handshake without config errors returned above"),
+    }
+}
+
+/// Version, ALPN and cipher suite of an established connection.
+fn detail_connection(detail: &mut Value, stream: &tokio_rustls::client::TlsStream<BoxIo>) {
+    let (_, conn) = stream.get_ref();
+    detail["version"] = json!(conn.protocol_version().map(version_name));
+    detail["alpn"] = json!(
+        conn.alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    );
+    detail["cipher_suite"] = json!(conn.negotiated_cipher_suite().map(|s| {
+        let suite = s.suite();
+        suite
+            .as_str()
+            .map_or_else(|| format!("{suite:?}"), str::to_owned)
+    }));
+}
+
+/// The one-line success: version, leaf, expiry, and what deserves a warning.
+fn ok_result(
+    started: Instant,
+    detail: Value,
+    seen: &Seen,
+    masked: Option<String>,
+    has_client_cert: bool,
+) -> StageResult {
+    let mut summary = detail["version"].as_str().unwrap_or("TLS").to_owned();
+    if let Some(f) = seen.chain.first().and_then(|c| cert_facts(c).ok()) {
+        let _ = write!(
+            summary,
+            ", {} issued by {}, expires {}",
+            f.subject,
+            f.issuer,
+            f.not_after.date()
+        );
+    }
+    if detail["verified_with"] == "ca_files" {
+        summary.push_str(", trusted through the endpoint's ca files");
+    }
+    if let Some(m) = masked {
+        let _ = write!(summary, "; skip_verify is on and masks: {m}");
+    }
+    if seen.client_cert_requested && !has_client_cert {
+        summary.push_str("; the server asked for a client certificate and none is configured");
+    }
+    StageResult::ok(Stage::Tls, started.elapsed(), summary, detail)
+}
+
+fn config_summary(errors: &[String]) -> String {
+    format!(
+        "the runtime would reject this host's TLS config before connecting: {}",
+        errors.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::server::WebPkiClientVerifier;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::JoinHandle;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    }
+
+    /// A leaf for `sans`, valid over `[from, until]` (years), signed by `issuer`.
+    fn leaf(
+        issuer: &CertifiedIssuer<'static, KeyPair>,
+        sans: &[&str],
+        years: (i32, i32),
+    ) -> (Vec<CertificateDer<'static>>, KeyPair) {
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, sans[0]);
+        params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
+        params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, issuer).unwrap();
+        (vec![cert.der().clone()], key)
+    }
+
+    fn current(
+        sans: &[&str],
+        issuer: &CertifiedIssuer<'static, KeyPair>,
+    ) -> (Vec<CertificateDer<'static>>, KeyPair) {
+        leaf(issuer, sans, (2020, 2099))
+    }
+
+    /// A one-connection TLS server on loopback; yields the client's certificates.
+    async fn tls_server(
+        chain: Vec<CertificateDer<'static>>,
+        key: &KeyPair,
+        client_ca: Option<CertificateDer<'static>>,
+    ) -> (SocketAddr, JoinHandle<Option<Vec<CertificateDer<'static>>>>) {
+        tls_server_versions(chain, key, client_ca, rustls::DEFAULT_VERSIONS).await
+    }
+
+    async fn tls_server_versions(
+        chain: Vec<CertificateDer<'static>>,
+        key: &KeyPair,
+        client_ca: Option<CertificateDer<'static>>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> (SocketAddr, JoinHandle<Option<Vec<CertificateDer<'static>>>>) {
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .unwrap();
+        let builder = match client_ca {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add(ca).unwrap();
+                let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .unwrap();
+                builder.with_client_cert_verifier(v)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let mut config = builder.with_single_cert(chain, key).unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.ok()?;
+            let certs = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
+            // Hold the connection until the client goes away.
+            let mut buf = [0u8; 64];
+            let _ = tls.read(&mut buf).await;
+            certs
+        });
+        (addr, task)
+    }
+
+    async fn probe(
+        addr: SocketAddr,
+        name: &str,
+        settings: &TlsSettings,
+        trust: &TrustStore,
+    ) -> (StageResult, Option<BoxIo>) {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        handshake(Box::new(tcp), name, settings, trust, T).await
+    }
+
+    fn trusting(ca: &CertifiedIssuer<'static, KeyPair>) -> TrustStore {
+        TrustStore::from_certs([ca.der().clone()])
+    }
+
+    #[tokio::test]
+    async fn trusted_by_node_store_records_chain() {
+        let root = ca("Test CA");
+        let (chain, key) = current(&["registry.test"], &root);
+        let (addr, _srv) = tls_server(chain.clone(), &key, None).await;
+        let (r, io) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert!(io.is_some());
+        assert_eq!(
+            r.summary,
+            "TLSv1.3, CN=registry.test issued by CN=Test CA, expires 2099-01-01"
+        );
+        assert_eq!(r.detail["version"], "TLSv1.3");
+        assert_eq!(r.detail["alpn"], "http/1.1");
+        assert_eq!(r.detail["verified_with"], "system");
+        assert!(
+            r.detail["cipher_suite"]
+                .as_str()
+                .unwrap()
+                .starts_with("TLS13_")
+        );
+        let leaf = &r.detail["chain"][0];
+        assert_eq!(leaf["subject"], "CN=registry.test");
+        assert_eq!(leaf["issuer"], "CN=Test CA");
+        assert_eq!(leaf["dns_names"], json!(["registry.test"]));
+        assert_eq!(leaf["not_after"], "2099-01-01T00:00:00Z");
+        let fingerprint = Sha256::digest(&chain[0])
+            .iter()
+            .fold(String::new(), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
+        assert_eq!(leaf["sha256"], fingerprint);
+        assert!(r.detail["masked_error"].is_null());
+    }
+
+    #[tokio::test]
+    async fn tls12_server_is_reported_as_such() {
+        let root = ca("Test CA");
+        let (chain, key) = current(&["registry.test"], &root);
+        let (addr, _srv) = tls_server_versions(chain, &key, None, &[&rustls::version::TLS12]).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert_eq!(r.detail["version"], "TLSv1.2");
+        assert_eq!(r.detail["alpn"], "http/1.1");
+        assert!(
+            r.summary.starts_with("TLSv1.2, CN=registry.test"),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn ip_literal_is_checked_against_ip_sans() {
+        let root = ca("Test CA");
+        let (chain, key) = current(&["127.0.0.1"], &root);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(addr, "127.0.0.1", &TlsSettings::default(), &trusting(&root)).await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert_eq!(r.detail["chain"][0]["ip_addresses"], json!(["127.0.0.1"]));
+    }
+
+    #[tokio::test]
+    async fn unknown_ca_is_untrusted_with_chain() {
+        let (root, other) = (ca("Test CA"), ca("Other CA"));
+        let (chain, key) = current(&["registry.test"], &other);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, io) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert!(io.is_none());
+        assert_eq!(r.code, Code::TlsUntrusted);
+        assert!(
+            r.summary.starts_with("certificate for registry.test issued by CN=Other CA is not trusted by the node's CA set"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(r.detail["chain"][0]["issuer"], "CN=Other CA");
+        // An empty node store behaves the same (rustls would refuse to build a verifier).
+        let (chain, key) = current(&["registry.test"], &other);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &TrustStore::from_certs([]),
+        )
+        .await;
+        assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
+    }
+
+    #[tokio::test]
+    async fn wrong_name_is_a_mismatch() {
+        let root = ca("Test CA");
+        let (chain, key) = current(&["other.test"], &root);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.code, Code::TlsNameMismatch, "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("certificate is valid for [other.test], not for registry.test"),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_and_not_yet_valid() {
+        let root = ca("Test CA");
+        let (chain, key) = leaf(&root, &["registry.test"], (2019, 2021));
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.code, Code::TlsExpired, "{}", r.summary);
+        assert!(
+            r.summary.contains("expired on 2021-01-01T00:00:00Z"),
+            "{}",
+            r.summary
+        );
+        let (chain, key) = leaf(&root, &["registry.test"], (2090, 2099));
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.code, Code::TlsExpired, "{}", r.summary);
+        assert!(
+            r.summary.contains("not valid before 2090-01-01"),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn trusted_through_endpoint_ca_files() {
+        let (root, node) = (ca("Private CA"), ca("Public CA"));
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.crt");
+        std::fs::write(&ca_file, root.pem()).unwrap();
+        let settings = TlsSettings {
+            ca_files: vec![ca_file],
+            ..TlsSettings::default()
+        };
+        let (chain, key) = current(&["registry.test"], &root);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&node)).await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert!(io.is_some());
+        assert_eq!(r.detail["verified_with"], "ca_files");
+        assert_eq!(r.detail["ca_files"][0]["certificates"], 1);
+    }
+
+    #[tokio::test]
+    async fn unloadable_ca_file_fails_like_the_runtime() {
+        let root = ca("Test CA");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.crt");
+        std::fs::write(&empty, "no pem here").unwrap();
+        let settings = TlsSettings {
+            ca_files: vec![empty, dir.path().join("missing.crt")],
+            ..TlsSettings::default()
+        };
+        let (chain, key) = current(&["registry.test"], &root);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
+        assert!(
+            r.summary.contains("empty.crt: no certificate in the file"),
+            "{}",
+            r.summary
+        );
+        assert!(r.summary.contains("missing.crt"), "{}", r.summary);
+        // The handshake still ran, so the facts are there; files that did
+        // not load cannot have vouched for the chain.
+        assert_eq!(r.detail["version"], "TLSv1.3");
+        assert_eq!(r.detail["verified_with"], "system");
+        // Broken files outrank a certificate verdict: the runtime stops first.
+        let other = ca("Other CA");
+        let (chain, key) = current(&["registry.test"], &other);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let (r, _) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("the runtime would reject this host's TLS config"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.summary.contains(
+                "the handshake itself: certificate for registry.test issued by CN=Other CA"
+            ),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn skip_verify_accepts_but_reports_what_it_masks() {
+        let (root, other) = (ca("Test CA"), ca("Other CA"));
+        let (chain, key) = current(&["registry.test"], &other);
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        let settings = TlsSettings {
+            skip_verify: true,
+            ..TlsSettings::default()
+        };
+        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert!(io.is_some());
+        let masked = r.detail["masked_error"].as_str().unwrap();
+        assert!(
+            masked.contains("issued by CN=Other CA is not trusted"),
+            "{masked}"
+        );
+        assert!(
+            r.summary
+                .contains("skip_verify is on and masks: certificate for registry.test"),
+            "{}",
+            r.summary
+        );
+        assert!(r.detail["verified_with"].is_null());
+    }
+
+    #[tokio::test]
+    async fn garbage_answer_is_a_handshake_failure() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+        let (r, io) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &TrustStore::from_certs([]),
+        )
+        .await;
+        assert!(io.is_none());
+        assert_eq!(r.code, Code::TlsHandshake);
+        assert!(
+            r.summary.starts_with("the server did not answer with TLS"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(r.detail["chain"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_within_bound() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let t0 = std::time::Instant::now();
+        let limit = Duration::from_millis(300);
+        let (r, io) = handshake(
+            Box::new(tcp),
+            "registry.test",
+            &TlsSettings::default(),
+            &TrustStore::from_certs([]),
+            limit,
+        )
+        .await;
+        let elapsed = t0.elapsed();
+        assert!(io.is_none());
+        assert_eq!(r.code, Code::TlsHandshake);
+        assert!(
+            r.summary.starts_with("no TLS answer within 300ms"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            elapsed >= limit && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn client_certificate_is_presented_when_required() {
+        let (root, client_ca) = (ca("Test CA"), ca("Client CA"));
+        let (chain, key) = current(&["registry.test"], &root);
+        let (client_chain, client_key) = current(&["node.test"], &client_ca);
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_path, key_path) = (
+            dir.path().join("client.cert"),
+            dir.path().join("client.key"),
+        );
+        let pem = pem_of(&client_chain[0]);
+        std::fs::write(&cert_path, pem).unwrap();
+        std::fs::write(&key_path, client_key.serialize_pem()).unwrap();
+        let good = ClientCert {
+            cert: cert_path,
+            key: key_path.clone(),
+        };
+        let settings = TlsSettings {
+            client_certs: vec![good.clone()],
+            ..TlsSettings::default()
+        };
+        let (addr, srv) = tls_server(chain.clone(), &key, Some(client_ca.der().clone())).await;
+        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        assert_eq!(r.code, Code::Ok, "{}", r.summary);
+        assert_eq!(r.detail["client_certificate"]["requested"], true);
+        assert_eq!(r.detail["client_certificate"]["sent"], true);
+        drop(io);
+        let seen = srv
+            .await
+            .unwrap()
+            .expect("server accepted the client certificate");
+        assert_eq!(seen[0], client_chain[0]);
+
+        // A broken pair before it: the good one is still sent, but the
+        // runtime, which loads every pair, would refuse the host config.
+        let broken = ClientCert {
+            cert: dir.path().join("nope.cert"),
+            key: key_path,
+        };
+        let settings = TlsSettings {
+            client_certs: vec![broken, good],
+            ..TlsSettings::default()
+        };
+        let (addr, srv) = tls_server(chain, &key, Some(client_ca.der().clone())).await;
+        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
+        assert!(r.summary.contains("nope.cert"), "{}", r.summary);
+        assert_eq!(r.detail["client_certificate"]["sent"], true);
+        drop(io);
+        assert!(srv.await.unwrap().is_some());
+
+        // Without a certificate, the report says the server asked for one.
+        let (chain, key) = current(&["registry.test"], &root);
+        let (addr, _srv) = tls_server(chain, &key, Some(client_ca.der().clone())).await;
+        let (r, _) = probe(
+            addr,
+            "registry.test",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
+        assert_eq!(r.detail["client_certificate"]["requested"], true);
+        assert!(
+            r.summary
+                .contains("asked for a client certificate and none is configured"),
+            "{}",
+            r.summary
+        );
+    }
+
+    fn pem_of(der: &CertificateDer<'_>) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// `dial` runs inside `tokio::spawn`: the stage's future must be `Send`.
+    #[test]
+    fn handshake_future_is_send() {
+        fn assert_send<F: Send>(_: &F) {}
+        let (a, _b) = tokio::io::duplex(64);
+        let trust = TrustStore::from_certs([]);
+        let settings = TlsSettings::default();
+        let fut = handshake(Box::new(a), "registry.test", &settings, &trust, T);
+        assert_send(&fut);
+    }
+
+    #[test]
+    fn describe_handles_garbage() {
+        let v = describe_certificate(b"not der");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("unparseable certificate")
+        );
+        assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn trust_store_loads_from_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("etc/ssl/cert.pem");
+        std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+        std::fs::write(&bundle, format!("{}{}", ca("A").pem(), ca("B").pem())).unwrap();
+        let (store, sources) = TrustStore::load(&HostRoot::new(dir.path()));
+        assert_eq!(store.len(), 2);
+        assert_eq!(sources, vec![Source::ok("/etc/ssl/cert.pem", "trust")]);
+        assert_eq!(
+            store.describe()["bundle"],
+            json!({"path": "/etc/ssl/cert.pem", "certificates": 2})
+        );
+    }
 }
