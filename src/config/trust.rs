@@ -39,7 +39,6 @@ pub const CERT_FILES: [&str; 6] = [
 pub const CERT_DIRECTORIES: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
 /// Linux's `MAXSYMLINKS`: a loop of links is an error, not a hang.
-const MAX_SYMLINKS: usize = 40;
 
 /// The node's CA certificates and where each group came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,7 +111,7 @@ pub fn load(root: &HostRoot) -> (NodeCas, Vec<Source>) {
     }
 
     for dir in CERT_DIRECTORIES {
-        let Ok(host_dir) = resolve_in_root(root, Path::new(dir)) else {
+        let Ok(host_dir) = root.real_path(dir) else {
             continue;
         };
         let entries = match std::fs::read_dir(&host_dir) {
@@ -169,53 +168,7 @@ fn is_same_dir_symlink(host_path: &Path) -> bool {
 
 /// Read a node file, following symlinks inside the root.
 fn read_in_root(root: &HostRoot, node_path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(resolve_in_root(root, node_path)?)
-}
-
-/// Resolve every symlink of a node path component by component, re-rooting
-/// absolute targets, so that a link never leads off the node's file system.
-fn resolve_in_root(root: &HostRoot, node_path: &Path) -> io::Result<PathBuf> {
-    // `resolved` is a node path without symlinks; `pending` the components left.
-    let mut resolved = PathBuf::from("/");
-    let mut pending: Vec<PathBuf> = node_path
-        .components()
-        .rev()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match Path::new(&part).components().next() {
-            Some(Component::Normal(name)) => {
-                let candidate = resolved.join(name);
-                let host = root.resolve(&candidate);
-                match std::fs::symlink_metadata(&host) {
-                    Ok(m) if m.file_type().is_symlink() => {
-                        links += 1;
-                        if links > MAX_SYMLINKS {
-                            return Err(io::Error::other("too many levels of symbolic links"));
-                        }
-                        let target = std::fs::read_link(&host)?;
-                        if target.is_absolute() {
-                            resolved = PathBuf::from("/");
-                        }
-                        pending.extend(
-                            target
-                                .components()
-                                .rev()
-                                .map(|c| PathBuf::from(c.as_os_str())),
-                        );
-                    }
-                    // A missing component surfaces as NotFound when the caller reads.
-                    Ok(_) | Err(_) => resolved = candidate,
-                }
-            }
-            Some(Component::ParentDir) => {
-                resolved.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(root.resolve(&resolved))
+    std::fs::read(root.real_path(node_path)?)
 }
 
 #[cfg(test)]
