@@ -22,11 +22,23 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Probe this registry: DNS, TCP, TLS, /v2/ ping, auth (repeatable).
-    #[arg(long, value_name = "HOST[:PORT]", env = "PROBE_REGISTRY", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        value_name = "HOST[:PORT]",
+        env = "PROBE_REGISTRY",
+        value_delimiter = ',',
+        global = true
+    )]
     pub registry: Vec<String>,
 
     /// Probe the whole chain for this image, through manifest, platform and blob (repeatable).
-    #[arg(long, value_name = "REF", env = "PROBE_IMAGE", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        value_name = "REF",
+        env = "PROBE_IMAGE",
+        value_delimiter = ',',
+        global = true
+    )]
     pub image: Vec<String>,
 
     /// Print the JSON report instead of the human view.
@@ -34,7 +46,13 @@ pub struct Args {
     pub json: bool,
 
     /// The node's root file system: every node file is read under it.
-    #[arg(long, value_name = "DIR", env = "PROBE_ROOT", default_value = "/", global = true)]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PROBE_ROOT",
+        default_value = "/",
+        global = true
+    )]
     pub root: PathBuf,
 
     /// Timeout of each stage (DNS, TCP, TLS, each HTTP exchange).
@@ -46,7 +64,12 @@ pub struct Args {
     pub deadline: Option<Duration>,
 
     /// Platform to check image indexes for [default: this node's].
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "PROBE_PLATFORM", global = true)]
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        env = "PROBE_PLATFORM",
+        global = true
+    )]
     pub platform: Option<String>,
 
     /// A Docker config.json or .dockerconfigjson (e.g. a mounted imagePullSecret) to take credentials from.
@@ -62,7 +85,13 @@ pub struct Args {
     pub password_stdin: bool,
 
     /// Azure instance metadata service, for managed identities.
-    #[arg(long, value_name = "URL", env = "PROBE_IMDS_ENDPOINT", default_value = "http://169.254.169.254", global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PROBE_IMDS_ENDPOINT",
+        default_value = "http://169.254.169.254",
+        global = true
+    )]
     pub imds_endpoint: String,
 }
 
@@ -116,7 +145,9 @@ impl Settings {
     pub fn from_args(args: &Args, stdin: &mut dyn Read) -> Result<Self, UsageError> {
         let mut registries = Vec::new();
         for r in &args.registry {
-            registries.push(reference::registry_host(r).map_err(|e| UsageError(format!("--registry: {e}")))?);
+            registries.push(
+                reference::registry_host(r).map_err(|e| UsageError(format!("--registry: {e}")))?,
+            );
         }
         let mut images = Vec::new();
         for i in &args.image {
@@ -134,10 +165,14 @@ impl Settings {
             stdin
                 .take(64 * 1024)
                 .read_to_string(&mut buf)
-                .map_err(|e| UsageError(format!("--password-stdin: cannot read standard input: {e}")))?;
+                .map_err(|e| {
+                    UsageError(format!("--password-stdin: cannot read standard input: {e}"))
+                })?;
             let pw = buf.trim_end_matches(['\n', '\r']).to_owned();
             if pw.is_empty() {
-                return Err(UsageError("--password-stdin: standard input was empty".to_owned()));
+                return Err(UsageError(
+                    "--password-stdin: standard input was empty".to_owned(),
+                ));
             }
             Some(Secret::new(pw))
         } else {
@@ -171,10 +206,10 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn settings(argv: &[&str], stdin: &str) -> Result<Settings, UsageError> {
-        let mut full = vec!["probe"];
-        full.extend_from_slice(argv);
-        let args = Args::try_parse_from(full).map_err(|e| UsageError(e.to_string()))?;
+    fn settings(flags: &[&str], stdin: &str) -> Result<Settings, UsageError> {
+        let mut argv_full = vec!["probe"];
+        argv_full.extend_from_slice(flags);
+        let args = Args::try_parse_from(argv_full).map_err(|e| UsageError(e.to_string()))?;
         Settings::from_args(&args, &mut stdin.as_bytes())
     }
 
@@ -199,7 +234,18 @@ mod tests {
 
     #[test]
     fn registries_and_images_are_validated() {
-        let s = settings(&["--registry", "MyReg.azurecr.io", "--registry", "http://reg.test:5000", "--image", "nginx"], "").unwrap();
+        let s = settings(
+            &[
+                "--registry",
+                "MyReg.azurecr.io",
+                "--registry",
+                "http://reg.test:5000",
+                "--image",
+                "nginx",
+            ],
+            "",
+        )
+        .unwrap();
         assert_eq!(s.registries[0].domain(), "myreg.azurecr.io");
         assert_eq!(s.registries[1].port, Some(5000));
         assert_eq!(s.images[0].to_string(), "docker.io/library/nginx:latest");

@@ -45,7 +45,10 @@ impl HostRoot {
                     out.pop();
                     depth -= 1;
                 }
-                Component::ParentDir | Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                Component::ParentDir
+                | Component::RootDir
+                | Component::CurDir
+                | Component::Prefix(_) => {}
             }
         }
         out
@@ -58,8 +61,12 @@ impl HostRoot {
     pub fn real_path(&self, node_path: impl AsRef<Path>) -> io::Result<PathBuf> {
         // `resolved` is a node path without symlinks; `pending` the components left.
         let mut resolved = PathBuf::from("/");
-        let mut pending: Vec<PathBuf> =
-            node_path.as_ref().components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+        let mut pending: Vec<PathBuf> = node_path
+            .as_ref()
+            .components()
+            .rev()
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
         let mut links = 0;
         while let Some(part) = pending.pop() {
             match Path::new(&part).components().next() {
@@ -76,7 +83,12 @@ impl HostRoot {
                             if target.is_absolute() {
                                 resolved = PathBuf::from("/");
                             }
-                            pending.extend(target.components().rev().map(|c| PathBuf::from(c.as_os_str())));
+                            pending.extend(
+                                target
+                                    .components()
+                                    .rev()
+                                    .map(|c| PathBuf::from(c.as_os_str())),
+                            );
                         }
                         // A missing component surfaces as NotFound when the caller reads.
                         Ok(_) | Err(_) => resolved = candidate,
@@ -144,12 +156,23 @@ mod tests {
         std::fs::create_dir_all(base.join("usr/share/ca")).unwrap();
         std::fs::create_dir_all(base.join("etc/ssl/certs")).unwrap();
         std::fs::write(base.join("usr/share/ca/a.crt"), "inside").unwrap();
-        std::os::unix::fs::symlink("/usr/share/ca/a.crt", base.join("etc/ssl/certs/a.pem")).unwrap();
-        std::os::unix::fs::symlink("../../../usr/share/ca/a.crt", base.join("etc/ssl/certs/b.pem")).unwrap();
+        std::os::unix::fs::symlink("/usr/share/ca/a.crt", base.join("etc/ssl/certs/a.pem"))
+            .unwrap();
+        std::os::unix::fs::symlink(
+            "../../../usr/share/ca/a.crt",
+            base.join("etc/ssl/certs/b.pem"),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc/loop", base.join("etc/loop")).unwrap();
         let root = HostRoot::new(base);
-        assert_eq!(root.read_to_string("/etc/ssl/certs/a.pem").unwrap(), "inside");
-        assert_eq!(root.read_to_string("/etc/ssl/certs/b.pem").unwrap(), "inside");
+        assert_eq!(
+            root.read_to_string("/etc/ssl/certs/a.pem").unwrap(),
+            "inside"
+        );
+        assert_eq!(
+            root.read_to_string("/etc/ssl/certs/b.pem").unwrap(),
+            "inside"
+        );
         assert!(root.read_to_string("/etc/loop").is_err());
         assert!(root.exists("/etc/ssl/certs/a.pem"));
         assert!(!root.exists("/etc/nothing"));
@@ -158,10 +181,16 @@ mod tests {
     #[test]
     fn resolve_stays_under_root() {
         let r = HostRoot::new("/host");
-        assert_eq!(r.resolve("/etc/resolv.conf"), PathBuf::from("/host/etc/resolv.conf"));
+        assert_eq!(
+            r.resolve("/etc/resolv.conf"),
+            PathBuf::from("/host/etc/resolv.conf")
+        );
         assert_eq!(r.resolve("etc/hosts"), PathBuf::from("/host/etc/hosts"));
         assert_eq!(r.resolve("/../../etc/x"), PathBuf::from("/host/etc/x"));
         assert_eq!(r.resolve("/etc/a/../b"), PathBuf::from("/host/etc/b"));
-        assert_eq!(HostRoot::default().resolve("/etc/hosts"), PathBuf::from("/etc/hosts"));
+        assert_eq!(
+            HostRoot::default().resolve("/etc/hosts"),
+            PathBuf::from("/etc/hosts")
+        );
     }
 }

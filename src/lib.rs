@@ -14,7 +14,7 @@ pub mod platform;
 pub mod probe;
 pub mod reference;
 pub mod report;
+pub mod run;
 pub mod secret;
 pub mod target;
 pub mod verdict;
-pub mod run;

@@ -25,22 +25,32 @@ impl Platform {
             "riscv64" => ("riscv64", None),
             other => (other, None),
         };
-        Self { os: std::env::consts::OS.to_owned(), architecture: architecture.to_owned(), variant: variant.map(str::to_owned) }
+        Self {
+            os: std::env::consts::OS.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: variant.map(str::to_owned),
+        }
     }
 
     /// Parse `os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => {
-                Ok(Self { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: None })
-            }
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => Ok(Self {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Self {
                 os: (*os).to_owned(),
                 architecture: (*arch).to_owned(),
-                variant: Some((*variant).to_owned()),
+                variant: None,
             }),
-            _ => Err(format!("invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64")),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                Ok(Self {
+                    os: (*os).to_owned(),
+                    architecture: (*arch).to_owned(),
+                    variant: Some((*variant).to_owned()),
+                })
+            }
+            _ => Err(format!(
+                "invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"
+            )),
         }
     }
 }
@@ -61,7 +71,10 @@ mod tests {
 
     #[test]
     fn parse_and_display() {
-        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().to_string(), "linux/arm64/v8");
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap().to_string(),
+            "linux/arm64/v8"
+        );
         assert_eq!(Platform::parse("linux/amd64").unwrap().variant, None);
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//").is_err());

@@ -34,7 +34,10 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// Parse arguments, run, render; return the exit status.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(RunError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
     let report = runtime.block_on(probe_run(&settings))?;
     let mut stdout = anstream::stdout();
     if settings.json {
@@ -43,7 +46,9 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
         report::text::write(&report, &mut stdout).map_err(RunError::Output)?;
     }
     stdout.flush().map_err(RunError::Output)?;
-    Ok(verdict::exit_status(report.targets.iter().map(|t| &t.verdict)))
+    Ok(verdict::exit_status(
+        report.targets.iter().map(|t| &t.verdict),
+    ))
 }
 
 /// The node's name: the DaemonSet's `NODE_NAME` (downward API), else the node's hostname file.
@@ -60,13 +65,18 @@ fn node_name(root: &HostRoot) -> String {
             }
         }
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unknown".to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned())
 }
 
 /// The endpoint the runtime uses for a registry host when no config says otherwise.
 #[must_use]
 pub fn default_endpoint(host: &str, port: Option<u16>, https: Option<bool>) -> Endpoint {
-    let scheme = if https == Some(false) { Scheme::Http } else { Scheme::Https };
+    let scheme = if https == Some(false) {
+        Scheme::Http
+    } else {
+        Scheme::Https
+    };
     let api_host = crate::reference::api_host(host);
     let mut ep = Endpoint::https(api_host, port.unwrap_or(scheme.default_port()));
     ep.scheme = scheme;
@@ -77,7 +87,10 @@ pub fn default_endpoint(host: &str, port: Option<u16>, https: Option<bool>) -> E
 fn flag_credential(settings: &Settings) -> Option<Credential> {
     match (&settings.username, &settings.password) {
         (Some(u), Some(p)) => Some(Credential {
-            secret: Secretish::Basic { username: u.clone(), password: Secret::new(p.expose()) },
+            secret: Secretish::Basic {
+                username: u.clone(),
+                password: Secret::new(p.expose()),
+            },
             source: "--username/--password-stdin".to_owned(),
         }),
         _ => None,
@@ -100,18 +113,32 @@ fn targets(settings: &Settings, creds: &Credentials) -> Vec<Target> {
     for r in &settings.registries {
         let mut ep = default_endpoint(&r.host, r.port, r.scheme.map(|s| s == Scheme::Https));
         ep.credential = creds.lookup(&r.domain());
-        out.push(Target { registry: r.domain(), image: None, endpoints: vec![ep], remarks: Vec::new() });
+        out.push(Target {
+            registry: r.domain(),
+            image: None,
+            endpoints: vec![ep],
+            remarks: Vec::new(),
+        });
     }
     if out.is_empty() {
         let mut ep = default_endpoint(DOCKER_HUB, None, None);
         ep.credential = creds.lookup(DOCKER_HUB);
-        out.push(Target { registry: DOCKER_HUB.to_owned(), image: None, endpoints: vec![ep], remarks: Vec::new() });
+        out.push(Target {
+            registry: DOCKER_HUB.to_owned(),
+            image: None,
+            endpoints: vec![ep],
+            remarks: Vec::new(),
+        });
     }
     out
 }
 
 /// Notes for a person about an image name and its credentials.
-fn target_remarks(input: &str, reference: &crate::reference::Reference, creds: &Credentials) -> Vec<String> {
+fn target_remarks(
+    input: &str,
+    reference: &crate::reference::Reference,
+    creds: &Credentials,
+) -> Vec<String> {
     let mut remarks = crate::reference::remarks(input, reference);
     if let Some(c) = &creds.docker_config {
         remarks.extend(c.remarks(&reference.name()));
@@ -131,20 +158,30 @@ impl Credentials {
             None => None,
             Some(path) => {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| RunError::Config { path: shown.clone(), reason: format!("cannot read --docker-config: {e}") })?;
+                let text = std::fs::read_to_string(path).map_err(|e| RunError::Config {
+                    path: shown.clone(),
+                    reason: format!("cannot read --docker-config: {e}"),
+                })?;
                 let cfg = config::dockercfg::parse(&text)
-                    .map_err(|e| RunError::Config { path: shown.clone(), reason: e.to_string() })?
+                    .map_err(|e| RunError::Config {
+                        path: shown.clone(),
+                        reason: e.to_string(),
+                    })?
                     .with_label(format!("--docker-config {shown}"));
                 sources.push(Source::ok(shown, "docker-config"));
                 Some(cfg)
             }
         };
-        Ok(Self { flag: flag_credential(settings), docker_config })
+        Ok(Self {
+            flag: flag_credential(settings),
+            docker_config,
+        })
     }
 
     fn lookup(&self, name: &str) -> Option<Credential> {
-        self.flag.clone().or_else(|| self.docker_config.as_ref().and_then(|c| c.lookup(name)))
+        self.flag
+            .clone()
+            .or_else(|| self.docker_config.as_ref().and_then(|c| c.lookup(name)))
     }
 }
 
@@ -154,7 +191,10 @@ pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
     let started = Instant::now();
     let root = HostRoot::new(&settings.root);
     if !root.root().is_dir() {
-        return Err(RunError::Usage(UsageError(format!("--root {}: not a directory", root.root().display()))));
+        return Err(RunError::Usage(UsageError(format!(
+            "--root {}: not a directory",
+            root.root().display()
+        ))));
     }
     let mut sources = Vec::new();
     let (resolver, dns_sources) = dns::NodeResolver::from_root(&root, settings.timeout);
@@ -178,14 +218,22 @@ pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
         .cloned()
         .map(|t| {
             let ctx = Arc::clone(&ctx);
-            tokio::spawn(async move { tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t)).await.unwrap_or_default() })
+            tokio::spawn(async move {
+                tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t))
+                    .await
+                    .unwrap_or_default()
+            })
         })
         .collect();
     let mut reports = Vec::with_capacity(targets.len());
     for (target, task) in targets.into_iter().zip(tasks) {
         let outcomes = task.await.unwrap_or_default();
         let verdict = verdict::judge(&target, &outcomes);
-        reports.push(TargetReport { target, verdict, outcomes });
+        reports.push(TargetReport {
+            target,
+            verdict,
+            outcomes,
+        });
     }
     Ok(Report {
         node: node_name(&root),

@@ -92,7 +92,9 @@ impl Credential {
     #[must_use]
     pub fn username(&self) -> &str {
         match &self.secret {
-            Secretish::Basic { username, .. } | Secretish::IdentityToken { username, .. } => username,
+            Secretish::Basic { username, .. } | Secretish::IdentityToken { username, .. } => {
+                username
+            }
         }
     }
 }
@@ -107,7 +109,11 @@ pub struct Capabilities {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Self { pull: true, resolve: true, push: true }
+        Self {
+            pull: true,
+            resolve: true,
+            push: true,
+        }
     }
 }
 
@@ -157,14 +163,27 @@ impl Endpoint {
     /// `host[:port]` as it appears in a URL authority (IPv6 bracketed, default port omitted).
     #[must_use]
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == self.scheme.default_port() { host } else { format!("{host}:{}", self.port) }
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == self.scheme.default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 
     /// The base URL contacted, e.g. `https://registry-1.docker.io/v2/`.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("{}://{}{}/", self.scheme.as_str(), self.authority(), self.path.trim_end_matches('/'))
+        format!(
+            "{}://{}{}/",
+            self.scheme.as_str(),
+            self.authority(),
+            self.path.trim_end_matches('/')
+        )
     }
 }
 
@@ -195,8 +214,14 @@ mod tests {
 
     #[test]
     fn url_omits_default_port_and_brackets_v6() {
-        assert_eq!(Endpoint::https("registry-1.docker.io", 443).url(), "https://registry-1.docker.io/v2/");
-        assert_eq!(Endpoint::https("reg.test", 5000).url(), "https://reg.test:5000/v2/");
+        assert_eq!(
+            Endpoint::https("registry-1.docker.io", 443).url(),
+            "https://registry-1.docker.io/v2/"
+        );
+        assert_eq!(
+            Endpoint::https("reg.test", 5000).url(),
+            "https://reg.test:5000/v2/"
+        );
         assert_eq!(Endpoint::https("::1", 5000).url(), "https://[::1]:5000/v2/");
     }
 }

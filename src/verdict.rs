@@ -62,7 +62,13 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
                 Some("raise --deadline, or probe fewer targets at once".to_owned()),
             )
         };
-        return Verdict { status: TargetStatus::Fail, code: Code::RegistryError, category: Category::Registry, message, hint };
+        return Verdict {
+            status: TargetStatus::Fail,
+            code: Code::RegistryError,
+            category: Category::Registry,
+            message,
+            hint,
+        };
     }
     if let Some(good) = outcomes.iter().position(|o| o.first_failure().is_none()) {
         let used = &outcomes[good];
@@ -74,16 +80,35 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
         if good > 0 {
             let failed: Vec<String> = outcomes[..good]
                 .iter()
-                .filter_map(|o| o.first_failure().map(|f| format!("{} {}", o.endpoint.url(), f.code)))
+                .filter_map(|o| {
+                    o.first_failure()
+                        .map(|f| format!("{} {}", o.endpoint.url(), f.code))
+                })
                 .collect();
-            let _ = write!(message, "; earlier endpoint(s) failed: {}", failed.join(", "));
+            let _ = write!(
+                message,
+                "; earlier endpoint(s) failed: {}",
+                failed.join(", ")
+            );
             hints.insert(
                 0,
                 "pulls still work but wait for the failing mirror first: fix it or remove it from the runtime's registry config".to_owned(),
             );
-            return Verdict { status: TargetStatus::Degraded, code: Code::Ok, category: Category::Ok, message, hint: join(hints) };
+            return Verdict {
+                status: TargetStatus::Degraded,
+                code: Code::Ok,
+                category: Category::Ok,
+                message,
+                hint: join(hints),
+            };
         }
-        return Verdict { status: TargetStatus::Ok, code: Code::Ok, category: Category::Ok, message, hint: join(hints) };
+        return Verdict {
+            status: TargetStatus::Ok,
+            code: Code::Ok,
+            category: Category::Ok,
+            message,
+            hint: join(hints),
+        };
     }
     // Every endpoint failed: containerd's firstErr, skipping not-found answers while a later host remains.
     let chosen = outcomes
@@ -91,18 +116,27 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
         .enumerate()
         .find(|(i, o)| {
             let last = *i + 1 == outcomes.len();
-            let not_found = o.first_failure().is_some_and(|f| f.code == Code::ImageNotFound);
+            let not_found = o
+                .first_failure()
+                .is_some_and(|f| f.code == Code::ImageNotFound);
             last || !not_found
         })
         .map_or(&outcomes[0], |(_, o)| o);
     let failure = chosen.first_failure().expect("every outcome failed");
     let code = failure.code;
-    let mut message = format!("{target}: {} failed: {}", failure.stage.as_str(), failure.summary);
+    let mut message = format!(
+        "{target}: {} failed: {}",
+        failure.stage.as_str(),
+        failure.summary
+    );
     if outcomes.len() > 1 {
         let others: Vec<String> = outcomes
             .iter()
             .filter(|o| !std::ptr::eq(*o, chosen))
-            .filter_map(|o| o.first_failure().map(|f| format!("{} {}", o.endpoint.url(), f.code)))
+            .filter_map(|o| {
+                o.first_failure()
+                    .map(|f| format!("{} {}", o.endpoint.url(), f.code))
+            })
             .collect();
         if !others.is_empty() {
             let _ = write!(message, " (also failed: {})", others.join(", "));
@@ -110,16 +144,31 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
     }
     let mut hints = vec![hint(code, failure, chosen, target)];
     hints.extend(config_hints(chosen, target));
-    Verdict { status: TargetStatus::Fail, code, category: code.category(), message, hint: join(hints) }
+    Verdict {
+        status: TargetStatus::Fail,
+        code,
+        category: code.category(),
+        message,
+        hint: join(hints),
+    }
 }
 
 fn join(hints: Vec<String>) -> Option<String> {
     let hints: Vec<String> = hints.into_iter().filter(|h| !h.is_empty()).collect();
-    if hints.is_empty() { None } else { Some(hints.join("; ")) }
+    if hints.is_empty() {
+        None
+    } else {
+        Some(hints.join("; "))
+    }
 }
 
 fn find_detail<'a>(outcome: &'a EndpointOutcome, stage: Stage, key: &str) -> Option<&'a str> {
-    outcome.stages.iter().find(|s| s.stage == stage).and_then(|s| s.detail.get(key)).and_then(|v| v.as_str())
+    outcome
+        .stages
+        .iter()
+        .find(|s| s.stage == stage)
+        .and_then(|s| s.detail.get(key))
+        .and_then(|v| v.as_str())
 }
 
 /// Hints that come from the node's config rather than from the failure itself.
@@ -137,11 +186,20 @@ fn config_hints(outcome: &EndpointOutcome, target: &Target) -> Vec<String> {
             .and_then(|s| s.detail.get("masked_error"))
             .and_then(|v| v.as_str());
         match masked {
-            Some(m) => hints.push(format!("skip_verify is on for {} ({}) and masks a TLS problem: {m}", ep.host, ep.source)),
-            None => hints.push(format!("skip_verify is on for {} ({}): certificate checks are off", ep.host, ep.source)),
+            Some(m) => hints.push(format!(
+                "skip_verify is on for {} ({}) and masks a TLS problem: {m}",
+                ep.host, ep.source
+            )),
+            None => hints.push(format!(
+                "skip_verify is on for {} ({}): certificate checks are off",
+                ep.host, ep.source
+            )),
         }
     }
-    if ep.role == Role::Mirror && !ep.capabilities.resolve && target.image.as_ref().is_some_and(|r| r.digest.is_none()) {
+    if ep.role == Role::Mirror
+        && !ep.capabilities.resolve
+        && target.image.as_ref().is_some_and(|r| r.digest.is_none())
+    {
         hints.push(format!(
             "mirror {} lacks the `resolve` capability ({}): containerd will not resolve tags there, only fetch by digest",
             ep.host, ep.source
@@ -156,14 +214,13 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
     let ep = &outcome.endpoint;
     let host = &ep.host;
     let registry = &target.registry;
-    let nameserver = failure
-        .detail
-        .get("nameserver")
-        .map(|v| match v {
+    let nameserver = failure.detail.get("nameserver").map_or_else(
+        || "the nameservers in <root>/etc/resolv.conf".to_owned(),
+        |v| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
-        })
-        .unwrap_or_else(|| "the nameservers in <root>/etc/resolv.conf".to_owned());
+        },
+    );
     match code {
         Code::Ok => String::new(),
         Code::DnsNxdomain => format!(
@@ -197,7 +254,7 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
         ),
         Code::AuthRejected => {
-            let from = ep.credential.as_ref().map(|c| c.source.as_str()).unwrap_or("the configured credentials");
+            let from = ep.credential.as_ref().map_or("the configured credentials", |c| c.source.as_str());
             format!("the credentials from {from} were refused: check the username, the password or token (expired?), and recreate the imagePullSecret")
         }
         Code::AuthServerUnreachable => {
@@ -279,18 +336,30 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target { registry: "reg.test".into(), image: None, endpoints: vec![Endpoint::https("reg.test", 443)], remarks: vec![] }
+        Target {
+            registry: "reg.test".into(),
+            image: None,
+            endpoints: vec![Endpoint::https("reg.test", 443)],
+            remarks: vec![],
+        }
     }
 
     #[test]
     fn every_failing_code_gets_its_category_and_a_hint() {
         for code in Code::ALL.into_iter().filter(|c| *c != Code::Ok) {
-            let o = outcome("reg.test", Role::Upstream, vec![ok(Stage::Dns), fail(Stage::Tcp, code)]);
+            let o = outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Dns), fail(Stage::Tcp, code)],
+            );
             let v = judge(&target(), &[o]);
             assert_eq!(v.status, TargetStatus::Fail);
             assert_eq!(v.code, code);
             assert_eq!(v.category, code.category());
-            assert!(v.hint.as_deref().is_some_and(|h| !h.is_empty()), "{code} has no hint");
+            assert!(
+                v.hint.as_deref().is_some_and(|h| !h.is_empty()),
+                "{code} has no hint"
+            );
             assert!(v.message.contains("broken"), "{}", v.message);
         }
     }
@@ -301,25 +370,51 @@ mod tests {
         let up = |s: Vec<StageResult>| outcome("reg.test", Role::Upstream, s);
         let mirror = |s: Vec<StageResult>| outcome("mirror.test", Role::Mirror, s);
         let cases: Vec<(Vec<EndpointOutcome>, TargetStatus, Code)> = vec![
-            (vec![up(vec![ok(Stage::Dns), ok(Stage::Ping)])], TargetStatus::Ok, Code::Ok),
-            (vec![mirror(vec![fail(Stage::Tcp, Code::TcpTimeout)]), up(vec![ok(Stage::Ping)])], TargetStatus::Degraded, Code::Ok),
+            (
+                vec![up(vec![ok(Stage::Dns), ok(Stage::Ping)])],
+                TargetStatus::Ok,
+                Code::Ok,
+            ),
+            (
+                vec![
+                    mirror(vec![fail(Stage::Tcp, Code::TcpTimeout)]),
+                    up(vec![ok(Stage::Ping)]),
+                ],
+                TargetStatus::Degraded,
+                Code::Ok,
+            ),
             // All fail: the first error wins, as containerd's firstErr.
             (
-                vec![mirror(vec![fail(Stage::Tcp, Code::TcpRefused)]), up(vec![fail(Stage::Dns, Code::DnsNxdomain)])],
+                vec![
+                    mirror(vec![fail(Stage::Tcp, Code::TcpRefused)]),
+                    up(vec![fail(Stage::Dns, Code::DnsNxdomain)]),
+                ],
                 TargetStatus::Fail,
                 Code::TcpRefused,
             ),
             // ...except a not-found on a mirror, after which containerd tries the next host.
             (
-                vec![mirror(vec![fail(Stage::Manifest, Code::ImageNotFound)]), up(vec![fail(Stage::Auth, Code::AuthRequired)])],
+                vec![
+                    mirror(vec![fail(Stage::Manifest, Code::ImageNotFound)]),
+                    up(vec![fail(Stage::Auth, Code::AuthRequired)]),
+                ],
                 TargetStatus::Fail,
                 Code::AuthRequired,
             ),
-            (vec![up(vec![fail(Stage::Manifest, Code::ImageNotFound)])], TargetStatus::Fail, Code::ImageNotFound),
+            (
+                vec![up(vec![fail(Stage::Manifest, Code::ImageNotFound)])],
+                TargetStatus::Fail,
+                Code::ImageNotFound,
+            ),
         ];
         for (i, (outcomes, status, code)) in cases.into_iter().enumerate() {
             let v = judge(&target(), &outcomes);
-            assert_eq!((v.status, v.code), (status, code), "case {i}: {}", v.message);
+            assert_eq!(
+                (v.status, v.code),
+                (status, code),
+                "case {i}: {}",
+                v.message
+            );
         }
     }
 
@@ -327,7 +422,14 @@ mod tests {
     fn skipped_stages_are_not_failures() {
         let mut s = ok(Stage::Blob);
         s.status = Status::Skipped;
-        let v = judge(&target(), &[outcome("reg.test", Role::Upstream, vec![ok(Stage::Ping), s])]);
+        let v = judge(
+            &target(),
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Ping), s],
+            )],
+        );
         assert_eq!(v.status, TargetStatus::Ok);
     }
 
@@ -336,7 +438,15 @@ mod tests {
         let mut o = outcome(
             "reg.test",
             Role::Upstream,
-            vec![StageResult::ok(Stage::Dns, Duration::ZERO, "pinned", json!({"source": "/etc/hosts"})), ok(Stage::Ping)],
+            vec![
+                StageResult::ok(
+                    Stage::Dns,
+                    Duration::ZERO,
+                    "pinned",
+                    json!({"source": "/etc/hosts"}),
+                ),
+                ok(Stage::Ping),
+            ],
         );
         o.endpoint.tls.skip_verify = true;
         let v = judge(&target(), &[o]);
@@ -355,9 +465,30 @@ mod tests {
 
     #[test]
     fn exit_status_is_the_worst_failure() {
-        let v = |status, code: Code| Verdict { status, code, category: code.category(), message: String::new(), hint: None };
-        assert_eq!(exit_status(&[v(TargetStatus::Ok, Code::Ok), v(TargetStatus::Degraded, Code::Ok)]), 0);
-        assert_eq!(exit_status(&[v(TargetStatus::Fail, Code::TcpTimeout), v(TargetStatus::Fail, Code::TlsUntrusted)]), 7);
-        assert_eq!(exit_status(&[v(TargetStatus::Fail, Code::ImageNotFound)]), 4);
+        let v = |status, code: Code| Verdict {
+            status,
+            code,
+            category: code.category(),
+            message: String::new(),
+            hint: None,
+        };
+        assert_eq!(
+            exit_status(&[
+                v(TargetStatus::Ok, Code::Ok),
+                v(TargetStatus::Degraded, Code::Ok)
+            ]),
+            0
+        );
+        assert_eq!(
+            exit_status(&[
+                v(TargetStatus::Fail, Code::TcpTimeout),
+                v(TargetStatus::Fail, Code::TlsUntrusted)
+            ]),
+            7
+        );
+        assert_eq!(
+            exit_status(&[v(TargetStatus::Fail, Code::ImageNotFound)]),
+            4
+        );
     }
 }

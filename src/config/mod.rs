@@ -33,17 +33,33 @@ pub struct Source {
 impl Source {
     #[must_use]
     pub fn ok(path: impl Into<String>, kind: impl Into<String>) -> Self {
-        Self { path: path.into(), kind: kind.into(), error: None }
+        Self {
+            path: path.into(),
+            kind: kind.into(),
+            error: None,
+        }
     }
 
     #[must_use]
-    pub fn error(path: impl Into<String>, kind: impl Into<String>, error: impl Into<String>) -> Self {
-        Self { path: path.into(), kind: kind.into(), error: Some(error.into()) }
+    pub fn error(
+        path: impl Into<String>,
+        kind: impl Into<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            kind: kind.into(),
+            error: Some(error.into()),
+        }
     }
 }
 
 /// The 1-based line of a byte offset in `text`, for error messages.
 #[must_use]
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }

@@ -67,8 +67,11 @@ pub fn kubelet_endpoint(text: &str) -> Option<String> {
         for key in ["containerRuntimeEndpoint:", "--container-runtime-endpoint="] {
             if let Some(pos) = line.find(key) {
                 let rest = line[pos + key.len()..].trim_start();
-                let value: String =
-                    rest.trim_start_matches(['"', '\'']).chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\'').collect();
+                let value: String = rest
+                    .trim_start_matches(['"', '\''])
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+                    .collect();
                 if !value.is_empty() {
                     return Some(value);
                 }
@@ -79,8 +82,12 @@ pub fn kubelet_endpoint(text: &str) -> Option<String> {
 }
 
 /// Files where the kubelet's runtime endpoint is set.
-const KUBELET_FILES: [&str; 4] =
-    ["/var/lib/kubelet/config.yaml", "/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet"];
+const KUBELET_FILES: [&str; 4] = [
+    "/var/lib/kubelet/config.yaml",
+    "/var/lib/kubelet/kubeadm-flags.env",
+    "/etc/default/kubelet",
+    "/etc/sysconfig/kubelet",
+];
 
 /// Runtime sockets, checked in this order.
 const SOCKETS: [(&str, Runtime); 6] = [
@@ -123,7 +130,10 @@ pub fn detect(root: &HostRoot) -> (Runtime, String) {
             return (rt, format!("config {file}"));
         }
     }
-    (Runtime::Unknown, "no runtime socket or config found; assuming containerd defaults".to_owned())
+    (
+        Runtime::Unknown,
+        "no runtime socket or config found; assuming containerd defaults".to_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -155,7 +165,11 @@ mod tests {
         std::fs::write(dir.path().join("var/run/crio/crio.sock"), "").unwrap();
         assert_eq!(detect(&root).0, Runtime::Crio);
         std::fs::create_dir_all(dir.path().join("var/lib/kubelet")).unwrap();
-        std::fs::write(dir.path().join("var/lib/kubelet/kubeadm-flags.env"), "X=\"--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock\"").unwrap();
+        std::fs::write(
+            dir.path().join("var/lib/kubelet/kubeadm-flags.env"),
+            "X=\"--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock\"",
+        )
+        .unwrap();
         let (rt, why) = detect(&root);
         assert_eq!(rt, Runtime::Docker);
         assert!(why.contains("kubeadm-flags.env"), "{why}");

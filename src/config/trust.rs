@@ -22,7 +22,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::collections::HashSet;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// Go's `certFiles` (`src/crypto/x509/root_linux.go`): the first one that can
 /// be read is used, the rest are ignored.
@@ -37,8 +37,6 @@ pub const CERT_FILES: [&str; 6] = [
 
 /// Go's `certDirectories` (`src/crypto/x509/root_linux.go`): all are read.
 pub const CERT_DIRECTORIES: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
-
-/// Linux's `MAXSYMLINKS`: a loop of links is an error, not a hang.
 
 /// The node's CA certificates and where each group came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -99,12 +99,32 @@ pub struct StageResult {
 impl StageResult {
     #[must_use]
     pub fn ok(stage: Stage, duration: Duration, summary: impl Into<String>, detail: Value) -> Self {
-        Self { stage, status: Status::Ok, code: Code::Ok, duration, summary: summary.into(), detail }
+        Self {
+            stage,
+            status: Status::Ok,
+            code: Code::Ok,
+            duration,
+            summary: summary.into(),
+            detail,
+        }
     }
 
     #[must_use]
-    pub fn fail(stage: Stage, code: Code, duration: Duration, summary: impl Into<String>, detail: Value) -> Self {
-        Self { stage, status: Status::Fail, code, duration, summary: summary.into(), detail }
+    pub fn fail(
+        stage: Stage,
+        code: Code,
+        duration: Duration,
+        summary: impl Into<String>,
+        detail: Value,
+    ) -> Self {
+        Self {
+            stage,
+            status: Status::Fail,
+            code,
+            duration,
+            summary: summary.into(),
+            detail,
+        }
     }
 
     #[must_use]
@@ -142,7 +162,8 @@ impl Context {
     /// The time a stage may take now: the stage timeout, cut short by the deadline.
     #[must_use]
     pub fn stage_timeout(&self) -> Duration {
-        self.timeout.min(self.deadline.saturating_duration_since(Instant::now()))
+        self.timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -174,7 +195,13 @@ pub struct DialSpec<'a> {
 impl<'a> DialSpec<'a> {
     #[must_use]
     pub fn for_endpoint(ep: &'a Endpoint) -> Self {
-        Self { scheme: ep.scheme, host: &ep.host, port: ep.port, tls: &ep.tls, proxy: ep.proxy.as_ref() }
+        Self {
+            scheme: ep.scheme,
+            host: &ep.host,
+            port: ep.port,
+            tls: &ep.tls,
+            proxy: ep.proxy.as_ref(),
+        }
     }
 }
 
@@ -184,7 +211,11 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
     let mut stages = Vec::new();
     let (dns_host, dns_port) = match spec.proxy {
         Some(p) => (
-            p.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned(),
+            p.host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             p.port_or_known_default().unwrap_or(3128),
         ),
         None => (spec.host.to_owned(), spec.port),
@@ -213,7 +244,8 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
     };
     let mut io: BoxIo = Box::new(stream);
     if let Some(proxy) = spec.proxy {
-        let (stage, tunnel) = proxy::connect(io, proxy, spec.host, spec.port, ctx.stage_timeout()).await;
+        let (stage, tunnel) =
+            proxy::connect(io, proxy, spec.host, spec.port, ctx.stage_timeout()).await;
         stages.push(stage);
         let Some(tunnel) = tunnel else {
             return Dialed { stages, io: None };
@@ -221,14 +253,18 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
         io = tunnel;
     }
     if spec.scheme == Scheme::Https {
-        let (stage, tls_io) = tls::handshake(io, spec.host, spec.tls, &ctx.trust, ctx.stage_timeout()).await;
+        let (stage, tls_io) =
+            tls::handshake(io, spec.host, spec.tls, &ctx.trust, ctx.stage_timeout()).await;
         stages.push(stage);
         match tls_io {
             Some(t) => io = t,
             None => return Dialed { stages, io: None },
         }
     }
-    Dialed { stages, io: Some(io) }
+    Dialed {
+        stages,
+        io: Some(io),
+    }
 }
 
 /// The stages run against one endpoint.
@@ -253,7 +289,10 @@ pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> En
     if let Some(io) = dialed.io {
         stages.extend(http::run(ctx, target, ep, io).await);
     }
-    EndpointOutcome { endpoint: ep.clone(), stages }
+    EndpointOutcome {
+        endpoint: ep.clone(),
+        stages,
+    }
 }
 
 /// Probe a target's endpoints in the runtime's order, stopping at the first

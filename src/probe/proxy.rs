@@ -10,6 +10,7 @@ use super::{BoxIo, Stage, StageResult};
 use crate::code::Code;
 use base64::Engine as _;
 use serde_json::json;
+use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
@@ -29,16 +30,26 @@ pub fn redact(proxy: &url::Url) -> String {
 }
 
 /// Open a tunnel to `host:port` through `proxy` over `io`.
-pub async fn connect(mut io: BoxIo, proxy: &url::Url, host: &str, port: u16, limit: Duration) -> (StageResult, Option<BoxIo>) {
+pub async fn connect(
+    mut io: BoxIo,
+    proxy: &url::Url,
+    host: &str,
+    port: u16,
+    limit: Duration,
+) -> (StageResult, Option<BoxIo>) {
     let started = Instant::now();
-    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let shown = redact(proxy);
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if !proxy.username().is_empty() {
         let user = percent_decode(proxy.username());
         let pass = percent_decode(proxy.password().unwrap_or_default());
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        req.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+        let _ = write!(req, "Proxy-Authorization: Basic {token}\r\n");
     }
     req.push_str("\r\n");
     let exchange = async {
@@ -51,29 +62,53 @@ pub async fn connect(mut io: BoxIo, proxy: &url::Url, host: &str, port: u16, lim
                 return Err(std::io::Error::other("proxy answer head too large"));
             }
             if io.read(&mut byte).await? == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "proxy closed the connection"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "proxy closed the connection",
+                ));
             }
             head.push(byte[0]);
         }
         Ok(head)
     };
-    let detail = |status: Option<u16>| json!({"proxy": shown, "connect": authority, "status": status});
+    let detail =
+        |status: Option<u16>| json!({"proxy": shown, "connect": authority, "status": status});
     match timeout(limit, exchange).await {
         Err(_) => (
-            StageResult::fail(Stage::Proxy, Code::ProxyUnreachable, started.elapsed(), format!("proxy {shown} did not answer CONNECT in time"), detail(None)),
+            StageResult::fail(
+                Stage::Proxy,
+                Code::ProxyUnreachable,
+                started.elapsed(),
+                format!("proxy {shown} did not answer CONNECT in time"),
+                detail(None),
+            ),
             None,
         ),
         Ok(Err(e)) => (
-            StageResult::fail(Stage::Proxy, Code::ProxyUnreachable, started.elapsed(), format!("proxy {shown}: {e}"), detail(None)),
+            StageResult::fail(
+                Stage::Proxy,
+                Code::ProxyUnreachable,
+                started.elapsed(),
+                format!("proxy {shown}: {e}"),
+                detail(None),
+            ),
             None,
         ),
         Ok(Ok(head)) => {
             let text = String::from_utf8_lossy(&head);
             let status_line = text.lines().next().unwrap_or_default().to_owned();
-            let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
+            let status = status_line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok());
             match status {
                 Some(s) if (200..300).contains(&s) => (
-                    StageResult::ok(Stage::Proxy, started.elapsed(), format!("CONNECT {authority} via {shown}: {s}"), detail(Some(s))),
+                    StageResult::ok(
+                        Stage::Proxy,
+                        started.elapsed(),
+                        format!("CONNECT {authority} via {shown}: {s}"),
+                        detail(Some(s)),
+                    ),
                     Some(io),
                 ),
                 Some(s) => (
@@ -87,7 +122,13 @@ pub async fn connect(mut io: BoxIo, proxy: &url::Url, host: &str, port: u16, lim
                     None,
                 ),
                 None => (
-                    StageResult::fail(Stage::Proxy, Code::ProxyRejected, started.elapsed(), format!("proxy {shown} answered garbage to CONNECT"), detail(None)),
+                    StageResult::fail(
+                        Stage::Proxy,
+                        Code::ProxyRejected,
+                        started.elapsed(),
+                        format!("proxy {shown} answered garbage to CONNECT"),
+                        detail(None),
+                    ),
                     None,
                 ),
             }
@@ -96,7 +137,9 @@ pub async fn connect(mut io: BoxIo, proxy: &url::Url, host: &str, port: u16, lim
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -109,6 +152,9 @@ mod tests {
         let r = redact(&u);
         assert!(!r.contains("s3cret"), "{r}");
         assert!(!r.contains("bob"), "{r}");
-        assert_eq!(redact(&url::Url::parse("http://proxy.test:3128/").unwrap()), "http://proxy.test:3128");
+        assert_eq!(
+            redact(&url::Url::parse("http://proxy.test:3128/").unwrap()),
+            "http://proxy.test:3128"
+        );
     }
 }

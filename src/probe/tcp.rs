@@ -24,9 +24,12 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 /// Order addresses as Go does: the first address's family first, then the other.
 #[must_use]
 pub fn happy_eyeballs_order(addrs: &[IpAddr]) -> Vec<IpAddr> {
-    let Some(first) = addrs.first() else { return Vec::new() };
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
     let v6 = first.is_ipv6();
-    let (mut primaries, fallbacks): (Vec<IpAddr>, Vec<IpAddr>) = addrs.iter().partition(|a| a.is_ipv6() == v6);
+    let (mut primaries, fallbacks): (Vec<IpAddr>, Vec<IpAddr>) =
+        addrs.iter().partition(|a| a.is_ipv6() == v6);
     primaries.extend(fallbacks);
     primaries
 }
@@ -37,14 +40,13 @@ pub fn classify(err: &io::Error) -> Code {
     match err.kind() {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => Code::TcpRefused,
         io::ErrorKind::TimedOut => Code::TcpTimeout,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable | io::ErrorKind::AddrNotAvailable => {
-            Code::TcpUnreachable
-        }
+        io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::AddrNotAvailable => Code::TcpUnreachable,
         _ => match err.raw_os_error() {
-            // EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN on Linux.
-            Some(113 | 101 | 112 | 100) => Code::TcpUnreachable,
             Some(111) => Code::TcpRefused,
             Some(110) => Code::TcpTimeout,
+            // EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN and anything else that is not a refusal.
             _ => Code::TcpUnreachable,
         },
     }
@@ -55,7 +57,11 @@ fn socket_addr(ip: IpAddr, port: u16) -> SocketAddr {
 }
 
 /// Connect to `port` on `addrs` within `limit`; report every attempt.
-pub async fn connect(addrs: &[IpAddr], port: u16, limit: Duration) -> (StageResult, Option<TcpStream>) {
+pub async fn connect(
+    addrs: &[IpAddr],
+    port: u16,
+    limit: Duration,
+) -> (StageResult, Option<TcpStream>) {
     let started = Instant::now();
     let deadline = started + limit;
     let ordered = happy_eyeballs_order(addrs);
@@ -77,10 +83,16 @@ pub async fn connect(addrs: &[IpAddr], port: u16, limit: Duration) -> (StageResu
         match result {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                attempts.push(json!({"address": addr.to_string(), "result": "ok", "duration_ms": ms}));
+                attempts
+                    .push(json!({"address": addr.to_string(), "result": "ok", "duration_ms": ms}));
                 let summary = format!("connected to {addr}");
                 return (
-                    StageResult::ok(Stage::Tcp, started.elapsed(), summary, json!({"address": addr.to_string(), "attempts": attempts})),
+                    StageResult::ok(
+                        Stage::Tcp,
+                        started.elapsed(),
+                        summary,
+                        json!({"address": addr.to_string(), "attempts": attempts}),
+                    ),
                     Some(stream),
                 );
             }
@@ -91,12 +103,28 @@ pub async fn connect(addrs: &[IpAddr], port: u16, limit: Duration) -> (StageResu
             }
             Err(_) => {
                 attempts.push(json!({"address": addr.to_string(), "result": "TCP_TIMEOUT", "error": "no answer", "duration_ms": ms}));
-                worst.get_or_insert((Code::TcpTimeout, format!("{addr}: no answer within {}", humantime::format_duration(share))));
+                worst.get_or_insert((
+                    Code::TcpTimeout,
+                    format!(
+                        "{addr}: no answer within {}",
+                        humantime::format_duration(share)
+                    ),
+                ));
             }
         }
     }
-    let (code, summary) = worst.unwrap_or((Code::TcpUnreachable, "no address to connect to".to_owned()));
-    (StageResult::fail(Stage::Tcp, code, started.elapsed(), summary, json!({"attempts": attempts})), None)
+    let (code, summary) =
+        worst.unwrap_or((Code::TcpUnreachable, "no address to connect to".to_owned()));
+    (
+        StageResult::fail(
+            Stage::Tcp,
+            code,
+            started.elapsed(),
+            summary,
+            json!({"attempts": attempts}),
+        ),
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -105,16 +133,31 @@ mod tests {
 
     #[test]
     fn order_puts_first_family_first() {
-        let a: Vec<IpAddr> = ["::1", "127.0.0.1", "::2", "127.0.0.2"].iter().map(|s| s.parse().unwrap()).collect();
-        let o: Vec<String> = happy_eyeballs_order(&a).iter().map(ToString::to_string).collect();
+        let a: Vec<IpAddr> = ["::1", "127.0.0.1", "::2", "127.0.0.2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let o: Vec<String> = happy_eyeballs_order(&a)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(o, ["::1", "::2", "127.0.0.1", "127.0.0.2"]);
     }
 
     #[test]
     fn classify_errors() {
-        assert_eq!(classify(&io::Error::from(io::ErrorKind::ConnectionRefused)), Code::TcpRefused);
-        assert_eq!(classify(&io::Error::from_raw_os_error(113)), Code::TcpUnreachable);
-        assert_eq!(classify(&io::Error::from_raw_os_error(101)), Code::TcpUnreachable);
+        assert_eq!(
+            classify(&io::Error::from(io::ErrorKind::ConnectionRefused)),
+            Code::TcpRefused
+        );
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(113)),
+            Code::TcpUnreachable
+        );
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(101)),
+            Code::TcpUnreachable
+        );
     }
 
     #[tokio::test]
@@ -122,7 +165,12 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let (r, s) = connect(&["127.0.0.1".parse().unwrap()], port, Duration::from_secs(2)).await;
+        let (r, s) = connect(
+            &["127.0.0.1".parse().unwrap()],
+            port,
+            Duration::from_secs(2),
+        )
+        .await;
         assert!(s.is_none());
         assert_eq!(r.code, Code::TcpRefused);
     }

@@ -64,7 +64,10 @@ fn rfc3339(t: std::time::SystemTime) -> String {
     let dt = time::OffsetDateTime::from(t);
     dt.replace_nanosecond(0)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -77,7 +80,8 @@ impl From<&EndpointOutcome> for JsonEndpoint {
             .map(|s| {
                 let mut detail = s.detail.clone();
                 if let Value::Object(map) = &mut detail {
-                    map.entry("summary").or_insert_with(|| Value::String(s.summary.clone()));
+                    map.entry("summary")
+                        .or_insert_with(|| Value::String(s.summary.clone()));
                 }
                 JsonStage {
                     stage: s.stage.as_str(),
@@ -106,7 +110,8 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             .targets
             .iter()
             .map(|t| {
-                let mut endpoints: Vec<JsonEndpoint> = t.outcomes.iter().map(JsonEndpoint::from).collect();
+                let mut endpoints: Vec<JsonEndpoint> =
+                    t.outcomes.iter().map(JsonEndpoint::from).collect();
                 // Endpoints the runtime would not reach (an earlier one worked, or the deadline hit) are listed as skipped.
                 for ep in t.target.endpoints.iter().skip(t.outcomes.len()) {
                     endpoints.push(JsonEndpoint {

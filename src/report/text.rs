@@ -3,7 +3,7 @@
 //! (the caller passes an `anstream` writer, which strips styles otherwise).
 
 use super::Report;
-use crate::probe::{Status, StageResult};
+use crate::probe::{StageResult, Status};
 use crate::verdict::TargetStatus;
 use anstyle::{AnsiColor, Style};
 use std::io;
@@ -28,8 +28,17 @@ fn stage_line(out: &mut dyn io::Write, s: &StageResult) -> io::Result<()> {
         Status::Fail => (s.code.as_str(), RED),
         Status::Skipped => ("skipped", DIM),
     };
-    let ms = if s.status == Status::Skipped { String::new() } else { format!("{}ms", s.duration.as_millis()) };
-    writeln!(out, "    {:<9} {style}{word:<18}{style:#} {ms:>7}  {}", s.stage.as_str(), s.summary)
+    let ms = if s.status == Status::Skipped {
+        String::new()
+    } else {
+        format!("{}ms", s.duration.as_millis())
+    };
+    writeln!(
+        out,
+        "    {:<9} {style}{word:<18}{style:#} {ms:>7}  {}",
+        s.stage.as_str(),
+        s.summary
+    )
 }
 
 /// Render the human view.
@@ -46,14 +55,30 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
             v.category
         )?;
         for o in &t.outcomes {
-            let proxy = o.endpoint.proxy.as_ref().map(|p| format!(" via proxy {}", crate::probe::proxy::redact(p))).unwrap_or_default();
-            writeln!(out, "  {} ({}){proxy}  {DIM}[{}]{DIM:#}", o.endpoint.url(), o.endpoint.role.as_str(), o.endpoint.source)?;
+            let proxy = o
+                .endpoint
+                .proxy
+                .as_ref()
+                .map(|p| format!(" via proxy {}", crate::probe::proxy::redact(p)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {} ({}){proxy}  {DIM}[{}]{DIM:#}",
+                o.endpoint.url(),
+                o.endpoint.role.as_str(),
+                o.endpoint.source
+            )?;
             for s in &o.stages {
                 stage_line(out, s)?;
             }
         }
         for ep in t.target.endpoints.iter().skip(t.outcomes.len()) {
-            writeln!(out, "  {} ({})  {DIM}not tried{DIM:#}", ep.url(), ep.role.as_str())?;
+            writeln!(
+                out,
+                "  {} ({})  {DIM}not tried{DIM:#}",
+                ep.url(),
+                ep.role.as_str()
+            )?;
         }
         writeln!(out, "  {style}=>{style:#} {}", v.message)?;
         if let Some(h) = &v.hint {
@@ -61,11 +86,24 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
-    let problems: Vec<_> = report.config_sources.iter().filter(|s| s.error.is_some()).collect();
+    let problems: Vec<_> = report
+        .config_sources
+        .iter()
+        .filter(|s| s.error.is_some())
+        .collect();
     if !problems.is_empty() {
-        writeln!(out, "{YELLOW}config problems{YELLOW:#} (the probe went on without them):")?;
+        writeln!(
+            out,
+            "{YELLOW}config problems{YELLOW:#} (the probe went on without them):"
+        )?;
         for s in problems {
-            writeln!(out, "  {} ({}): {}", s.path, s.kind, s.error.as_deref().unwrap_or_default())?;
+            writeln!(
+                out,
+                "  {} ({}): {}",
+                s.path,
+                s.kind,
+                s.error.as_deref().unwrap_or_default()
+            )?;
         }
         writeln!(out)?;
     }
