@@ -1,1 +1,663 @@
-//! STUB: to be filled in.
+//! The node's stub-resolver files: `/etc/resolv.conf` ([`parse`]) and
+//! `/etc/hosts` ([`parse_hosts`]), with the semantics of Go's resolver (the
+//! one containerd and kubelet use) and glibc where they agree.
+//!
+//! Pure functions on `&str`: this module never reads a file, never consults
+//! the probe's own `/etc/resolv.conf`, and never asks DNS anything. A broken
+//! line is reported with its line number and skipped; the rest still counts,
+//! as it does for the node's own resolver.
+//!
+//! Upstream semantics mirrored here:
+//! - resolv.conf: Go `src/net/dnsconfig_unix.go` (`dnsReadConfig`): defaults
+//!   ndots 1, timeout 5 s, attempts 2; at most 3 nameservers (`MAXNS`); the
+//!   last `search`/`domain` line wins; `ndots` clamped to 0..=15, `timeout`
+//!   and `attempts` to at least 1; no nameserver means `127.0.0.1` and `::1`.
+//! - hosts: Go `src/net/hosts.go` (`readHosts`): `#` starts a comment
+//!   anywhere, the first field is an IP literal (IPv6 may carry a `%zone`),
+//!   every further field is a name, names compare case-insensitively and as
+//!   absolute names, and repeated names accumulate addresses in file order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// Go's `MAXNS`-like limit: glibc and Go use only the first three nameservers.
+pub const MAX_NAMESERVERS: usize = 3;
+
+/// A problem on one line of a file; the line was skipped (or partly used).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// A parsed value and the lines that could not be used. Parsing never fails
+/// as a whole: the node's resolver keeps going past a bad line, and so do we.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed<T> {
+    pub value: T,
+    pub errors: Vec<LineError>,
+}
+
+impl<T> Parsed<T> {
+    /// All line errors joined into one message for a `config::Source`, or `None`.
+    #[must_use]
+    pub fn error_summary(&self) -> Option<String> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        Some(
+            self.errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+/// One `nameserver` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nameserver {
+    pub ip: IpAddr,
+    /// The IPv6 zone (`fe80::1%eth0`), kept for the report; sockets here do not use it.
+    pub zone: Option<String>,
+}
+
+impl fmt::Display for Nameserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.zone {
+            Some(z) => write!(f, "{}%{z}", self.ip),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}
+
+/// The resolver settings of `/etc/resolv.conf`, defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one field per resolv.conf flag, named as in the file"
+)]
+pub struct ResolvConf {
+    /// In file order, at most [`MAX_NAMESERVERS`]; never empty (Go's `defaultNS`).
+    pub nameservers: Vec<Nameserver>,
+    /// True when the file named no usable nameserver and the defaults apply.
+    pub default_nameservers: bool,
+    /// Search suffixes, rooted (`corp.example.`), from the last `search` or `domain` line.
+    pub search: Vec<String>,
+    pub ndots: usize,
+    /// Per query and server (`options timeout:N`).
+    pub timeout: Duration,
+    /// Rounds over the server list (`options attempts:N`).
+    pub attempts: usize,
+    pub rotate: bool,
+    /// `options use-vc` / `usevc` / `tcp`: TCP only.
+    pub use_tcp: bool,
+    pub edns0: bool,
+    /// `single-request` / `single-request-reopen`: A and AAAA one after the other.
+    pub single_request: bool,
+    pub trust_ad: bool,
+}
+
+impl Default for ResolvConf {
+    /// What Go uses when resolv.conf is missing or empty.
+    fn default() -> Self {
+        Self {
+            nameservers: default_nameservers(),
+            default_nameservers: true,
+            search: Vec::new(),
+            ndots: 1,
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+            rotate: false,
+            use_tcp: false,
+            edns0: false,
+            single_request: false,
+            trust_ad: false,
+        }
+    }
+}
+
+impl ResolvConf {
+    /// Go's `dnsDefaultSearch`: with no `search`/`domain` line, the domain part
+    /// of the node's host name is the search list. The caller passes the
+    /// node's name (e.g. from `<root>/etc/hostname`), never the probe's own.
+    pub fn apply_default_search(&mut self, hostname: &str) {
+        if !self.search.is_empty() {
+            return;
+        }
+        let hostname = hostname.trim();
+        if let Some(i) = hostname.find('.')
+            && i < hostname.len() - 1
+        {
+            self.search = vec![ensure_rooted(&hostname[i + 1..])];
+        }
+    }
+}
+
+fn default_nameservers() -> Vec<Nameserver> {
+    vec![
+        Nameserver {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            zone: None,
+        },
+        Nameserver {
+            ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            zone: None,
+        },
+    ]
+}
+
+fn ensure_rooted(s: &str) -> String {
+    if s.ends_with('.') {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    }
+}
+
+/// An IP literal, IPv6 possibly with `%zone` (Go's `netip.ParseAddr` accepts both).
+fn parse_ip_zone(s: &str) -> Option<(IpAddr, Option<String>)> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some((ip, None));
+    }
+    let (addr, zone) = s.split_once('%')?;
+    let ip = addr.parse::<Ipv6Addr>().ok()?;
+    (!zone.is_empty()).then(|| (IpAddr::V6(ip), Some(zone.to_owned())))
+}
+
+/// Go's `dtoi` on an option value: leading decimal digits; anything else is an error here
+/// (Go silently reads 0, then clamps; we clamp the same way but also say so).
+fn option_number(value: &str) -> Option<usize> {
+    value.parse::<usize>().ok()
+}
+
+/// Parse `/etc/resolv.conf` text.
+#[must_use]
+pub fn parse(text: &str) -> Parsed<ResolvConf> {
+    let mut conf = ResolvConf {
+        nameservers: Vec::new(),
+        default_nameservers: false,
+        ..ResolvConf::default()
+    };
+    let mut errors = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        // Go: a comment is a line starting with ';' or '#'.
+        if raw.starts_with(';') || raw.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = raw.split_ascii_whitespace().collect();
+        let Some((&keyword, args)) = fields.split_first() else {
+            continue;
+        };
+        let mut err = |message: String| errors.push(LineError { line, message });
+        match keyword {
+            "nameserver" => match args.first() {
+                None => err("nameserver without an address".to_owned()),
+                Some(addr) => match parse_ip_zone(addr) {
+                    None => err(format!(
+                        "nameserver {addr:?} is not an IP address (ignored, as the node's resolver does)"
+                    )),
+                    Some(_) if conf.nameservers.len() >= MAX_NAMESERVERS => err(format!(
+                        "nameserver {addr} ignored: the resolver uses only the first {MAX_NAMESERVERS}"
+                    )),
+                    Some((ip, zone)) => conf.nameservers.push(Nameserver { ip, zone }),
+                },
+            },
+            "domain" => match args.first() {
+                Some(d) => conf.search = vec![ensure_rooted(d)],
+                None => err("domain without a name".to_owned()),
+            },
+            "search" => {
+                conf.search = args
+                    .iter()
+                    .map(|s| ensure_rooted(s))
+                    .filter(|s| s != ".")
+                    .collect();
+            }
+            "options" => {
+                for opt in args {
+                    let (name, value) = match opt.split_once(':') {
+                        Some((n, v)) => (n, Some(v)),
+                        None => (*opt, None),
+                    };
+                    match (name, value) {
+                        ("ndots", Some(v)) => match option_number(v) {
+                            Some(n) => conf.ndots = n.min(15),
+                            None => err(format!(
+                                "options {opt}: not a number (ndots left at {})",
+                                conf.ndots
+                            )),
+                        },
+                        ("timeout", Some(v)) => match option_number(v) {
+                            Some(n) => conf.timeout = Duration::from_secs(n.max(1) as u64),
+                            None => err(format!("options {opt}: not a number")),
+                        },
+                        ("attempts", Some(v)) => match option_number(v) {
+                            Some(n) => conf.attempts = n.max(1),
+                            None => err(format!("options {opt}: not a number")),
+                        },
+                        ("rotate", None) => conf.rotate = true,
+                        ("use-vc" | "usevc" | "tcp", None) => conf.use_tcp = true,
+                        ("edns0", None) => conf.edns0 = true,
+                        ("single-request" | "single-request-reopen", None) => {
+                            conf.single_request = true;
+                        }
+                        ("trust-ad", None) => conf.trust_ad = true,
+                        // Known to glibc or Go, no effect on what we probe.
+                        (
+                            "no-reload" | "inet6" | "no-tld-query" | "no-aaaa" | "debug"
+                            | "insecure1" | "insecure2",
+                            None,
+                        ) => {}
+                        _ => err(format!("unknown option {opt:?} (ignored)")),
+                    }
+                }
+            }
+            // OpenBSD's database order and glibc's `sortlist`: no effect on a Linux node's lookups.
+            "lookup" | "sortlist" => {}
+            other => err(format!("unknown keyword {other:?} (ignored)")),
+        }
+    }
+    if conf.nameservers.is_empty() {
+        conf.nameservers = default_nameservers();
+        conf.default_nameservers = true;
+    }
+    Parsed {
+        value: conf,
+        errors,
+    }
+}
+
+/// The static host table of `/etc/hosts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hosts {
+    /// Lower-cased absolute name (`registry.local.`) -> addresses in file order.
+    by_name: HashMap<String, Vec<IpAddr>>,
+}
+
+impl Hosts {
+    /// The addresses pinned for `name`, if any (case-insensitive; a trailing dot is optional).
+    #[must_use]
+    pub fn lookup(&self, name: &str) -> Option<&[IpAddr]> {
+        self.by_name
+            .get(&abs_lower(name))
+            .map(Vec::as_slice)
+            .filter(|a| !a.is_empty())
+    }
+
+    /// Number of distinct names.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// Pin `name` to `ip`, as one more hosts line would.
+    pub fn insert(&mut self, name: &str, ip: IpAddr) {
+        let addrs = self.by_name.entry(abs_lower(name)).or_default();
+        if !addrs.contains(&ip) {
+            addrs.push(ip);
+        }
+    }
+}
+
+fn abs_lower(name: &str) -> String {
+    let mut n = name.to_ascii_lowercase();
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    n
+}
+
+/// Parse `/etc/hosts` text.
+#[must_use]
+pub fn parse_hosts(text: &str) -> Parsed<Hosts> {
+    let mut hosts = Hosts::default();
+    let mut errors = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = raw.split_once('#').map_or(raw, |(before, _)| before);
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        match fields.as_slice() {
+            [] => {}
+            [only] => errors.push(LineError {
+                line: idx + 1,
+                message: format!("{only:?} has no host name"),
+            }),
+            [addr, names @ ..] => match parse_ip_zone(addr) {
+                Some((ip, _zone)) => {
+                    for name in names {
+                        hosts.insert(name, ip);
+                    }
+                }
+                None => errors.push(LineError {
+                    line: idx + 1,
+                    message: format!("{addr:?} is not an IP address"),
+                }),
+            },
+        }
+    }
+    Parsed {
+        value: hosts,
+        errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(list: &[&str]) -> Vec<Nameserver> {
+        list.iter()
+            .map(|s| {
+                let (ip, zone) = parse_ip_zone(s).unwrap();
+                Nameserver { ip, zone }
+            })
+            .collect()
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Go's `src/net/testdata/*resolv.conf` fixtures with the expectations of
+    /// `dnsReadConfigTests` in `src/net/dnsconfig_unix_test.go` (search lists
+    /// there come from the host name `host.domain.local`, applied here by
+    /// `apply_default_search`).
+    #[test]
+    fn go_dns_read_config_table() {
+        struct Case {
+            name: &'static str,
+            text: &'static str,
+            servers: &'static [&'static str],
+            search: &'static [&'static str],
+            ndots: usize,
+            timeout: u64,
+            attempts: usize,
+            rotate: bool,
+            use_tcp: bool,
+            single_request: bool,
+        }
+        let cases = [
+            Case {
+                name: "resolv.conf",
+                text: "# /etc/resolv.conf\n\ndomain localdomain\nnameserver 8.8.8.8\nnameserver 2001:4860:4860::8888\nnameserver fe80::1%lo0\noptions ndots:5 timeout:10 attempts:3 rotate\noptions attempts 3\n",
+                servers: &["8.8.8.8", "2001:4860:4860::8888", "fe80::1%lo0"],
+                search: &["localdomain."],
+                ndots: 5,
+                timeout: 10,
+                attempts: 3,
+                rotate: true,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "domain-resolv.conf",
+                text: "# /etc/resolv.conf\n\nsearch test invalid\ndomain localdomain\nnameserver 8.8.8.8\n",
+                servers: &["8.8.8.8"],
+                search: &["localdomain."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "search-resolv.conf",
+                text: "# /etc/resolv.conf\n\ndomain localdomain\nsearch test invalid\nnameserver 8.8.8.8\n",
+                servers: &["8.8.8.8"],
+                search: &["test.", "invalid."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "empty-resolv.conf",
+                text: "",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "invalid-ndots-resolv.conf",
+                text: "options ndots:0\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 0,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "large-ndots-resolv.conf",
+                text: "options ndots:16\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 15,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "openbsd-resolv.conf",
+                text: "# Generated by vio0 dhclient\nsearch c.symbolic-datum-552.internal.\nnameserver 169.254.169.254\nnameserver 10.240.0.1\nlookup file bind\n",
+                servers: &["169.254.169.254", "10.240.0.1"],
+                search: &["c.symbolic-datum-552.internal."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: false,
+            },
+            Case {
+                name: "single-request-resolv.conf",
+                text: "options single-request\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: true,
+            },
+            Case {
+                name: "single-request-reopen-resolv.conf",
+                text: "options single-request-reopen\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: false,
+                single_request: true,
+            },
+            Case {
+                name: "linux-use-vc-resolv.conf",
+                text: "options use-vc\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: true,
+                single_request: false,
+            },
+            Case {
+                name: "freebsd-usevc-resolv.conf",
+                text: "options usevc\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: true,
+                single_request: false,
+            },
+            Case {
+                name: "openbsd-tcp-resolv.conf",
+                text: "options tcp\n",
+                servers: &["127.0.0.1", "::1"],
+                search: &["domain.local."],
+                ndots: 1,
+                timeout: 5,
+                attempts: 2,
+                rotate: false,
+                use_tcp: true,
+                single_request: false,
+            },
+        ];
+        for c in cases {
+            let mut conf = parse(c.text).value;
+            conf.apply_default_search("host.domain.local");
+            assert_eq!(conf.nameservers, ns(c.servers), "{}", c.name);
+            assert_eq!(conf.search, strings(c.search), "{}", c.name);
+            assert_eq!(conf.ndots, c.ndots, "{}", c.name);
+            assert_eq!(conf.timeout, Duration::from_secs(c.timeout), "{}", c.name);
+            assert_eq!(conf.attempts, c.attempts, "{}", c.name);
+            assert_eq!(conf.rotate, c.rotate, "{}", c.name);
+            assert_eq!(conf.use_tcp, c.use_tcp, "{}", c.name);
+            assert_eq!(conf.single_request, c.single_request, "{}", c.name);
+        }
+    }
+
+    /// Go's `dnsDefaultSearchTests`.
+    #[test]
+    fn go_default_search_table() {
+        for (hostname, want) in [
+            ("host.long.domain.local", vec!["long.domain.local."]),
+            ("host.local", vec!["local."]),
+            ("host", vec![]),
+            ("foo.", vec![]),
+        ] {
+            let mut conf = ResolvConf::default();
+            conf.apply_default_search(hostname);
+            assert_eq!(conf.search, strings(&want), "{hostname}");
+        }
+        let mut conf = parse("search a.example\n").value;
+        conf.apply_default_search("host.other.example");
+        assert_eq!(
+            conf.search,
+            strings(&["a.example."]),
+            "an explicit search list wins"
+        );
+    }
+
+    #[test]
+    fn defaults_without_nameserver() {
+        let p = parse("search corp.example\n");
+        assert!(p.value.default_nameservers);
+        assert_eq!(p.value.nameservers, ns(&["127.0.0.1", "::1"]));
+        assert_eq!(
+            (p.value.ndots, p.value.attempts, p.value.timeout),
+            (1, 2, Duration::from_secs(5))
+        );
+        assert!(p.errors.is_empty());
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_skipped() {
+        let text = "nameserver 10.0.0.10\nnameserver dns.corp.example\nfrobnicate yes\noptions ndots:x timeout:0 attempts:0 edns0 bogus\nnameserver 10.0.0.11\nnameserver 10.0.0.12\nnameserver 10.0.0.13\n";
+        let p = parse(text);
+        assert_eq!(
+            p.value.nameservers,
+            ns(&["10.0.0.10", "10.0.0.11", "10.0.0.12"])
+        );
+        assert!(!p.value.default_nameservers);
+        assert_eq!(p.value.ndots, 1);
+        assert_eq!(
+            p.value.timeout,
+            Duration::from_secs(1),
+            "timeout:0 clamps to 1 as in Go"
+        );
+        assert_eq!(p.value.attempts, 1, "attempts:0 clamps to 1 as in Go");
+        assert!(p.value.edns0);
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4, 4, 7]);
+        let summary = p.error_summary().unwrap();
+        assert!(
+            summary.starts_with("line 2: nameserver \"dns.corp.example\""),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("line 7: nameserver 10.0.0.13 ignored"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn last_search_or_domain_wins() {
+        assert_eq!(
+            parse("search a b\ndomain c\n").value.search,
+            strings(&["c."])
+        );
+        assert_eq!(
+            parse("domain c\nsearch a b.\n").value.search,
+            strings(&["a.", "b."])
+        );
+        assert_eq!(
+            parse("search a\nsearch .\n").value.search,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn comments_only_at_line_start() {
+        let p =
+            parse("; comment\n# comment\nnameserver 10.0.0.1\n  # indented is a keyword to Go\n");
+        assert_eq!(p.value.nameservers, ns(&["10.0.0.1"]));
+        assert_eq!(p.errors.len(), 1);
+    }
+
+    #[test]
+    fn hosts_like_go() {
+        // After Go's src/net/testdata/hosts and hosts_test.go `lookupStaticHostTests`.
+        let text = "255.255.255.255\tbroadcasthost\n127.0.0.2\todin\n127.0.0.3  odin  # inline comment\n::2      odin\n127.1.1.1\tthor\n# aliases\n127.1.1.2\tullr ullrhost\nfe80::1%lo0\tlocalhost\n# Bogus entries that must be ignored.\n123.123.123\tloki\n321.321.321.321 loki\n127.0.0.4\n# Upper case names\n127.0.0.1\tLocalHost\n127.0.0.5 MyReg.AzureCR.io\n";
+        let p = parse_hosts(text);
+        let h = &p.value;
+        let ips = |name: &str| {
+            h.lookup(name)
+                .map(|a| a.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        assert_eq!(ips("odin").unwrap(), ["127.0.0.2", "127.0.0.3", "::2"]);
+        assert_eq!(ips("ODIN.").unwrap(), ["127.0.0.2", "127.0.0.3", "::2"]);
+        assert_eq!(ips("ullrhost").unwrap(), ["127.1.1.2"]);
+        assert_eq!(ips("localhost").unwrap(), ["fe80::1", "127.0.0.1"]);
+        assert_eq!(ips("myreg.azurecr.io").unwrap(), ["127.0.0.5"]);
+        assert_eq!(ips("loki"), None);
+        assert_eq!(ips("inline"), None, "text after # is a comment");
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [10, 11, 12]);
+    }
+}
