@@ -1,1 +1,1216 @@
-//! STUB: to be filled in.
+//! containerd's `/etc/containerd/config.toml`: the CRI plugin's registry
+//! settings (`config_path`, the deprecated `mirrors`/`configs`/`auths`, and
+//! `headers`), its `imports`, and the endpoints they give a registry.
+//!
+//! Sources ported: `internal/cri/config/config.go` (`Registry`,
+//! `ValidateImageConfig`), `internal/cri/server/images/image_pull.go`
+//! (`registryHosts`, `registryEndpoints`, `ParseAuth`, `hostDirFromRoots`),
+//! `cmd/containerd/server/config/config.go` (`LoadConfigWithPlugins`,
+//! `resolveImports`, `mergeConfig`, `v1Migrate`) and, for 1.x, `configs.tls`
+//! from `pkg/cri/server/image_pull.go` (`getTLSConfig`).
+//!
+//! [`parse`] takes `&str` and never touches the disk; only [`discover`] and
+//! [`endpoints_for`] read files, through [`HostRoot`]. Secrets (`password`,
+//! `auth`, `identitytoken`, header values) stay [`Secret`]s.
+
+use crate::config::Source;
+use crate::config::hosts::{
+    self, ParseError, clean_path, is_localhost, is_proxy, split_authority, split_url,
+};
+use crate::hostroot::HostRoot;
+use crate::secret::Secret;
+use crate::target::{
+    Capabilities, ClientCert, Credential, Endpoint, Role, Scheme, Secretish, TlsSettings,
+};
+use base64::Engine as _;
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// Where containerd reads its config.
+pub const CONFIG_PATH: &str = "/etc/containerd/config.toml";
+
+/// The `config_path` containerd 2.2+ uses when none is set (its generated
+/// default config carries it; see containerd issue #12808).
+pub const DEFAULT_CONFIG_PATH_V2: &str = "/etc/containerd/certs.d:/etc/docker/certs.d";
+
+const KIND: &str = "containerd";
+
+/// A `mirrors."<host>"` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    pub host: String,
+    pub endpoints: Vec<String>,
+    pub line: usize,
+}
+
+/// `configs."<host>".tls` (containerd 1.x only; 2.x dropped the field).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub insecure_skip_verify: bool,
+}
+
+/// `configs."<host>".auth` (or a deprecated `auths."<url>"` folded in).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub username: String,
+    pub password: Secret,
+    /// base64 of `user:password`.
+    pub auth: Secret,
+    pub identity_token: Secret,
+}
+
+/// `configs."<host>"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryConfig {
+    pub tls: Option<TlsConfig>,
+    pub auth: Option<AuthConfig>,
+}
+
+/// The CRI plugin's `registry` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registry {
+    /// As written; a `:`-separated list. Empty means unset, as in containerd.
+    pub config_path: String,
+    /// Line of `config_path`, for reports.
+    pub config_path_line: Option<usize>,
+    pub mirrors: Vec<Mirror>,
+    /// Keyed by the host actually contacted (`registry-1.docker.io` for Docker Hub).
+    pub configs: Vec<(String, RegistryConfig)>,
+    /// Sent to every registry.
+    pub headers: Vec<(String, Vec<Secret>)>,
+}
+
+/// What registry discovery needs from a containerd config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerdConfig {
+    /// `version`; a missing one is 1. Version 4 and up read as 3.
+    pub version: u32,
+    /// Whether the file wrote `version` at all: a root config without one lets
+    /// the first drop-in that has one set the ceiling for the others.
+    pub version_set: bool,
+    /// `imports`: paths or globs, relative ones relative to the importing file.
+    pub imports: Vec<String>,
+    pub registry: Registry,
+    /// The file declared the CRI plugin table that holds `registry`. Merging
+    /// replaces that plugin's table wholesale, registry included.
+    pub cri_plugin: bool,
+    /// Node path of the file the registry table came from (set by [`discover`]).
+    pub origin: Option<String>,
+}
+
+/// Parse one containerd config file.
+pub fn parse(text: &str) -> Result<ContainerdConfig, ParseError> {
+    let doc = DeTable::parse(text).map_err(|e| ParseError::from_toml(text, &e))?;
+    let doc = doc.get_ref();
+    let mut cfg = ContainerdConfig {
+        version: 1,
+        ..ContainerdConfig::default()
+    };
+    if let Some(v) = doc.get("version") {
+        cfg.version_set = true;
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(ParseError::at(
+                text,
+                v.span().start,
+                "version must be an integer",
+            ));
+        };
+        let n = i64::from_str_radix(
+            i.as_str().replace('_', "").trim_start_matches('+'),
+            i.radix(),
+        )
+        .map_err(|_| ParseError::at(text, v.span().start, "version is not a number"))?;
+        cfg.version = match n {
+            // containerd treats 0 as "unset", i.e. version 1.
+            0 | 1 => 1,
+            2 => 2,
+            3.. => 3,
+            _ => {
+                return Err(ParseError::at(
+                    text,
+                    v.span().start,
+                    format!("unsupported version {n}"),
+                ));
+            }
+        };
+    }
+    if let Some(v) = doc.get("imports") {
+        cfg.imports = string_list(text, v, "imports")?;
+    }
+
+    let plugins = match doc.get("plugins") {
+        None => None,
+        Some(v) => match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                return Err(ParseError::at(
+                    text,
+                    v.span().start,
+                    "plugins must be a table",
+                ));
+            }
+        },
+    };
+    if let Some(plugins) = plugins {
+        let images = plugins.get("io.containerd.cri.v1.images");
+        // v1Migrate maps short v1 names (`cri`) to `io.containerd.grpc.v1.<name>`.
+        let grpc = plugins.get("io.containerd.grpc.v1.cri").or_else(|| {
+            if cfg.version == 1 {
+                plugins.get("cri")
+            } else {
+                None
+            }
+        });
+        cfg.cri_plugin = images.is_some() || grpc.is_some();
+        // Read both names whatever `version` says: AKS ships `version = 2` with the
+        // 2.x name. When both carry a registry, 2.x (version 3) migrates the old
+        // name into the new one, and 1.x never looks at the new one.
+        let chosen = match (registry_of(images), registry_of(grpc)) {
+            (Some(i), Some(g)) => Some(if cfg.version >= 3 { i } else { g }),
+            (i, g) => i.or(g),
+        };
+        if let Some(reg) = chosen {
+            let DeValue::Table(reg) = reg.get_ref() else {
+                return Err(ParseError::at(
+                    text,
+                    reg.span().start,
+                    "registry must be a table",
+                ));
+            };
+            cfg.registry = parse_registry(text, reg)?;
+        }
+    }
+    Ok(cfg)
+}
+
+fn registry_of<'a, 'i>(
+    plugin: Option<&'a Spanned<DeValue<'i>>>,
+) -> Option<&'a Spanned<DeValue<'i>>> {
+    plugin.and_then(|p| p.get_ref().as_table()?.get("registry"))
+}
+
+fn line(text: &str, v: &Spanned<impl Sized>) -> usize {
+    ParseError::at(text, v.span().start, "").line
+}
+
+fn table<'a, 'i>(
+    text: &str,
+    v: &'a Spanned<DeValue<'i>>,
+    what: &str,
+) -> Result<&'a DeTable<'i>, ParseError> {
+    match v.get_ref() {
+        DeValue::Table(t) => Ok(t),
+        other => Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be a table, not {}", other.type_str()),
+        )),
+    }
+}
+
+fn string(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<String, ParseError> {
+    match v.get_ref() {
+        DeValue::String(s) => Ok(s.to_string()),
+        other => Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be a string, not {}", other.type_str()),
+        )),
+    }
+}
+
+fn string_list(
+    text: &str,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Result<Vec<String>, ParseError> {
+    let DeValue::Array(items) = v.get_ref() else {
+        return Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be an array of strings"),
+        ));
+    };
+    items.iter().map(|i| string(text, i, what)).collect()
+}
+
+fn opt_string(text: &str, t: &DeTable<'_>, key: &str) -> Result<Option<String>, ParseError> {
+    t.get(key).map(|v| string(text, v, key)).transpose()
+}
+
+/// Entries of a table in file order (the map itself is sorted by key).
+fn in_file_order<'a, 'i>(
+    t: &'a DeTable<'i>,
+) -> Vec<(
+    &'a Spanned<std::borrow::Cow<'i, str>>,
+    &'a Spanned<DeValue<'i>>,
+)> {
+    let mut v: Vec<_> = t.iter().collect();
+    v.sort_by_key(|(k, _)| k.span().start);
+    v
+}
+
+fn parse_auth(text: &str, t: &DeTable<'_>) -> Result<AuthConfig, ParseError> {
+    Ok(AuthConfig {
+        username: opt_string(text, t, "username")?.unwrap_or_default(),
+        password: Secret::new(opt_string(text, t, "password")?.unwrap_or_default()),
+        auth: Secret::new(opt_string(text, t, "auth")?.unwrap_or_default()),
+        identity_token: Secret::new(opt_string(text, t, "identitytoken")?.unwrap_or_default()),
+    })
+}
+
+fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError> {
+    let mut out = Registry::default();
+    if let Some(v) = reg.get("config_path") {
+        out.config_path = string(text, v, "config_path")?;
+        out.config_path_line = Some(line(text, v));
+    }
+    if let Some(v) = reg.get("mirrors") {
+        for (host, m) in in_file_order(table(text, v, "mirrors")?) {
+            let m_tbl = table(text, m, "mirror")?;
+            let endpoints = match m_tbl.get("endpoint") {
+                Some(e) => string_list(text, e, "endpoint")?,
+                None => Vec::new(),
+            };
+            out.mirrors.push(Mirror {
+                host: host.get_ref().to_string(),
+                endpoints,
+                line: line(text, host),
+            });
+        }
+    }
+    if let Some(v) = reg.get("configs") {
+        for (host, c) in in_file_order(table(text, v, "configs")?) {
+            let c = table(text, c, "configs entry")?;
+            let mut rc = RegistryConfig::default();
+            if let Some(tls) = c.get("tls") {
+                let tls = table(text, tls, "tls")?;
+                rc.tls = Some(TlsConfig {
+                    ca_file: opt_string(text, tls, "ca_file")?,
+                    cert_file: opt_string(text, tls, "cert_file")?,
+                    key_file: opt_string(text, tls, "key_file")?,
+                    insecure_skip_verify: match tls.get("insecure_skip_verify") {
+                        Some(b) => b.get_ref().as_bool().ok_or_else(|| {
+                            ParseError::at(
+                                text,
+                                b.span().start,
+                                "insecure_skip_verify must be a boolean",
+                            )
+                        })?,
+                        None => false,
+                    },
+                });
+            }
+            if let Some(auth) = c.get("auth") {
+                rc.auth = Some(parse_auth(text, table(text, auth, "auth")?)?);
+            }
+            out.configs.push((host.get_ref().to_string(), rc));
+        }
+    }
+    // ValidateImageConfig folds the deprecated `auths` (keyed by URL) into `configs` by host.
+    if let Some(v) = reg.get("auths") {
+        for (endpoint, a) in in_file_order(table(text, v, "auths")?) {
+            let auth = parse_auth(text, table(text, a, "auths entry")?)?;
+            let key = match split_url(endpoint.get_ref()) {
+                Ok(parts) => parts.authority,
+                Err(_) => endpoint.get_ref().to_string(),
+            };
+            match out.configs.iter_mut().find(|(h, _)| *h == key) {
+                Some((_, rc)) => rc.auth = Some(auth),
+                None => out.configs.push((
+                    key,
+                    RegistryConfig {
+                        tls: None,
+                        auth: Some(auth),
+                    },
+                )),
+            }
+        }
+    }
+    if let Some(v) = reg.get("headers") {
+        for (name, values) in in_file_order(table(text, v, "headers")?) {
+            let values = string_list(text, values, "header values")?;
+            out.headers.push((
+                name.get_ref().to_string(),
+                values.into_iter().map(Secret::new).collect(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `mergeConfig`: scalars override when set, `imports` append without
+/// duplicates, and the `plugins` map merges by plugin id with each plugin's
+/// table replaced entirely ("Maps merged by keys, but values are replaced
+/// entirely"), so a drop-in that declares the CRI plugin replaces the whole
+/// registry table, even with nothing.
+pub fn merge(into: &mut ContainerdConfig, from: ContainerdConfig) {
+    for i in from.imports {
+        if !into.imports.contains(&i) {
+            into.imports.push(i);
+        }
+    }
+    if from.cri_plugin {
+        into.registry = from.registry;
+        into.cri_plugin = true;
+        into.origin = from.origin;
+    }
+}
+
+/// `resolveImports`: clean, make relative paths relative to the importing
+/// file's directory, expand globs (sorted, as Go's `filepath.Glob`).
+fn resolve_imports(root: &HostRoot, parent: &Path, imports: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for import in imports {
+        let p = Path::new(import);
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            parent.parent().unwrap_or(Path::new("/")).join(p)
+        };
+        let p = normalize(&p);
+        let s = p.to_string_lossy();
+        if s.contains('*') {
+            let pattern = root.resolve(&p);
+            let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else {
+                continue;
+            };
+            let mut matches: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter_map(|m| {
+                    m.strip_prefix(root.root())
+                        .ok()
+                        .map(|rel| Path::new("/").join(rel))
+                })
+                .collect();
+            matches.sort();
+            out.extend(matches);
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `filepath.Clean` for absolute node paths.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Read `/etc/containerd/config.toml` and its imports, breadth first, each
+/// file once, merged as containerd does. A missing root file is an empty
+/// config (containerd runs on defaults) and no source. Problems become
+/// source errors and the run goes on.
+#[must_use]
+pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
+    let mut merged = ContainerdConfig {
+        version: 1,
+        ..ContainerdConfig::default()
+    };
+    let mut sources = Vec::new();
+    let mut loaded: HashSet<PathBuf> = HashSet::new();
+    let mut pending: VecDeque<PathBuf> = VecDeque::from([PathBuf::from(CONFIG_PATH)]);
+    let mut root_version: Option<u32> = None;
+    let mut ceiling_set = false;
+    while let Some(path) = pending.pop_front() {
+        if !loaded.insert(path.clone()) {
+            continue;
+        }
+        let shown = path.display().to_string();
+        let text = match root.read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && root_version.is_none() => {
+                return (merged, sources);
+            }
+            Err(e) => {
+                let why = if root_version.is_none() {
+                    "cannot read"
+                } else {
+                    "cannot read import"
+                };
+                sources.push(Source::error(
+                    &shown,
+                    KIND,
+                    format!("{why}: {e}; containerd fails to start"),
+                ));
+                continue;
+            }
+        };
+        let mut cfg = match parse(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                sources.push(Source::error(
+                    &shown,
+                    KIND,
+                    format!("{e}; containerd fails to start with this file"),
+                ));
+                if root_version.is_none() {
+                    root_version = Some(1);
+                }
+                continue;
+            }
+        };
+        // LoadConfigWithPlugins: the first file with a version sets the ceiling.
+        if root_version.is_some() && !ceiling_set && cfg.version_set {
+            root_version = Some(cfg.version);
+            ceiling_set = true;
+        }
+        match root_version {
+            None => {
+                root_version = Some(cfg.version);
+                ceiling_set = cfg.version_set;
+                merged.version = cfg.version;
+            }
+            Some(rv) if cfg.version > rv => {
+                sources.push(Source::error(
+                    &shown,
+                    KIND,
+                    format!("drop-in config version {} higher than root config version {rv}; containerd fails to start", cfg.version),
+                ));
+                continue;
+            }
+            Some(_) => {}
+        }
+        // mergeConfig overrides with any non-zero version; none exceeds the ceiling.
+        if cfg.version_set {
+            merged.version = merged.version.max(cfg.version);
+        }
+        sources.push(Source::ok(&shown, KIND));
+        cfg.origin = Some(shown);
+        let imports = resolve_imports(root, &path, &cfg.imports);
+        merge(&mut merged, cfg);
+        pending.extend(imports);
+    }
+    (merged, sources)
+}
+
+/// The `config_path` list containerd uses, if it uses one: the configured
+/// value, or containerd 2.2+'s default when the config is version 3 and
+/// names no mirrors (1.x and 2.0/2.1 have no default).
+#[must_use]
+pub fn effective_config_path(cfg: &ContainerdConfig) -> Option<Vec<String>> {
+    let raw = if !cfg.registry.config_path.is_empty() {
+        cfg.registry.config_path.as_str()
+    } else if cfg.version >= 3 && cfg.registry.mirrors.is_empty() {
+        DEFAULT_CONFIG_PATH_V2
+    } else {
+        return None;
+    };
+    // filepath.SplitList; an empty element would mean containerd's working directory.
+    Some(
+        raw.split(':')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// Endpoints for `registry_host` in containerd's order, with global headers
+/// and `configs."<host>".auth` credentials applied.
+#[must_use]
+pub fn endpoints_for(
+    cfg: &ContainerdConfig,
+    root: &HostRoot,
+    registry_host: &str,
+) -> (Vec<Endpoint>, Vec<Source>) {
+    let (hosts, sources) = registry_hosts(cfg, root, registry_host);
+    (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
+}
+
+/// Like [`endpoints_for`], keeping the HTTP-fallback flag and dial timeout.
+#[must_use]
+pub fn registry_hosts(
+    cfg: &ContainerdConfig,
+    root: &HostRoot,
+    registry_host: &str,
+) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+    let file = cfg.origin.clone().unwrap_or_else(|| CONFIG_PATH.to_owned());
+    let reg = &cfg.registry;
+    let mut sources = Vec::new();
+    let at = |line: Option<usize>| line.map_or_else(|| file.clone(), |l| format!("{file}:{l}"));
+
+    if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
+        sources.push(Source::error(
+            at(reg.config_path_line),
+            KIND,
+            "`mirrors` cannot be set when `config_path` is provided: containerd's CRI plugin refuses to load this \
+             registry config; probing with config_path",
+        ));
+    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
+        sources.push(Source::error(
+            at(reg.mirrors.first().map(|m| m.line)),
+            KIND,
+            format!(
+                "containerd 2.2+ defaults config_path to {DEFAULT_CONFIG_PATH_V2}, and then refuses `mirrors` \
+                 (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
+            ),
+        ));
+    }
+    if cfg.version >= 3 && reg.config_path.contains(':') {
+        sources.push(Source::error(
+            at(reg.config_path_line),
+            KIND,
+            "containerd 2.x pulls through the transfer service, which takes config_path as one directory, not a \
+             `:` list (containerd#12808); unless disable_image_pull_with_transfer_service = true, these hosts.toml \
+             files may be ignored",
+        ));
+    }
+    if cfg.version >= 3 && reg.configs.iter().any(|(_, c)| c.tls.is_some()) {
+        sources.push(Source::error(
+            &file,
+            KIND,
+            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`",
+        ));
+    }
+
+    let mut hosts = if let Some(paths) = effective_config_path(cfg) {
+        let (h, s) = hosts::discover_hosts(root, &paths, registry_host);
+        sources.extend(s);
+        h
+    } else {
+        let (h, s) = legacy_hosts(cfg, root, registry_host, &file);
+        sources.extend(s);
+        h
+    };
+
+    for h in &mut hosts {
+        let ep = &mut h.endpoint;
+        let mut headers: Vec<(String, Secret)> = reg
+            .headers
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(|v| (k.clone(), v.clone())))
+            .collect();
+        headers.append(&mut ep.headers);
+        ep.headers = headers;
+        let authority = ep.authority();
+        if let Some((key, auth)) = reg
+            .configs
+            .iter()
+            .find_map(|(k, c)| (*k == authority).then_some((k, c.auth.as_ref()?)))
+        {
+            let source = format!("{file} (configs.\"{key}\".auth)");
+            match credential(auth, source) {
+                Ok(c) => ep.credential = c,
+                Err(e) => sources.push(Source::error(
+                    &file,
+                    KIND,
+                    format!("configs.\"{key}\".auth: {e}; containerd fails the pull"),
+                )),
+            }
+        }
+    }
+    (hosts, sources)
+}
+
+/// containerd's `ParseAuth`: username/password, else an identity token, else
+/// the base64 `auth` field.
+fn credential(auth: &AuthConfig, source: String) -> Result<Option<Credential>, String> {
+    let secret = if !auth.username.is_empty() {
+        Secretish::Basic {
+            username: auth.username.clone(),
+            password: auth.password.clone(),
+        }
+    } else if !auth.identity_token.is_empty() {
+        Secretish::IdentityToken {
+            username: String::new(),
+            token: auth.identity_token.clone(),
+        }
+    } else if !auth.auth.is_empty() {
+        // The decoded text is never echoed: it holds the password.
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(auth.auth.expose())
+            .map_err(|_| "`auth` is not valid base64".to_owned())?;
+        let decoded =
+            String::from_utf8(bytes).map_err(|_| "`auth` does not decode to text".to_owned())?;
+        let (user, pass) = decoded
+            .split_once(':')
+            .ok_or_else(|| "`auth` does not decode to user:password".to_owned())?;
+        Secretish::Basic {
+            username: user.to_owned(),
+            password: Secret::new(pass.trim_matches('\0')),
+        }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Credential { secret, source }))
+}
+
+/// `registryEndpoints` + the legacy branch of `registryHosts`: the mirror's
+/// endpoints (or `*`'s), then the default host unless an endpoint already is
+/// the registry itself.
+fn legacy_hosts(
+    cfg: &ContainerdConfig,
+    root: &HostRoot,
+    registry_host: &str,
+    file: &str,
+) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+    let mirror = cfg
+        .registry
+        .mirrors
+        .iter()
+        .find(|m| m.host == registry_host)
+        .or_else(|| cfg.registry.mirrors.iter().find(|m| m.host == "*"));
+    let default_scheme = |host: &str| if is_localhost(host) { "http" } else { "https" };
+    let mut urls: Vec<(String, String)> = Vec::new();
+    if let Some(m) = mirror {
+        for e in &m.endpoints {
+            let url = if e.contains("://") {
+                e.clone()
+            } else {
+                let host = e.split('/').next().unwrap_or("");
+                format!("{}://{e}", default_scheme(host))
+            };
+            urls.push((url, format!("{file}:{}", m.line)));
+        }
+    }
+    let has_registry = urls
+        .iter()
+        .any(|(u, _)| split_url(u).is_ok_and(|p| p.authority == registry_host));
+    if !has_registry {
+        let default_host = if registry_host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            registry_host
+        };
+        urls.push((
+            format!("{}://{default_host}", default_scheme(default_host)),
+            "default".to_owned(),
+        ));
+    }
+
+    let mut out = Vec::new();
+    let mut sources = Vec::new();
+    for (url, source) in urls {
+        // containerd fails the whole pull on a bad URL; probing the rest is the closest we get.
+        let parts = match split_url(&url)
+            .and_then(|p| split_authority(&p.authority).map(|hp| (p, hp)))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                sources.push(Source::error(
+                    &source,
+                    KIND,
+                    format!("parse registry endpoint {url:?} from mirrors: {e}; containerd fails every pull from {registry_host}"),
+                ));
+                continue;
+            }
+        };
+        let (parts, (host, port)) = parts;
+        let mut tls = TlsSettings::default();
+        // 1.x only: configs.<host>.tls, keyed by the host contacted.
+        if cfg.version <= 2
+            && let Some(t) = cfg
+                .registry
+                .configs
+                .iter()
+                .find(|(k, _)| *k == parts.authority)
+                .and_then(|(_, c)| c.tls.as_ref())
+        {
+            tls.skip_verify = t.insecure_skip_verify;
+            tls.ca_files
+                .extend(t.ca_file.iter().map(|p| root.resolve(p)));
+            if let Some(cert) = &t.cert_file {
+                let key = t.key_file.clone().unwrap_or_else(|| cert.clone());
+                tls.client_certs.push(ClientCert {
+                    cert: root.resolve(cert),
+                    key: root.resolve(key),
+                });
+            }
+        } else if is_localhost(registry_host) && parts.scheme == Scheme::Http {
+            tls.skip_verify = true;
+        }
+        let proxy = is_proxy(&parts.authority, registry_host);
+        let endpoint = Endpoint {
+            scheme: parts.scheme,
+            host,
+            port: port.unwrap_or_else(|| parts.scheme.default_port()),
+            path: if parts.path.is_empty() {
+                "/v2".to_owned()
+            } else {
+                clean_path(&parts.path)
+            },
+            role: if proxy { Role::Mirror } else { Role::Upstream },
+            tls,
+            proxy: None,
+            headers: Vec::new(),
+            capabilities: Capabilities {
+                pull: true,
+                resolve: true,
+                push: false,
+            },
+            credential: None,
+            ns_param: proxy.then(|| registry_host.to_owned()),
+            source,
+        };
+        out.push(hosts::RegistryHost {
+            endpoint,
+            http_fallback: false,
+            dial_timeout: None,
+        });
+    }
+    (out, sources)
+}
+
+/// Every registry the config names: mirror keys (not `*`), `configs` keys,
+/// and the host directories under the effective `config_path`.
+#[must_use]
+pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |h: &str| {
+        if h != "*" && !h.is_empty() && !out.iter().any(|o| o == h) {
+            out.push(h.to_owned());
+        }
+    };
+    for m in &cfg.registry.mirrors {
+        add(&m.host);
+    }
+    for (h, _) in &cfg.registry.configs {
+        add(h);
+    }
+    if let Some(paths) = effective_config_path(cfg) {
+        for h in hosts::registries(root, &paths) {
+            add(&h);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../shared/fixtures/containerd/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn fixtures_parse_with_their_registry_settings() {
+        let c = parse(&fixture("minikube-kicbase-containerd-config.toml")).unwrap();
+        assert_eq!(
+            (c.version, c.registry.config_path.as_str()),
+            (2, "/etc/containerd/certs.d")
+        );
+        assert_eq!(c.registry.config_path_line, Some(59));
+
+        let c = parse(&fixture("aks-containerd-config-v1-template-rendered.toml")).unwrap();
+        assert_eq!(c.registry.config_path, "/etc/containerd/certs.d");
+        assert_eq!(c.registry.headers.len(), 1);
+        assert_eq!(c.registry.headers[0].0, "X-Meta-Source-Client");
+        assert_eq!(c.registry.headers[0].1[0].expose(), "azure/aks");
+
+        // version = 2 with containerd 2.x's plugin name.
+        let c = parse(&fixture("aks-containerd-config-v2-template-rendered.toml")).unwrap();
+        assert_eq!(
+            (c.version, c.registry.config_path.as_str()),
+            (2, "/etc/containerd/certs.d")
+        );
+        assert!(c.cri_plugin);
+
+        let c = parse(&fixture(
+            "aks-windows-containerd2-config-v3-template-rendered.toml",
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.version, c.registry.config_path.as_str()),
+            (3, r"C:\ProgramData\containerd\certs.d")
+        );
+
+        let c = parse(&fixture("config-v1-plugins-cri-registry-mirrors-docs.toml")).unwrap();
+        assert_eq!(c.version, 1);
+        let mirrors: Vec<_> = c
+            .registry
+            .mirrors
+            .iter()
+            .map(|m| (m.host.as_str(), m.endpoints[0].as_str(), m.line))
+            .collect();
+        assert_eq!(
+            mirrors,
+            [
+                ("docker.io", "https://registry-1.docker.io", 4),
+                ("test.https-registry.io", "https://HostIP1:Port1", 6),
+                ("test.http-registry.io", "http://HostIP2:Port2", 8),
+                ("*", "https://HostIP3:Port3", 11),
+            ]
+        );
+
+        let c = parse(&fixture("config-v3-cri-images-registry-gcr-auth-docs.toml")).unwrap();
+        assert_eq!(c.version, 3);
+        assert_eq!(c.registry.mirrors.len(), 2);
+        let (host, gcr) = &c.registry.configs[0];
+        let auth = gcr.auth.as_ref().unwrap();
+        assert_eq!(
+            (host.as_str(), auth.username.as_str()),
+            ("gcr.io", "_json_key")
+        );
+        assert_eq!(auth.password.expose(), "paste output from jq");
+        assert_eq!(format!("{auth:?}").matches("(redacted)").count(), 3);
+        assert!(!format!("{c:?}").contains("paste output"));
+    }
+
+    #[test]
+    fn broken_config_reports_line() {
+        let e = parse("version = 2\n[plugins]\n  x = [1,\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        let e = parse(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = 5\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3);
+        let e = parse("version = \"2\"\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert_eq!(parse("version = 4\n").unwrap().version, 3);
+        assert_eq!(parse("").unwrap().version, 1);
+    }
+
+    #[test]
+    fn legacy_mirrors_in_containerd_order() {
+        let root = HostRoot::new("/host");
+        let c = parse(&fixture("config-v1-plugins-cri-registry-mirrors-docs.toml")).unwrap();
+        // docker.io: the mirror is registry-1.docker.io, which is not "docker.io",
+        // so registryEndpoints appends the default again.
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert!(sources.is_empty());
+        let urls: Vec<_> = eps.iter().map(Endpoint::url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://registry-1.docker.io/v2/",
+                "https://registry-1.docker.io/v2/"
+            ]
+        );
+        assert_eq!(eps[0].source, "/etc/containerd/config.toml:4");
+        assert_eq!(eps[1].source, "default");
+        assert_eq!(
+            eps[0].capabilities,
+            Capabilities {
+                pull: true,
+                resolve: true,
+                push: false
+            }
+        );
+        // Anything else falls to "*", whose placeholder port makes containerd fail the pull.
+        let (eps, sources) = endpoints_for(&c, &root, "quay.io");
+        assert_eq!(
+            eps.iter().map(Endpoint::url).collect::<Vec<_>>(),
+            ["https://quay.io/v2/"]
+        );
+        assert_eq!(sources[0].path, "/etc/containerd/config.toml:11");
+        assert!(
+            sources[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("invalid port"),
+            "{sources:?}"
+        );
+        let text = "[plugins.cri.registry.mirrors.\"*\"]\nendpoint = [\"mirror.test:5000\"]\n";
+        let (eps, _) = endpoints_for(&parse(text).unwrap(), &root, "quay.io");
+        assert_eq!(eps[0].url(), "https://mirror.test:5000/v2/");
+        assert_eq!(
+            (eps[0].role, eps[0].ns_param.as_deref()),
+            (Role::Mirror, Some("quay.io"))
+        );
+        // A localhost default is plain HTTP in legacy mode.
+        let (eps, _) = endpoints_for(
+            &ContainerdConfig {
+                version: 2,
+                ..Default::default()
+            },
+            &root,
+            "localhost:5000",
+        );
+        assert_eq!(eps[0].url(), "http://localhost:5000/v2/");
+        assert!(eps[0].tls.skip_verify);
+    }
+
+    #[test]
+    fn legacy_tls_and_auth_keyed_by_contacted_host() {
+        let text = r#"
+version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://mirror.test:5000/prefix"]
+[plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.test:5000".tls]
+  ca_file = "/etc/certs/mirror.pem"
+  cert_file = "/etc/certs/c.pem"
+  key_file = "/etc/certs/c.key"
+[plugins."io.containerd.grpc.v1.cri".registry.configs."registry-1.docker.io".auth]
+  auth = "am9lam9lOmhlbGxv"
+[plugins."io.containerd.grpc.v1.cri".registry.auths."https://mirror.test:5000"]
+  identitytoken = "tok"
+"#;
+        let root = HostRoot::new("/host");
+        let c = parse(text).unwrap();
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert!(sources.is_empty(), "{sources:?}");
+        assert_eq!(eps[0].url(), "https://mirror.test:5000/prefix/");
+        assert_eq!(
+            eps[0].tls.ca_files,
+            [PathBuf::from("/host/etc/certs/mirror.pem")]
+        );
+        assert_eq!(
+            eps[0].tls.client_certs[0].key,
+            PathBuf::from("/host/etc/certs/c.key")
+        );
+        let cred = eps[0].credential.as_ref().unwrap();
+        assert!(
+            matches!(&cred.secret, Secretish::IdentityToken { token, .. } if token.expose() == "tok")
+        );
+        let cred = eps[1].credential.as_ref().unwrap();
+        assert_eq!(cred.username(), "joejoe");
+        assert!(
+            matches!(&cred.secret, Secretish::Basic { password, .. } if password.expose() == "hello")
+        );
+        assert_eq!(
+            cred.source,
+            "/etc/containerd/config.toml (configs.\"registry-1.docker.io\".auth)"
+        );
+    }
+
+    #[test]
+    fn v3_gcr_auth_docs_config() {
+        let root = HostRoot::new("/nonexistent");
+        let c = parse(&fixture("config-v3-cri-images-registry-gcr-auth-docs.toml")).unwrap();
+        let (eps, sources) = endpoints_for(&c, &root, "gcr.io");
+        // The mirror is gcr.io itself: no default appended.
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].role, Role::Upstream);
+        let cred = eps[0].credential.as_ref().unwrap();
+        assert_eq!(cred.username(), "_json_key");
+        // On 2.2+ the default config_path makes containerd refuse the mirrors.
+        assert_eq!(sources.len(), 1);
+        assert!(
+            sources[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("cannot be set")
+        );
+        assert_eq!(sources[0].path, "/etc/containerd/config.toml:5");
+    }
+
+    #[test]
+    fn mirrors_with_config_path_is_rejected_and_config_path_wins() {
+        let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n\
+                    [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://m.test\"]\n";
+        let c = parse(text).unwrap();
+        let (eps, sources) = endpoints_for(&c, &HostRoot::new("/nonexistent"), "docker.io");
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].url(), "https://registry-1.docker.io/v2/");
+        assert_eq!(sources[0].path, "/etc/containerd/config.toml:3");
+        assert!(
+            sources[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("`mirrors` cannot be set when `config_path` is provided")
+        );
+    }
+
+    fn write(root: &HostRoot, p: &str, body: &str) {
+        let full = root.resolve(p);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, body).unwrap();
+    }
+
+    #[test]
+    fn discovery_follows_imports_and_replaces_the_plugin_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        // Nothing there: empty config, no source.
+        let (c, sources) = discover(&root);
+        assert_eq!((c.version, sources.len()), (1, 0));
+
+        write(
+            &root,
+            CONFIG_PATH,
+            "version = 2\nimports = [\"conf.d/*.toml\", \"/etc/containerd/config.toml\"]\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n",
+        );
+        write(
+            &root,
+            "/etc/containerd/conf.d/10-other.toml",
+            "version = 2\n[metrics]\naddress = \"\"\n",
+        );
+        write(
+            &root,
+            "/etc/containerd/conf.d/20-registry.toml",
+            "version = 2\nimports = [\"../more.toml\"]\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://m.test\"]\n",
+        );
+        write(&root, "/etc/containerd/more.toml", "version = 3\n");
+        // A drop-in may not outrank the root's version (checked below); a
+        // root without `version` lets the first versioned drop-in decide.
+        let tmp2 = tempfile::tempdir().unwrap();
+        let root2 = HostRoot::new(tmp2.path());
+        write(&root2, CONFIG_PATH, "imports = [\"a.toml\", \"b.toml\"]\n");
+        write(&root2, "/etc/containerd/a.toml", "version = 2\n");
+        write(&root2, "/etc/containerd/b.toml", "version = 3\n");
+        let (_, s2) = discover(&root2);
+        let errs: Vec<_> = s2
+            .iter()
+            .map(|s| (s.path.as_str(), s.error.is_some()))
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                ("/etc/containerd/config.toml", false),
+                ("/etc/containerd/a.toml", false),
+                ("/etc/containerd/b.toml", true)
+            ]
+        );
+        let (c, sources) = discover(&root);
+        let paths: Vec<_> = sources
+            .iter()
+            .map(|s| (s.path.as_str(), s.error.is_some()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("/etc/containerd/config.toml", false),
+                ("/etc/containerd/conf.d/10-other.toml", false),
+                ("/etc/containerd/conf.d/20-registry.toml", false),
+                ("/etc/containerd/more.toml", true),
+            ]
+        );
+        // The drop-in's CRI table replaced the root's: config_path is gone.
+        assert_eq!(c.registry.config_path, "");
+        assert_eq!(c.registry.mirrors[0].host, "docker.io");
+        assert_eq!(
+            c.origin.as_deref(),
+            Some("/etc/containerd/conf.d/20-registry.toml")
+        );
+        let (eps, _) = endpoints_for(&c, &root, "docker.io");
+        assert_eq!(eps[0].source, "/etc/containerd/conf.d/20-registry.toml:3");
+        assert_eq!(registries(&c, &root), ["docker.io"]);
+    }
+
+    #[test]
+    fn discovery_of_a_broken_root_goes_on_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        write(&root, CONFIG_PATH, "version = 2\n\n[plugins\n");
+        let (c, sources) = discover(&root);
+        assert_eq!(c.registry, Registry::default());
+        assert_eq!(sources.len(), 1);
+        assert!(
+            sources[0].error.as_deref().unwrap().starts_with("line 3:"),
+            "{sources:?}"
+        );
+    }
+
+    #[test]
+    fn config_path_discovery_with_v3_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        write(
+            &root,
+            "/etc/docker/certs.d/reg.test/hosts.toml",
+            "[host.\"https://mirror.test\"]\ncapabilities = [\"pull\"]\n",
+        );
+        write(
+            &root,
+            "/etc/containerd/certs.d/docker.io/hosts.toml",
+            &fixture("hosts-docs-docker-io-local-mirror.toml"),
+        );
+        let c = ContainerdConfig {
+            version: 3,
+            registry: Registry {
+                headers: vec![("X-Meta".into(), vec![Secret::new("a")])],
+                configs: vec![(
+                    "mirror.test".into(),
+                    RegistryConfig {
+                        tls: None,
+                        auth: Some(AuthConfig {
+                            username: "u".into(),
+                            ..Default::default()
+                        }),
+                    },
+                )],
+                ..Registry::default()
+            },
+            ..ContainerdConfig::default()
+        };
+        let (eps, sources) = endpoints_for(&c, &root, "reg.test");
+        assert_eq!(
+            eps.iter().map(Endpoint::url).collect::<Vec<_>>(),
+            ["https://mirror.test/v2/", "https://reg.test/v2/"]
+        );
+        assert!(!eps[0].capabilities.resolve);
+        assert_eq!(eps[0].headers[0].0, "X-Meta");
+        assert_eq!(eps[0].credential.as_ref().unwrap().username(), "u");
+        assert!(eps[1].credential.is_none());
+        assert_eq!(
+            sources,
+            [Source::ok(
+                "/etc/docker/certs.d/reg.test/hosts.toml",
+                "hosts.toml"
+            )]
+        );
+        let mut regs = registries(&c, &root);
+        regs.sort();
+        assert_eq!(regs, ["docker.io", "mirror.test", "reg.test"]);
+        // Version 2 without config_path: no default, certs.d is not consulted.
+        let v2 = ContainerdConfig { version: 2, ..c };
+        assert_eq!(endpoints_for(&v2, &root, "reg.test").0.len(), 1);
+    }
+
+    /// Random truncations and byte flips of every fixture must never panic
+    /// either parser.
+    #[test]
+    fn parsers_never_panic_on_damaged_fixtures() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let dir = format!(
+            "{}/../shared/fixtures/containerd",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            texts.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        let mut runner = TestRunner::new(Config {
+            cases: 512,
+            ..Config::default()
+        });
+        let strategy = (
+            0..texts.len(),
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            any::<u8>(),
+            any::<bool>(),
+        );
+        runner
+            .run(&strategy, |(i, cut, at, byte, flip)| {
+                let mut bytes = texts[i].clone();
+                if flip && !bytes.is_empty() {
+                    let at = at.index(bytes.len());
+                    bytes[at] = byte;
+                }
+                bytes.truncate(cut.index(bytes.len() + 1));
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = parse(&text);
+                let _ = hosts::parse(&text);
+                Ok(())
+            })
+            .unwrap();
+    }
+}

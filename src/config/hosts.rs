@@ -1,1 +1,1349 @@
-//! STUB: to be filled in.
+//! containerd's per-registry host directories: `<config_path>/<host>/hosts.toml`
+//! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback.
+//!
+//! A port of containerd's `core/remotes/docker/config/hosts.go`
+//! (`ConfigureHosts`, `parseHostsFile`, `parseHostConfig`, `getSortedHosts`,
+//! `loadHostDir`, `loadCertFiles`, `HostDirFromRoot`, `hostDirectory`) and
+//! `config_unix.go` (`hostPaths`), so the endpoints come out in the order and
+//! with the schemes containerd itself would use.
+//!
+//! [`parse`] takes `&str` and never touches the disk; only [`discover`],
+//! [`load_host_dir`] and [`registries`] read files, always through
+//! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
+//! re-rooted with [`HostRoot::resolve`] when endpoints are built.
+
+use crate::config::{Source, line_of};
+use crate::hostroot::HostRoot;
+use crate::secret::Secret;
+use crate::target::{Capabilities, ClientCert, Endpoint, Role, Scheme, TlsSettings};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// A config file that could not be used, with the 1-based line of the problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    /// An error at a byte offset of `text`. The offset is moved back to a
+    /// character boundary first, so a span from a damaged file cannot panic.
+    pub(crate) fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        Self {
+            line: line_of(text, offset),
+            message: message.into(),
+        }
+    }
+
+    /// The toml crate's own syntax error, located by its span.
+    pub(crate) fn from_toml(text: &str, err: &toml::de::Error) -> Self {
+        let offset = err.span().map_or(0, |s| s.start);
+        Self::at(text, offset, err.message().trim().to_owned())
+    }
+}
+
+/// One entry of containerd's `[]hostConfig`: a `[host."..."]` table, or the
+/// file's top level (`server` plus top-level settings), which is always last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostConfig {
+    /// `None` only for the top-level entry when `server` is absent; containerd
+    /// then fills in the registry's default upstream.
+    pub scheme: Option<Scheme>,
+    /// The URL authority as written (`host`, `host:port`, `[v6]:port`), `""` when unset.
+    pub host: String,
+    /// API root: `/v2` appended unless `override_path`; `""` when
+    /// `override_path` is set and the URL has no path.
+    pub path: String,
+    pub capabilities: Capabilities,
+    /// The `referrers` capability (containerd 2.1+); kept apart because
+    /// [`Capabilities`] only models what a pull needs.
+    pub referrers: bool,
+    /// `ca`: as written; relative paths are relative to the host directory.
+    pub ca: Option<Vec<String>>,
+    /// `client`: (cert, key) pairs; an empty key means the key is in the cert file.
+    pub client: Option<Vec<(String, String)>>,
+    pub skip_verify: Option<bool>,
+    /// `header`: name and values, in file order. Values may carry tokens.
+    pub header: Vec<(String, Vec<Secret>)>,
+    pub dial_timeout: Option<Duration>,
+    /// Line of the `[host."..."]` header or of `server =`.
+    pub line: Option<usize>,
+}
+
+impl HostConfig {
+    /// The zero entry containerd appends when a directory gives no server.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            scheme: None,
+            host: String::new(),
+            path: String::new(),
+            capabilities: Capabilities {
+                pull: false,
+                resolve: false,
+                push: false,
+            },
+            referrers: false,
+            ca: None,
+            client: None,
+            skip_verify: None,
+            header: Vec::new(),
+            dial_timeout: None,
+            line: None,
+        }
+    }
+}
+
+/// A parsed `hosts.toml` (or a cert-file directory turned into the same shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostsFile {
+    /// `[host."..."]` entries in file order, then the top-level entry.
+    pub hosts: Vec<HostConfig>,
+    /// Hosts defined only through dotted keys or inline tables: go-toml's
+    /// tree walk in `getSortedHosts` only sees `[host."..."]` headers, so
+    /// containerd silently skips these.
+    pub ignored: Vec<String>,
+}
+
+/// Parse a `hosts.toml`. Errors are the ones containerd's `parseHostsFile`
+/// returns (after which it ignores the file and falls back to cert files).
+pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
+    let doc = DeTable::parse(text).map_err(|e| ParseError::from_toml(text, &e))?;
+    let doc = doc.get_ref();
+    let order = header_hosts(text);
+
+    let server = match doc.get("server") {
+        None => None,
+        Some(v) => Some((str_value(text, v, "server")?, v.span().start)),
+    };
+
+    let mut hosts = Vec::new();
+    let mut ignored = Vec::new();
+    if let Some(host_tbl) = doc.get("host") {
+        let DeValue::Table(host_tbl) = host_tbl.get_ref() else {
+            return Err(ParseError::at(
+                text,
+                host_tbl.span().start,
+                "\"host\" must be a table of hosts",
+            ));
+        };
+        // go-toml's Unmarshal into map[string]hostFileConfig fails on any non-table entry.
+        for (name, value) in host_tbl {
+            if !matches!(value.get_ref(), DeValue::Table(_)) {
+                return Err(ParseError::at(
+                    text,
+                    value.span().start,
+                    format!("host {:?} must be a table", name.get_ref()),
+                ));
+            }
+            if !order.iter().any(|(n, _)| n == name.get_ref().as_ref()) {
+                ignored.push(name.get_ref().to_string());
+            }
+        }
+        for (name, offset) in &order {
+            let Some(value) = host_tbl.get(name.as_str()) else {
+                continue;
+            };
+            let DeValue::Table(tbl) = value.get_ref() else {
+                continue;
+            };
+            hosts.push(parse_host_config(
+                text,
+                name,
+                tbl,
+                Some(line_of_offset(text, *offset)),
+            )?);
+        }
+    }
+    let (server_url, server_line) = match &server {
+        Some((s, off)) => (s.as_str(), Some(line_of_offset(text, *off))),
+        None => ("", None),
+    };
+    hosts.push(parse_host_config(text, server_url, doc, server_line)?);
+    Ok(HostsFile { hosts, ignored })
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    ParseError::at(text, offset, "").line
+}
+
+/// containerd's `getSortedHosts`: walk the top-level expressions and record
+/// `[host.<name>...]` table headers in order, skipping a repeat of the
+/// immediately preceding host (so `[host.a]` then `[host.a.header]` is one
+/// host). Offsets point at the header.
+fn header_hosts(text: &str) -> Vec<(String, usize)> {
+    use toml_parser::parser::{EventKind, parse_document};
+    use toml_parser::{Raw, Source as TomlSource};
+
+    let source = TomlSource::new(text);
+    let tokens = source.lex().into_vec();
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let mut in_header = false;
+    let mut header_start = 0usize;
+    let mut parts: Vec<String> = Vec::new();
+    let mut receiver = |event: toml_parser::parser::Event| match event.kind() {
+        EventKind::StdTableOpen => {
+            in_header = true;
+            header_start = event.span().start();
+            parts.clear();
+        }
+        EventKind::SimpleKey if in_header => {
+            let span = event.span();
+            let raw_text = text.get(span.start()..span.end()).unwrap_or("");
+            let raw = Raw::new_unchecked(raw_text, event.encoding(), span);
+            let mut key = String::new();
+            raw.decode_key(&mut key, &mut ());
+            parts.push(key);
+        }
+        EventKind::StdTableClose if in_header => {
+            in_header = false;
+            if parts.len() >= 2
+                && parts[0] == "host"
+                && out.last().is_none_or(|(h, _)| *h != parts[1])
+            {
+                out.push((parts[1].clone(), header_start));
+            }
+        }
+        _ => {}
+    };
+    parse_document(&tokens, &mut receiver, &mut ());
+    out
+}
+
+fn str_value(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<String, ParseError> {
+    match v.get_ref() {
+        DeValue::String(s) => Ok(s.to_string()),
+        other => Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be a string, not {}", other.type_str()),
+        )),
+    }
+}
+
+fn bool_value(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, ParseError> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Ok(*b),
+        other => Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be a boolean, not {}", other.type_str()),
+        )),
+    }
+}
+
+/// `makeStringSlice`: every element must be a string.
+fn string_list(
+    text: &str,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Result<Vec<String>, ParseError> {
+    let DeValue::Array(items) = v.get_ref() else {
+        return Err(ParseError::at(
+            text,
+            v.span().start,
+            format!("{what} must be an array of strings"),
+        ));
+    };
+    items
+        .iter()
+        .map(|item| str_value(text, item, what))
+        .collect()
+}
+
+/// containerd's `parseHostConfig` for one table.
+fn parse_host_config(
+    text: &str,
+    server: &str,
+    tbl: &DeTable<'_>,
+    line: Option<usize>,
+) -> Result<HostConfig, ParseError> {
+    let at = |v: &Spanned<DeValue<'_>>, msg: String| ParseError::at(text, v.span().start, msg);
+    let err_line = |msg: String| ParseError {
+        line: line.unwrap_or(1),
+        message: msg,
+    };
+    let mut result = HostConfig::empty();
+    result.line = line;
+    let override_path = match tbl.get("override_path") {
+        Some(v) => bool_value(text, v, "override_path")?,
+        None => false,
+    };
+
+    if !server.is_empty() {
+        let url = if server.starts_with("http") {
+            server.to_owned()
+        } else {
+            format!("https://{server}")
+        };
+        let parts = split_url(&url)
+            .map_err(|e| err_line(format!("unable to parse server {server}: {e}")))?;
+        result.scheme = Some(parts.scheme);
+        result.host = parts.authority;
+        let mut path = parts.path;
+        if path.is_empty() {
+            if !override_path {
+                "/v2".clone_into(&mut path);
+            }
+        } else {
+            path = clean_path(&path);
+            if !path.ends_with("/v2") && !override_path {
+                path.push_str("/v2");
+            }
+        }
+        result.path = path;
+    }
+
+    if let Some(v) = tbl.get("skip_verify") {
+        result.skip_verify = Some(bool_value(text, v, "skip_verify")?);
+    }
+
+    let caps = match tbl.get("capabilities") {
+        Some(v) => string_list(text, v, "capabilities")?,
+        None => Vec::new(),
+    };
+    if caps.is_empty() {
+        result.capabilities = Capabilities::default();
+        result.referrers = true;
+    } else {
+        for c in &caps {
+            match c.to_lowercase().as_str() {
+                "pull" => result.capabilities.pull = true,
+                "resolve" => result.capabilities.resolve = true,
+                "push" => result.capabilities.push = true,
+                "referrers" => result.referrers = true,
+                _ => return Err(at(&tbl["capabilities"], format!("unknown capability {c}"))),
+            }
+        }
+    }
+
+    if let Some(v) = tbl.get("ca") {
+        result.ca = Some(match v.get_ref() {
+            DeValue::String(s) => vec![s.to_string()],
+            DeValue::Array(_) => string_list(text, v, "ca")?,
+            other => {
+                return Err(at(
+                    v,
+                    format!("invalid type {} for \"ca\"", other.type_str()),
+                ));
+            }
+        });
+    }
+
+    if let Some(v) = tbl.get("client") {
+        let mut pairs = Vec::new();
+        match v.get_ref() {
+            DeValue::String(s) => pairs.push((s.to_string(), String::new())),
+            DeValue::Array(items) => {
+                for item in &**items {
+                    match item.get_ref() {
+                        DeValue::String(s) => pairs.push((s.to_string(), String::new())),
+                        DeValue::Array(_) => {
+                            let pair = string_list(text, item, "client")?;
+                            let [cert, key] = <[String; 2]>::try_from(pair).map_err(|p| {
+                                at(item, format!("invalid pair {p:?} for \"client\""))
+                            })?;
+                            pairs.push((cert, key));
+                        }
+                        other => {
+                            return Err(at(
+                                item,
+                                format!("invalid type {} for \"client\"", other.type_str()),
+                            ));
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(at(
+                    v,
+                    format!("invalid type {} for \"client\"", other.type_str()),
+                ));
+            }
+        }
+        result.client = Some(pairs);
+    }
+
+    if let Some(v) = tbl.get("header") {
+        let DeValue::Table(headers) = v.get_ref() else {
+            return Err(at(v, "header must be a table".to_owned()));
+        };
+        let mut entries: Vec<_> = headers.iter().collect();
+        // The map is sorted by name; file order reads better in reports.
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (name, value) in entries {
+            let values = match value.get_ref() {
+                DeValue::String(s) => vec![s.to_string()],
+                DeValue::Array(_) => string_list(text, value, "header")?,
+                other => {
+                    return Err(at(
+                        value,
+                        format!(
+                            "invalid type {} for header {:?}",
+                            other.type_str(),
+                            name.get_ref()
+                        ),
+                    ));
+                }
+            };
+            result.header.push((
+                name.get_ref().to_string(),
+                values.into_iter().map(Secret::new).collect(),
+            ));
+        }
+    }
+
+    if let Some(v) = tbl.get("dial_timeout") {
+        let s = str_value(text, v, "dial_timeout")?;
+        if !s.is_empty() {
+            result.dial_timeout = Some(parse_go_duration(&s).map_err(|e| at(v, e))?);
+        }
+    }
+
+    Ok(result)
+}
+
+/// The parts of a URL containerd uses (Go's `url.Parse`: scheme lowercased,
+/// user info dropped, port digits checked, path kept undecoded).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UrlParts {
+    pub scheme: Scheme,
+    pub authority: String,
+    pub path: String,
+}
+
+pub(crate) fn split_url(url: &str) -> Result<UrlParts, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "missing scheme".to_owned())?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "https" => Scheme::Https,
+        "http" => Scheme::Http,
+        other => return Err(format!("unsupported scheme {other:?}")),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, a)| a)
+        .to_owned();
+    let tail = &rest[end..];
+    let path = &tail[..tail.find(['?', '#']).unwrap_or(tail.len())];
+    split_authority(&authority)?;
+    Ok(UrlParts {
+        scheme,
+        authority,
+        path: path.to_owned(),
+    })
+}
+
+/// `host[:port]` or `[v6][:port]` into host (no brackets) and port, if any.
+pub(crate) fn split_authority(authority: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "missing ']' in host".to_owned())?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if after.is_empty() => (host, None),
+            None => return Err(format!("invalid host {authority:?}")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            // Go's net.SplitHostPort refuses a bare IPv6 literal: it is all host.
+            Some((h, _)) if h.contains(':') => (authority, None),
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("empty host".to_owned());
+    }
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("invalid port {p:?}"))?,
+        ),
+        Some(p) => return Err(format!("invalid port {p:?}")),
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// Go's `path.Clean` for the absolute paths found in URLs.
+pub(crate) fn clean_path(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// Go's `time.ParseDuration`, for `dial_timeout`. Negative values are refused:
+/// a dial timeout below zero means nothing useful.
+pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("time: invalid duration {s:?}");
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if body.starts_with('-') {
+        return Err(format!("negative duration {s:?}"));
+    }
+    if body == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if body.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (num, after) = rest.split_at(num_end);
+        if num.is_empty() || num == "." {
+            return Err(bad());
+        }
+        let value: f64 = num.parse().map_err(|_| bad())?;
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
+        };
+        total += value * scale;
+        rest = next;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// The Docker-layout fallback (`loadCertFiles`): `*.crt` are CAs, `*.cert`
+/// are client certs with the `.key` of the same stem when `has_key` says it
+/// exists. `files` are the directory's regular files, by name, sorted.
+#[must_use]
+#[expect(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "containerd's loadCertFiles uses strings.HasSuffix: `CA.CRT` is not a CA to it"
+)]
+pub fn from_cert_files(files: &[String], has_key: impl Fn(&str) -> bool) -> HostsFile {
+    let mut entry = HostConfig::empty();
+    for name in files {
+        if name.ends_with(".crt") {
+            entry.ca.get_or_insert_with(Vec::new).push(name.clone());
+        }
+        if let Some(stem) = name.strip_suffix(".cert") {
+            let key = format!("{stem}.key");
+            let key = if has_key(&key) { key } else { String::new() };
+            entry
+                .client
+                .get_or_insert_with(Vec::new)
+                .push((name.clone(), key));
+        }
+    }
+    HostsFile {
+        hosts: vec![entry],
+        ignored: Vec::new(),
+    }
+}
+
+/// containerd's `hostDirectory`: `host:port` becomes `host_port_`, because
+/// `:` is awkward in directory names.
+#[must_use]
+pub fn host_directory(host: &str) -> String {
+    match host.rfind(':') {
+        Some(idx) if idx > 0 => format!("{}_{}_", &host[..idx], &host[idx + 1..]),
+        _ => host.to_owned(),
+    }
+}
+
+/// The inverse of [`host_directory`], for listing registries from dir names.
+#[must_use]
+pub fn host_from_directory(dir: &str) -> String {
+    if let Some(body) = dir.strip_suffix('_')
+        && let Some((host, port)) = body.rsplit_once('_')
+        && !host.is_empty()
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{host}:{port}");
+    }
+    dir.to_owned()
+}
+
+/// containerd's `hostPaths` (unix): the candidate directory names under one
+/// root, in the order tried. Upstream main at the time of writing has no
+/// wildcard-suffix candidates (a fork's `hostSuffix` is not in a release).
+#[must_use]
+pub fn host_paths(host: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let dir = host_directory(host);
+    if dir != host {
+        out.push(dir);
+    }
+    out.push(host.to_owned());
+    out.push("_default".to_owned());
+    out
+}
+
+/// A loaded host directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostDir {
+    /// Node path of the directory (relative `ca`/`client` paths hang off it).
+    pub dir: PathBuf,
+    /// Node path of the `hosts.toml` the entries came from; `None` when they
+    /// came from cert files.
+    pub file: Option<PathBuf>,
+    pub hosts: HostsFile,
+}
+
+/// One host as containerd's resolver would use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryHost {
+    pub endpoint: Endpoint,
+    /// containerd tries HTTPS first and retries over plain HTTP on a TLS
+    /// failure (`docker.NewHTTPFallback`). `endpoint.scheme` is then `Https`.
+    pub http_fallback: bool,
+    pub dial_timeout: Option<Duration>,
+}
+
+/// containerd's `docker.IsLocalhost`: `localhost` or a loopback IP, any port.
+#[must_use]
+pub fn is_localhost(host: &str) -> bool {
+    let name = split_authority(host).map_or_else(|_| host.to_owned(), |(h, _)| h);
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// containerd's resolver sends `?ns=<registry>` when the host contacted is
+/// not the registry itself (`isProxy` in `core/remotes/docker/resolver.go`);
+/// Docker Hub's `registry-1.docker.io` counts as the registry.
+#[must_use]
+pub fn is_proxy(endpoint_authority: &str, registry_host: &str) -> bool {
+    endpoint_authority != registry_host
+        && !(registry_host == "docker.io" && endpoint_authority == "registry-1.docker.io")
+}
+
+fn abs_node_path(p: &str, dir: &Path) -> PathBuf {
+    if p.starts_with('/') {
+        PathBuf::from(p)
+    } else {
+        dir.join(p)
+    }
+}
+
+/// containerd's `ConfigureHosts` as the CRI plugin calls it (no default
+/// scheme, no default TLS): fill the registry's default upstream into a last
+/// entry without a host, then turn each entry into an endpoint, switching
+/// `http` hosts with TLS settings to HTTPS-with-HTTP-fallback.
+#[must_use]
+pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<RegistryHost> {
+    let mut hosts = dir.map_or_else(|| vec![HostConfig::empty()], |d| d.hosts.hosts.clone());
+    if let Some(last) = hosts.last_mut()
+        && last.host.is_empty()
+    {
+        if registry_host == "docker.io" {
+            last.scheme = Some(Scheme::Https);
+            "registry-1.docker.io".clone_into(&mut last.host);
+        } else if is_localhost(registry_host) {
+            registry_host.clone_into(&mut last.host);
+            let port = split_authority(registry_host).ok().and_then(|(_, p)| p);
+            // Only an explicit, non-443 port leaves the protocol open.
+            last.scheme = Some(if matches!(port, None | Some(443)) {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            });
+            if port != Some(80) {
+                last.skip_verify = Some(true);
+            }
+        } else {
+            registry_host.clone_into(&mut last.host);
+            last.scheme = Some(Scheme::Https);
+        }
+        "/v2".clone_into(&mut last.path);
+        last.capabilities = Capabilities::default();
+    }
+
+    let mut out = Vec::new();
+    for h in hosts {
+        let Ok((name, port)) = split_authority(&h.host) else {
+            continue;
+        };
+        let mut scheme = h.scheme.unwrap_or(Scheme::Https);
+        let explicit_tls = h.ca.is_some() || h.client.is_some() || h.skip_verify.is_some();
+        let mut http_fallback = false;
+        if scheme == Scheme::Http && explicit_tls && port != Some(80) {
+            scheme = Scheme::Https;
+            http_fallback = true;
+        }
+        let base = dir.map_or_else(PathBuf::new, |d| d.dir.clone());
+        let tls = TlsSettings {
+            ca_files: h
+                .ca
+                .iter()
+                .flatten()
+                .map(|p| root.resolve(abs_node_path(p, &base)))
+                .collect(),
+            client_certs: h
+                .client
+                .iter()
+                .flatten()
+                .map(|(cert, key)| {
+                    let cert = abs_node_path(cert, &base);
+                    let key = if key.is_empty() {
+                        cert.clone()
+                    } else {
+                        abs_node_path(key, &base)
+                    };
+                    ClientCert {
+                        cert: root.resolve(cert),
+                        key: root.resolve(key),
+                    }
+                })
+                .collect(),
+            skip_verify: h.skip_verify.unwrap_or(false),
+        };
+        let authority = h.host.clone();
+        let proxy = is_proxy(&authority, registry_host);
+        let source = match (dir, h.line) {
+            (Some(HostDir { file: Some(f), .. }), Some(line)) => format!("{}:{line}", f.display()),
+            (
+                Some(HostDir {
+                    file: None, dir, ..
+                }),
+                _,
+            ) if h.ca.is_some() || h.client.is_some() => {
+                format!("{}/ (certificate files)", dir.display())
+            }
+            _ => "default".to_owned(),
+        };
+        let endpoint = Endpoint {
+            scheme,
+            host: name,
+            port: port.unwrap_or_else(|| scheme.default_port()),
+            // The resolver joins paths with Go's path.Join, so `//v2` reads as `/v2`.
+            path: if h.path.is_empty() {
+                String::new()
+            } else {
+                clean_path(&h.path)
+            },
+            role: if proxy { Role::Mirror } else { Role::Upstream },
+            tls,
+            proxy: None,
+            headers: h
+                .header
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(|v| (k.clone(), v.clone())))
+                .collect(),
+            capabilities: h.capabilities,
+            credential: None,
+            ns_param: proxy.then(|| registry_host.to_owned()),
+            source,
+        };
+        out.push(RegistryHost {
+            endpoint,
+            http_fallback,
+            dial_timeout: h.dial_timeout,
+        });
+    }
+    out
+}
+
+/// `hostDirFromRoots` + `HostDirFromRoot`: the first existing candidate
+/// directory, trying every candidate of one root before the next root.
+#[must_use]
+pub fn find_host_dir(
+    root: &HostRoot,
+    config_paths: &[String],
+    registry_host: &str,
+) -> Option<PathBuf> {
+    config_paths
+        .iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|base| {
+            host_paths(registry_host)
+                .into_iter()
+                .map(move |c| Path::new(base).join(c))
+        })
+        .find(|candidate| root.exists(candidate))
+}
+
+/// `loadHostDir`: `hosts.toml` if present and non-empty, else cert files; a
+/// `hosts.toml` containerd cannot parse is ignored in favour of cert files,
+/// which is reported as a source error.
+#[must_use]
+pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
+    let file = dir.join("hosts.toml");
+    let mut sources = Vec::new();
+    match root.read_to_string(&file) {
+        Ok(text) if !text.is_empty() => match parse(&text) {
+            Ok(hosts) => {
+                sources.push(Source::ok(file.display().to_string(), "hosts.toml"));
+                for name in &hosts.ignored {
+                    sources.push(Source::error(
+                        file.display().to_string(),
+                        "hosts.toml",
+                        format!("host {name:?} is not declared with a [host.\"...\"] header; containerd skips it"),
+                    ));
+                }
+                return (HostDir { dir: dir.to_owned(), file: Some(file), hosts }, sources);
+            }
+            Err(e) => sources.push(Source::error(
+                file.display().to_string(),
+                "hosts.toml",
+                format!("{e}; containerd ignores this file and uses only the directory's certificate files"),
+            )),
+        },
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => sources.push(Source::error(
+            file.display().to_string(),
+            "hosts.toml",
+            format!("cannot read: {e}; containerd fails the pull"),
+        )),
+    }
+    let names: Vec<String> = root
+        .read_dir(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| root.resolve(p).is_file())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let hosts = from_cert_files(&names, |key| root.exists(dir.join(key)));
+    sources.push(Source::ok(dir.display().to_string(), "certs.d"));
+    (
+        HostDir {
+            dir: dir.to_owned(),
+            file: None,
+            hosts,
+        },
+        sources,
+    )
+}
+
+/// Endpoints for `registry_host` from a `config_path` list, in containerd's order.
+#[must_use]
+pub fn discover(
+    root: &HostRoot,
+    config_paths: &[String],
+    registry_host: &str,
+) -> (Vec<Endpoint>, Vec<Source>) {
+    let (hosts, sources) = discover_hosts(root, config_paths, registry_host);
+    (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
+}
+
+/// Like [`discover`], keeping the HTTP-fallback flag and dial timeout.
+#[must_use]
+pub fn discover_hosts(
+    root: &HostRoot,
+    config_paths: &[String],
+    registry_host: &str,
+) -> (Vec<RegistryHost>, Vec<Source>) {
+    match find_host_dir(root, config_paths, registry_host) {
+        Some(dir) => {
+            let (host_dir, sources) = load_host_dir(root, &dir);
+            (configure(registry_host, Some(&host_dir), root), sources)
+        }
+        None => (configure(registry_host, None, root), Vec::new()),
+    }
+}
+
+/// Registry hosts that have a directory under one of the `config_paths`
+/// (`_default` excluded), with `host_port_` names turned back into `host:port`.
+#[must_use]
+pub fn registries(root: &HostRoot, config_paths: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for base in config_paths.iter().filter(|p| !p.is_empty()) {
+        for entry in root.read_dir(base).unwrap_or_default() {
+            if !root.resolve(&entry).is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if name == "_default" {
+                continue;
+            }
+            let host = host_from_directory(&name);
+            if !out.contains(&host) {
+                out.push(host);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../shared/fixtures/containerd/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn caps(pull: bool, resolve: bool, push: bool) -> Capabilities {
+        Capabilities {
+            pull,
+            resolve,
+            push,
+        }
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn hc(scheme: Scheme, host: &str, path: &str, c: Capabilities, referrers: bool) -> HostConfig {
+        HostConfig {
+            scheme: Some(scheme),
+            host: host.to_owned(),
+            path: path.to_owned(),
+            capabilities: c,
+            referrers,
+            ..HostConfig::empty()
+        }
+    }
+
+    fn header(name: &str, values: &[&str]) -> (String, Vec<Secret>) {
+        (
+            name.to_owned(),
+            values.iter().map(|v| Secret::new(*v)).collect(),
+        )
+    }
+
+    /// containerd's `TestParseHostFile` (`hosts_test.go`), against its own `testtoml`.
+    #[test]
+    fn parse_host_file_matches_containerd() {
+        let all = caps(true, true, true);
+        let pull = caps(true, false, false);
+        let mut expected = vec![
+            HostConfig {
+                ca: Some(strs(&["/etc/certs/mirror.pem"])),
+                skip_verify: Some(false),
+                header: vec![header("x-custom-2", &["value1", "value2"])],
+                ..hc(Scheme::Https, "mirror.registry", "/v2", pull, false)
+            },
+            HostConfig {
+                skip_verify: Some(true),
+                ..hc(Scheme::Https, "mirror-bak.registry", "/us/v2", pull, false)
+            },
+            hc(Scheme::Http, "mirror.registry", "/v2", pull, false),
+            HostConfig {
+                ca: Some(strs(&[
+                    "/etc/certs/test-1-ca.pem",
+                    "/etc/certs/special.pem",
+                ])),
+                client: Some(vec![
+                    (
+                        "/etc/certs/client.cert".into(),
+                        "/etc/certs/client.key".into(),
+                    ),
+                    ("/etc/certs/client.pem".into(), String::new()),
+                ]),
+                ..hc(Scheme::Https, "test-1.registry", "/v2", all, true)
+            },
+            HostConfig {
+                client: Some(vec![("/etc/certs/client.pem".into(), String::new())]),
+                ..hc(Scheme::Https, "test-2.registry", "/v2", all, true)
+            },
+            HostConfig {
+                client: Some(vec![
+                    ("/etc/certs/client-1.pem".into(), String::new()),
+                    ("/etc/certs/client-2.pem".into(), String::new()),
+                ]),
+                ..hc(Scheme::Https, "test-3.registry", "/v2", all, true)
+            },
+            HostConfig {
+                client: Some(vec![
+                    ("/etc/certs/client-1.pem".into(), String::new()),
+                    ("/etc/certs/client-2.pem".into(), String::new()),
+                ]),
+                ..hc(Scheme::Https, "no-referrers.registry", "/v2", all, false)
+            },
+            hc(
+                Scheme::Https,
+                "noncompliantmirror.registry",
+                "/v2/namespaceprefix",
+                pull,
+                false,
+            ),
+            hc(
+                Scheme::Https,
+                "noprefixnoncompliant.registry",
+                "",
+                all,
+                true,
+            ),
+            HostConfig {
+                header: vec![header("x-custom-1", &["justaheader"])],
+                ..hc(Scheme::Https, "onlyheader.registry", "/v2", all, true)
+            },
+            HostConfig {
+                dial_timeout: Some(Duration::from_secs(3)),
+                ..hc(Scheme::Https, "dial-timeout.registry", "/v2", all, true)
+            },
+            HostConfig {
+                ca: Some(strs(&["/etc/path/default"])),
+                header: vec![header("x-custom-1", &["custom header"])],
+                ..hc(Scheme::Https, "test-default.registry", "/v2", all, true)
+            },
+        ];
+        let got = parse(&fixture("hosts-test-parsehostfile.toml")).unwrap();
+        // Lines of each [host."..."] header and of `server` in the fixture.
+        let lines = [6, 13, 17, 20, 25, 28, 31, 35, 39, 42, 45, 1];
+        for (e, line) in expected.iter_mut().zip(lines) {
+            e.line = Some(line);
+        }
+        assert_eq!(got.hosts.len(), expected.len());
+        for (i, (g, e)) in got.hosts.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "host {i}");
+        }
+        assert!(got.ignored.is_empty());
+    }
+
+    /// Path rules of parseHostConfig: `/v2` appended unless present or `override_path`.
+    #[test]
+    fn v2_path_rules() {
+        let cases = [
+            ("https://r.test", false, "/v2"),
+            ("https://r.test/", false, "//v2"),
+            ("https://r.test/v2", false, "/v2"),
+            ("https://r.test/v2/", false, "/v2"),
+            ("https://r.test/a/../b", false, "/b/v2"),
+            ("https://r.test/custom", true, "/custom"),
+            ("https://r.test", true, ""),
+            ("r.test:5000", false, "/v2"),
+        ];
+        for (url, ovr, want) in cases {
+            let text = format!("[host.\"{url}\"]\noverride_path = {ovr}\n");
+            let f = parse(&text).unwrap();
+            assert_eq!(f.hosts[0].path, want, "{url} override={ovr}");
+        }
+        // A bare host name gets https://, as in parseHostConfig.
+        let f = parse("server = \"r.test:5000\"").unwrap();
+        assert_eq!(
+            (f.hosts[0].scheme, f.hosts[0].host.as_str()),
+            (Some(Scheme::Https), "r.test:5000")
+        );
+    }
+
+    #[test]
+    fn order_follows_headers_not_keys() {
+        // Sorted order would be a, b, c; containerd follows the headers.
+        let f = parse("[host.\"https://c\"]\n[host.\"https://a\"]\n[host.\"https://c\".header]\nx = \"1\"\n[host.\"https://b\"]\n")
+            .unwrap();
+        let hosts: Vec<_> = f.hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(hosts, ["c", "a", "c", "b", ""]);
+        // Dotted keys never become a header: containerd skips the host.
+        let f = parse("[host]\n\"https://dotted\".capabilities = [\"pull\"]\n").unwrap();
+        assert_eq!(f.hosts.len(), 1);
+        assert_eq!(f.ignored, ["https://dotted"]);
+    }
+
+    #[test]
+    fn errors_carry_lines() {
+        let e = parse(
+            "server = \"https://x\"\n\n[host.\"https://m\"]\ncapabilities = [\"pull\", \"fly\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (4, "unknown capability fly"));
+        let e =
+            parse("a = 1\n[host.\"https://m\"]\nclient = [[\"a\", \"b\", \"c\"]]\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("invalid pair"), "{e}");
+        let e = parse("x = \n").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = parse("[host.\"https://m\"]\nskip_verify = \"yes\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = parse("[host.\"https://m\"]\ndial_timeout = \"3 parsecs\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(parse("[[host.\"https://m\"]]\n").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_go_duration("3").is_err());
+        assert!(parse_go_duration("").is_err());
+        assert!(parse_go_duration("-1s").is_err());
+    }
+
+    /// containerd's `TestHostPathsUnix` cases that hold for upstream `hostPaths`.
+    #[test]
+    fn host_paths_like_containerd() {
+        assert_eq!(host_paths("docker.io"), ["docker.io", "_default"]);
+        assert_eq!(
+            host_paths("localhost:5555"),
+            ["localhost_5555_", "localhost:5555", "_default"]
+        );
+        assert_eq!(host_directory("[::1]:5000"), "[::1]_5000_");
+        assert_eq!(host_from_directory("localhost_5555_"), "localhost:5555");
+        assert_eq!(host_from_directory("my_registry"), "my_registry");
+    }
+
+    /// `TestHTTPFallback` rows with the options the CRI plugin passes (none):
+    /// (registry, scheme, fallback).
+    #[test]
+    fn default_hosts_and_http_fallback() {
+        let root = HostRoot::new("/nonexistent");
+        let rows = [
+            ("localhost:8080", Scheme::Https, true),
+            ("localhost:80", Scheme::Http, false),
+            ("localhost:443", Scheme::Https, false),
+            ("localhost", Scheme::Https, false),
+            ("localhost:5000", Scheme::Https, true),
+            ("example.com", Scheme::Https, false),
+            ("example.com:5000", Scheme::Https, false),
+            ("127.0.0.254:5000", Scheme::Https, true),
+            ("127.0.0.254", Scheme::Https, false),
+            ("[::1]:5000", Scheme::Https, true),
+            ("::1", Scheme::Https, false),
+        ];
+        for (host, scheme, fallback) in rows {
+            let got = configure(host, None, &root);
+            assert_eq!(got.len(), 1, "{host}");
+            assert_eq!(
+                (got[0].endpoint.scheme, got[0].http_fallback),
+                (scheme, fallback),
+                "{host}"
+            );
+            assert_eq!(got[0].endpoint.role, Role::Upstream);
+        }
+        let v6 = &configure("::1", None, &root)[0].endpoint;
+        assert_eq!(
+            (v6.host.as_str(), v6.port, v6.url()),
+            ("::1", 443, "https://[::1]/v2/".to_owned())
+        );
+        // TestDefaultHosts: docker.io goes to registry-1.docker.io, no ?ns=.
+        let got = configure("docker.io", None, &root);
+        assert_eq!(got[0].endpoint.url(), "https://registry-1.docker.io/v2/");
+        assert_eq!(got[0].endpoint.ns_param, None);
+        assert_eq!(got[0].endpoint.capabilities, Capabilities::default());
+    }
+
+    fn dir_with(file: &str, text: &str) -> HostDir {
+        HostDir {
+            dir: PathBuf::from(format!("/etc/containerd/certs.d/{file}")),
+            file: Some(PathBuf::from(format!(
+                "/etc/containerd/certs.d/{file}/hosts.toml"
+            ))),
+            hosts: parse(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn docs_local_mirror_endpoints() {
+        let root = HostRoot::new("/host");
+        let dir = dir_with(
+            "docker.io",
+            &fixture("hosts-docs-docker-io-local-mirror.toml"),
+        );
+        let got = configure("docker.io", Some(&dir), &root);
+        let urls: Vec<_> = got.iter().map(|h| h.endpoint.url()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://public-mirror.example.com/v2/",
+                "https://docker-mirror.internal/v2/",
+                "https://registry-1.docker.io/v2/"
+            ]
+        );
+        let pulls_only = &got[0].endpoint;
+        assert_eq!(pulls_only.capabilities, caps(true, false, false));
+        assert_eq!(
+            (pulls_only.role, pulls_only.ns_param.as_deref()),
+            (Role::Mirror, Some("docker.io"))
+        );
+        assert_eq!(
+            pulls_only.source,
+            "/etc/containerd/certs.d/docker.io/hosts.toml:3"
+        );
+        // The relative `ca` hangs off the host dir, then is re-rooted.
+        assert_eq!(
+            got[1].endpoint.tls.ca_files,
+            [PathBuf::from(
+                "/host/etc/containerd/certs.d/docker.io/docker-mirror.crt"
+            )]
+        );
+        let upstream = &got[2].endpoint;
+        assert_eq!(
+            (upstream.role, upstream.ns_param.as_ref()),
+            (Role::Upstream, None)
+        );
+        assert_eq!(
+            upstream.source,
+            "/etc/containerd/certs.d/docker.io/hosts.toml:1"
+        );
+    }
+
+    #[test]
+    fn docs_simple_and_aks_and_kind_and_minikube() {
+        let root = HostRoot::default();
+        let f = parse(&fixture("hosts-docs-docker-io-simple.toml")).unwrap();
+        assert_eq!(f.hosts[0].host, "registry-1.docker.io");
+        assert_eq!(f.hosts[1].host, "docker.io");
+        let got = configure(
+            "docker.io",
+            Some(&dir_with(
+                "docker.io",
+                &fixture("hosts-docs-docker-io-simple.toml"),
+            )),
+            &root,
+        );
+        assert_eq!(got[0].endpoint.role, Role::Upstream);
+        assert_eq!(got[1].endpoint.url(), "https://docker.io/v2/");
+
+        // AKS Mooncake: no server, so the registry itself is the last resort.
+        let got = configure(
+            "mcr.azk8s.cn",
+            Some(&dir_with(
+                "mcr.azk8s.cn",
+                &fixture("aks-mcr.azk8s.cn-hosts.toml"),
+            )),
+            &root,
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].endpoint.url(), "https://mcr.azure.cn/v2/");
+        assert_eq!(got[0].endpoint.headers.len(), 1);
+        assert_eq!(got[0].endpoint.headers[0].0, "X-Forwarded-For");
+        assert_eq!(got[0].endpoint.headers[0].1.expose(), "mcr.azk8s.cn");
+        assert_eq!(got[0].endpoint.ns_param.as_deref(), Some("mcr.azk8s.cn"));
+        assert_eq!(got[1].endpoint.url(), "https://mcr.azk8s.cn/v2/");
+
+        // kind: plain-HTTP mirror without TLS settings stays HTTP, no fallback;
+        // the localhost:5001 default upstream gets HTTPS-first with fallback.
+        let got = configure(
+            "localhost:5001",
+            Some(&dir_with(
+                "localhost:5001",
+                &fixture("kind-localhost-5001-hosts.toml"),
+            )),
+            &root,
+        );
+        assert_eq!(
+            (got[0].endpoint.url(), got[0].http_fallback),
+            ("http://kind-registry:5000/v2/".to_owned(), false)
+        );
+        assert_eq!(
+            (got[1].endpoint.url(), got[1].http_fallback),
+            ("https://localhost:5001/v2/".to_owned(), true)
+        );
+        assert!(got[1].endpoint.tls.skip_verify);
+
+        // minikube: `skip_verify` on an http:// host makes containerd try HTTPS first.
+        let text = fixture("minikube-insecure-registry-192.168.49.1_5000-hosts.toml");
+        let got = configure(
+            "192.168.49.1:5000",
+            Some(&dir_with("192.168.49.1:5000", &text)),
+            &root,
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].endpoint.scheme, got[0].http_fallback),
+            (Scheme::Https, true)
+        );
+        assert_eq!(got[0].endpoint.port, 5000);
+        assert_eq!(
+            (got[1].endpoint.scheme, got[1].http_fallback),
+            (Scheme::Http, false)
+        );
+        assert!(got.iter().all(|h| h.endpoint.role == Role::Upstream));
+    }
+
+    #[test]
+    fn discovery_over_config_path_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        let mk = |p: &str, body: &str| {
+            let full = root.resolve(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, body).unwrap();
+        };
+        // Docker layout in the second root; `_default` in the first wins anyway.
+        mk("/etc/docker/certs.d/reg.test:5000/ca.crt", "x");
+        mk("/etc/docker/certs.d/reg.test:5000/client.cert", "x");
+        mk("/etc/docker/certs.d/reg.test:5000/client.key", "x");
+        mk("/etc/docker/certs.d/reg.test:5000/other.cert", "x");
+        let paths = strs(&["/etc/containerd/certs.d", "/etc/docker/certs.d"]);
+        let (eps, sources) = discover(&root, &paths, "reg.test:5000");
+        assert_eq!(eps.len(), 1);
+        let base = root.resolve("/etc/docker/certs.d/reg.test:5000");
+        assert_eq!(eps[0].tls.ca_files, [base.join("ca.crt")]);
+        assert_eq!(
+            eps[0].tls.client_certs,
+            [
+                ClientCert {
+                    cert: base.join("client.cert"),
+                    key: base.join("client.key")
+                },
+                ClientCert {
+                    cert: base.join("other.cert"),
+                    key: base.join("other.cert")
+                },
+            ]
+        );
+        assert_eq!(
+            sources,
+            [Source::ok("/etc/docker/certs.d/reg.test:5000", "certs.d")]
+        );
+
+        mk(
+            "/etc/containerd/certs.d/_default/hosts.toml",
+            "server = \"https://catch-all.test\"\n",
+        );
+        let (eps, _) = discover(&root, &paths, "reg.test:5000");
+        assert_eq!(eps[0].url(), "https://catch-all.test/v2/");
+
+        // A broken hosts.toml: containerd falls back to the dir's cert files.
+        mk(
+            "/etc/containerd/certs.d/reg.test_5000_/hosts.toml",
+            "server = \"https://x\"\n[host.\"https://m\"]\ncapabilities = [\"fly\"]\n",
+        );
+        mk("/etc/containerd/certs.d/reg.test_5000_/mine.crt", "x");
+        let (eps, sources) = discover(&root, &paths, "reg.test:5000");
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].url(), "https://reg.test:5000/v2/");
+        assert_eq!(
+            eps[0].tls.ca_files,
+            [root.resolve("/etc/containerd/certs.d/reg.test_5000_/mine.crt")]
+        );
+        let err = sources[0].error.as_deref().unwrap();
+        assert!(err.starts_with("line 3: unknown capability fly"), "{err}");
+
+        let mut regs = registries(&root, &paths);
+        regs.sort();
+        assert_eq!(regs, ["reg.test:5000"]);
+    }
+}
