@@ -1,1 +1,1151 @@
-//! STUB: to be filled in.
+//! Docker Engine (dockerd) registry configuration, as Minikube's docker
+//! runtime and cri-dockerd nodes use it.
+//!
+//! Reads `/etc/docker/daemon.json` (`registry-mirrors`, `insecure-registries`,
+//! `proxies`), the same options from dockerd's command line in its systemd
+//! unit and drop-ins (Minikube writes `--insecure-registry` there), and the
+//! per-host `/etc/docker/certs.d/<host:port>/` directories. Endpoint order
+//! follows moby's `lookupV2Endpoints`: for Docker Hub the mirrors, then
+//! `registry-1.docker.io`; for other registries `https`, plus plain `http`
+//! when the registry is insecure.
+//!
+//! Ported from moby `daemon/pkg/registry/config.go` (`loadMirrors`,
+//! `loadInsecureRegistries`, `ValidateMirror`, `isSecureIndex`),
+//! `registry/service_v2.go` (`lookupV2Endpoints`) and
+//! `daemon/pkg/registry/registry.go` (`newTLSConfig`, `loadTLSConfig`).
+//!
+//! Parsers take `&str`; only [`discover`] and the endpoint builders read
+//! files, through [`HostRoot`]. Host names are never resolved here: moby
+//! matches insecure CIDRs against resolved addresses, so callers that have
+//! resolved a name can ask [`insecure_cidr_for`].
+
+use super::Source;
+use crate::hostroot::HostRoot;
+use crate::target::{ClientCert, Endpoint, Role, Scheme, TlsSettings};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+
+/// dockerd's default configuration file (`--config-file` changes it).
+pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+/// moby's `CertsDir()` on Linux.
+pub const CERTS_D: &str = "/etc/docker/certs.d";
+/// Where the docker.service unit may live, highest precedence first.
+pub const UNIT_PATHS: [&str; 4] = [
+    "/etc/systemd/system/docker.service",
+    "/run/systemd/system/docker.service",
+    "/usr/lib/systemd/system/docker.service",
+    "/lib/systemd/system/docker.service",
+];
+/// Drop-in directories for docker.service, highest precedence first.
+pub const DROP_IN_DIRS: [&str; 4] = [
+    "/etc/systemd/system/docker.service.d",
+    "/run/systemd/system/docker.service.d",
+    "/usr/lib/systemd/system/docker.service.d",
+    "/lib/systemd/system/docker.service.d",
+];
+
+/// Docker Hub: the index name and the host actually contacted.
+const INDEX_NAME: &str = "docker.io";
+const INDEX_HOSTNAME: &str = "index.docker.io";
+const DEFAULT_REGISTRY_HOST: &str = "registry-1.docker.io";
+/// Always insecure in moby (`loadInsecureRegistries`).
+const ALWAYS_INSECURE: [&str; 2] = ["::1/128", "127.0.0.0/8"];
+
+/// A daemon.json that cannot be used, with `serde_json`'s line and column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l} column {c}: {}", self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// daemon.json `proxies` (moby `daemon/config` `Proxies`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Proxies {
+    #[serde(rename = "http-proxy")]
+    pub http_proxy: Option<String>,
+    #[serde(rename = "https-proxy")]
+    pub https_proxy: Option<String>,
+    #[serde(rename = "no-proxy")]
+    pub no_proxy: Option<String>,
+}
+
+/// The registry-related part of one daemon.json.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub proxies: Option<Proxies>,
+    /// 1-based lines of the keys, for `file:line` sources.
+    pub registry_mirrors_line: Option<usize>,
+    pub insecure_registries_line: Option<usize>,
+    pub proxies_line: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct RawDaemon {
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
+    proxies: Option<Proxies>,
+}
+
+/// A configured value and where it was set (`file:line`, `unit:line`, `default`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub source: String,
+}
+
+/// An insecure-registry CIDR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsecureCidr {
+    pub net: IpNet,
+    pub source: String,
+}
+
+/// dockerd's effective registry configuration on a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// Normalised mirror URLs (`https://mirror.example/`), deduplicated, in order.
+    pub mirrors: Vec<Setting>,
+    /// Insecure `host[:port]` entries (scheme stripped, `index.docker.io` -> `docker.io`).
+    pub insecure_hosts: Vec<Setting>,
+    /// Insecure CIDRs, including moby's implicit `::1/128` and `127.0.0.0/8`.
+    pub insecure_cidrs: Vec<InsecureCidr>,
+    pub proxies: Proxies,
+    pub proxies_source: Option<String>,
+    /// The daemon.json node path in effect (`--config-file` or the default).
+    pub daemon_json: String,
+    /// dockerd's `ExecStart` arguments, after unit/drop-in merging.
+    pub exec_start: Vec<String>,
+    /// Things dockerd would refuse to start with, or skip.
+    pub problems: Vec<String>,
+}
+
+/// The endpoints for one registry, and problems on the way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub endpoints: Vec<Endpoint>,
+    pub problems: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// daemon.json
+
+/// The 1-based line where `"key"` first appears in `text`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.find(&format!("\"{key}\""))
+        .map(|off| super::line_of(text, off))
+}
+
+/// Parse daemon.json. Unknown keys are ignored here (dockerd itself refuses them).
+pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
+    let raw: RawDaemon = serde_json::from_str(text).map_err(|e| ParseError {
+        line: (e.line() > 0).then_some(e.line()),
+        column: (e.column() > 0).then_some(e.column()),
+        message: e.to_string(),
+    })?;
+    Ok(DaemonConfig {
+        registry_mirrors_line: raw
+            .registry_mirrors
+            .as_ref()
+            .and_then(|_| key_line(text, "registry-mirrors")),
+        insecure_registries_line: raw
+            .insecure_registries
+            .as_ref()
+            .and_then(|_| key_line(text, "insecure-registries")),
+        proxies_line: raw.proxies.as_ref().and_then(|_| key_line(text, "proxies")),
+        registry_mirrors: raw.registry_mirrors,
+        insecure_registries: raw.insecure_registries,
+        proxies: raw.proxies,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// systemd unit
+
+/// Split an `ExecStart` command line into words, with systemd's quoting rules
+/// (double and single quotes, backslash escapes). Variables stay literal.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                in_word = true;
+                let quote = c;
+                while let Some(q) = chars.next() {
+                    if q == quote {
+                        break;
+                    }
+                    if q == '\\' && quote == '"' {
+                        if let Some(n) = chars.next() {
+                            cur.push(n);
+                        }
+                    } else {
+                        cur.push(q);
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// The `ExecStart=` assignments of a unit's `[Service]` section, in order:
+/// `None` for the empty reset, otherwise the command's words (with the
+/// `-@:+!` executable prefixes removed). Continuation lines are joined.
+fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut logical = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        // Comment lines are skipped, also inside a continuation (systemd does so).
+        if line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(body) = line.strip_suffix('\\') {
+            logical.push_str(body);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(line);
+        let full = std::mem::take(&mut logical);
+        let full = full.trim();
+        if full.starts_with('[') && full.ends_with(']') {
+            full[1..full.len() - 1].clone_into(&mut section);
+            continue;
+        }
+        if section != "Service" {
+            continue;
+        }
+        let Some((key, value)) = full.split_once('=') else {
+            continue;
+        };
+        if key.trim() != "ExecStart" {
+            continue;
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            out.push(None);
+            continue;
+        }
+        let mut words = split_words(value);
+        if let Some(first) = words.first_mut() {
+            *first = first
+                .trim_start_matches(['-', '@', ':', '+', '!'])
+                .to_owned();
+        }
+        out.push(Some(words));
+    }
+    out
+}
+
+/// The effective dockerd command line of one unit text: the words of the
+/// last `ExecStart=`, or nothing when the last assignment is the empty reset.
+#[must_use]
+pub fn parse_unit_exec_start(text: &str) -> Vec<String> {
+    exec_start_entries(text)
+        .into_iter()
+        .last()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The registry options found on dockerd's command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub config_file: Option<String>,
+}
+
+/// Pick `--registry-mirror`, `--insecure-registry` and `--config-file` out of
+/// dockerd's arguments (`--flag value` and `--flag=value`, as pflag accepts).
+#[must_use]
+pub fn flags_from_args(args: &[String]) -> Flags {
+    let mut flags = Flags::default();
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let target = match name {
+            "--registry-mirror" => &mut flags.registry_mirrors,
+            "--insecure-registry" => &mut flags.insecure_registries,
+            "--config-file" => {
+                flags.config_file = inline.or_else(|| it.next().cloned());
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(v) = inline.or_else(|| it.next().cloned()) {
+            target.push(v);
+        }
+    }
+    flags
+}
+
+// ---------------------------------------------------------------------------
+// Service configuration (moby loadMirrors / loadInsecureRegistries)
+
+/// `ValidateMirror`: an http(s) URL without query, fragment or credentials;
+/// normalised with one trailing slash.
+pub fn validate_mirror(mirror: &str) -> Result<String, String> {
+    match mirror.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() => {}
+        _ => {
+            return Err(format!(
+                "invalid mirror: no scheme specified for {mirror:?}: must use either 'https://' or 'http://'"
+            ));
+        }
+    }
+    let uri = url::Url::parse(mirror)
+        .map_err(|e| format!("invalid mirror: {mirror:?} is not a valid URI: {e}"))?;
+    if uri.scheme() != "http" && uri.scheme() != "https" {
+        return Err(format!(
+            "invalid mirror: unsupported scheme {:?} in {mirror:?}: must use either 'https://' or 'http://'",
+            uri.scheme()
+        ));
+    }
+    if uri.query().is_some() || uri.fragment().is_some() {
+        return Err(format!(
+            "invalid mirror: query or fragment at end of the URI {mirror:?}"
+        ));
+    }
+    if !uri.username().is_empty() || uri.password().is_some() {
+        // Never echo the credentials back.
+        return Err("invalid mirror: username/password not allowed in URI".to_owned());
+    }
+    Ok(format!("{}/", mirror.trim_end_matches('/')))
+}
+
+fn normalize_index_name(name: &str) -> &str {
+    if name == INDEX_HOSTNAME {
+        INDEX_NAME
+    } else {
+        name
+    }
+}
+
+/// Build the effective configuration from mirrors and insecure entries
+/// (flags first, then daemon.json), recording what dockerd would reject.
+fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) {
+    for m in mirrors {
+        match validate_mirror(&m.value) {
+            Ok(v) if !cfg.mirrors.iter().any(|s| s.value == v) => {
+                cfg.mirrors.push(Setting {
+                    value: v,
+                    source: m.source,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => cfg
+                .problems
+                .push(format!("{}: {e} (dockerd refuses to start)", m.source)),
+        }
+    }
+    let implicit = ALWAYS_INSECURE.iter().map(|c| Setting {
+        value: (*c).to_owned(),
+        source: "default".to_owned(),
+    });
+    for s in insecure.into_iter().chain(implicit) {
+        let mut r = normalize_index_name(&s.value).to_owned();
+        if r.starts_with('-') || r.ends_with('-') {
+            cfg.problems.push(format!(
+                "{}: invalid index name ({r}). Cannot begin or end with a hyphen (dockerd refuses to start)",
+                s.source
+            ));
+            continue;
+        }
+        if let Some((scheme, host)) = r.split_once("://") {
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
+                r = String::from(host);
+            } else {
+                cfg.problems.push(format!(
+                    "{}: insecure registry {r} should not contain '://' (dockerd refuses to start)",
+                    s.source
+                ));
+                continue;
+            }
+        }
+        if let Ok(net) = r.parse::<IpNet>() {
+            let net = net.trunc();
+            if !cfg.insecure_cidrs.iter().any(|c| c.net == net) {
+                cfg.insecure_cidrs.push(InsecureCidr {
+                    net,
+                    source: s.source,
+                });
+            }
+        } else if !cfg.insecure_hosts.iter().any(|h| h.value == r) {
+            cfg.insecure_hosts.push(Setting {
+                value: r,
+                source: s.source,
+            });
+        }
+    }
+}
+
+/// The CIDR that makes `addr` insecure, if any (for callers that resolved a name).
+#[must_use]
+pub fn insecure_cidr_for(cfg: &DockerConfig, addr: IpAddr) -> Option<&InsecureCidr> {
+    cfg.insecure_cidrs.iter().find(|c| c.net.contains(&addr))
+}
+
+/// `isSecureIndex` without name resolution: `None` when `host_port` is secure,
+/// else the source that made it insecure. Docker Hub is always secure.
+#[must_use]
+pub fn insecure_source<'a>(cfg: &'a DockerConfig, host_port: &str) -> Option<&'a str> {
+    let name = normalize_index_name(host_port);
+    if name == INDEX_NAME {
+        return None;
+    }
+    if let Some(h) = cfg.insecure_hosts.iter().find(|h| h.value == name) {
+        return Some(&h.source);
+    }
+    let (host, _) = super::crio::split_host_port(name);
+    let addr: IpAddr = host.parse().ok()?;
+    insecure_cidr_for(cfg, addr).map(|c| c.source.as_str())
+}
+
+// ---------------------------------------------------------------------------
+// certs.d
+
+/// Read a per-host certs directory like moby's `loadTLSConfig` and
+/// containers/image's `SetupCertificates`: `*.crt` are extra CAs, `*.cert`
+/// with a matching `*.key` are client pairs; a lone `.cert` or `.key` is an
+/// error the runtime fails the pull with. `Ok(None)` when the directory is absent.
+pub fn load_certs_dir(root: &HostRoot, node_dir: &str) -> Result<Option<TlsSettings>, String> {
+    if !root.resolve(node_dir).is_dir() {
+        return Ok(None);
+    }
+    let entries = root
+        .read_dir(node_dir)
+        .map_err(|e| format!("cannot list: {e}"))?;
+    let names: Vec<String> = entries
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let mut tls = TlsSettings::default();
+    // Extensions are case-sensitive upstream too (filepath.Ext / strings.HasSuffix).
+    for (path, name) in entries.iter().zip(&names) {
+        #[expect(
+            clippy::case_sensitive_file_extension_comparisons,
+            reason = "matches moby and containers/image"
+        )]
+        let is_ca = name.ends_with(".crt");
+        if is_ca {
+            tls.ca_files.push(root.resolve(path));
+        } else if let Some(base) = name.strip_suffix(".cert") {
+            let key = format!("{base}.key");
+            if !names.contains(&key) {
+                return Err(format!(
+                    "missing key {key} for client certificate {name}. CA certificates must use the extension .crt"
+                ));
+            }
+            tls.client_certs.push(ClientCert {
+                cert: root.resolve(path),
+                key: root.resolve(format!("{node_dir}/{key}")),
+            });
+        } else if let Some(base) = name.strip_suffix(".key") {
+            let cert = format!("{base}.cert");
+            if !names.contains(&cert) {
+                return Err(format!("missing client certificate {cert} for key {name}"));
+            }
+        }
+    }
+    Ok(Some(tls))
+}
+
+/// moby's `newTLSConfig`: certs.d is only read for secure registries.
+fn tls_for(
+    root: &HostRoot,
+    host_port: &str,
+    secure: bool,
+    problems: &mut Vec<String>,
+) -> TlsSettings {
+    if !secure {
+        return TlsSettings {
+            skip_verify: true,
+            ..TlsSettings::default()
+        };
+    }
+    if host_port.is_empty() || host_port.contains('/') || host_port.starts_with('.') {
+        return TlsSettings::default();
+    }
+    let dir = format!("{CERTS_D}/{host_port}");
+    match load_certs_dir(root, &dir) {
+        Ok(tls) => tls.unwrap_or_default(),
+        Err(e) => {
+            problems.push(format!("{dir}: {e}"));
+            TlsSettings::default()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Discovery
+
+fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
+    match root.read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            sources.push(Source::error(path, "docker", format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+/// The docker.service drop-ins in systemd's order: by file name, a name in a
+/// higher-precedence directory masking the same name below it.
+fn drop_ins(root: &HostRoot) -> Vec<String> {
+    let mut by_name: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for dir in DROP_IN_DIRS.iter().rev() {
+        for p in root.read_dir(dir).unwrap_or_default() {
+            if p.extension().is_some_and(|e| e == "conf")
+                && root.resolve(&p).is_file()
+                && let Some(name) = p.file_name()
+            {
+                by_name.insert(
+                    name.to_string_lossy().into_owned(),
+                    p.to_string_lossy().into_owned(),
+                );
+            }
+        }
+    }
+    by_name.into_values().collect()
+}
+
+/// Read dockerd's unit, drop-ins, daemon.json and build its registry config.
+#[must_use]
+pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
+    let mut sources = Vec::new();
+    let mut cfg = DockerConfig::default();
+
+    // ExecStart from the unit, then drop-ins; an empty ExecStart= resets.
+    let mut exec: Option<(Vec<String>, String)> = None;
+    let unit = UNIT_PATHS
+        .iter()
+        .find(|p| root.resolve(p).is_file())
+        .map(|p| (*p).to_owned());
+    for path in unit.into_iter().chain(drop_ins(root)) {
+        let Some(text) = read_optional(root, &path, &mut sources) else {
+            continue;
+        };
+        let entries = exec_start_entries(&text);
+        if !entries.is_empty() {
+            sources.push(Source::ok(&path, "docker"));
+        }
+        for e in entries {
+            exec = e.map(|words| (words, path.clone()));
+        }
+    }
+    let (args, unit_path) = exec.unwrap_or_default();
+    let flags = flags_from_args(&args);
+    cfg.exec_start = args;
+
+    cfg.daemon_json = flags
+        .config_file
+        .clone()
+        .unwrap_or_else(|| DAEMON_JSON.to_owned());
+    let mut file = DaemonConfig::default();
+    if let Some(text) = read_optional(root, &cfg.daemon_json, &mut sources) {
+        match parse_daemon_json(&text) {
+            Ok(d) => {
+                file = d;
+                sources.push(Source::ok(&cfg.daemon_json, "docker"));
+            }
+            Err(e) => sources.push(Source::error(&cfg.daemon_json, "docker", e.to_string())),
+        }
+    }
+
+    let at = |line: Option<usize>| match line {
+        Some(l) => format!("{}:{l}", cfg.daemon_json),
+        None => cfg.daemon_json.clone(),
+    };
+    // dockerd refuses a directive given both as a flag and in daemon.json.
+    let mut conflicts = Vec::new();
+    if !flags.registry_mirrors.is_empty() && file.registry_mirrors.is_some() {
+        conflicts.push("registry-mirrors");
+    }
+    if !flags.insecure_registries.is_empty() && file.insecure_registries.is_some() {
+        conflicts.push("insecure-registries");
+    }
+    let flag_setting = |v: &String| Setting {
+        value: v.clone(),
+        source: format!("{unit_path} (ExecStart)"),
+    };
+    let mirrors: Vec<Setting> = flags
+        .registry_mirrors
+        .iter()
+        .map(flag_setting)
+        .chain(file.registry_mirrors.iter().flatten().map(|v| Setting {
+            value: v.clone(),
+            source: at(file.registry_mirrors_line),
+        }))
+        .collect();
+    let insecure: Vec<Setting> = flags
+        .insecure_registries
+        .iter()
+        .map(flag_setting)
+        .chain(file.insecure_registries.iter().flatten().map(|v| Setting {
+            value: v.clone(),
+            source: at(file.insecure_registries_line),
+        }))
+        .collect();
+    if let Some(p) = file.proxies.take() {
+        cfg.proxies_source = Some(at(file.proxies_line));
+        cfg.proxies = p;
+    }
+    if !conflicts.is_empty() {
+        cfg.problems.push(format!(
+            "the following directives are specified both as a flag and in the configuration file: {} (dockerd refuses to start)",
+            conflicts.join(", ")
+        ));
+    }
+    build(&mut cfg, mirrors, insecure);
+    (cfg, sources)
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints (lookupV2Endpoints)
+
+/// Endpoints for `registry_host` (`docker.io`, `myreg:5000`) in dockerd's order.
+#[must_use]
+pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
+    let mut plan = Plan::default();
+    let hostname = normalize_index_name(registry_host);
+    if hostname == INDEX_NAME {
+        for m in &cfg.mirrors {
+            let Ok(url) = url::Url::parse(&m.value) else {
+                continue;
+            };
+            let Some(host) = url.host_str() else { continue };
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let scheme = if url.scheme() == "http" {
+                Scheme::Http
+            } else {
+                Scheme::Https
+            };
+            let port = url.port().unwrap_or(scheme.default_port());
+            let host_port = match url.port() {
+                Some(p) if host.contains(':') => format!("[{host}]:{p}"),
+                Some(p) => format!("{host}:{p}"),
+                None if host.contains(':') => format!("[{host}]"),
+                None => host.clone(),
+            };
+            let mut ep = Endpoint::https(&host, port);
+            ep.scheme = scheme;
+            ep.role = Role::Mirror;
+            ep.path = format!("{}/v2", url.path().trim_end_matches('/'));
+            ep.source.clone_from(&m.source);
+            if scheme == Scheme::Https {
+                let secure = insecure_source(cfg, &host_port).is_none();
+                ep.tls = tls_for(root, &host_port, secure, &mut plan.problems);
+            }
+            plan.endpoints.push(ep);
+        }
+        // The official registry uses the default TLS config, no certs.d.
+        plan.endpoints
+            .push(Endpoint::https(DEFAULT_REGISTRY_HOST, 443));
+        return plan;
+    }
+
+    let (host, port) = super::crio::split_host_port(hostname);
+    let insecure = insecure_source(cfg, hostname).map(str::to_owned);
+    let mut https = Endpoint::https(&host, port.unwrap_or(443));
+    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.problems);
+    if let Some(src) = &insecure {
+        https.source.clone_from(src);
+    }
+    let http = insecure.is_some().then(|| {
+        let mut e = https.clone();
+        e.scheme = Scheme::Http;
+        e.port = port.unwrap_or(80);
+        e
+    });
+    plan.endpoints.push(https);
+    plan.endpoints.extend(http);
+    plan
+}
+
+/// The endpoints dockerd would try for `registry_host`, in order.
+#[must_use]
+pub fn endpoints_for(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Vec<Endpoint> {
+    plan(cfg, root, registry_host).endpoints
+}
+
+/// Registry hosts the configuration names: Docker Hub when mirrors are set,
+/// and every insecure `host[:port]` entry.
+#[must_use]
+pub fn registries(cfg: &DockerConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if !cfg.mirrors.is_empty() {
+        out.push(INDEX_NAME.to_owned());
+    }
+    for h in &cfg.insecure_hosts {
+        if !out.contains(&h.value) {
+            out.push(h.value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/fixtures/docker/",
+                $name
+            ))
+            .expect("fixture")
+        };
+    }
+
+    // Shaped like the docker.service minikube provisions (kubernetes/minikube
+    // pkg/provision/buildroot.go template: reset ExecStart, then dockerd with
+    // --insecure-registry per `--insecure-registry` and --registry-mirror per
+    // `--registry-mirror`), rendered by hand; not a verbatim upstream file.
+    const MINIKUBE_UNIT: &str = r"[Unit]
+Description=Docker Application Container Engine
+Documentation=https://docs.docker.com
+After=network.target  minikube-automount.service docker.socket
+Requires= minikube-automount.service docker.socket
+
+[Service]
+Type=notify
+Restart=on-failure
+
+# This file is a systemd drop-in unit that inherits from the base dockerd configuration.
+# The base configuration already specifies an 'ExecStart=...' command. The first directive
+# here is to clear out that command inherited from the base configuration.
+ExecStart=
+ExecStart=/usr/bin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --default-ulimit=nofile=1048576:1048576 --tlsverify --tlscacert /etc/docker/ca.pem --tlscert /etc/docker/server.pem --tlskey /etc/docker/server-key.pem --label provider=docker --insecure-registry 10.96.0.0/12 --registry-mirror=https://mirror.example.com 
+ExecReload=/bin/kill -s HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+";
+
+    #[test]
+    fn full_daemon_json_fixture() {
+        let text = fixture!("dockerd-docs-daemon-linux-full.json");
+        let d = parse_daemon_json(&text).unwrap();
+        assert_eq!(d.registry_mirrors, Some(vec![]));
+        assert_eq!(d.insecure_registries, Some(vec![]));
+        assert_eq!(
+            d.proxies,
+            Some(Proxies {
+                http_proxy: Some("http://proxy.example.com:80".to_owned()),
+                https_proxy: Some("https://proxy.example.com:443".to_owned()),
+                no_proxy: Some("*.test.example.com,.example.org".to_owned()),
+            })
+        );
+        assert_eq!(
+            (
+                d.proxies_line,
+                d.insecure_registries_line,
+                d.registry_mirrors_line
+            ),
+            (Some(64), Some(72), Some(105))
+        );
+        // The CLI's config.json parses too: its `proxies` (keyed by daemon
+        // address) carries none of dockerd's keys.
+        let cli = parse_daemon_json(&fixture!("docker-cli-docs-sample-config.json")).unwrap();
+        assert_eq!(
+            (cli.proxies, cli.registry_mirrors),
+            (Some(Proxies::default()), None)
+        );
+        let cli = parse_daemon_json(&fixture!(
+            "docker-cli-test-config-index-docker-io-auth.json"
+        ))
+        .unwrap();
+        assert_eq!(cli, DaemonConfig::default());
+    }
+
+    #[test]
+    fn daemon_json_errors_carry_line_and_column() {
+        let e = parse_daemon_json("{\n  \"registry-mirrors\": [\"https://m\",\n}\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.column.is_some());
+        let e = parse_daemon_json("{\"insecure-registries\": \"10.0.0.0/8\"}").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.to_string().starts_with("line 1 column"), "{e}");
+    }
+
+    #[test]
+    fn unit_exec_start_parsing() {
+        let args = parse_unit_exec_start(MINIKUBE_UNIT);
+        assert_eq!(args[0], "/usr/bin/dockerd");
+        let flags = flags_from_args(&args);
+        assert_eq!(flags.insecure_registries, ["10.96.0.0/12"]);
+        assert_eq!(flags.registry_mirrors, ["https://mirror.example.com"]);
+        assert_eq!(flags.config_file, None);
+
+        // Continuations, quoting, executable prefixes, and a final reset.
+        let text = "[Service]\nExecStart=-/usr/bin/dockerd \\\n  --insecure-registry \"my reg:5000\" \\\n  # comment inside a continuation\n  --config-file=/etc/docker/alt.json\n";
+        let args = parse_unit_exec_start(text);
+        assert_eq!(
+            args,
+            [
+                "/usr/bin/dockerd",
+                "--insecure-registry",
+                "my reg:5000",
+                "--config-file=/etc/docker/alt.json"
+            ]
+        );
+        assert_eq!(
+            flags_from_args(&args).config_file.as_deref(),
+            Some("/etc/docker/alt.json")
+        );
+        assert!(
+            parse_unit_exec_start("[Service]\nExecStart=/usr/bin/dockerd\nExecStart=\n").is_empty()
+        );
+        // ExecStart outside [Service] is not dockerd's command line.
+        assert!(parse_unit_exec_start("[Unit]\nExecStart=/bin/true\n").is_empty());
+    }
+
+    #[test]
+    fn mirror_validation_table() {
+        for (input, want) in [
+            (
+                "https://mirror.example.com",
+                Ok("https://mirror.example.com/"),
+            ),
+            ("http://10.0.0.5:5000/", Ok("http://10.0.0.5:5000/")),
+            (
+                "https://mirror.example.com/path//",
+                Ok("https://mirror.example.com/path/"),
+            ),
+            ("mirror.example.com", Err("no scheme specified")),
+            ("ftp://mirror.example.com", Err("unsupported scheme")),
+            ("https://mirror.example.com/?x=1", Err("query or fragment")),
+            (
+                "https://user:hunter2@mirror.example.com",
+                Err("username/password not allowed"),
+            ),
+        ] {
+            match (validate_mirror(input), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, w),
+                (Err(got), Err(w)) => {
+                    assert!(got.contains(w), "{got}");
+                    assert!(!got.contains("hunter2"));
+                }
+                (got, w) => panic!("{input}: {got:?} vs {w:?}"),
+            }
+        }
+    }
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn discover_minikube_style_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(dir.path());
+        write(
+            dir.path(),
+            "/lib/systemd/system/docker.service",
+            "[Service]\nExecStart=/usr/bin/dockerd -H fd://\n",
+        );
+        write(
+            dir.path(),
+            "/etc/systemd/system/docker.service.d/10-machine.conf",
+            MINIKUBE_UNIT,
+        );
+        write(
+            dir.path(),
+            DAEMON_JSON,
+            "{\n  \"exec-opts\": [\"native.cgroupdriver=systemd\"],\n  \"proxies\": {\"http-proxy\": \"http://10.0.0.1:3128\", \"no-proxy\": \"localhost\"}\n}\n",
+        );
+        let (cfg, sources) = discover(&root);
+        let paths: Vec<&str> = sources.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/lib/systemd/system/docker.service",
+                "/etc/systemd/system/docker.service.d/10-machine.conf",
+                DAEMON_JSON
+            ]
+        );
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let unit = "/etc/systemd/system/docker.service.d/10-machine.conf (ExecStart)";
+        assert_eq!(
+            cfg.mirrors,
+            [Setting {
+                value: "https://mirror.example.com/".to_owned(),
+                source: unit.to_owned()
+            }]
+        );
+        let cidrs: Vec<String> = cfg
+            .insecure_cidrs
+            .iter()
+            .map(|c| c.net.to_string())
+            .collect();
+        assert_eq!(cidrs, ["10.96.0.0/12", "::1/128", "127.0.0.0/8"]);
+        assert_eq!(
+            cfg.proxies.http_proxy.as_deref(),
+            Some("http://10.0.0.1:3128")
+        );
+        assert_eq!(
+            cfg.proxies_source.as_deref(),
+            Some("/etc/docker/daemon.json:3")
+        );
+
+        assert_eq!(insecure_source(&cfg, "10.96.0.10:5000"), Some(unit));
+        assert_eq!(insecure_source(&cfg, "127.0.0.1:5000"), Some("default"));
+        assert_eq!(insecure_source(&cfg, "[::1]:5000"), Some("default"));
+        assert_eq!(insecure_source(&cfg, "registry.example.com"), None);
+        assert_eq!(insecure_source(&cfg, "docker.io"), None);
+        assert!(insecure_cidr_for(&cfg, "10.100.0.1".parse().unwrap()).is_some());
+
+        let hub: Vec<(String, Role)> = endpoints_for(&cfg, &root, "docker.io")
+            .iter()
+            .map(|e| (e.url(), e.role))
+            .collect();
+        assert_eq!(
+            hub,
+            [
+                ("https://mirror.example.com/v2/".to_owned(), Role::Mirror),
+                (
+                    "https://registry-1.docker.io/v2/".to_owned(),
+                    Role::Upstream
+                )
+            ]
+        );
+        assert_eq!(endpoints_for(&cfg, &root, "index.docker.io").len(), 2);
+
+        let insecure = endpoints_for(&cfg, &root, "10.96.0.10:5000");
+        let got: Vec<(String, bool, &str)> = insecure
+            .iter()
+            .map(|e| (e.url(), e.tls.skip_verify, e.source.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("https://10.96.0.10:5000/v2/".to_owned(), true, unit),
+                ("http://10.96.0.10:5000/v2/".to_owned(), true, unit)
+            ]
+        );
+        assert_eq!(registries(&cfg), ["docker.io"]);
+    }
+
+    #[test]
+    fn flag_and_file_conflict_and_certs_d() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(dir.path());
+        write(
+            dir.path(),
+            "/usr/lib/systemd/system/docker.service",
+            "[Service]\nExecStart=/usr/bin/dockerd --insecure-registry=myreg:5000 --config-file /etc/docker/custom.json\n",
+        );
+        write(
+            dir.path(),
+            "/etc/docker/custom.json",
+            "{\"insecure-registries\": [\"http://other:5000\", \"-bad\"], \"registry-mirrors\": [\"https://m1\", \"https://m1/\", \"http://10.0.0.5:5000\"]}",
+        );
+        write(
+            dir.path(),
+            "/etc/docker/certs.d/secure.example:5000/ca.crt",
+            "x",
+        );
+        write(
+            dir.path(),
+            "/etc/docker/certs.d/secure.example:5000/client.cert",
+            "x",
+        );
+        write(
+            dir.path(),
+            "/etc/docker/certs.d/secure.example:5000/client.key",
+            "x",
+        );
+        write(
+            dir.path(),
+            "/etc/docker/certs.d/broken.example/client.cert",
+            "x",
+        );
+        // Insecure registries never read certs.d.
+        write(dir.path(), "/etc/docker/certs.d/myreg:5000/ca.crt", "x");
+
+        let (cfg, _) = discover(&root);
+        assert_eq!(cfg.daemon_json, "/etc/docker/custom.json");
+        assert_eq!(cfg.problems.len(), 2, "{:?}", cfg.problems);
+        assert!(
+            cfg.problems
+                .iter()
+                .any(|p| p.contains("invalid index name (-bad)"))
+        );
+        assert!(cfg.problems.iter().any(|p| p.contains(
+            "specified both as a flag and in the configuration file: insecure-registries"
+        )));
+        let hosts: Vec<&str> = cfg
+            .insecure_hosts
+            .iter()
+            .map(|h| h.value.as_str())
+            .collect();
+        assert_eq!(hosts, ["myreg:5000", "other:5000"]);
+        let mirrors: Vec<&str> = cfg.mirrors.iter().map(|m| m.value.as_str()).collect();
+        assert_eq!(mirrors, ["https://m1/", "http://10.0.0.5:5000/"]);
+
+        let hub = endpoints_for(&cfg, &root, "docker.io");
+        let urls: Vec<String> = hub.iter().map(Endpoint::url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://m1/v2/",
+                "http://10.0.0.5:5000/v2/",
+                "https://registry-1.docker.io/v2/"
+            ]
+        );
+
+        let secure = plan(&cfg, &root, "secure.example:5000");
+        assert_eq!(secure.endpoints.len(), 1);
+        let certs = dir.path().join("etc/docker/certs.d/secure.example:5000");
+        assert_eq!(secure.endpoints[0].tls.ca_files, [certs.join("ca.crt")]);
+        assert_eq!(
+            secure.endpoints[0].tls.client_certs,
+            [ClientCert {
+                cert: certs.join("client.cert"),
+                key: certs.join("client.key")
+            }]
+        );
+        assert!(!secure.endpoints[0].tls.skip_verify);
+
+        let broken = plan(&cfg, &root, "broken.example");
+        assert_eq!(
+            broken.problems,
+            [
+                "/etc/docker/certs.d/broken.example: missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
+            ]
+        );
+        let mine = plan(&cfg, &root, "myreg:5000");
+        assert!(mine.endpoints[0].tls.ca_files.is_empty());
+        assert_eq!(
+            mine.endpoints.iter().map(Endpoint::url).collect::<Vec<_>>(),
+            ["https://myreg:5000/v2/", "http://myreg:5000/v2/"]
+        );
+        assert_eq!(registries(&cfg), ["docker.io", "myreg:5000", "other:5000"]);
+    }
+
+    fn exercise(text: &str) {
+        let start = std::time::Instant::now();
+        if let Ok(d) = parse_daemon_json(text) {
+            let mut cfg = DockerConfig::default();
+            let s = |v: &String| Setting {
+                value: v.clone(),
+                source: "t".to_owned(),
+            };
+            build(
+                &mut cfg,
+                d.registry_mirrors.iter().flatten().map(s).collect(),
+                d.insecure_registries.iter().flatten().map(s).collect(),
+            );
+            let root = HostRoot::new("/nonexistent-probe-root");
+            for host in ["docker.io", "10.0.0.1:5000", "[::1]:5000", "x"] {
+                let _ = plan(&cfg, &root, host);
+            }
+        }
+        let args = parse_unit_exec_start(text);
+        let _ = flags_from_args(&args);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "slow on {text:?}"
+        );
+    }
+
+    fn fixtures() -> Vec<String> {
+        vec![
+            fixture!("dockerd-docs-daemon-linux-full.json"),
+            "{\"registry-mirrors\": [\"https://m\", \"http://[::1]:5000\"], \"insecure-registries\": [\"10.0.0.0/8\", \"r:5000\", \"https://x\"]}".to_owned(),
+            MINIKUBE_UNIT.to_owned(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn random_text_never_panics(text in "\\PC{0,300}") {
+            exercise(&text);
+        }
+
+        #[test]
+        fn mutated_fixtures_never_panic(
+            which in 0usize..3,
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            ch in proptest::prelude::any::<char>(),
+        ) {
+            let chars: Vec<char> = fixtures()[which].chars().collect();
+            exercise(&chars[..cut.index(chars.len() + 1)].iter().collect::<String>());
+            let mut mutated = chars.clone();
+            let i = at.index(mutated.len());
+            mutated[i] = ch;
+            exercise(&mutated.into_iter().collect::<String>());
+        }
+
+        #[test]
+        fn random_mirror_and_insecure_values_never_panic(values in proptest::collection::vec("\\PC{0,40}", 0..8)) {
+            let mut cfg = DockerConfig::default();
+            let s = |v: &String| Setting { value: v.clone(), source: "t".to_owned() };
+            build(&mut cfg, values.iter().map(s).collect(), values.iter().map(s).collect());
+            let root = HostRoot::new("/nonexistent-probe-root");
+            for v in &values {
+                let _ = plan(&cfg, &root, v);
+            }
+            let _ = plan(&cfg, &root, "docker.io");
+        }
+    }
+}
