@@ -1,1 +1,1116 @@
-//! STUB: to be filled in.
+//! The auth stage: answer the registry's challenge the way containerd's
+//! authorizer does (`core/remotes/docker/authorizer.go`, `auth/fetch.go`).
+//!
+//! Bearer: with a secret, `POST` the `OAuth2` form (`grant_type=password`, or
+//! `refresh_token` for an identity token, `client_id=containerd-client`,
+//! `service`, `scope`; no `access_type`, which containerd only sends when it
+//! wants a refresh token back), and fall back to `GET` with Basic auth on 400,
+//! 401, 404, or 405 with a username. Without a secret, an anonymous `GET
+//! realm?service=&scope=`. Basic: the credentials on every request.
+//!
+//! The realm's host is dialled with `super::dial` using the endpoint's TLS
+//! settings and proxy: containerd's authorizer uses the host's own
+//! `http.Client` (CRI `registryHosts`: `docker.WithAuthClient(client)`), so
+//! the endpoint's CA and `skip_verify` apply to the realm too.
+//!
+//! What it must not do: show a token, password, Authorization header or token
+//! response body in any result; send credentials over plain HTTP to a host
+//! other than a plain-HTTP endpoint itself (stricter than containerd, which
+//! would; we say so instead).
+
+use super::challenge::{AuthScheme, Challenge, choose};
+use super::http::{Body, Failure, HostClient, Reply, Req, TOKEN_BODY_LIMIT, snippet};
+use super::{Context, DialSpec, Stage, StageResult};
+use crate::code::Code;
+use crate::secret::Secret;
+use crate::target::{Credential, Endpoint, Scheme, Secretish, Target};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// The `client_id` containerd sends (`authorizer.go`: "TODO: Allow setting `client_id`").
+pub const CLIENT_ID: &str = "containerd-client";
+
+/// What later stages need from auth: the header to send, and whether it
+/// carries the node's credentials (which decides `ACCESS_DENIED` vs `AUTH_REQUIRED`).
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    /// The `Authorization` value (`Bearer ...`/`Basic ...`), secret.
+    pub authorization: Option<Secret>,
+    pub scheme: Option<AuthScheme>,
+    pub credentials_used: bool,
+    /// Scopes the current token was granted for.
+    pub scopes: Vec<String>,
+}
+
+/// A failed authorization: the contract code, a one-line summary, and detail.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub code: Code,
+    pub summary: String,
+    pub detail: Value,
+}
+
+/// `repository:<path>:pull` (containerd `RepositoryScope`).
+#[must_use]
+pub fn repository_scope(path: &str) -> String {
+    format!("repository:{path}:pull")
+}
+
+/// containerd's `GetTokenScopes`: the challenge's scopes plus ours, sorted, deduplicated.
+#[must_use]
+pub fn merge_scopes(challenge: Option<&str>, ours: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = challenge
+        .map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    v.extend(ours.iter().cloned());
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The username and secret containerd's credential callback returns: an
+/// identity token comes back as `("", token)`, which selects the
+/// `refresh_token` grant.
+fn user_and_secret(c: &Credential) -> (&str, &Secret) {
+    match &c.secret {
+        Secretish::Basic { username, password } => (username.as_str(), password),
+        Secretish::IdentityToken { token, .. } => ("", token),
+    }
+}
+
+fn basic_value(user: &str, secret: &Secret) -> Secret {
+    let raw = format!("{user}:{}", secret.expose());
+    Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))
+}
+
+/// Replace any occurrence of the credential's secret in text a server sent
+/// back, before quoting it (a token service might echo a form field).
+fn scrub(text: &str, cred: Option<&Credential>) -> String {
+    match cred {
+        Some(c) => {
+            let (_, s) = user_and_secret(c);
+            if s.is_empty() {
+                text.to_owned()
+            } else {
+                text.replace(s.expose(), "(redacted)")
+            }
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// The message an error body carries: distribution's `errors[]`, Docker Hub's
+/// `details`, `OAuth2`'s `error`/`error_description`.
+fn error_message(reply: &Reply, cred: Option<&Credential>) -> Option<String> {
+    let b = reply.bytes()?;
+    let v: Value = serde_json::from_slice(b).ok()?;
+    let msg = if let Some(errs) = super::manifest::parse_errors(b) {
+        errs.iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else if let Some(d) = v.get("details").and_then(Value::as_str) {
+        d.to_owned()
+    } else if let Some(e) = v.get("error").and_then(Value::as_str) {
+        match v.get("error_description").and_then(Value::as_str) {
+            Some(d) => format!("{e}: {d}"),
+            None => e.to_owned(),
+        }
+    } else {
+        return None;
+    };
+    Some(snippet(scrub(&msg, cred).as_bytes(), 200))
+}
+
+/// The auth stage, given the ping's challenges.
+pub async fn run(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+    challenges: &[Challenge],
+) -> (StageResult, Session) {
+    let started = Instant::now();
+    let cred = ep.credential.as_ref();
+    let source = cred.map(|c| c.source.clone());
+    if challenges.is_empty() {
+        let note = if cred.is_some() {
+            "; credentials are sent only if the registry asks"
+        } else {
+            ""
+        };
+        let summary = format!(
+            "no authentication asked at {}/{note}",
+            ep.path.trim_end_matches('/')
+        );
+        let detail = json!({"scheme": null, "credentials": false, "credential_source": source});
+        return (
+            StageResult::ok(Stage::Auth, started.elapsed(), summary, detail),
+            Session::default(),
+        );
+    }
+    let Some(chosen) = choose(challenges, cred.is_some()) else {
+        // Only Basic (or Digest) offered and nothing to answer with.
+        let detail = json!({"challenges": challenges.iter().map(Challenge::to_json).collect::<Vec<_>>(), "credentials": false});
+        let summary = "registry requires Basic authentication and no credentials are configured for this host".to_owned();
+        return (
+            StageResult::fail(
+                Stage::Auth,
+                Code::AuthRequired,
+                started.elapsed(),
+                summary,
+                detail,
+            ),
+            Session::default(),
+        );
+    };
+    let scopes: Vec<String> = target
+        .image
+        .iter()
+        .map(|r| repository_scope(&r.path))
+        .collect();
+    let outcome = authorize(ctx, ep, client, chosen, &scopes).await;
+    let (session, mut detail, summary) = match outcome {
+        Ok(ok) => ok,
+        Err(r) => {
+            return (
+                StageResult::fail(Stage::Auth, r.code, started.elapsed(), r.summary, r.detail),
+                Session::default(),
+            );
+        }
+    };
+    // Basic credentials can only be checked by using them; a bearer token is
+    // checked here only in registry-only mode (with an image, the manifest
+    // request is the check, with the right scope).
+    if chosen.scheme == AuthScheme::Basic || target.image.is_none() {
+        let req = Req::new(
+            Method::GET,
+            format!("{}/", ep.path.trim_end_matches('/')),
+            super::http::ERROR_BODY_LIMIT,
+        )
+        .endpoint_headers(ep)
+        .authorization(session.authorization.as_ref());
+        match client.send(&req).await {
+            Ok(reply) if reply.status.is_success() => {
+                detail["recheck_status"] = json!(reply.status.as_u16());
+            }
+            Ok(reply) => {
+                detail["recheck_status"] = json!(reply.status.as_u16());
+                let line = reply.status_line();
+                let (code, summary) = match (reply.status, session.credentials_used) {
+                    (StatusCode::UNAUTHORIZED, true) => (
+                        Code::AuthRejected,
+                        format!(
+                            "{line} for GET /v2/ with the credentials from {}",
+                            source.as_deref().unwrap_or("?")
+                        ),
+                    ),
+                    (StatusCode::UNAUTHORIZED, false) => (
+                        Code::AuthRequired,
+                        format!(
+                            "{line} for GET /v2/ with an anonymous token; no credentials configured"
+                        ),
+                    ),
+                    (StatusCode::TOO_MANY_REQUESTS, _) => {
+                        (Code::RateLimited, format!("{line} for GET /v2/"))
+                    }
+                    (StatusCode::FORBIDDEN, _) => (
+                        Code::AccessDenied,
+                        format!("{line} for GET /v2/ after authenticating"),
+                    ),
+                    _ => (
+                        Code::RegistryError,
+                        format!("{line} for GET /v2/ after authenticating"),
+                    ),
+                };
+                return (
+                    StageResult::fail(Stage::Auth, code, started.elapsed(), summary, detail),
+                    Session::default(),
+                );
+            }
+            Err(e) => {
+                let summary = format!("GET /v2/ with credentials: {e}");
+                return (
+                    StageResult::fail(
+                        Stage::Auth,
+                        Code::RegistryError,
+                        started.elapsed(),
+                        summary,
+                        detail,
+                    ),
+                    Session::default(),
+                );
+            }
+        }
+    }
+    (
+        StageResult::ok(Stage::Auth, started.elapsed(), summary, detail),
+        session,
+    )
+}
+
+/// Obtain an `Authorization` for `challenge` and `scopes` (plus the challenge's
+/// own scope). Returns the session, the detail object and a summary line.
+pub async fn authorize(
+    ctx: &Context,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+    challenge: &Challenge,
+    scopes: &[String],
+) -> Result<(Session, Value, String), Refusal> {
+    let cred = ep.credential.as_ref();
+    let source = cred.map(|c| c.source.clone());
+    let mut detail = json!({
+        "scheme": challenge.scheme.as_str(),
+        "credentials": false,
+        "credential_source": source,
+        "username": cred.map(Credential::username),
+    });
+    match challenge.scheme {
+        AuthScheme::Basic => {
+            let Some(c) = cred else {
+                return Err(Refusal {
+                    code: Code::AuthRequired,
+                    summary:
+                        "registry requires Basic authentication and no credentials are configured"
+                            .to_owned(),
+                    detail,
+                });
+            };
+            let (user, secret) = user_and_secret(c);
+            if user.is_empty() || secret.is_empty() {
+                // doBasicAuth: "failed to handle basic auth because missing username or secret".
+                return Err(Refusal {
+                    code: Code::AuthRejected,
+                    summary: format!(
+                        "registry asks for Basic auth but the credential from {} has no username/password (an identity token cannot answer Basic)",
+                        c.source
+                    ),
+                    detail,
+                });
+            }
+            detail["credentials"] = json!(true);
+            let session = Session {
+                authorization: Some(basic_value(user, secret)),
+                scheme: Some(AuthScheme::Basic),
+                credentials_used: true,
+                scopes: Vec::new(),
+            };
+            Ok((
+                session,
+                detail,
+                format!("Basic auth as {user} (credentials from {})", c.source),
+            ))
+        }
+        AuthScheme::Bearer => bearer(ctx, ep, client, challenge, scopes, detail).await,
+        AuthScheme::Digest => Err(Refusal {
+            code: Code::RegistryError,
+            summary: "registry offers only Digest auth, which containerd does not support"
+                .to_owned(),
+            detail,
+        }),
+    }
+}
+
+/// How a token was asked for, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grant {
+    OAuthPost,
+    GetWithBasic,
+    AnonymousGet,
+}
+
+impl Grant {
+    fn as_str(self) -> &'static str {
+        match self {
+            Grant::OAuthPost => "oauth2 POST",
+            Grant::GetWithBasic => "GET with Basic auth",
+            Grant::AnonymousGet => "anonymous GET",
+        }
+    }
+}
+
+async fn bearer(
+    ctx: &Context,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+    challenge: &Challenge,
+    ours: &[String],
+    mut detail: Value,
+) -> Result<(Session, Value, String), Refusal> {
+    let fail = |code, summary: String, detail: &Value| {
+        Err(Refusal {
+            code,
+            summary,
+            detail: detail.clone(),
+        })
+    };
+    let Some(realm) = challenge.param("realm").filter(|r| !r.is_empty()) else {
+        return fail(
+            Code::AuthError,
+            "Bearer challenge without a realm: containerd cannot fetch a token".to_owned(),
+            &detail,
+        );
+    };
+    let service = challenge.param("service").unwrap_or_default().to_owned();
+    let scopes = merge_scopes(challenge.param("scope"), ours);
+    detail["realm"] = json!(realm);
+    detail["service"] = json!(service);
+    detail["scope"] = json!(scopes.join(" "));
+    let url = match url::Url::parse(realm) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+        _ => {
+            return fail(
+                Code::AuthError,
+                format!("invalid token realm {realm:?} in the Bearer challenge"),
+                &detail,
+            );
+        }
+    };
+    let scheme = if url.scheme() == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+    let realm_shown = format!(
+        "{}://{}{}",
+        url.scheme(),
+        super::http::authority(scheme, &host, port),
+        url.path()
+    );
+
+    let mut cred = ep.credential.as_ref();
+    let same_host = client.is_for(scheme, &host, port);
+    if cred.is_some() && scheme == Scheme::Http && !(same_host && ep.scheme == Scheme::Http) {
+        detail["credentials_withheld"] = json!(format!(
+            "realm {realm_shown} is plain HTTP on another host; credentials not sent (containerd would send them)"
+        ));
+        cred = None;
+    }
+
+    let base_query: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let ask = TokenAsk {
+        path: url.path(),
+        base_query: &base_query,
+        service: &service,
+        scopes: &scopes,
+        cred,
+    };
+    // Reach the realm: the endpoint connection itself, or a new dial.
+    let (reply, grant, post_status) = if same_host {
+        ask.fetch(client).await
+    } else {
+        let spec = DialSpec {
+            scheme,
+            host: &host,
+            port,
+            tls: &ep.tls,
+            proxy: ep.proxy.as_ref(),
+        };
+        let (stages, c) = HostClient::connect(ctx, spec).await;
+        detail["realm_stages"] = stages_json(&stages);
+        let Some(mut c) = c else {
+            let why = stages
+                .iter()
+                .find(|s| s.is_fail())
+                .map_or_else(String::new, |s| {
+                    format!("{} {}: {}", s.stage.as_str(), s.code, s.summary)
+                });
+            return fail(
+                Code::AuthServerUnreachable,
+                format!("token service {host}:{port} unreachable: {why}"),
+                &detail,
+            );
+        };
+        ask.fetch(&mut c).await
+    };
+    if let Some(s) = post_status {
+        detail["post_status"] = json!(s);
+    }
+    let creds_used = cred.is_some();
+    detail["credentials"] = json!(creds_used);
+    detail["grant"] = json!(grant.as_str());
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            let code = match &e {
+                Failure::Redial(_) => Code::AuthServerUnreachable,
+                _ => Code::AuthError,
+            };
+            return fail(code, format!("token service {realm_shown}: {e}"), &detail);
+        }
+    };
+    detail["status"] = json!(reply.status.as_u16());
+    let line = reply.status_line();
+    let status = reply.status.as_u16();
+    if !(200..400).contains(&status) {
+        let msg = error_message(&reply, cred)
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        let (code, what) = match (status, creds_used) {
+            (401 | 403, true) => (
+                Code::AuthRejected,
+                format!(
+                    "token service refused the credentials from {}",
+                    cred.map_or("?", |c| c.source.as_str())
+                ),
+            ),
+            (401 | 403, false) => (
+                Code::AuthRequired,
+                "token service refused anonymous access and no credentials are configured"
+                    .to_owned(),
+            ),
+            (429, _) => (
+                Code::RateLimited,
+                "token service rate limited us".to_owned(),
+            ),
+            _ => (
+                Code::AuthError,
+                "token service answered with an error".to_owned(),
+            ),
+        };
+        return fail(
+            code,
+            format!("{what} ({line} from {realm_shown}){msg}"),
+            &detail,
+        );
+    }
+    let body = match &reply.body {
+        Body::Complete(b) => b,
+        Body::TooLarge { limit } => {
+            return fail(
+                Code::AuthError,
+                format!("token response from {realm_shown} larger than {limit} bytes; not read"),
+                &detail,
+            );
+        }
+        Body::Broken(e) => {
+            return fail(
+                Code::AuthError,
+                format!("token response from {realm_shown} cut off: {e}"),
+                &detail,
+            );
+        }
+    };
+    // Never quote this body: it is (or should be) a token.
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        let ct = reply
+            .content_type()
+            .unwrap_or_else(|| "no content type".to_owned());
+        return fail(
+            Code::AuthError,
+            format!(
+                "token service {realm_shown} answered {line} with non-JSON ({ct}, {} bytes)",
+                body.len()
+            ),
+            &detail,
+        );
+    };
+    let field = |k: &str| {
+        json.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    // FetchTokenWithOAuth accepts only `access_token`; FetchToken (GET) takes
+    // `access_token` over `token`.
+    let token = match grant {
+        Grant::OAuthPost => field("access_token"),
+        _ => field("access_token").or_else(|| field("token")),
+    };
+    let Some(token) = token else {
+        let want = if grant == Grant::OAuthPost {
+            "access_token"
+        } else {
+            "token or access_token"
+        };
+        return fail(
+            Code::AuthError,
+            format!("token service {realm_shown} answered {line} without {want}"),
+            &detail,
+        );
+    };
+    detail["expires_in"] = json.get("expires_in").cloned().unwrap_or(Value::Null);
+    detail["issued_at"] = json.get("issued_at").cloned().unwrap_or(Value::Null);
+    let who = match (cred, creds_used) {
+        (Some(c), true) => format!(" with credentials from {}", c.source),
+        _ => " anonymously".to_owned(),
+    };
+    let scope_note = if scopes.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", scopes.join(" "))
+    };
+    let summary = format!(
+        "token from {realm_shown}{scope_note}{who} ({})",
+        grant.as_str()
+    );
+    let session = Session {
+        authorization: Some(Secret::new(format!("Bearer {token}"))),
+        scheme: Some(AuthScheme::Bearer),
+        credentials_used: creds_used,
+        scopes,
+    };
+    Ok((session, detail, summary))
+}
+
+/// One token request's parameters.
+struct TokenAsk<'a> {
+    path: &'a str,
+    base_query: &'a [(String, String)],
+    service: &'a str,
+    scopes: &'a [String],
+    cred: Option<&'a Credential>,
+}
+
+impl TokenAsk<'_> {
+    /// containerd's `doBearerAuth`: POST with a secret (GET fallback), else an
+    /// anonymous GET. Returns the reply, how it was asked, and the POST status
+    /// when it fell back.
+    async fn fetch(
+        &self,
+        client: &mut HostClient<'_>,
+    ) -> (Result<Reply, Failure>, Grant, Option<u16>) {
+        let Some(c) = self.cred else {
+            return (
+                get_token(
+                    client,
+                    self.path,
+                    self.base_query,
+                    self.service,
+                    self.scopes,
+                    None,
+                )
+                .await,
+                Grant::AnonymousGet,
+                None,
+            );
+        };
+        let (user, secret) = user_and_secret(c);
+        match post_token(
+            client,
+            self.path,
+            self.base_query,
+            self.service,
+            self.scopes,
+            user,
+            secret,
+        )
+        .await
+        {
+            Ok(r) if fallback_to_get(r.status, user) => {
+                let status = r.status.as_u16();
+                let r = get_token(
+                    client,
+                    self.path,
+                    self.base_query,
+                    self.service,
+                    self.scopes,
+                    Some((user, secret)),
+                )
+                .await;
+                (r, Grant::GetWithBasic, Some(status))
+            }
+            other => (other, Grant::OAuthPost, None),
+        }
+    }
+}
+
+/// authorizer.go: fall back from POST to GET on 405 (only with a username),
+/// 404 (GCR), 401 (Artifactory) and 400 (ACR).
+#[must_use]
+pub fn fallback_to_get(status: StatusCode, username: &str) -> bool {
+    matches!(status.as_u16(), 404 | 401 | 400)
+        || (status == StatusCode::METHOD_NOT_ALLOWED && !username.is_empty())
+}
+
+fn target_with_query(path: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return path.to_owned();
+    }
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{path}?{q}")
+}
+
+async fn post_token(
+    client: &mut HostClient<'_>,
+    path: &str,
+    base_query: &[(String, String)],
+    service: &str,
+    scopes: &[String],
+    user: &str,
+    secret: &Secret,
+) -> Result<Reply, Failure> {
+    // The serializer is not `Send`: build the body before any await.
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        if !scopes.is_empty() {
+            form.append_pair("scope", &scopes.join(" "));
+        }
+        form.append_pair("service", service);
+        form.append_pair("client_id", CLIENT_ID);
+        if user.is_empty() {
+            form.append_pair("grant_type", "refresh_token");
+            form.append_pair("refresh_token", secret.expose());
+        } else {
+            form.append_pair("grant_type", "password");
+            form.append_pair("username", user);
+            form.append_pair("password", secret.expose());
+        }
+        Bytes::from(form.finish())
+    };
+    let req = Req::new(
+        Method::POST,
+        target_with_query(path, base_query),
+        TOKEN_BODY_LIMIT,
+    )
+    .body("application/x-www-form-urlencoded; charset=utf-8", body);
+    client.send(&req).await
+}
+
+async fn get_token(
+    client: &mut HostClient<'_>,
+    path: &str,
+    base_query: &[(String, String)],
+    service: &str,
+    scopes: &[String],
+    basic: Option<(&str, &Secret)>,
+) -> Result<Reply, Failure> {
+    let mut pairs = base_query.to_vec();
+    if !service.is_empty() {
+        pairs.push(("service".to_owned(), service.to_owned()));
+    }
+    pairs.extend(scopes.iter().map(|s| ("scope".to_owned(), s.clone())));
+    let mut req = Req::new(
+        Method::GET,
+        target_with_query(path, &pairs),
+        TOKEN_BODY_LIMIT,
+    );
+    if let Some((user, secret)) = basic.filter(|(_, s)| !s.is_empty()) {
+        req = req.authorization(Some(&basic_value(user, secret)));
+    }
+    client.send(&req).await
+}
+
+/// Stages as report detail: stage, status, code, summary (never secret).
+#[must_use]
+pub fn stages_json(stages: &[StageResult]) -> Value {
+    Value::Array(
+        stages
+            .iter()
+            .map(|s| json!({"stage": s.stage.as_str(), "status": s.status.as_str(), "code": s.code.as_str(), "summary": s.summary}))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::http::testutil::{Seen, context, endpoint, reply, serve};
+    use super::super::http::{HostClient, ping};
+    use super::*;
+    use crate::probe::Status;
+    use crate::reference::Reference;
+    use std::time::Duration;
+
+    fn cred() -> Credential {
+        Credential {
+            secret: Secretish::Basic {
+                username: "alice".to_owned(),
+                password: Secret::new("hunter2-very-secret"),
+            },
+            source: "--docker-config /tmp/c.json".to_owned(),
+        }
+    }
+
+    fn image(path: &str) -> Reference {
+        Reference {
+            domain: "reg.test".to_owned(),
+            path: path.to_owned(),
+            tag: Some("1".to_owned()),
+            digest: None,
+        }
+    }
+
+    /// Run ping + auth against a plain-HTTP registry whose token realm is
+    /// `/token` on the same host (so credentials may be sent over plain HTTP).
+    /// Returns the stage, the session, and the token and registry requests.
+    async fn auth_against(
+        token: impl Fn(&Seen) -> super::super::http::testutil::Answer + Send + Sync + 'static,
+        credential: Option<Credential>,
+        with_image: bool,
+    ) -> (StageResult, Session, Vec<Seen>, Vec<Seen>) {
+        let server = serve(move |s: &Seen| {
+            if s.path() == "/token" {
+                return token(s);
+            }
+            if s.header("authorization") == Some("Bearer tok-123") {
+                reply(
+                    200,
+                    &[("Docker-Distribution-API-Version", "registry/2.0")],
+                    "{}",
+                )
+            } else {
+                let c = format!(
+                    r#"Bearer realm="http://{}/token",service="reg.test""#,
+                    s.header("host").unwrap_or_default()
+                );
+                reply(
+                    401,
+                    &[("WWW-Authenticate", c.as_str())],
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                )
+            }
+        })
+        .await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = endpoint(server.port);
+        ep.credential = credential;
+        let target = Target {
+            registry: server.addr(),
+            image: with_image.then(|| image("team/app")),
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let dialed = super::super::dial(&ctx, DialSpec::for_endpoint(&ep)).await;
+        let mut client = HostClient::over(&ctx, DialSpec::for_endpoint(&ep), dialed.io.unwrap());
+        let p = ping(&mut client, &ep).await;
+        let (r, s) = run(&ctx, &target, &ep, &mut client, &p.challenges).await;
+        let (token_seen, reg_seen) = server
+            .seen()
+            .into_iter()
+            .partition(|s| s.path() == "/token");
+        (r, s, token_seen, reg_seen)
+    }
+
+    #[tokio::test]
+    async fn credentials_withheld_from_plain_http_realm_on_another_host() {
+        let token = serve(|_| reply(200, &[], r#"{"token":"tok-123"}"#)).await;
+        let realm = format!("http://127.0.0.1:{}/token", token.port);
+        let registry = serve(move |_| {
+            let c = format!(r#"Bearer realm="{realm}",service="reg.test""#);
+            reply(401, &[("WWW-Authenticate", c.as_str())], "")
+        })
+        .await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = endpoint(registry.port);
+        ep.credential = Some(cred());
+        let target = Target {
+            registry: registry.addr(),
+            image: Some(image("a")),
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let dialed = super::super::dial(&ctx, DialSpec::for_endpoint(&ep)).await;
+        let mut client = HostClient::over(&ctx, DialSpec::for_endpoint(&ep), dialed.io.unwrap());
+        let p = ping(&mut client, &ep).await;
+        let (r, s) = run(&ctx, &target, &ep, &mut client, &p.challenges).await;
+        assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        assert!(!s.credentials_used);
+        assert!(
+            r.detail["credentials_withheld"]
+                .as_str()
+                .unwrap()
+                .contains("plain HTTP")
+        );
+        let seen = token.seen();
+        assert_eq!(seen[0].method, "GET");
+        assert!(seen[0].header("authorization").is_none());
+        assert_eq!(r.detail["realm_stages"][1]["stage"], "tcp");
+    }
+
+    fn assert_no_secret(r: &StageResult) {
+        let all = format!("{} {} {r:?}", r.summary, r.detail);
+        for s in ["hunter2-very-secret", "tok-123", "aHVudGVy", "YWxpY2U6"] {
+            assert!(!all.contains(s), "secret {s} leaked: {all}");
+        }
+    }
+
+    #[tokio::test]
+    async fn anonymous_get_token_registry_only_rechecks_v2() {
+        let (r, s, token_seen, reg_seen) = auth_against(
+            |_| {
+                reply(
+                    200,
+                    &[("Content-Type", "application/json")],
+                    r#"{"token":"tok-123","expires_in":300}"#,
+                )
+            },
+            None,
+            false,
+        )
+        .await;
+        assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        assert_eq!(r.detail["grant"], "anonymous GET");
+        assert_eq!(r.detail["expires_in"], 300);
+        assert_eq!(r.detail["scope"], "");
+        assert_eq!(r.detail["recheck_status"], 200);
+        assert!(s.authorization.is_some());
+        assert_eq!(token_seen.len(), 1);
+        assert_eq!(token_seen[0].method, "GET");
+        assert_eq!(token_seen[0].target, "/token?service=reg.test");
+        assert!(token_seen[0].header("authorization").is_none());
+        assert_eq!(
+            reg_seen.last().unwrap().header("authorization"),
+            Some("Bearer tok-123")
+        );
+        assert_no_secret(&r);
+    }
+
+    #[tokio::test]
+    async fn credentials_post_form_like_containerd() {
+        let (r, s, token_seen, _) = auth_against(
+            |_| reply(200, &[], r#"{"access_token":"tok-123","expires_in":60}"#),
+            Some(cred()),
+            true,
+        )
+        .await;
+        assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        assert!(s.credentials_used);
+        assert_eq!(r.detail["grant"], "oauth2 POST");
+        assert_eq!(r.detail["credential_source"], "--docker-config /tmp/c.json");
+        let post = &token_seen[0];
+        assert_eq!(post.method, "POST");
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&post.body)
+                .into_owned()
+                .collect();
+        assert_eq!(form["grant_type"], "password");
+        assert_eq!(form["client_id"], "containerd-client");
+        assert_eq!(form["service"], "reg.test");
+        assert_eq!(form["scope"], "repository:team/app:pull");
+        assert_eq!(form["username"], "alice");
+        assert!(!form.contains_key("access_type"));
+        assert_eq!(
+            post.header("content-type"),
+            Some("application/x-www-form-urlencoded; charset=utf-8")
+        );
+        assert_no_secret(&r);
+    }
+
+    #[tokio::test]
+    async fn post_405_falls_back_to_get_with_basic() {
+        let (r, _, token_seen, _) = auth_against(
+            |s| {
+                if s.method == "POST" {
+                    reply(405, &[], "")
+                } else {
+                    reply(200, &[], r#"{"token":"tok-123"}"#)
+                }
+            },
+            Some(cred()),
+            true,
+        )
+        .await;
+        assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        assert_eq!(r.detail["grant"], "GET with Basic auth");
+        assert_eq!(r.detail["post_status"], 405);
+        let get = &token_seen[1];
+        assert_eq!(get.method, "GET");
+        assert_eq!(
+            get.target,
+            "/token?service=reg.test&scope=repository%3Ateam%2Fapp%3Apull"
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:hunter2-very-secret");
+        assert_eq!(
+            get.header("authorization"),
+            Some(format!("Basic {basic}").as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_auth_rejected() {
+        let (r, s, _, _) = auth_against(
+            |_| reply(401, &[], r#"{"details":"incorrect username or password"}"#),
+            Some(cred()),
+            true,
+        )
+        .await;
+        assert_eq!(r.code, Code::AuthRejected, "{}", r.summary);
+        assert!(
+            r.summary.contains("incorrect username or password"),
+            "{}",
+            r.summary
+        );
+        assert!(s.authorization.is_none());
+        assert_no_secret(&r);
+    }
+
+    #[tokio::test]
+    async fn anonymous_refused_is_auth_required() {
+        let (r, _, _, _) = auth_against(|_| reply(401, &[], ""), None, true).await;
+        assert_eq!(r.code, Code::AuthRequired, "{}", r.summary);
+    }
+
+    #[tokio::test]
+    async fn garbage_and_tokenless_answers_are_auth_error() {
+        let (r, _, _, _) = auth_against(
+            |_| {
+                reply(
+                    200,
+                    &[("Content-Type", "text/html")],
+                    "<html>tok-123</html>",
+                )
+            },
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(r.code, Code::AuthError, "{}", r.summary);
+        assert!(r.summary.contains("non-JSON"), "{}", r.summary);
+        assert_no_secret(&r);
+        let (r, _, _, _) =
+            auth_against(|_| reply(200, &[], r#"{"expires_in":60}"#), None, true).await;
+        assert_eq!(r.code, Code::AuthError);
+        assert!(r.summary.contains("without token"), "{}", r.summary);
+        let (r, _, _, _) = auth_against(|_| reply(503, &[], "busy"), None, true).await;
+        assert_eq!(r.code, Code::AuthError);
+        // containerd's POST path wants access_token, not token.
+        let (r, _, _, _) = auth_against(
+            |_| reply(200, &[], r#"{"token":"tok-123"}"#),
+            Some(cred()),
+            true,
+        )
+        .await;
+        assert_eq!(r.code, Code::AuthError, "{}", r.summary);
+        assert!(r.summary.contains("access_token"), "{}", r.summary);
+    }
+
+    #[tokio::test]
+    async fn huge_token_body_fails_fast_without_reading_it() {
+        let started = std::time::Instant::now();
+        let big = vec![b' '; 10 * 1024 * 1024];
+        let (r, _, _, _) = auth_against(move |_| reply(200, &[], big.clone()), None, true).await;
+        assert_eq!(r.code, Code::AuthError, "{}", r.summary);
+        assert!(r.summary.contains("larger than"), "{}", r.summary);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Without Content-Length: a chunked body that never ends.
+        let (r, _, _, _) = auth_against(
+            |_| super::super::http::testutil::Answer::Endless {
+                status: 200,
+                headers: vec![],
+            },
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(r.code, Code::AuthError, "{}", r.summary);
+        assert!(r.summary.contains("larger than"), "{}", r.summary);
+    }
+
+    #[tokio::test]
+    async fn unreachable_realm_is_auth_server_unreachable_with_its_stages() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = l.local_addr().unwrap().port();
+        drop(l);
+        let registry = serve(move |_| {
+            let c = format!(r#"Bearer realm="http://127.0.0.2:{closed}/token",service="reg.test""#);
+            reply(401, &[("WWW-Authenticate", c.as_str())], "")
+        })
+        .await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let ep = endpoint(registry.port);
+        let target = Target {
+            registry: registry.addr(),
+            image: Some(image("a")),
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
+        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        assert_eq!(auth.code, Code::AuthServerUnreachable, "{}", auth.summary);
+        assert!(auth.summary.contains("127.0.0.2"), "{}", auth.summary);
+        assert_eq!(auth.detail["realm_stages"][1]["code"], "TCP_REFUSED");
+        assert_eq!(
+            out.stages
+                .iter()
+                .filter(|s| s.status == Status::Skipped)
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn basic_challenge_uses_credentials_and_detects_rejection() {
+        // This registry refuses every credential.
+        let registry =
+            serve(|_| reply(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], "")).await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = endpoint(registry.port);
+        ep.credential = Some(cred());
+        let target = Target {
+            registry: registry.addr(),
+            image: None,
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
+        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        assert_eq!(auth.code, Code::AuthRejected, "{}", auth.summary);
+        assert_no_secret(auth);
+        assert!(
+            registry.seen()[1]
+                .header("authorization")
+                .unwrap()
+                .starts_with("Basic ")
+        );
+
+        ep.credential = None;
+        let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
+        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        assert_eq!(auth.code, Code::AuthRequired, "{}", auth.summary);
+    }
+
+    #[test]
+    fn scopes_merge_like_get_token_scopes() {
+        let ours = vec![repository_scope("foo/bar")];
+        assert_eq!(
+            merge_scopes(Some("repository:foo/bar:pull"), &ours),
+            ["repository:foo/bar:pull"]
+        );
+        assert_eq!(
+            merge_scopes(Some("repository:a:pull registry:catalog:*"), &ours),
+            [
+                "registry:catalog:*",
+                "repository:a:pull",
+                "repository:foo/bar:pull"
+            ]
+        );
+        assert!(merge_scopes(None, &[]).is_empty());
+    }
+
+    #[test]
+    fn post_fallback_statuses() {
+        assert!(fallback_to_get(StatusCode::NOT_FOUND, ""));
+        assert!(fallback_to_get(StatusCode::BAD_REQUEST, "u"));
+        assert!(fallback_to_get(StatusCode::UNAUTHORIZED, "u"));
+        assert!(fallback_to_get(StatusCode::METHOD_NOT_ALLOWED, "u"));
+        assert!(
+            !fallback_to_get(StatusCode::METHOD_NOT_ALLOWED, ""),
+            "identity token: no fallback on 405"
+        );
+        assert!(!fallback_to_get(StatusCode::FORBIDDEN, "u"));
+        assert!(!fallback_to_get(StatusCode::INTERNAL_SERVER_ERROR, "u"));
+    }
+}

@@ -1,1 +1,585 @@
-//! STUB: to be filled in.
+//! The blob stage: fetch the platform manifest's config blob and follow the
+//! registry's redirects to its data endpoint (ACR `*.data.azurecr.io`, Azure
+//! `*.blob.core.windows.net`, S3, a CDN like
+//! `production.cloudflare.docker.com`), which is often a different host that
+//! a firewall forgets.
+//!
+//! It is a `GET`, not a `HEAD`: registries redirect blob GETs (distribution
+//! serves HEAD itself), and a presigned S3/SAS URL is signed for GET, so a
+//! HEAD would test neither the redirect nor the data endpoint. The config is
+//! small and containerd reads it in full anyway; we cap it at 1 MiB. Docker
+//! Hub does not count blob GETs as pulls.
+//!
+//! Redirects follow Go's `http.Client` as containerd configures it
+//! (resolver.go `CheckRedirect`: at most 10): `Authorization` only goes to
+//! the registry host itself (containerd's authorizer is keyed by host, and Go
+//! strips it on a cross-domain redirect). Each new host is dialled with
+//! `super::dial`, its stages reported in the detail.
+//!
+//! What it must not do: report a redirect URL's query (it carries signatures),
+//! send the token or endpoint headers to another host.
+
+use super::auth::{Session, stages_json};
+use super::http::{Body, HostClient, Req, authority, registry_target};
+use super::manifest::{Descriptor, accept_for, classify, digest_matches, parse_errors};
+use super::{Context, DialSpec, Stage, StageResult};
+use crate::code::Code;
+use crate::reference::Reference;
+use crate::target::{Endpoint, Scheme};
+use bytes::Bytes;
+use http::Method;
+use http::header::ACCEPT;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// The most config bytes we read.
+pub const CONFIG_LIMIT: usize = 1 << 20;
+/// Go's `http.Client` default, which containerd's `CheckRedirect` repeats.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// One redirect hop, as reported (no query).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub status: u16,
+    pub to: String,
+    pub cross_host: bool,
+}
+
+/// Redirect bookkeeping: resolve `Location`s, count hops, remember hosts.
+#[derive(Clone, Debug, Default)]
+pub struct Redirects {
+    pub hops: Vec<Hop>,
+}
+
+/// A URL without query or fragment, for reports.
+#[must_use]
+pub fn shown(u: &url::Url) -> String {
+    let mut c = u.clone();
+    c.set_query(None);
+    c.set_fragment(None);
+    c.to_string()
+}
+
+fn host_key(u: &url::Url) -> (String, String, Option<u16>) {
+    (
+        u.scheme().to_owned(),
+        u.host_str().unwrap_or_default().to_ascii_lowercase(),
+        u.port_or_known_default(),
+    )
+}
+
+impl Redirects {
+    /// Record a redirect from `current` with `status` and `location`; the next URL,
+    /// or why not (too many hops, a missing or unusable `Location`).
+    pub fn follow(
+        &mut self,
+        status: u16,
+        current: &url::Url,
+        location: Option<&str>,
+    ) -> Result<url::Url, String> {
+        if self.hops.len() >= MAX_REDIRECTS {
+            return Err(format!(
+                "stopped after {MAX_REDIRECTS} redirects (last to {})",
+                shown(current)
+            ));
+        }
+        let Some(loc) = location.filter(|l| !l.is_empty()) else {
+            return Err(format!("{status} redirect without a Location header"));
+        };
+        let next = current
+            .join(loc)
+            .map_err(|e| format!("{status} redirect to an invalid Location: {e}"))?;
+        if !matches!(next.scheme(), "http" | "https") || next.host_str().is_none() {
+            return Err(format!(
+                "{status} redirect to unsupported URL {}",
+                shown(&next)
+            ));
+        }
+        self.hops.push(Hop {
+            status,
+            to: shown(&next),
+            cross_host: host_key(&next) != host_key(current),
+        });
+        Ok(next)
+    }
+
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.hops
+                .iter()
+                .map(|h| json!({"status": h.status, "to": h.to, "cross_host": h.cross_host}))
+                .collect(),
+        )
+    }
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The blob stage for `config`: returns the config bytes when read in full.
+pub async fn run(
+    ctx: &Context,
+    ep: &Endpoint,
+    image: &Reference,
+    client: &mut HostClient<'_>,
+    session: &Session,
+    config: &Descriptor,
+) -> (StageResult, Option<Bytes>) {
+    let started = Instant::now();
+    let target = registry_target(ep, &format!("{}/blobs/{}", image.path, config.digest));
+    let first = format!("{}://{}{}", ep.scheme.as_str(), ep.authority(), target);
+    let mut url = match url::Url::parse(&first) {
+        Ok(u) => u,
+        Err(e) => {
+            return (
+                StageResult::fail(
+                    Stage::Blob,
+                    Code::RegistryError,
+                    started.elapsed(),
+                    format!("invalid blob URL: {e}"),
+                    json!({}),
+                ),
+                None,
+            );
+        }
+    };
+    let mut redirects = Redirects::default();
+    let mut redirect_stages: Vec<Value> = Vec::new();
+    let mut other: Option<HostClient<'_>> = None;
+    let mut detail = json!({"digest": config.digest, "url": shown(&url)});
+    macro_rules! finish {
+        ($code:expr, $summary:expr) => {{
+            detail["redirects"] = redirects.to_json();
+            detail["redirect_stages"] = Value::Array(redirect_stages);
+            return (
+                StageResult::fail(Stage::Blob, $code, started.elapsed(), $summary, detail),
+                None,
+            );
+        }};
+    }
+    loop {
+        let scheme = if url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+        let on_registry = client.is_for(scheme, &host, port);
+        let path_query = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut req = Req::new(Method::GET, path_query, CONFIG_LIMIT)
+            .header(ACCEPT, &accept_for(&config.media_type));
+        if on_registry {
+            req = req
+                .endpoint_headers(ep)
+                .authorization(session.authorization.as_ref());
+        } else if !other
+            .as_ref()
+            .is_some_and(|c| c.is_for(scheme, &host, port))
+        {
+            // containerd's client (and its TLS settings) serve the redirect too.
+            let spec = DialSpec {
+                scheme,
+                host: &host,
+                port,
+                tls: &ep.tls,
+                proxy: ep.proxy.as_ref(),
+            };
+            let (stages, c) = HostClient::connect(ctx, spec).await;
+            redirect_stages.push(
+                json!({"host": authority(scheme, &host, port), "stages": stages_json(&stages)}),
+            );
+            if c.is_none() {
+                let why = stages
+                    .iter()
+                    .find(|s| s.is_fail())
+                    .map_or_else(String::new, |s| {
+                        format!("{} {}: {}", s.stage.as_str(), s.code, s.summary)
+                    });
+                finish!(
+                    Code::BlobUnreachable,
+                    format!("blob data endpoint {host}:{port} unreachable: {why}")
+                );
+            }
+            other = c;
+        }
+        let sent = match (on_registry, other.as_mut()) {
+            (true, _) => client.send(&req).await,
+            (false, Some(c)) => c.send(&req).await,
+            (false, None) => unreachable!("dialled above"),
+        };
+        let reply = match sent {
+            Ok(r) => r,
+            Err(e) if on_registry => finish!(
+                Code::RegistryError,
+                format!("GET blob {}: {e}", config.digest)
+            ),
+            Err(e) => finish!(
+                Code::BlobUnreachable,
+                format!("blob data endpoint {host}: {e}")
+            ),
+        };
+        let status = reply.status.as_u16();
+        if is_redirect(status) {
+            match redirects.follow(status, &url, reply.header("location")) {
+                Ok(next) => {
+                    url = next;
+                    continue;
+                }
+                Err(why) => finish!(Code::RegistryError, why),
+            }
+        }
+        detail["final_host"] = json!(authority(scheme, &host, port));
+        detail["status"] = json!(status);
+        if !reply.status.is_success() {
+            if !on_registry {
+                let server = reply
+                    .header("server")
+                    .map(|s| format!(" (server: {s})"))
+                    .unwrap_or_default();
+                let msg = reply
+                    .bytes()
+                    .map(|b| super::http::snippet(b, 160))
+                    .filter(|m| !m.is_empty())
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                finish!(
+                    Code::BlobUnreachable,
+                    format!(
+                        "blob data endpoint {host} answered {}{server}{msg}",
+                        reply.status_line()
+                    )
+                );
+            }
+            let errors = reply
+                .bytes()
+                .and_then(|b| parse_errors(b))
+                .unwrap_or_default();
+            if status == 404 {
+                finish!(
+                    Code::RegistryError,
+                    format!(
+                        "manifest references missing blob {} (404 from the registry)",
+                        config.digest
+                    )
+                );
+            }
+            let (code, summary) = classify(
+                status,
+                &errors,
+                &reply.challenges(),
+                session.credentials_used,
+                &image.path,
+                &config.digest,
+            );
+            finish!(
+                code,
+                format!("GET blob: {}: {summary}", reply.status_line())
+            );
+        }
+        let (bytes, note) = match &reply.body {
+            Body::Complete(b) => {
+                if !digest_matches(&config.digest, b) {
+                    finish!(
+                        Code::RegistryError,
+                        format!(
+                            "config blob content does not match its digest {}",
+                            config.digest
+                        )
+                    );
+                }
+                (Some(b.clone()), format!("{} bytes", b.len()))
+            }
+            Body::TooLarge { limit } => {
+                (None, format!("larger than {limit} bytes, not read in full"))
+            }
+            Body::Broken(e) if on_registry => {
+                finish!(Code::RegistryError, format!("config blob cut off: {e}"))
+            }
+            Body::Broken(e) => finish!(
+                Code::BlobUnreachable,
+                format!("blob data endpoint {host} cut the transfer: {e}")
+            ),
+        };
+        let via = if redirects.hops.is_empty() {
+            String::new()
+        } else {
+            format!(" via {} redirect(s)", redirects.hops.len())
+        };
+        let summary = format!(
+            "config {} from {}{via} ({note})",
+            short_digest(&config.digest),
+            authority(scheme, &host, port)
+        );
+        detail["redirects"] = redirects.to_json();
+        detail["redirect_stages"] = Value::Array(redirect_stages);
+        return (
+            StageResult::ok(Stage::Blob, started.elapsed(), summary, detail),
+            bytes,
+        );
+    }
+}
+
+fn short_digest(d: &str) -> &str {
+    let end = d.char_indices().nth(19).map_or(d.len(), |(i, _)| i);
+    &d[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::http::testutil::{Seen, context, endpoint, reply, serve};
+    use super::super::manifest::{MEDIA_OCI_MANIFEST, sha256_digest};
+    use super::*;
+    use crate::probe::Status;
+    use crate::target::Target;
+    use std::time::Duration;
+
+    #[test]
+    fn redirect_bookkeeping() {
+        let mut r = Redirects::default();
+        let start = url::Url::parse("https://myreg.azurecr.io/v2/app/blobs/sha256:1").unwrap();
+        let next = r
+            .follow(
+                307,
+                &start,
+                Some("https://myreg.westeurope.data.azurecr.io/blob?sig=SECRET&se=1"),
+            )
+            .unwrap();
+        assert_eq!(
+            next.query(),
+            Some("sig=SECRET&se=1"),
+            "the request keeps the query"
+        );
+        assert_eq!(
+            r.hops[0],
+            Hop {
+                status: 307,
+                to: "https://myreg.westeurope.data.azurecr.io/blob".to_owned(),
+                cross_host: true
+            }
+        );
+        assert!(!r.to_json().to_string().contains("SECRET"));
+        let same = r.follow(302, &next, Some("/other")).unwrap();
+        assert_eq!(
+            same.as_str(),
+            "https://myreg.westeurope.data.azurecr.io/other"
+        );
+        assert!(!r.hops[1].cross_host);
+        assert!(
+            r.follow(302, &same, None)
+                .unwrap_err()
+                .contains("without a Location")
+        );
+        assert!(r.follow(302, &same, Some("ftp://x/y")).is_err());
+        let mut r = Redirects::default();
+        let mut u = start.clone();
+        for _ in 0..MAX_REDIRECTS {
+            u = r.follow(302, &u, Some("/again")).unwrap();
+        }
+        assert!(
+            r.follow(302, &u, Some("/again"))
+                .unwrap_err()
+                .contains("stopped after 10 redirects")
+        );
+    }
+
+    struct World {
+        registry: super::super::http::testutil::Server,
+        out: Vec<StageResult>,
+    }
+
+    const CONFIG: &[u8] =
+        br#"{"os":"linux","architecture":"arm64","rootfs":{"type":"layers","diff_ids":[]}}"#;
+
+    /// A registry with one single-platform (linux/arm64) image whose config
+    /// blob answer is `blob`. With `basic`, every request needs Basic auth and
+    /// the endpoint has credentials and an extra header.
+    async fn world(
+        basic: bool,
+        blob: impl Fn(&Seen) -> super::super::http::testutil::Answer + Send + Sync + 'static,
+    ) -> World {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(CONFIG), "size": CONFIG.len()},
+            "layers": []
+        })
+        .to_string();
+        let registry = serve(move |s| {
+            if basic && s.header("authorization").is_none() {
+                reply(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], "")
+            } else if s.path() == "/v2/" {
+                reply(
+                    200,
+                    &[("Docker-Distribution-API-Version", "registry/2.0")],
+                    "{}",
+                )
+            } else if s.path().contains("/manifests/") {
+                reply(
+                    200,
+                    &[("Content-Type", MEDIA_OCI_MANIFEST)],
+                    manifest.clone(),
+                )
+            } else {
+                blob(s)
+            }
+        })
+        .await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = endpoint(registry.port);
+        if basic {
+            ep.credential = Some(crate::target::Credential {
+                secret: crate::target::Secretish::Basic {
+                    username: "u".to_owned(),
+                    password: crate::secret::Secret::new("p"),
+                },
+                source: "test".to_owned(),
+            });
+            ep.headers = vec![("X-Mirror-Key".to_owned(), crate::secret::Secret::new("k"))];
+        }
+        let image = Reference {
+            domain: registry.addr(),
+            path: "team/app".to_owned(),
+            tag: Some("1".to_owned()),
+            digest: None,
+        };
+        let target = Target {
+            registry: registry.addr(),
+            image: Some(image),
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let out = crate::probe::probe_endpoint(&ctx, &target, &ep)
+            .await
+            .stages;
+        World { registry, out }
+    }
+
+    fn stage(out: &[StageResult], s: Stage) -> &StageResult {
+        out.iter()
+            .find(|r| r.stage == s)
+            .unwrap_or_else(|| panic!("no {s:?} in {out:?}"))
+    }
+
+    #[tokio::test]
+    async fn redirect_to_closed_port_is_blob_unreachable() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = l.local_addr().unwrap().port();
+        drop(l);
+        let w = world(false, move |_| {
+            let loc = format!("http://127.0.0.3:{closed}/data/blob?sig=SIGNATURE");
+            reply(307, &[("Location", loc.as_str())], "")
+        })
+        .await;
+        let b = stage(&w.out, Stage::Blob);
+        assert_eq!(b.code, Code::BlobUnreachable, "{}", b.summary);
+        assert!(b.summary.contains("127.0.0.3"), "{}", b.summary);
+        assert_eq!(
+            b.detail["redirect_stages"][0]["stages"][1]["code"],
+            "TCP_REFUSED"
+        );
+        assert!(!b.detail.to_string().contains("SIGNATURE"));
+        assert_eq!(stage(&w.out, Stage::Platform).status, Status::Skipped);
+    }
+
+    #[tokio::test]
+    async fn endless_redirects_are_registry_error() {
+        let w = world(false, |s| {
+            let n: u32 = s
+                .path()
+                .rsplit('/')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            let loc = format!("/v2/team/app/blobs/hop/{}", n + 1);
+            reply(302, &[("Location", loc.as_str())], "")
+        })
+        .await;
+        let b = stage(&w.out, Stage::Blob);
+        assert_eq!(b.code, Code::RegistryError, "{}", b.summary);
+        assert!(
+            b.summary.contains("stopped after 10 redirects"),
+            "{}",
+            b.summary
+        );
+        assert_eq!(b.detail["redirects"].as_array().unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn redirect_to_other_host_without_authorization_then_platform_check() {
+        // The data endpoint lives on another loopback address: another host to the client.
+        let data =
+            super::super::http::testutil::serve_at("127.0.0.4", |_| reply(200, &[], CONFIG)).await;
+        let data_port = data.port;
+        let w = world(true, move |_| {
+            let loc = format!("http://127.0.0.4:{data_port}/data?sig=S");
+            reply(307, &[("Location", loc.as_str())], "")
+        })
+        .await;
+        let b = stage(&w.out, Stage::Blob);
+        assert_eq!(b.status, Status::Ok, "{}", b.summary);
+        assert_eq!(b.detail["final_host"], format!("127.0.0.4:{data_port}"));
+        assert!(b.summary.contains("via 1 redirect"), "{}", b.summary);
+        let seen = data.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].target, "/data?sig=S", "the signed query is sent");
+        assert!(
+            seen[0].header("authorization").is_none(),
+            "no Authorization to another host"
+        );
+        assert!(
+            seen[0].header("x-mirror-key").is_none(),
+            "no endpoint headers to another host"
+        );
+        let blob_req = w
+            .registry
+            .seen()
+            .into_iter()
+            .find(|s| s.path().contains("/blobs/"))
+            .unwrap();
+        assert!(
+            blob_req
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("Basic "))
+        );
+        assert_eq!(blob_req.header("x-mirror-key"), Some("k"));
+        // The config says arm64; the node is amd64.
+        let p = stage(&w.out, Stage::Platform);
+        assert_eq!(p.code, Code::PlatformMissing, "{}", p.summary);
+        assert_eq!(
+            p.summary,
+            "single-platform image built for linux/arm64; this node is linux/amd64"
+        );
+        let order: Vec<Stage> = w.out.iter().map(|s| s.stage).collect();
+        assert_eq!(
+            order,
+            [
+                Stage::Dns,
+                Stage::Tcp,
+                Stage::Ping,
+                Stage::Auth,
+                Stage::Manifest,
+                Stage::Blob,
+                Stage::Platform
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn blob_digest_mismatch_is_registry_error() {
+        let w = world(false, |_| reply(200, &[], "not the config")).await;
+        let b = stage(&w.out, Stage::Blob);
+        assert_eq!(b.code, Code::RegistryError);
+        assert!(b.summary.contains("does not match"), "{}", b.summary);
+    }
+}
