@@ -51,23 +51,31 @@ pub struct Verdict {
 #[must_use]
 pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
     if outcomes.is_empty() {
-        let (message, hint) = if target.endpoints.is_empty() {
-            (
-                format!("{target}: the node's runtime config leaves no endpoint to pull from"),
-                Some("check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned()),
-            )
-        } else {
-            (
-                format!("{target}: not probed, the run's deadline was reached first"),
-                Some("raise --deadline, or probe fewer targets at once".to_owned()),
-            )
-        };
+        if target.endpoints.is_empty() {
+            // Nothing usable is left by the node's own config: a config fault
+            // (exit 7), though no contract code names it; the remarks say which file.
+            let why = target
+                .remarks
+                .first()
+                .map_or_else(String::new, |r| format!(": {r}"));
+            let mut hints = vec!["check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned()];
+            hints.extend(target.remarks.iter().skip(1).cloned());
+            return Verdict {
+                status: TargetStatus::Fail,
+                code: Code::RegistryError,
+                category: Category::Config,
+                message: format!(
+                    "{target}: the node's runtime config leaves no endpoint to pull from{why}"
+                ),
+                hint: join(hints),
+            };
+        }
         return Verdict {
             status: TargetStatus::Fail,
             code: Code::RegistryError,
             category: Category::Registry,
-            message,
-            hint,
+            message: format!("{target}: not probed, the run's deadline was reached first"),
+            hint: Some("raise --deadline, or probe fewer targets at once".to_owned()),
         };
     }
     if let Some(good) = outcomes.iter().position(|o| o.first_failure().is_none()) {
@@ -459,8 +467,13 @@ mod tests {
     fn no_outcome_is_a_failure() {
         let mut t = target();
         t.endpoints.clear();
+        t.remarks
+            .push("registry reg.test is blocked in /etc/containers/registries.conf:3".into());
         let v = judge(&t, &[]);
         assert_eq!(v.status, TargetStatus::Fail);
+        assert_eq!(v.category, Category::Config);
+        assert!(v.message.contains("registries.conf:3"), "{}", v.message);
+        assert_eq!(exit_status([&v]), 7);
     }
 
     #[test]
