@@ -97,7 +97,11 @@ pub struct Args {
 
 /// Subcommands; without one, `probe` probes.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print what would be probed, without touching the network: endpoints in
+    /// the runtime's order, TLS material, credential sources, proxies.
+    Plan,
+}
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 1m)"))?;
@@ -111,6 +115,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Probe,
+    /// `probe plan`: targets and endpoints only, no network.
+    Plan,
 }
 
 /// Validated settings for one run.
@@ -184,8 +190,12 @@ impl Settings {
         let imds_endpoint = url::Url::parse(&args.imds_endpoint)
             .map_err(|e| UsageError(format!("--imds-endpoint {:?}: {e}", args.imds_endpoint)))?;
         let deadline = args.deadline.unwrap_or(DEFAULT_DEADLINE);
+        let mode = match args.command {
+            None => Mode::Probe,
+            Some(Command::Plan) => Mode::Plan,
+        };
         Ok(Self {
-            mode: Mode::Probe,
+            mode,
             registries,
             images,
             image_inputs: args.image.clone(),
@@ -251,6 +261,15 @@ mod tests {
         assert_eq!(s.images[0].to_string(), "docker.io/library/nginx:latest");
         assert!(settings(&["--registry", "reg.test/v2"], "").is_err());
         assert!(settings(&["--image", "Bad/Upper:tag"], "").is_err());
+    }
+
+    #[test]
+    fn plan_takes_the_global_flags() {
+        let s = settings(&["plan", "--registry", "reg.test:5000", "--json"], "").unwrap();
+        assert_eq!(s.mode, Mode::Plan);
+        assert!(s.json);
+        assert_eq!(s.registries[0].domain(), "reg.test:5000");
+        assert_eq!(settings(&[], "").unwrap().mode, Mode::Probe);
     }
 
     #[test]

@@ -1579,4 +1579,77 @@ mod tests {
             assert!(e.to_string().contains(why), "{bad}: {e}");
         }
     }
+
+    /// Issue 4: no string makes the reference or `--registry` parsers panic or
+    /// take long, and a parsed reference reads back as itself.
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::time::{Duration, Instant};
+
+        const SEEDS: &[&str] = &[
+            "nginx",
+            "docker.io/library/nginx:1.27@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "localhost:5000/a/b__c.d-e---f:v1.2_3",
+            "[2001:db8::1]:5000/team/app@sha512:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "Reg.Example.COM:5000/Upper/app:Tag",
+            "https://index.docker.io/v1/",
+            "myreg.azurecr.io/app@md5:0123456789abcdef0123456789abcdef",
+        ];
+
+        fn exercise(input: &str) {
+            let start = Instant::now();
+            if let Ok(r) = Reference::parse(input) {
+                let again = Reference::parse(&r.to_string());
+                assert_eq!(again.as_ref(), Ok(&r), "{input:?} -> {r}");
+                let _ = (r.familiar_name(), r.object(), api_host(&r.domain));
+                let _ = remarks(input, &r);
+                let _ = r.with_tag(input);
+                let _ = r.with_digest(input);
+            }
+            let _ = Reference::parse_unnormalized(input);
+            let _ = Reference::parse_named(input);
+            if let Ok(h) = registry_host(input) {
+                assert_eq!(registry_host(&h.to_string()).as_ref(), Ok(&h), "{input:?}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "slow on {input:?}"
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_text_never_panics(input in "(?s).{0,300}") {
+                exercise(&input);
+            }
+
+            /// The reference alphabet, so most inputs reach the grammar's depths.
+            #[test]
+            fn reference_alphabet_never_panics(input in "(https?://)?[a-zA-Z0-9._:/@\\[\\]+-]{0,300}") {
+                exercise(&input);
+            }
+
+            #[test]
+            fn damaged_seeds_never_panic(
+                which in 0..SEEDS.len(),
+                at in any::<prop::sample::Index>(),
+                ch in prop_oneof![any::<char>(), prop::sample::select(vec!['/', ':', '@', '.', '_', '-', '[', ']', 'A'])],
+                cut in any::<prop::sample::Index>(),
+                repeat in 1usize..200,
+            ) {
+                let mut chars: Vec<char> = SEEDS[which].chars().collect();
+                let i = at.index(chars.len());
+                chars[i] = ch;
+                exercise(&chars.iter().collect::<String>());
+                chars.truncate(cut.index(chars.len() + 1));
+                exercise(&chars.iter().collect::<String>());
+                // A long run of one component, as a repeated path or label.
+                let s: String = chars.iter().collect();
+                exercise(&s.repeat(repeat));
+            }
+        }
+    }
 }

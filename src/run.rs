@@ -2,13 +2,14 @@
 //! probes -> verdicts -> report. The only place that wires the pipeline
 //! together; each step lives in its own module.
 
-use crate::cli::{Args, Settings, UsageError};
+use crate::cli::{Args, Mode, Settings, UsageError};
+use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
 use crate::probe::{self, Context, dns, tls};
 use crate::report::{self, Report, TargetReport};
 use crate::secret::Secret;
-use crate::target::{Credential, Endpoint, Scheme, Secretish, Target};
+use crate::target::{Credential, Endpoint, Role, Scheme, Secretish, Target};
 use crate::verdict;
 use std::io::{self, Write as _};
 use std::sync::Arc;
@@ -34,18 +35,28 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// Parse arguments, run, render; return the exit status.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(RunError::Runtime)?;
-    let report = runtime.block_on(probe_run(&settings))?;
+    let report = match settings.mode {
+        Mode::Plan => plan_run(&settings)?,
+        Mode::Probe => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(RunError::Runtime)?;
+            runtime.block_on(probe_run(&settings))?
+        }
+    };
     let mut stdout = anstream::stdout();
     if settings.json {
         report::json::write(&report, true, &mut stdout).map_err(RunError::Output)?;
+    } else if report.plan {
+        report::plan::write(&report, &mut stdout).map_err(RunError::Output)?;
     } else {
         report::text::write(&report, &mut stdout).map_err(RunError::Output)?;
     }
     stdout.flush().map_err(RunError::Output)?;
+    if report.plan {
+        return Ok(0);
+    }
     Ok(verdict::exit_status(
         report.targets.iter().map(|t| &t.verdict),
     ))
@@ -97,40 +108,74 @@ fn flag_credential(settings: &Settings) -> Option<Credential> {
     }
 }
 
-/// Build targets from the settings (and, with no target flags, from the node's config).
-fn targets(settings: &Settings, creds: &Credentials) -> Vec<Target> {
+/// Build targets from the settings (and, with no target flags, from every
+/// registry the node's config names), with endpoints from the node's config.
+///
+/// Credentials given to the probe (`--username`, `--docker-config`) stand for
+/// the kubelet's `AuthConfig` (an imagePullSecret): containerd's CRI
+/// `credentials()` uses it when present and the config's `configs.<host>.auth`
+/// otherwise, and `ParseAuth` hands it to every host contacted, mirrors
+/// included, because the kubelet sends no `ServerAddress`
+/// (`internal/cri/server/images/image_pull.go`).
+fn targets(
+    settings: &Settings,
+    root: &HostRoot,
+    node: &NodeConfig,
+    creds: &Credentials,
+    sources: &mut Vec<Source>,
+) -> Vec<Target> {
     let mut out = Vec::new();
     for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
-        let mut ep = default_endpoint(&reference.domain, None, None);
-        ep.credential = creds.lookup(&reference.name());
-        out.push(Target {
-            registry: reference.domain.clone(),
-            image: Some(reference.clone()),
-            endpoints: vec![ep],
-            remarks: target_remarks(input, reference, creds),
-        });
+        let (mut t, s) = node.target(root, &reference.domain, Some(reference));
+        node::push_unique(sources, s);
+        with_credential(&mut t, creds.lookup(&reference.name()));
+        let mut remarks = target_remarks(input, reference, creds);
+        remarks.append(&mut t.remarks);
+        t.remarks = remarks;
+        out.push(t);
     }
     for r in &settings.registries {
-        let mut ep = default_endpoint(&r.host, r.port, r.scheme.map(|s| s == Scheme::Https));
-        ep.credential = creds.lookup(&r.domain());
-        out.push(Target {
-            registry: r.domain(),
-            image: None,
-            endpoints: vec![ep],
-            remarks: Vec::new(),
-        });
+        let (mut t, s) = node.target(root, &r.domain(), None);
+        node::push_unique(sources, s);
+        if let Some(scheme) = r.scheme {
+            force_scheme(&mut t, scheme, r.port);
+        }
+        with_credential(&mut t, creds.lookup(&r.domain()));
+        out.push(t);
     }
-    if out.is_empty() {
-        let mut ep = default_endpoint(DOCKER_HUB, None, None);
-        ep.credential = creds.lookup(DOCKER_HUB);
-        out.push(Target {
-            registry: DOCKER_HUB.to_owned(),
-            image: None,
-            endpoints: vec![ep],
-            remarks: Vec::new(),
-        });
+    if settings.images.is_empty() && settings.registries.is_empty() {
+        for registry in node.registries(root) {
+            let (mut t, s) = node.target(root, &registry, None);
+            node::push_unique(sources, s);
+            with_credential(&mut t, creds.lookup(&registry));
+            out.push(t);
+        }
     }
     out
+}
+
+/// The kubelet-like credential, when there is one, replaces the config's on every endpoint.
+fn with_credential(target: &mut Target, credential: Option<Credential>) {
+    if let Some(c) = credential {
+        for ep in &mut target.endpoints {
+            ep.credential = Some(c.clone());
+        }
+    }
+}
+
+/// `--registry http://host:port` asks for that scheme: it replaces the scheme
+/// of the registry's own default endpoint (mirrors keep theirs).
+fn force_scheme(target: &mut Target, scheme: Scheme, port: Option<u16>) {
+    for ep in &mut target.endpoints {
+        if ep.role == Role::Upstream && ep.scheme != scheme {
+            ep.scheme = scheme;
+            ep.port = port.unwrap_or(scheme.default_port());
+            ep.http_fallback = None;
+            if scheme == Scheme::Http {
+                ep.tls = crate::target::TlsSettings::default();
+            }
+        }
+    }
 }
 
 /// Notes for a person about an image name and its credentials.
@@ -189,20 +234,16 @@ impl Credentials {
 pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let root = HostRoot::new(&settings.root);
-    if !root.root().is_dir() {
-        return Err(RunError::Usage(UsageError(format!(
-            "--root {}: not a directory",
-            root.root().display()
-        ))));
-    }
+    let root = checked_root(settings)?;
     let mut sources = Vec::new();
     let (resolver, dns_sources) = dns::NodeResolver::from_root(&root, settings.timeout);
     sources.extend(dns_sources);
     let (trust, trust_sources) = tls::TrustStore::load(&root);
     sources.extend(trust_sources);
     let creds = Credentials::load(settings, &mut sources)?;
-    let targets = targets(settings, &creds);
+    let (node, node_sources) = node::discover(&root);
+    node::push_unique(&mut sources, node_sources);
+    let targets = targets(settings, &root, &node, &creds, &mut sources);
     let ctx = Arc::new(Context {
         root: root.clone(),
         resolver,
@@ -242,5 +283,71 @@ pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
         status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
         config_sources: sources,
         targets: reports,
+        plan: false,
+        runtime: Some(node.describe_runtime()),
+        notes: node.notes,
     })
+}
+
+/// `probe plan`: the same targets as a probe run, from the same node files,
+/// and no network at all.
+pub fn plan_run(settings: &Settings) -> Result<Report, RunError> {
+    let started_at = SystemTime::now();
+    let started = std::time::Instant::now();
+    let root = checked_root(settings)?;
+    let mut sources = Vec::new();
+    let creds = Credentials::load(settings, &mut sources)?;
+    let (node, node_sources) = node::discover(&root);
+    node::push_unique(&mut sources, node_sources);
+    let targets = targets(settings, &root, &node, &creds, &mut sources);
+    Ok(plan_report(
+        node_name(&root),
+        &node,
+        sources,
+        targets,
+        started_at,
+        started.elapsed(),
+    ))
+}
+
+/// A plan report over already built targets (also what tests render).
+#[must_use]
+pub fn plan_report(
+    node_name: String,
+    node: &NodeConfig,
+    config_sources: Vec<Source>,
+    targets: Vec<Target>,
+    started_at: SystemTime,
+    duration: Duration,
+) -> Report {
+    let targets = targets
+        .into_iter()
+        .map(|target| TargetReport {
+            verdict: report::plan::plan_verdict(&target),
+            target,
+            outcomes: Vec::new(),
+        })
+        .collect();
+    Report {
+        node: node_name,
+        started_at,
+        duration,
+        status: verdict::TargetStatus::Ok,
+        config_sources,
+        targets,
+        plan: true,
+        runtime: Some(node.describe_runtime()),
+        notes: node.notes.clone(),
+    }
+}
+
+fn checked_root(settings: &Settings) -> Result<HostRoot, RunError> {
+    let root = HostRoot::new(&settings.root);
+    if !root.root().is_dir() {
+        return Err(RunError::Usage(UsageError(format!(
+            "--root {}: not a directory",
+            root.root().display()
+        ))));
+    }
+    Ok(root)
 }

@@ -10,6 +10,7 @@ use crate::reference::Reference;
 use crate::secret::Secret;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `http` or `https`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,6 +118,28 @@ impl Default for Capabilities {
     }
 }
 
+/// How a runtime retries an `https` endpoint over plain `http`.
+///
+/// containerd wraps such a host's transport in `docker.NewHTTPFallback`
+/// (`core/remotes/docker/resolver.go`): it retries over http on the same
+/// `host:port` when the TLS handshake fails because the server answered in
+/// plain HTTP (`tls.RecordHeaderError` "HTTP/") or timed out. containers/image
+/// (`docker/docker_client.go`, `detectPropertiesHelper`) and moby
+/// (`registry/service_v2.go`, `lookupV2Endpoints`) ping `https` first and `http`
+/// second for an insecure registry, after *any* failure of the https ping, on
+/// each scheme's default port when the registry names none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpFallback {
+    /// The port the plain-http retry dials.
+    pub port: u16,
+    /// `false`: only a TLS handshake failure triggers it (containerd);
+    /// `true`: any failure through the `/v2/` ping does (CRI-O, Docker).
+    pub on_any_error: bool,
+    /// The proxy for the http retry (`HTTP_PROXY`, not `HTTPS_PROXY`), set
+    /// with the endpoint's own proxy by node discovery.
+    pub proxy: Option<url::Url>,
+}
+
 /// One host the runtime would contact for a target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -138,6 +161,14 @@ pub struct Endpoint {
     pub ns_param: Option<String>,
     /// Where this endpoint came from (`file:line`), or `default`.
     pub source: String,
+    /// Whether and how the runtime retries this https endpoint over http.
+    pub http_fallback: Option<HttpFallback>,
+    /// hosts.toml `dial_timeout`: the TCP connect limit instead of `--timeout`.
+    pub dial_timeout: Option<Duration>,
+    /// The repository asked for on this endpoint when the config rewrites it
+    /// (CRI-O `prefix` -> `location`, k3s `rewrite`), e.g. `mirror/library/nginx`
+    /// for `docker.io/library/nginx`; `None` means the image's own path.
+    pub repository: Option<String>,
 }
 
 impl Endpoint {
@@ -157,7 +188,22 @@ impl Endpoint {
             credential: None,
             ns_param: None,
             source: "default".to_owned(),
+            http_fallback: None,
+            dial_timeout: None,
+            repository: None,
         }
+    }
+
+    /// The plain-http endpoint the runtime falls back to, if it would.
+    #[must_use]
+    pub fn fallback_endpoint(&self) -> Option<Endpoint> {
+        let fb = self.http_fallback.as_ref()?;
+        let mut ep = self.clone();
+        ep.scheme = Scheme::Http;
+        ep.port = fb.port;
+        ep.tls = TlsSettings::default();
+        ep.proxy.clone_from(&fb.proxy);
+        Some(ep)
     }
 
     /// `host[:port]` as it appears in a URL authority (IPv6 bracketed, default port omitted).

@@ -757,6 +757,9 @@ fn legacy_hosts(
             credential: None,
             ns_param: proxy.then(|| registry_host.to_owned()),
             source,
+            http_fallback: None,
+            dial_timeout: None,
+            repository: None,
         };
         out.push(hosts::RegistryHost {
             endpoint,

@@ -18,7 +18,7 @@
 
 use super::{Source, line_of};
 use crate::hostroot::HostRoot;
-use crate::target::{Endpoint, Role, Scheme};
+use crate::target::{Endpoint, HttpFallback, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -179,9 +179,9 @@ pub struct PullSource {
 /// What a pull of one reference would contact, and why not when it would not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// In the runtime's order. An insecure location yields an `https`
-    /// endpoint with `skip_verify` followed by its plain `http` fallback,
-    /// as `detectPropertiesHelper` pings https first, then http.
+    /// In the runtime's order. An insecure location yields one `https`
+    /// endpoint with `skip_verify` and an `http_fallback`, as
+    /// `detectPropertiesHelper` pings https first, then http, on one host.
     pub endpoints: Vec<Endpoint>,
     /// `Some("registry X is blocked in file:line")` when the pull is refused.
     pub blocked: Option<String>,
@@ -1002,15 +1002,23 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
             }
         }
         https.tls.skip_verify = src.insecure;
-        let http = src.insecure.then(|| {
-            let mut e = https.clone();
-            e.scheme = Scheme::Http;
-            e.port = port.unwrap_or(Scheme::Http.default_port());
-            e.tls = crate::target::TlsSettings::default();
-            e
+        // One host to the runtime: https (unverified), then http after any ping failure.
+        https.http_fallback = src.insecure.then(|| HttpFallback {
+            port: port.unwrap_or(Scheme::Http.default_port()),
+            on_any_error: true,
+            proxy: None,
         });
+        // The manifest is asked for under the rewritten repository (prefix -> location).
+        let repository = reference_name(&src.reference)
+            .split_once('/')
+            .map(|(_, path)| path.to_owned());
+        let original = reference_name(image_or_registry)
+            .split_once('/')
+            .map(|(_, path)| path.to_owned());
+        if repository != original {
+            https.repository = repository;
+        }
         plan.endpoints.push(https);
-        plan.endpoints.extend(http);
     }
     plan.sources = sources;
     plan
@@ -1823,11 +1831,6 @@ mod tests {
                     Role::Mirror,
                     true
                 ),
-                (
-                    "http://192.168.100.100:5000/v2/".to_owned(),
-                    Role::Mirror,
-                    false
-                ),
                 ("https://mirror.gcr.io/v2/".to_owned(), Role::Mirror, false),
                 (
                     "https://registry-1.docker.io/v2/".to_owned(),
@@ -1838,8 +1841,17 @@ mod tests {
         );
         let drop_in = "/etc/containers/registries.conf.d/10-docker.io.conf";
         assert_eq!(p.endpoints[0].source, format!("{drop_in}:7"));
-        assert_eq!(p.endpoints[2].source, format!("{drop_in}:11"));
-        assert_eq!(p.endpoints[3].source, format!("{drop_in}:1"));
+        assert_eq!(
+            p.endpoints[0].http_fallback,
+            Some(HttpFallback {
+                port: 5000,
+                on_any_error: true,
+                proxy: None
+            })
+        );
+        assert_eq!(p.endpoints[1].http_fallback, None);
+        assert_eq!(p.endpoints[1].source, format!("{drop_in}:11"));
+        assert_eq!(p.endpoints[2].source, format!("{drop_in}:1"));
         let certs = dir
             .path()
             .join("etc/containers/certs.d/192.168.100.100:5000");
@@ -1919,10 +1931,12 @@ mod tests {
             [
                 "https://mirror-1.registry-a.com/v2/",
                 "https://mirror-2.registry-a.com/v2/",
-                "http://mirror-2.registry-a.com/v2/",
                 "https://registry-a.com/v2/"
             ]
         );
+        // The insecure mirror is one host: https, then http on port 80.
+        let eps = endpoints_for(&cfg, &root, "registry-a.com/foo/image:aaa", false);
+        assert_eq!(eps[1].http_fallback.as_ref().map(|f| f.port), Some(80));
         assert_eq!(
             urls("registry-b.com/foo/image:aaa", false),
             ["https://registry-b.com/v2/"]

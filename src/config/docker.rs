@@ -21,7 +21,7 @@
 
 use super::Source;
 use crate::hostroot::HostRoot;
-use crate::target::{ClientCert, Endpoint, Role, Scheme, TlsSettings};
+use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt;
@@ -702,14 +702,14 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
     if let Some(src) = &insecure {
         https.source.clone_from(src);
     }
-    let http = insecure.is_some().then(|| {
-        let mut e = https.clone();
-        e.scheme = Scheme::Http;
-        e.port = port.unwrap_or(80);
-        e
+    // moby lists an insecure registry as https (unverified) then http; pulls
+    // move on to http after any https failure, so it is one host with a fallback.
+    https.http_fallback = insecure.is_some().then(|| HttpFallback {
+        port: port.unwrap_or(80),
+        on_any_error: true,
+        proxy: None,
     });
     plan.endpoints.push(https);
-    plan.endpoints.extend(http);
     plan
 }
 
@@ -974,10 +974,11 @@ WantedBy=multi-user.target
             .collect();
         assert_eq!(
             got,
-            [
-                ("https://10.96.0.10:5000/v2/".to_owned(), true, unit),
-                ("http://10.96.0.10:5000/v2/".to_owned(), true, unit)
-            ]
+            [("https://10.96.0.10:5000/v2/".to_owned(), true, unit)]
+        );
+        assert_eq!(
+            insecure[0].http_fallback.as_ref().map(|f| f.port),
+            Some(5000)
         );
         assert_eq!(registries(&cfg), ["docker.io"]);
     }
@@ -1074,7 +1075,13 @@ WantedBy=multi-user.target
         assert!(mine.endpoints[0].tls.ca_files.is_empty());
         assert_eq!(
             mine.endpoints.iter().map(Endpoint::url).collect::<Vec<_>>(),
-            ["https://myreg:5000/v2/", "http://myreg:5000/v2/"]
+            ["https://myreg:5000/v2/"]
+        );
+        assert!(
+            mine.endpoints[0]
+                .http_fallback
+                .as_ref()
+                .is_some_and(|f| f.on_any_error)
         );
         assert_eq!(registries(&cfg), ["docker.io", "myreg:5000", "other:5000"]);
     }

@@ -380,61 +380,116 @@ fn urls_match(glob: &str, target: &str) -> bool {
             .all(|(gp, tp)| glob_match(gp.as_bytes(), tp.as_bytes()) == Some(true))
 }
 
+/// One element of a host-label glob: `*`, or something that matches one byte.
+enum GlobToken {
+    Star,
+    Any,
+    Byte(u8),
+    /// `[...]`: inclusive byte ranges, negated with `^`.
+    Class {
+        negate: bool,
+        ranges: Vec<(u8, u8)>,
+    },
+}
+
+impl GlobToken {
+    fn matches(&self, b: u8) -> bool {
+        match self {
+            GlobToken::Star => false,
+            GlobToken::Any => true,
+            GlobToken::Byte(c) => *c == b,
+            GlobToken::Class { negate, ranges } => {
+                ranges.iter().any(|(lo, hi)| (lo..=hi).contains(&&b)) != *negate
+            }
+        }
+    }
+}
+
+/// The tokens of a glob, or `None` for a malformed one (Go's `ErrBadPattern`).
+fn glob_tokens(pat: &[u8]) -> Option<Vec<GlobToken>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = pat.get(i) {
+        i += 1;
+        out.push(match c {
+            b'*' => GlobToken::Star,
+            b'?' => GlobToken::Any,
+            b'\\' => {
+                i += 1;
+                GlobToken::Byte(*pat.get(i - 1)?)
+            }
+            b'[' => {
+                let negate = pat.get(i) == Some(&b'^');
+                if negate {
+                    i += 1;
+                }
+                let mut ranges = Vec::new();
+                let mut first = true;
+                loop {
+                    let c = *pat.get(i)?;
+                    if c == b']' && !first {
+                        i += 1;
+                        break;
+                    }
+                    first = false;
+                    let lo = if c == b'\\' {
+                        i += 1;
+                        *pat.get(i)?
+                    } else {
+                        c
+                    };
+                    i += 1;
+                    let hi = if pat.get(i) == Some(&b'-')
+                        && pat.get(i + 1).is_some_and(|b| *b != b']')
+                    {
+                        i += 2;
+                        *pat.get(i - 1)?
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                GlobToken::Class { negate, ranges }
+            }
+            c => GlobToken::Byte(c),
+        });
+    }
+    Some(out)
+}
+
 /// Go `path/filepath.Match` for one host label: `*`, `?`, `[...]` with ranges
 /// and `^` negation, `\` escapes. `None` for a malformed pattern.
+///
+/// Iterative, backtracking only to the last `*`: a pull secret's key is user
+/// input, and a recursive matcher overflows the stack on a long label and
+/// takes exponential time on `*a*a*a...` (Go's matcher does neither).
 fn glob_match(pat: &[u8], s: &[u8]) -> Option<bool> {
-    match pat.first() {
-        None => Some(s.is_empty()),
-        Some(b'*') => {
-            for i in 0..=s.len() {
-                if glob_match(&pat[1..], &s[i..])? {
-                    return Some(true);
-                }
+    let tokens = glob_tokens(pat)?;
+    let (mut t, mut i) = (0, 0);
+    // Where the last `*` was and where in `s` it currently stops.
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match tokens.get(t) {
+            Some(GlobToken::Star) => {
+                star = Some((t, i));
+                t += 1;
             }
-            Some(false)
-        }
-        Some(b'?') => Some(!s.is_empty() && glob_match(&pat[1..], &s[1..])?),
-        Some(b'[') => {
-            let mut i = 1;
-            let negate = pat.get(i) == Some(&b'^');
-            if negate {
+            Some(token) if token.matches(s[i]) => {
+                t += 1;
                 i += 1;
             }
-            let mut matched = false;
-            let mut first = true;
-            loop {
-                let c = *pat.get(i)?;
-                if c == b']' && !first {
-                    i += 1;
-                    break;
-                }
-                first = false;
-                let lo = if c == b'\\' {
-                    i += 1;
-                    *pat.get(i)?
-                } else {
-                    c
+            _ => {
+                let Some((star_t, star_i)) = star else {
+                    return Some(false);
                 };
-                i += 1;
-                let hi = if pat.get(i) == Some(&b'-') && pat.get(i + 1).is_some_and(|b| *b != b']')
-                {
-                    i += 2;
-                    *pat.get(i - 1)?
-                } else {
-                    lo
-                };
-                if s.first().is_some_and(|x| (lo..=hi).contains(x)) {
-                    matched = true;
-                }
+                let star_i = star_i + 1;
+                star = Some((star_t, star_i));
+                t = star_t + 1;
+                i = star_i;
             }
-            Some(!s.is_empty() && matched != negate && glob_match(&pat[i..], &s[1..])?)
         }
-        Some(b'\\') => {
-            let c = *pat.get(1)?;
-            Some(s.first() == Some(&c) && glob_match(&pat[2..], &s[1..])?)
-        }
-        Some(c) => Some(s.first() == Some(c) && glob_match(&pat[1..], &s[1..])?),
     }
+    Some(tokens[t..].iter().all(|tok| matches!(tok, GlobToken::Star)))
 }
 
 /// keyring.go `isDefaultRegistryMatch`: would this image be pulled from Docker Hub?
@@ -914,5 +969,176 @@ mod tests {
         );
         assert_eq!(keyring_key("reg.io/team/").as_deref(), Some("reg.io/team/"));
         assert_eq!(keyring_key("reg.io:abc"), None);
+    }
+
+    /// Issue 4: no config text and no image name makes parsing or kubelet's
+    /// keyring matching panic or take long (a pull secret is user input).
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::time::{Duration, Instant};
+
+        fn seeds() -> Vec<String> {
+            let mut out: Vec<String> = [
+                "docker-cli-docs-sample-config.json",
+                "docker-cli-test-config-index-docker-io-auth.json",
+            ]
+            .iter()
+            .map(|f| super::fixture(f))
+            .collect();
+            out.push(r#"{"https://index.docker.io/v1/": {"auth": "Zm9vOmJhcg=="}, "*.azurecr.io/team": {"username": "u", "password": "p", "identitytoken": "t"}, "[::1]:5000": {"auth": "Zm9vOmJhcg", "email": "e"}}"#.to_owned());
+            out.push(r#"{"auths": {"reg.io:5000/v2/": {"registrytoken": "x"}, "q?ua#y": {}}, "credsStore": "desktop", "credHelpers": {"gcr.io": "gcloud"}}"#.to_owned());
+            out
+        }
+
+        /// Parse, then ask every question a run asks, for each name; within a second.
+        fn exercise(text: &str, names: &[&str]) {
+            let start = Instant::now();
+            if let Ok(cfg) = parse(text) {
+                let keys: Vec<String> = cfg.entries.iter().map(|e| e.key.clone()).collect();
+                for name in names.iter().copied().chain(keys.iter().map(String::as_str)) {
+                    let _ = cfg.lookup(name);
+                    let _ = cfg.helper_for(name);
+                    let _ = cfg.remarks(name);
+                }
+                let _ = format!("{cfg:?}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "slow on {text:?} with {names:?}"
+            );
+        }
+
+        /// A config whose one key is `key`, as a pull secret could carry it.
+        fn with_key(key: &str) -> String {
+            let key = serde_json::to_string(key).unwrap();
+            format!(r#"{{"auths": {{{key}: {{"auth": "Zm9vOmJhcg=="}}}}}}"#)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "(?s).{0,400}", name in "(?s).{0,80}") {
+                exercise(&text, &[&name]);
+            }
+
+            #[test]
+            fn damaged_fixtures_never_panic(
+                which in 0usize..4,
+                at in any::<prop::sample::Index>(),
+                ch in any::<char>(),
+                cut in any::<prop::sample::Index>(),
+                name in "[a-z0-9.:/*\\[\\]-]{0,40}",
+            ) {
+                let mut chars: Vec<char> = seeds()[which].chars().collect();
+                let i = at.index(chars.len());
+                chars[i] = ch;
+                exercise(&chars.iter().collect::<String>(), &[&name]);
+                chars.truncate(cut.index(chars.len() + 1));
+                exercise(&chars.iter().collect::<String>(), &[&name]);
+            }
+
+            /// Keys and names from the keyring grammar: globs, classes, escapes, ports, paths.
+            #[test]
+            fn arbitrary_keys_and_names_never_panic(
+                key in "(https?://)?[a-z0-9.*?\\[\\]^\\\\:@/-]{0,60}",
+                names in prop::collection::vec("[a-z0-9.*?\\[\\]:@/-]{0,60}|(?s).{0,30}", 0..6),
+            ) {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                exercise(&with_key(&key), &names);
+            }
+
+            /// Many `*` in one host label against a long label: a backtracking
+            /// glob takes exponential time here; Go's `filepath.Match` does not.
+            #[test]
+            fn star_heavy_globs_stay_fast(stars in 1usize..40, len in 1usize..4000, tail in "[a-c]{0,3}") {
+                let key = format!("{}{tail}.io", "*a".repeat(stars));
+                let name = format!("{}.io/x", "a".repeat(len));
+                exercise(&with_key(&key), &[&name]);
+            }
+        }
+
+        /// The recursive matcher this module used before (exponential on `*a*a*a...`),
+        /// kept as the reference the iterative one is checked against.
+        fn recursive_glob(pat: &[u8], s: &[u8]) -> Option<bool> {
+            match pat.first() {
+                None => Some(s.is_empty()),
+                Some(b'*') => {
+                    for i in 0..=s.len() {
+                        if recursive_glob(&pat[1..], &s[i..])? {
+                            return Some(true);
+                        }
+                    }
+                    Some(false)
+                }
+                Some(b'?') => Some(!s.is_empty() && recursive_glob(&pat[1..], &s[1..])?),
+                Some(b'[') => {
+                    let mut i = 1;
+                    let negate = pat.get(i) == Some(&b'^');
+                    if negate {
+                        i += 1;
+                    }
+                    let mut matched = false;
+                    let mut first = true;
+                    loop {
+                        let c = *pat.get(i)?;
+                        if c == b']' && !first {
+                            i += 1;
+                            break;
+                        }
+                        first = false;
+                        let lo = if c == b'\\' {
+                            i += 1;
+                            *pat.get(i)?
+                        } else {
+                            c
+                        };
+                        i += 1;
+                        let hi = if pat.get(i) == Some(&b'-')
+                            && pat.get(i + 1).is_some_and(|b| *b != b']')
+                        {
+                            i += 2;
+                            *pat.get(i - 1)?
+                        } else {
+                            lo
+                        };
+                        if s.first().is_some_and(|x| (lo..=hi).contains(x)) {
+                            matched = true;
+                        }
+                    }
+                    Some(!s.is_empty() && matched != negate && recursive_glob(&pat[i..], &s[1..])?)
+                }
+                Some(b'\\') => {
+                    let c = *pat.get(1)?;
+                    Some(s.first() == Some(&c) && recursive_glob(&pat[2..], &s[1..])?)
+                }
+                Some(c) => Some(s.first() == Some(c) && recursive_glob(&pat[1..], &s[1..])?),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            #[test]
+            fn glob_match_agrees_with_the_recursive_reference(
+                pat in "[ab*?\\[\\]^\\\\-]{0,10}",
+                s in "[ab\\]^*?-]{0,10}",
+            ) {
+                prop_assert_eq!(
+                    glob_match(pat.as_bytes(), s.as_bytes()) == Some(true),
+                    recursive_glob(pat.as_bytes(), s.as_bytes()) == Some(true),
+                    "{:?} vs {:?}", pat, s
+                );
+            }
+        }
+
+        #[test]
+        fn long_labels_do_not_overflow_the_stack() {
+            let label = "a".repeat(200_000);
+            let key = format!("{label}.io");
+            exercise(&with_key(&key), &[&format!("{label}.io/x")]);
+            exercise(&with_key(&"*".repeat(200_000)), &[&label]);
+        }
     }
 }

@@ -15,7 +15,7 @@
 use crate::config::{Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use crate::target::{Capabilities, ClientCert, Endpoint, Role, Scheme, TlsSettings};
+use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -617,7 +617,9 @@ pub struct HostDir {
     pub hosts: HostsFile,
 }
 
-/// One host as containerd's resolver would use it.
+/// One host as containerd's resolver would use it. `endpoint` carries the
+/// same facts (`http_fallback`, `dial_timeout`) for the probe; these fields
+/// keep the parser's view for table tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryHost {
     pub endpoint: Endpoint,
@@ -696,7 +698,8 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
         let mut scheme = h.scheme.unwrap_or(Scheme::Https);
         let explicit_tls = h.ca.is_some() || h.client.is_some() || h.skip_verify.is_some();
         let mut http_fallback = false;
-        if scheme == Scheme::Http && explicit_tls && port != Some(80) {
+        // `port != "" && port != "80"` upstream: a port-less http host stays http.
+        if scheme == Scheme::Http && explicit_tls && port.is_some_and(|p| p != 80) {
             scheme = Scheme::Https;
             http_fallback = true;
         }
@@ -763,6 +766,14 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
             credential: None,
             ns_param: proxy.then(|| registry_host.to_owned()),
             source,
+            // The retry keeps the host's port: only a host with an explicit one falls back.
+            http_fallback: http_fallback.then(|| HttpFallback {
+                port: port.unwrap_or(80),
+                on_any_error: false,
+                proxy: None,
+            }),
+            dial_timeout: h.dial_timeout,
+            repository: None,
         };
         out.push(RegistryHost {
             endpoint,

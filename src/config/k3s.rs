@@ -18,7 +18,8 @@ use super::Source;
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{
-    Capabilities, ClientCert, Credential, Endpoint, Role, Scheme, Secretish, TlsSettings,
+    Capabilities, ClientCert, Credential, Endpoint, HttpFallback, Role, Scheme, Secretish,
+    TlsSettings,
 };
 use base64::Engine as _;
 use serde::Deserialize;
@@ -672,6 +673,18 @@ fn to_endpoint(
             (true, true) => {}
         }
         out.tls = t;
+        // k3s writes these as hosts.toml `ca`/`client`/`skip_verify`, and containerd's
+        // ConfigureHosts then tries https first on an http host with a port other than 80.
+        if url.scheme == Scheme::Http
+            && let Some(port) = url.port.filter(|p| *p != 80)
+        {
+            out.scheme = Scheme::Https;
+            out.http_fallback = Some(HttpFallback {
+                port,
+                on_any_error: false,
+                proxy: None,
+            });
+        }
     }
     if let Some(auth) = &ep.config.auth {
         match credential(auth, format!("{} (configs.\"{key}\".auth)", cfg.path)) {
@@ -693,21 +706,13 @@ pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> Plan {
     );
     // containerd looks for the registry's own directory first, then _default.
     let Some(host) = hosts.get(registry_host).or_else(|| hosts.get("_default")) else {
-        let mut ep = to_endpoint(
-            cfg,
-            root,
-            &HostEndpoint {
-                url: None,
-                config: RegistryConfig::default(),
-                config_key: None,
-                rewrites: BTreeMap::new(),
-            },
-            registry_host,
-            Role::Upstream,
-            &mut plan.problems,
+        // No directory rendered: containerd's own defaults (localhost gets https
+        // with skip_verify and an http fallback).
+        plan.endpoints.extend(
+            super::hosts::configure(registry_host, None, root)
+                .into_iter()
+                .map(|h| h.endpoint),
         );
-        "default".clone_into(&mut ep.source);
-        plan.endpoints.push(ep);
         return plan;
     };
     for ep in &host.endpoints {

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod dockercfg;
 pub mod hosts;
 pub mod k3s;
+pub mod node;
 pub mod proxy;
 pub mod resolv;
 pub mod runtime;

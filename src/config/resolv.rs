@@ -660,4 +660,90 @@ mod tests {
         let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [10, 11, 12]);
     }
+
+    /// Issue 4: no input makes either parser panic or take long. Arbitrary text,
+    /// resolv.conf-shaped lines, and damaged copies of the Go testdata above.
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::time::{Duration, Instant};
+
+        const SEEDS: &[&str] = &[
+            "# /etc/resolv.conf\n\ndomain localdomain\nnameserver 8.8.8.8\nnameserver 2001:4860:4860::8888\nnameserver fe80::1%lo0\noptions ndots:5 timeout:10 attempts:3 rotate\noptions attempts 3\n",
+            "search test invalid\ndomain localdomain\nnameserver 8.8.8.8\noptions ndots:16 timeout:0 attempts:0 edns0 single-request trust-ad use-vc\n",
+            "255.255.255.255\tbroadcasthost\n127.0.0.2\todin\n127.0.0.3  odin  # inline comment\n::2      odin\nfe80::1%lo0\tlocalhost\n123.123.123\tloki\n127.0.0.4\n",
+        ];
+
+        /// Both parsers and every accessor on their results, within a second.
+        fn exercise(text: &str) {
+            let start = Instant::now();
+            let conf = parse(text);
+            let _ = conf.error_summary();
+            let mut value = conf.value;
+            value.apply_default_search(text);
+            for ns in &value.nameservers {
+                let _ = ns.to_string();
+            }
+            let hosts = parse_hosts(text);
+            let _ = hosts.error_summary();
+            for word in text.split_whitespace().take(50) {
+                let _ = hosts.value.lookup(word);
+            }
+            let _ = hosts.value.lookup(text);
+            assert!(start.elapsed() < Duration::from_secs(1), "slow on {text:?}");
+        }
+
+        /// `text` with a char replaced at `at` and cut at `cut`.
+        fn damage(
+            text: &str,
+            at: prop::sample::Index,
+            ch: char,
+            cut: prop::sample::Index,
+        ) -> String {
+            let mut chars: Vec<char> = text.chars().collect();
+            let i = at.index(chars.len());
+            chars[i] = ch;
+            chars.truncate(cut.index(chars.len() + 1));
+            chars.into_iter().collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "(?s).{0,400}") {
+                exercise(&text);
+            }
+
+            #[test]
+            fn resolv_shaped_lines_never_panic(lines in prop::collection::vec(
+                ("(nameserver|domain|search|options|lookup|sortlist|#|;| nameserver)",
+                 prop::collection::vec("[0-9a-fA-F:.%a-z]{0,20}|(ndots|timeout|attempts|rotate|edns0)(:[0-9+-]{0,22})?", 0..5)),
+                0..20,
+            )) {
+                let text: String = lines
+                    .iter()
+                    .map(|(k, args)| format!("{k} {}\n", args.join(" ")))
+                    .collect();
+                exercise(&text);
+            }
+
+            #[test]
+            fn damaged_seeds_never_panic(
+                which in 0..SEEDS.len(),
+                at in any::<prop::sample::Index>(),
+                ch in any::<char>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                exercise(&damage(SEEDS[which], at, ch, cut));
+            }
+
+            #[test]
+            fn huge_numbers_clamp(n in "[0-9]{1,40}") {
+                let conf = parse(&format!("options ndots:{n} timeout:{n} attempts:{n}\n")).value;
+                prop_assert!(conf.ndots <= 15);
+                prop_assert!(conf.attempts >= 1);
+            }
+        }
+    }
 }

@@ -313,4 +313,83 @@ mod tests {
         let c = parse_all([r#"Bearer realm="https://r/t",error="insufficient_scope""#]);
         assert_eq!(c[0].to_json()["error"], "insufficient_scope");
     }
+
+    /// Issue 4: no `WWW-Authenticate` value makes the parser panic or take long.
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::time::{Duration, Instant};
+
+        const SEEDS: &[&str] = &[
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:foo/bar:pull,push""#,
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",other=fun,slashed="he\"\l\lo""#,
+            r#"Basic realm="Registry Realm", Bearer realm="b""#,
+            r#"Bearer realm="https://r/t",error="insufficient_scope",empty="""#,
+        ];
+
+        fn exercise(values: &[&str]) {
+            let start = Instant::now();
+            let all = parse_all(values.iter().copied());
+            assert_sorted(&all);
+            let _ = choose(&all, true);
+            let _ = choose(&all, false);
+            for c in &all {
+                let _ = c.to_json();
+            }
+            let mut headers = http::HeaderMap::new();
+            for v in values {
+                if let Ok(v) = http::HeaderValue::from_str(v) {
+                    headers.append(http::header::WWW_AUTHENTICATE, v);
+                }
+            }
+            let _ = from_headers(&headers);
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "slow on {values:?}"
+            );
+        }
+
+        fn assert_sorted(all: &[Challenge]) {
+            assert!(
+                all.windows(2).all(|w| w[0].scheme >= w[1].scheme),
+                "{all:?}"
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_values_never_panic(values in prop::collection::vec("(?s).{0,200}", 0..4)) {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                exercise(&values);
+            }
+
+            /// The header grammar's own characters, so parsing goes deep.
+            #[test]
+            fn grammar_shaped_values_never_panic(values in prop::collection::vec(
+                "(Bearer|Basic|Digest|bEaReR|x)?[ a-z=,\"\\\\]{0,120}", 0..4)) {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                exercise(&values);
+            }
+
+            #[test]
+            fn damaged_seeds_never_panic(
+                which in 0..SEEDS.len(),
+                at in any::<prop::sample::Index>(),
+                ch in prop_oneof![any::<char>(), prop::sample::select(vec!['"', '\\', ',', '=', ' '])],
+                cut in any::<prop::sample::Index>(),
+                repeat in 1usize..500,
+            ) {
+                let mut chars: Vec<char> = SEEDS[which].chars().collect();
+                let i = at.index(chars.len());
+                chars[i] = ch;
+                let damaged: String = chars.iter().collect();
+                chars.truncate(cut.index(chars.len() + 1));
+                let cut: String = chars.iter().collect();
+                let long = format!("Bearer {}", "a=\"b\\\"\",".repeat(repeat));
+                exercise(&[&damaged, &cut, &long]);
+            }
+        }
+    }
 }

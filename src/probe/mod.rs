@@ -208,6 +208,29 @@ impl<'a> DialSpec<'a> {
 /// dns -> tcp -> (proxy CONNECT) -> tls. Through a proxy, name resolution of
 /// the target is the proxy's business: dns and tcp apply to the proxy host.
 pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
+    dial_with(ctx, spec, None).await
+}
+
+/// Through a proxy, dns and tcp concern the proxy host: a failure there means
+/// the configured proxy cannot be reached (`PROXY_UNREACHABLE`), whatever the
+/// cause, which stays in the stage's `detail.cause`.
+fn blame_proxy(stage: &mut StageResult, host: &str, port: u16) {
+    if let serde_json::Value::Object(map) = &mut stage.detail {
+        map.insert("cause".to_owned(), serde_json::Value::String(stage.code.as_str().to_owned()));
+        map.insert("proxy_host".to_owned(), serde_json::Value::String(format!("{host}:{port}")));
+    }
+    stage.code = Code::ProxyUnreachable;
+    stage.summary = format!("proxy {host}:{port} cannot be reached: {}", stage.summary);
+}
+
+/// [`dial`] with an endpoint's own connect limit (hosts.toml `dial_timeout`,
+/// which containerd gives its `net.Dialer`), used for the tcp stage instead
+/// of `--timeout`, still cut short by the run's deadline.
+pub async fn dial_with(
+    ctx: &Context,
+    spec: DialSpec<'_>,
+    dial_timeout: Option<Duration>,
+) -> Dialed {
     let mut stages = Vec::new();
     let (dns_host, dns_port) = match spec.proxy {
         Some(p) => (
@@ -220,26 +243,26 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
         ),
         None => (spec.host.to_owned(), spec.port),
     };
-    let (dns_stage, addrs) = dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;
+    let (mut dns_stage, addrs) =
+        dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;
     let dns_failed = dns_stage.is_fail();
+    if dns_failed && spec.proxy.is_some() {
+        blame_proxy(&mut dns_stage, &dns_host, dns_port);
+    }
     stages.push(dns_stage);
     if dns_failed {
         return Dialed { stages, io: None };
     }
-    let (tcp_stage, stream) = tcp::connect(&addrs, dns_port, ctx.stage_timeout()).await;
+    let tcp_limit = dial_timeout.map_or_else(
+        || ctx.stage_timeout(),
+        |d| d.min(ctx.deadline.saturating_duration_since(Instant::now())),
+    );
+    let (mut tcp_stage, stream) = tcp::connect(&addrs, dns_port, tcp_limit).await;
+    if stream.is_none() && spec.proxy.is_some() {
+        blame_proxy(&mut tcp_stage, &dns_host, dns_port);
+    }
     stages.push(tcp_stage);
     let Some(stream) = stream else {
-        if spec.proxy.is_some() {
-            // The proxy itself cannot be reached: that is the proxy stage's verdict.
-            let cause = stages.last().map(|s| s.summary.clone()).unwrap_or_default();
-            stages.push(StageResult::fail(
-                Stage::Proxy,
-                Code::ProxyUnreachable,
-                Duration::ZERO,
-                format!("proxy {dns_host}:{dns_port} unreachable: {cause}"),
-                serde_json::json!({ "proxy": format!("{dns_host}:{dns_port}") }),
-            ));
-        }
         return Dialed { stages, io: None };
     };
     let mut io: BoxIo = Box::new(stream);
@@ -270,6 +293,8 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
 /// The stages run against one endpoint.
 #[derive(Clone, Debug)]
 pub struct EndpointOutcome {
+    /// The endpoint actually contacted: the configured one, or its plain-http
+    /// fallback when the runtime would have fallen back (its `url` is then `http://`).
     pub endpoint: Endpoint,
     pub stages: Vec<StageResult>,
 }
@@ -282,17 +307,80 @@ impl EndpointOutcome {
     }
 }
 
-/// Probe one endpoint of a target: dial, then the HTTP stages.
+/// Probe one endpoint of a target: dial, then the HTTP stages; then, when the
+/// runtime would retry this host over plain http, the same over http.
 pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> EndpointOutcome {
-    let dialed = dial(ctx, DialSpec::for_endpoint(ep)).await;
-    let mut stages = dialed.stages;
-    if let Some(io) = dialed.io {
-        stages.extend(http::run(ctx, target, ep, io).await);
+    let stages = probe_once(ctx, target, ep).await;
+    if let (Some(fallback), Some(cause)) = (ep.fallback_endpoint(), fallback_cause(ep, &stages))
+        && Instant::now() < ctx.deadline
+    {
+        let mut retried = probe_once(ctx, target, &fallback).await;
+        let note = fallback_note(ep, &fallback, cause);
+        // The tls stage belongs after dns/tcp/proxy and before the HTTP stages.
+        let at = retried
+            .iter()
+            .position(|s| s.stage > Stage::Proxy)
+            .unwrap_or(retried.len());
+        retried.insert(at, note);
+        return EndpointOutcome {
+            endpoint: fallback,
+            stages: retried,
+        };
     }
     EndpointOutcome {
         endpoint: ep.clone(),
         stages,
     }
+}
+
+async fn probe_once(ctx: &Context, target: &Target, ep: &Endpoint) -> Vec<StageResult> {
+    let dialed = dial_with(ctx, DialSpec::for_endpoint(ep), ep.dial_timeout).await;
+    let mut stages = dialed.stages;
+    if let Some(io) = dialed.io {
+        stages.extend(http::run(ctx, target, ep, io).await);
+    }
+    stages
+}
+
+/// The https failure after which the runtime retries over http, if any.
+/// containerd (`isTLSError`) only retries when the handshake itself failed
+/// (the server answered in plain HTTP, or timed out), never on a certificate
+/// error; containers/image and moby retry after any failure through the ping.
+fn fallback_cause<'a>(ep: &Endpoint, stages: &'a [StageResult]) -> Option<&'a StageResult> {
+    let rule = ep.http_fallback.as_ref()?;
+    let failure = stages.iter().find(|s| s.is_fail())?;
+    let retry = match failure.stage {
+        Stage::Tls => rule.on_any_error || failure.code == Code::TlsHandshake,
+        Stage::Tcp | Stage::Proxy | Stage::Ping => rule.on_any_error,
+        // The name is the same over http; past the ping, https is in use.
+        _ => false,
+    };
+    retry.then_some(failure)
+}
+
+/// The https attempt, kept as a skipped tls stage that says why http follows.
+fn fallback_note(ep: &Endpoint, fallback: &Endpoint, cause: &StageResult) -> StageResult {
+    let why = if cause.stage == Stage::Tls && cause.code == Code::TlsHandshake {
+        "server speaks plain HTTP or the handshake failed".to_owned()
+    } else {
+        format!("https {} failed ({})", cause.stage.as_str(), cause.code)
+    };
+    let mut note = StageResult::skipped(
+        Stage::Tls,
+        format!(
+            "{why}; falling back to {} as the runtime does (http_fallback: {})",
+            fallback.url(),
+            ep.source
+        ),
+    );
+    note.detail = serde_json::json!({
+        "fallback_from": ep.url(),
+        "fallback_to": fallback.url(),
+        "https_stage": cause.stage.as_str(),
+        "https_code": cause.code.as_str(),
+        "https_error": cause.summary,
+    });
+    note
 }
 
 /// Probe a target's endpoints in the runtime's order, stopping at the first
@@ -311,4 +399,90 @@ pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome
         }
     }
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http::testutil::{context, reply, serve};
+    use super::*;
+    use crate::target::HttpFallback;
+
+    fn target() -> Target {
+        Target {
+            registry: "127.0.0.1".into(),
+            image: None,
+            endpoints: Vec::new(),
+            remarks: Vec::new(),
+        }
+    }
+
+    fn registry_answer() -> http::testutil::Answer {
+        reply(
+            200,
+            &[("Docker-Distribution-API-Version", "registry/2.0")],
+            "{}",
+        )
+    }
+
+    /// A closed loopback port: connecting is refused.
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn plain_http_server_behind_an_https_fallback_endpoint() {
+        let server = serve(|_| registry_answer()).await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = Endpoint::https("127.0.0.1", server.port);
+        ep.tls.skip_verify = true;
+        ep.http_fallback = Some(HttpFallback {
+            port: server.port,
+            on_any_error: false,
+            proxy: None,
+        });
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(
+            out.endpoint.url(),
+            format!("http://127.0.0.1:{}/v2/", server.port)
+        );
+        assert!(out.first_failure().is_none(), "{:?}", out.stages);
+        let tls = out.stages.iter().find(|s| s.stage == Stage::Tls).unwrap();
+        assert_eq!(tls.status, Status::Skipped);
+        assert!(tls.summary.contains("falling back"), "{}", tls.summary);
+        assert_eq!(tls.detail["https_code"], "TLS_HANDSHAKE");
+        let order: Vec<Stage> = out.stages.iter().map(|s| s.stage).collect();
+        assert_eq!(
+            order[..4],
+            [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Ping]
+        );
+
+        // Without the fallback the same server is a TLS failure.
+        ep.http_fallback = None;
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(
+            out.first_failure().map(|f| f.code),
+            Some(Code::TlsHandshake)
+        );
+        assert!(out.endpoint.url().starts_with("https://"));
+    }
+
+    #[tokio::test]
+    async fn any_error_fallback_moves_to_the_http_port() {
+        let server = serve(|_| registry_answer()).await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = Endpoint::https("127.0.0.1", closed_port());
+        ep.http_fallback = Some(HttpFallback {
+            port: server.port,
+            on_any_error: true,
+            proxy: None,
+        });
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert!(out.first_failure().is_none(), "{:?}", out.stages);
+        assert_eq!(out.endpoint.port, server.port);
+        // containerd does not retry a refused connect on an explicit port.
+        ep.http_fallback.as_mut().unwrap().on_any_error = false;
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(out.first_failure().map(|f| f.code), Some(Code::TcpRefused));
+    }
 }

@@ -21,7 +21,9 @@ pub struct JsonReport<'a> {
     pub node: &'a str,
     pub started_at: String,
     pub duration_ms: u64,
-    pub status: &'static str,
+    /// Absent in `probe plan --json`, which judges nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
     pub config_sources: &'a [crate::config::Source],
     pub targets: Vec<JsonTarget>,
 }
@@ -31,9 +33,12 @@ pub struct JsonReport<'a> {
 pub struct JsonTarget {
     pub registry: String,
     pub image: Option<String>,
-    pub status: &'static str,
-    pub code: &'static str,
-    pub category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<&'static str>,
     pub message: String,
     pub hint: Option<String>,
     pub endpoints: Vec<JsonEndpoint>,
@@ -45,9 +50,14 @@ pub struct JsonEndpoint {
     pub url: String,
     pub role: &'static str,
     pub proxy: Option<String>,
-    pub status: &'static str,
-    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
     pub stages: Vec<JsonStage>,
+    /// Only in `probe plan --json`: the config behind this endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::plan::JsonPlan>,
 }
 
 /// One stage.
@@ -97,9 +107,10 @@ impl From<&EndpointOutcome> for JsonEndpoint {
             url: o.endpoint.url(),
             role: o.endpoint.role.as_str(),
             proxy: o.endpoint.proxy.as_ref().map(crate::probe::proxy::redact),
-            status: if failure.is_some() { "fail" } else { "ok" },
-            code: failure.map_or("OK", |f| f.code.as_str()),
+            status: Some(if failure.is_some() { "fail" } else { "ok" }),
+            code: Some(failure.map_or("OK", |f| f.code.as_str())),
             stages,
+            plan: None,
         }
     }
 }
@@ -118,17 +129,21 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                         url: ep.url(),
                         role: ep.role.as_str(),
                         proxy: ep.proxy.as_ref().map(crate::probe::proxy::redact),
-                        status: "skipped",
-                        code: "OK",
+                        status: (!r.plan).then_some("skipped"),
+                        code: (!r.plan).then_some("OK"),
                         stages: Vec::new(),
+                        plan: r
+                            .plan
+                            .then(|| super::plan::JsonPlan::new(ep, r.runtime.as_deref())),
                     });
                 }
+                let judged = !r.plan;
                 JsonTarget {
                     registry: t.target.registry.clone(),
                     image: t.target.image.as_ref().map(ToString::to_string),
-                    status: t.verdict.status.as_str(),
-                    code: t.verdict.code.as_str(),
-                    category: t.verdict.category.as_str(),
+                    status: judged.then(|| t.verdict.status.as_str()),
+                    code: judged.then(|| t.verdict.code.as_str()),
+                    category: judged.then(|| t.verdict.category.as_str()),
                     message: t.verdict.message.clone(),
                     hint: t.verdict.hint.clone(),
                     endpoints,
@@ -140,7 +155,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             node: &r.node,
             started_at: rfc3339(r.started_at),
             duration_ms: r.duration.as_millis() as u64,
-            status: r.status.as_str(),
+            status: (!r.plan).then(|| r.status.as_str()),
             config_sources: &r.config_sources,
             targets,
         }

@@ -3,6 +3,7 @@
 //! writing to any `io::Write` so tests render into a `Vec<u8>`.
 
 pub mod json;
+pub mod plan;
 pub mod text;
 
 use crate::config::Source;
@@ -29,4 +30,11 @@ pub struct Report {
     pub status: TargetStatus,
     pub config_sources: Vec<Source>,
     pub targets: Vec<TargetReport>,
+    /// `probe plan`: nothing was probed; renderers leave verdicts out and
+    /// show each endpoint's config instead.
+    pub plan: bool,
+    /// The runtime and what gave it away, e.g. `containerd (socket /run/containerd/containerd.sock)`.
+    pub runtime: Option<String>,
+    /// Facts about how the node config was read (which k3s view), for the human views.
+    pub notes: Vec<String>,
 }

@@ -107,6 +107,9 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    if let Some(rt) = &report.runtime {
+        writeln!(out, "runtime: {rt}")?;
+    }
     let style = status_style(report.status);
     writeln!(
         out,

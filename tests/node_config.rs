@@ -1,0 +1,209 @@
+//! End-to-end: the node's runtime config decides what is probed (issue 4).
+//! Each test writes runtime config into its own node root, runs the `probe`
+//! binary in the test bed, and checks the endpoints the runtime would use.
+
+mod common;
+mod support;
+
+use common::{Run, probe};
+use support::World;
+
+fn run(w: &World, root: &support::NodeRoot, args: &[&str]) -> Run {
+    let mut full = args.to_vec();
+    full.push("--json");
+    probe(
+        w.command(env!("CARGO_BIN_EXE_probe")),
+        root.path(),
+        &full,
+        None,
+    )
+}
+
+/// A containerd node whose registry config lives in `certs.d`.
+fn containerd_root(w: &World) -> support::NodeRoot {
+    let root = w.new_root();
+    root.write(
+        "etc/containerd/config.toml",
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
+    );
+    root.write("run/containerd/containerd.sock", "");
+    root
+}
+
+#[test]
+fn a_ca_known_only_to_hosts_toml_is_trusted() {
+    let Some(w) = support::world() else { return };
+    let ca = std::fs::read_to_string(w.ca_pem_path()).unwrap();
+    let root = containerd_root(w);
+    // The node's bundle does not hold the test CA.
+    root.write(support::root::CA_BUNDLE, "");
+    let untrusted = run(w, &root, &["--image", "registry.test/single:1"]);
+    assert_eq!(
+        untrusted.target().code,
+        "TLS_UNTRUSTED",
+        "{}",
+        untrusted.stdout
+    );
+    assert_eq!(untrusted.status, Some(7));
+
+    root.write("etc/containerd/certs.d/registry.test/registry-ca.pem", &ca);
+    root.write(
+        "etc/containerd/certs.d/registry.test/hosts.toml",
+        "server = \"https://registry.test\"\n\n[host.\"https://registry.test\"]\n  ca = \"registry-ca.pem\"\n",
+    );
+    let trusted = run(w, &root, &["--image", "registry.test/single:1"]);
+    let t = trusted.target();
+    assert_eq!(t.code, "OK", "{}", trusted.stdout);
+    assert_eq!(trusted.status, Some(0));
+    let tls = t.stage("tls").unwrap();
+    assert_eq!(tls.detail["verified_with"], "ca_files", "{}", tls.detail);
+}
+
+#[test]
+fn a_dead_mirror_before_a_live_upstream_is_degraded() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    root.write(
+        "etc/containerd/certs.d/registry.test/hosts.toml",
+        "server = \"https://registry.test\"\n\n[host.\"https://refused.test\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+    );
+    let r = run(w, &root, &["--image", "registry.test/single:1"]);
+    let t = r.target();
+    assert_eq!(
+        (t.status.as_str(), t.code.as_str()),
+        ("degraded", "OK"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.status, Some(0));
+    assert_eq!(t.endpoints.len(), 2);
+    assert_eq!(t.endpoints[0].role, "mirror");
+    assert_eq!(t.endpoints[0].url, "https://refused.test/v2/");
+    assert_eq!(t.endpoints[0].code, "TCP_REFUSED");
+    assert_eq!(t.endpoints[1].role, "upstream");
+    assert_eq!(t.endpoints[1].status, "ok");
+    assert!(t.message.contains("refused.test"), "{}", t.message);
+}
+
+#[test]
+fn a_plain_http_registry_from_hosts_toml_works() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    root.write(
+        "etc/containerd/certs.d/plainhttp.test:5000/hosts.toml",
+        "server = \"http://plainhttp.test:5000\"\n",
+    );
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].url, "http://plainhttp.test:5000/v2/");
+    assert!(t.stage("tls").is_none_or(|s| s.status == "skipped"));
+}
+
+#[test]
+fn a_crio_mirror_comes_first() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/crio/crio.sock", "");
+    root.write(
+        "etc/containers/registries.conf",
+        "[[registry]]\nlocation = \"unavailable.test\"\n\n[[registry.mirror]]\nlocation = \"registry.test\"\n",
+    );
+    let r = run(w, &root, &["--image", "unavailable.test/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].role, "mirror");
+    assert_eq!(t.endpoints[0].url, "https://registry.test/v2/");
+    assert_eq!(t.endpoints[0].status, "ok");
+    assert_eq!(
+        t.endpoints.last().unwrap().url,
+        "https://unavailable.test/v2/"
+    );
+}
+
+/// The proxy comes from containerd's systemd drop-in, as kubespray writes it.
+fn proxy_dropin(root: &support::NodeRoot, proxy: &str, no_proxy: &str) {
+    root.write(
+        "etc/systemd/system/containerd.service.d/http-proxy.conf",
+        &format!("[Service]\nEnvironment=\"HTTP_PROXY={proxy}\" \"HTTPS_PROXY={proxy}\" \"NO_PROXY={no_proxy}\"\n"),
+    );
+}
+
+#[test]
+fn a_registry_reachable_only_through_the_proxy_is_ok() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    // Without the proxy, the node cannot even resolve it.
+    let direct = run(w, &root, &["--image", "proxied.test/single:1"]);
+    assert_eq!(direct.target().code, "DNS_NXDOMAIN", "{}", direct.stdout);
+
+    proxy_dropin(&root, &w.proxy_url(), "localhost,127.0.0.1");
+    let r = run(w, &root, &["--image", "proxied.test/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    let ep = &t.endpoints[0];
+    assert_eq!(ep.proxy.as_deref(), Some(w.proxy_url().as_str()));
+    assert!(
+        ep.stages
+            .iter()
+            .any(|s| s.stage == "proxy" && s.status == "ok"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_dead_proxy_is_proxy_unreachable() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    proxy_dropin(&root, &w.dead_proxy_url(), "localhost");
+    let r = run(w, &root, &["--registry", "registry.test"]);
+    let t = r.target();
+    assert_eq!(t.code, "PROXY_UNREACHABLE", "{}", r.stdout);
+    assert_eq!(r.status, Some(3));
+}
+
+#[test]
+fn the_proxy_refusing_connect_is_proxy_rejected() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    // tinyproxy allows CONNECT to port 443 only.
+    proxy_dropin(&root, &w.proxy_url(), "localhost");
+    let r = run(w, &root, &["--registry", "registry.test:5000"]);
+    let t = r.target();
+    assert_eq!(t.code, "PROXY_REJECTED", "{}", r.stdout);
+    assert_eq!(r.status, Some(7));
+}
+
+#[test]
+fn no_proxy_bypasses_the_proxy() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    proxy_dropin(&root, &w.dead_proxy_url(), "localhost,.test");
+    let r = run(w, &root, &["--registry", "registry.test"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].proxy, None);
+}
+
+#[test]
+fn a_broken_config_toml_is_reported_and_the_probe_goes_on() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("run/containerd/containerd.sock", "");
+    root.write(
+        "etc/containerd/config.toml",
+        "version = 2\n\n[plugins.\"io.containerd.grpc.v1.cri\".registry\n",
+    );
+    let r = run(w, &root, &["--registry", "registry.test"]);
+    let report = r.report();
+    let broken = report
+        .config_sources
+        .iter()
+        .find(|s| s.path == "/etc/containerd/config.toml")
+        .unwrap_or_else(|| panic!("config.toml not listed: {}", r.stdout));
+    let error = broken.error.as_deref().expect("an error");
+    assert!(error.contains("line 3"), "{error}");
+    assert_eq!(report.targets[0].code, "OK", "{}", r.stdout);
+    assert_eq!(r.status, Some(0));
+}
