@@ -207,3 +207,25 @@ fn a_broken_config_toml_is_reported_and_the_probe_goes_on() {
     assert_eq!(report.targets[0].code, "OK", "{}", r.stdout);
     assert_eq!(r.status, Some(0));
 }
+
+#[test]
+fn a_crio_prefix_rewrite_asks_for_the_rewritten_repository() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/crio/crio.sock", "");
+    root.write(
+        "etc/containers/registries.conf",
+        "[[registry]]\nprefix = \"alias.test/apps\"\nlocation = \"registry.test/public\"\n",
+    );
+    let r = run(w, &root, &["--image", "alias.test/apps/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].url, "https://registry.test/v2/");
+    let manifest = t.stage("manifest").unwrap();
+    assert_eq!(
+        manifest.detail["digest"],
+        w.content().single,
+        "{}",
+        manifest.detail
+    );
+}

@@ -363,7 +363,7 @@ fn dns_timeout_with_a_silent_resolver() {
     assert!(r.wall < Duration::from_secs(3), "took {:?}", r.wall);
 }
 
-/// Issue 3: a blackholed registry gives TCP_TIMEOUT in under 3 s with `--timeout 2s`.
+/// Issue 3: a blackholed registry gives `TCP_TIMEOUT` in under 3 s with `--timeout 2s`.
 #[test]
 fn blackholed_registry_times_out_within_the_stage_timeout() {
     let Some(w) = support::world() else { return };

@@ -725,6 +725,20 @@ fn not_reached(stages: &[Stage], why: &str) -> Vec<StageResult> {
 /// `io`, stopping at the first failure (the rest are reported `skipped`). In
 /// registry-only mode (no image) it stops after auth.
 pub async fn run(ctx: &Context, target: &Target, ep: &Endpoint, io: BoxIo) -> Vec<StageResult> {
+    // A CRI-O `prefix`/`location` or k3s `rewrite` changes the repository asked
+    // for on this endpoint: scope, manifest and blob paths all use it.
+    let rewritten;
+    let target = match (&ep.repository, &target.image) {
+        (Some(repo), Some(image)) if *repo != image.path => {
+            let mut t = target.clone();
+            if let Some(i) = t.image.as_mut() {
+                i.path.clone_from(repo);
+            }
+            rewritten = t;
+            &rewritten
+        }
+        _ => target,
+    };
     let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
     let later: &[Stage] = if target.image.is_some() {
         &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]

@@ -216,8 +216,14 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
 /// cause, which stays in the stage's `detail.cause`.
 fn blame_proxy(stage: &mut StageResult, host: &str, port: u16) {
     if let serde_json::Value::Object(map) = &mut stage.detail {
-        map.insert("cause".to_owned(), serde_json::Value::String(stage.code.as_str().to_owned()));
-        map.insert("proxy_host".to_owned(), serde_json::Value::String(format!("{host}:{port}")));
+        map.insert(
+            "cause".to_owned(),
+            serde_json::Value::String(stage.code.as_str().to_owned()),
+        );
+        map.insert(
+            "proxy_host".to_owned(),
+            serde_json::Value::String(format!("{host}:{port}")),
+        );
     }
     stage.code = Code::ProxyUnreachable;
     stage.summary = format!("proxy {host}:{port} cannot be reached: {}", stage.summary);
@@ -243,8 +249,7 @@ pub async fn dial_with(
         ),
         None => (spec.host.to_owned(), spec.port),
     };
-    let (mut dns_stage, addrs) =
-        dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;
+    let (mut dns_stage, addrs) = dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;
     let dns_failed = dns_stage.is_fail();
     if dns_failed && spec.proxy.is_some() {
         blame_proxy(&mut dns_stage, &dns_host, dns_port);

@@ -57,6 +57,10 @@ pub struct Endpoint {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "`stage` is the contract's field name"
+)]
 pub struct Stage {
     pub stage: String,
     pub status: String,
