@@ -85,17 +85,19 @@ cp "$work/ca.crt" "$work/root/etc/ssl/certs/ca-certificates.crt"
 echo "nameserver 127.0.0.1" > "$work/root/etc/resolv.conf"
 { for i in $(seq 1 50); do echo "127.0.0.1 reg$i.bench"; done; } > "$work/root/etc/hosts"
 
-# Sanity: both clients succeed before they are timed.
-"$PROBE" --root "$work/root" --image "127.0.0.1:$port/bench/img:1" >/dev/null
+# Sanity: both clients succeed before they are timed. The probe names the
+# registry reg1.bench (pinned in the root's /etc/hosts: no DNS query), since
+# containerd treats a bare loopback address as plain HTTP; skopeo uses the address.
+"$PROBE" --root "$work/root" --image "reg1.bench:$port/bench/img:1" >"$work/sanity.txt" || { cat "$work/sanity.txt"; exit 1; }
 skopeo inspect --raw --cert-dir "$work/certs" "docker://127.0.0.1:$port/bench/img:1" >/dev/null
 
 one="--registry reg1.bench:$port"
 fifty=""; for i in $(seq 1 50); do fifty="$fifty --registry reg$i.bench:$port"; done
 
-hyperfine --runs "$RUNS" --warmup 3 --export-json "$work/image.json" --style basic \
-  -n probe "$PROBE --root $work/root --image 127.0.0.1:$port/bench/img:1" \
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/image.json" --style basic \
+  -n probe "$PROBE --root $work/root --image reg1.bench:$port/bench/img:1" \
   -n skopeo "skopeo inspect --raw --cert-dir $work/certs docker://127.0.0.1:$port/bench/img:1" >/dev/null
-hyperfine --runs "$RUNS" --warmup 3 --export-json "$work/fanout.json" --style basic \
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/fanout.json" --style basic \
   -n one "$PROBE --root $work/root $one" \
   -n fifty "$PROBE --root $work/root $fifty" >/dev/null
 
