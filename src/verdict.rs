@@ -49,9 +49,11 @@ pub struct Verdict {
 /// next one (`core/remotes/docker/resolver.go`, `Resolve`: `firstErr`, and
 /// `continue` on `StatusNotFound`); we pick the same endpoint.
 #[must_use]
-pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
+pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
+    // Endpoints the runtime would not use for this target take no part.
+    let outcomes: Vec<&EndpointOutcome> = all.iter().filter(|o| o.skipped.is_none()).collect();
     if outcomes.is_empty() {
-        if target.endpoints.is_empty() {
+        if target.endpoints.is_empty() || !all.is_empty() {
             // Nothing usable is left by the node's own config: a config fault
             // (exit 7), though no contract code names it; the remarks say which file.
             let why = target
@@ -79,7 +81,7 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
         };
     }
     if let Some(good) = outcomes.iter().position(|o| o.first_failure().is_none()) {
-        let used = &outcomes[good];
+        let used = outcomes[good];
         let mut message = format!("{target}: ok via {}", used.endpoint.url());
         if let Some(digest) = find_detail(used, Stage::Manifest, "digest") {
             let _ = write!(message, " ({digest})");
@@ -129,7 +131,7 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
                 .is_some_and(|f| f.code == Code::ImageNotFound);
             last || !not_found
         })
-        .map_or(&outcomes[0], |(_, o)| o);
+        .map_or(outcomes[0], |(_, o)| *o);
     let failure = chosen.first_failure().expect("every outcome failed");
     let code = failure.code;
     let mut message = format!(
@@ -140,7 +142,7 @@ pub fn judge(target: &Target, outcomes: &[EndpointOutcome]) -> Verdict {
     if outcomes.len() > 1 {
         let others: Vec<String> = outcomes
             .iter()
-            .filter(|o| !std::ptr::eq(*o, chosen))
+            .filter(|o| !std::ptr::eq(**o, chosen))
             .filter_map(|o| {
                 o.first_failure()
                     .map(|f| format!("{} {}", o.endpoint.url(), f.code))
@@ -340,7 +342,11 @@ mod tests {
     fn outcome(host: &str, role: Role, stages: Vec<StageResult>) -> EndpointOutcome {
         let mut endpoint = Endpoint::https(host, 443);
         endpoint.role = role;
-        EndpointOutcome { endpoint, stages }
+        EndpointOutcome {
+            endpoint,
+            stages,
+            skipped: None,
+        }
     }
 
     fn target() -> Target {
@@ -424,6 +430,20 @@ mod tests {
                 v.message
             );
         }
+    }
+
+    #[test]
+    fn skipped_endpoints_take_no_part() {
+        let mut skipped = outcome("mirror.test", Role::Mirror, vec![]);
+        skipped.skipped = Some("no resolve".into());
+        let good = outcome("reg.test", Role::Upstream, vec![ok(Stage::Ping)]);
+        let v = judge(&target(), &[skipped.clone(), good]);
+        // Not degraded: the runtime never tried the pull-only mirror.
+        assert_eq!((v.status, v.code), (TargetStatus::Ok, Code::Ok));
+        let bad = outcome("reg.test", Role::Upstream, vec![fail(Stage::Tcp, Code::TcpRefused)]);
+        assert_eq!(judge(&target(), &[skipped.clone(), bad]).code, Code::TcpRefused);
+        let v = judge(&target(), &[skipped]);
+        assert_eq!((v.status, v.category), (TargetStatus::Fail, Category::Config));
     }
 
     #[test]

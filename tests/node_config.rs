@@ -229,3 +229,25 @@ fn a_crio_prefix_rewrite_asks_for_the_rewritten_repository() {
         manifest.detail
     );
 }
+
+#[test]
+fn a_mirror_without_resolve_is_not_asked_for_a_tag() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    // A pull-only mirror that would fail first: containerd does not resolve tags there.
+    root.write(
+        "etc/containerd/certs.d/registry.test/hosts.toml",
+        "server = \"https://registry.test\"\n\n[host.\"https://refused.test\"]\n  capabilities = [\"pull\"]\n",
+    );
+    let r = run(w, &root, &["--image", "registry.test/single:1"]);
+    let t = r.target();
+    assert_eq!(
+        (t.status.as_str(), t.code.as_str()),
+        ("ok", "OK"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(t.endpoints[0].status, "skipped");
+    assert!(t.endpoints[0].stages.is_empty());
+    assert_eq!(t.endpoints[1].status, "ok");
+}

@@ -302,6 +302,8 @@ pub struct EndpointOutcome {
     /// fallback when the runtime would have fallen back (its `url` is then `http://`).
     pub endpoint: Endpoint,
     pub stages: Vec<StageResult>,
+    /// Why the runtime would not use this endpoint for this target at all.
+    pub skipped: Option<String>,
 }
 
 impl EndpointOutcome {
@@ -309,6 +311,12 @@ impl EndpointOutcome {
     #[must_use]
     pub fn first_failure(&self) -> Option<&StageResult> {
         self.stages.iter().find(|s| s.is_fail())
+    }
+
+    /// Probed, and every stage passed.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.skipped.is_none() && self.first_failure().is_none()
     }
 }
 
@@ -330,11 +338,13 @@ pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> En
         return EndpointOutcome {
             endpoint: fallback,
             stages: retried,
+            skipped: None,
         };
     }
     EndpointOutcome {
         endpoint: ep.clone(),
         stages,
+        skipped: None,
     }
 }
 
@@ -392,12 +402,28 @@ fn fallback_note(ep: &Endpoint, fallback: &Endpoint, cause: &StageResult) -> Sta
 /// one that works (as the runtime would), or trying them all if none does.
 pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome> {
     let mut outcomes = Vec::new();
+    let by_tag = target.image.as_ref().is_some_and(|i| i.digest.is_none());
     for ep in &target.endpoints {
         if Instant::now() >= ctx.deadline {
             break;
         }
+        // containerd resolves a tag only on hosts with the `resolve`
+        // capability (core/remotes/docker/resolver.go `Resolve`:
+        // `r.filterHosts(HostCapabilityResolve)`); a pull-only mirror serves
+        // content by digest after that, which the probe does not reach.
+        if by_tag && !ep.capabilities.resolve {
+            outcomes.push(EndpointOutcome {
+                endpoint: ep.clone(),
+                stages: Vec::new(),
+                skipped: Some(
+                    "no `resolve` capability: the runtime resolves tags elsewhere and uses this host only for content by digest"
+                        .to_owned(),
+                ),
+            });
+            continue;
+        }
         let outcome = probe_endpoint(ctx, target, ep).await;
-        let ok = outcome.first_failure().is_none();
+        let ok = outcome.is_ok();
         outcomes.push(outcome);
         if ok {
             break;

@@ -107,7 +107,13 @@ impl From<&EndpointOutcome> for JsonEndpoint {
             url: o.endpoint.url(),
             role: o.endpoint.role.as_str(),
             proxy: o.endpoint.proxy.as_ref().map(crate::probe::proxy::redact),
-            status: Some(if failure.is_some() { "fail" } else { "ok" }),
+            status: Some(if o.skipped.is_some() {
+                "skipped"
+            } else if failure.is_some() {
+                "fail"
+            } else {
+                "ok"
+            }),
             code: Some(failure.map_or("OK", |f| f.code.as_str())),
             stages,
             plan: None,

@@ -68,6 +68,9 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
                 o.endpoint.role.as_str(),
                 o.endpoint.source
             )?;
+            if let Some(why) = &o.skipped {
+                writeln!(out, "    {DIM}skipped: {why}{DIM:#}")?;
+            }
             for s in &o.stages {
                 stage_line(out, s)?;
             }
