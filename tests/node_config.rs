@@ -251,3 +251,66 @@ fn a_mirror_without_resolve_is_not_asked_for_a_tag() {
     assert!(t.endpoints[0].stages.is_empty());
     assert_eq!(t.endpoints[1].status, "ok");
 }
+
+#[test]
+fn without_target_flags_every_registry_the_config_names_is_probed() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    root.write(
+        "etc/containerd/certs.d/registry.test/hosts.toml",
+        "server = \"https://registry.test\"\n",
+    );
+    root.write(
+        "etc/containerd/certs.d/basic.test/hosts.toml",
+        "server = \"https://basic.test\"\n",
+    );
+    let r = run(w, &root, &["--timeout", "1s"]);
+    let report = r.report();
+    let mut registries: Vec<&str> = report.targets.iter().map(|t| t.registry.as_str()).collect();
+    registries.sort_unstable();
+    assert_eq!(
+        registries,
+        ["basic.test", "docker.io", "registry.test"],
+        "{}",
+        r.stdout
+    );
+    let by_name = |n: &str| report.targets.iter().find(|t| t.registry == n).unwrap();
+    assert_eq!(by_name("registry.test").code, "OK");
+    // Registry-only mode stops after the /v2/ challenge: basic auth asked, no credentials.
+    assert_eq!(
+        by_name("basic.test").endpoints[0].url,
+        "https://basic.test/v2/"
+    );
+    // docker.io is the runtime's default, contacted as registry-1.docker.io (not resolvable in the bed).
+    assert_eq!(
+        by_name("docker.io").endpoints[0].url,
+        "https://registry-1.docker.io/v2/"
+    );
+}
+
+#[test]
+fn a_registry_blocked_by_crio_config_is_a_config_failure() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/crio/crio.sock", "");
+    root.write(
+        "etc/containers/registries.conf",
+        "[[registry]]\nlocation = \"registry.test\"\nblocked = true\n",
+    );
+    let r = run(w, &root, &["--image", "registry.test/single:1"]);
+    let t = r.target();
+    assert_eq!(
+        (t.status.as_str(), t.category.as_str()),
+        ("fail", "config"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.status, Some(7));
+    assert!(t.endpoints.is_empty());
+    assert!(t.message.contains("blocked"), "{}", t.message);
+    assert!(
+        t.message.contains("/etc/containers/registries.conf"),
+        "{}",
+        t.message
+    );
+}
