@@ -281,12 +281,20 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             format!("check the repository and tag for typos: {image}; `kubectl describe pod` shows the image the kubelet asked for")
         }
         Code::RateLimited => {
-            let retry = failure.detail.get("retry_after").and_then(|v| v.as_str()).map(|r| format!(" (Retry-After: {r})")).unwrap_or_default();
+            let retry = failure.detail.pointer("/response/rate_limit/retry-after").and_then(|v| v.as_str()).map(|r| format!(" (Retry-After: {r})")).unwrap_or_default();
             format!("the registry is rate limiting this node{retry}: authenticate pulls, use a pull-through mirror, or wait")
         }
         Code::RegistryError => "registry-side trouble: retry later and check the registry's status page".to_owned(),
         Code::BlobUnreachable => {
-            let blob_host = failure.detail.get("redirect_host").and_then(|v| v.as_str()).unwrap_or("the blob storage host");
+            // The last redirect target dialled is the data endpoint that failed.
+            let blob_host = failure
+                .detail
+                .get("redirect_stages")
+                .and_then(|v| v.as_array())
+                .and_then(|a| a.last())
+                .and_then(|h| h.get("host"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("the blob storage host");
             format!(
                 "the manifest is reachable but the layer data is served from {blob_host}, which the node cannot reach: allow egress to it too (ACR: *.data.azurecr.io / *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)"
             )
@@ -294,7 +302,7 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
         Code::PlatformMissing => {
             let have = failure
                 .detail
-                .get("available")
+                .get("present")
                 .and_then(|v| v.as_array())
                 .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
@@ -440,10 +448,20 @@ mod tests {
         let v = judge(&target(), &[skipped.clone(), good]);
         // Not degraded: the runtime never tried the pull-only mirror.
         assert_eq!((v.status, v.code), (TargetStatus::Ok, Code::Ok));
-        let bad = outcome("reg.test", Role::Upstream, vec![fail(Stage::Tcp, Code::TcpRefused)]);
-        assert_eq!(judge(&target(), &[skipped.clone(), bad]).code, Code::TcpRefused);
+        let bad = outcome(
+            "reg.test",
+            Role::Upstream,
+            vec![fail(Stage::Tcp, Code::TcpRefused)],
+        );
+        assert_eq!(
+            judge(&target(), &[skipped.clone(), bad]).code,
+            Code::TcpRefused
+        );
         let v = judge(&target(), &[skipped]);
-        assert_eq!((v.status, v.category), (TargetStatus::Fail, Category::Config));
+        assert_eq!(
+            (v.status, v.category),
+            (TargetStatus::Fail, Category::Config)
+        );
     }
 
     #[test]

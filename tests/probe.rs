@@ -62,11 +62,15 @@ fn expect(
 }
 
 macro_rules! fault {
-    ($name:ident, $args:expr, $code:literal, $category:literal, $exit:literal) => {
+    ($name:ident, $args:expr, $code:literal, $category:literal, $exit:literal $(, hint: $hint:literal)?) => {
         #[test]
         fn $name() {
             let Some(w) = support::world() else { return };
-            expect(w, &$args, None, $code, $category, $exit);
+            let _t = expect(w, &$args, None, $code, $category, $exit);
+            $(
+                let hint = _t.hint.unwrap_or_default();
+                assert!(hint.contains($hint), "hint lacks {:?}: {hint}", $hint);
+            )?
         }
     };
 }
@@ -195,7 +199,8 @@ fault!(
     ["--image", "ratelimit.test/single:1"],
     "RATE_LIMITED",
     "registry",
-    6
+    6,
+    hint: "Retry-After"
 );
 fault!(
     registry_error_503,
@@ -209,7 +214,8 @@ fault!(
     ["--image", "redirect.test/single:1"],
     "BLOB_UNREACHABLE",
     "network",
-    3
+    3,
+    hint: "served from refused.test"
 );
 fault!(
     platform_missing,
@@ -221,7 +227,8 @@ fault!(
     ],
     "PLATFORM_MISSING",
     "name",
-    4
+    4,
+    hint: "it has: linux/arm64"
 );
 fault!(
     anonymous_registry_ok,

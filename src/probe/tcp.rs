@@ -107,7 +107,10 @@ pub async fn connect(
                     Code::TcpTimeout,
                     format!(
                         "{addr}: no answer within {}",
-                        humantime::format_duration(share)
+                        // Whole milliseconds: the split of the stage time is not exact.
+                        humantime::format_duration(Duration::from_millis(
+                            ((share.as_micros() + 500) / 1000) as u64
+                        ))
                     ),
                 ));
             }
