@@ -116,7 +116,10 @@ fn flag_credential(settings: &Settings) -> Option<Credential> {
 /// `credentials()` uses it when present and the config's `configs.<host>.auth`
 /// otherwise, and `ParseAuth` hands it to every host contacted, mirrors
 /// included, because the kubelet sends no `ServerAddress`
-/// (`internal/cri/server/images/image_pull.go`).
+/// (`internal/cri/server/images/image_pull.go`). They replace the kubelet's
+/// own docker config credential that `NodeConfig::target` set, as a pull
+/// secret comes before the node's keyring: flags > kubelet config.json >
+/// runtime config auth.
 fn targets(
     settings: &Settings,
     root: &HostRoot,

@@ -13,10 +13,10 @@
 //! [`endpoints_for`] read files, through [`HostRoot`]. Secrets (`password`,
 //! `auth`, `identitytoken`, header values) stay [`Secret`]s.
 
-use crate::config::Source;
 use crate::config::hosts::{
-    self, ParseError, clean_path, is_localhost, is_proxy, split_authority, split_url,
+    self, clean_path, is_localhost, is_proxy, split_authority, split_url, str_value, string_list,
 };
+use crate::config::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{
@@ -196,7 +196,7 @@ fn registry_of<'a, 'i>(
 }
 
 fn line(text: &str, v: &Spanned<impl Sized>) -> usize {
-    ParseError::at(text, v.span().start, "").line
+    line_of(text, v.span().start)
 }
 
 fn table<'a, 'i>(
@@ -214,34 +214,8 @@ fn table<'a, 'i>(
     }
 }
 
-fn string(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<String, ParseError> {
-    match v.get_ref() {
-        DeValue::String(s) => Ok(s.to_string()),
-        other => Err(ParseError::at(
-            text,
-            v.span().start,
-            format!("{what} must be a string, not {}", other.type_str()),
-        )),
-    }
-}
-
-fn string_list(
-    text: &str,
-    v: &Spanned<DeValue<'_>>,
-    what: &str,
-) -> Result<Vec<String>, ParseError> {
-    let DeValue::Array(items) = v.get_ref() else {
-        return Err(ParseError::at(
-            text,
-            v.span().start,
-            format!("{what} must be an array of strings"),
-        ));
-    };
-    items.iter().map(|i| string(text, i, what)).collect()
-}
-
 fn opt_string(text: &str, t: &DeTable<'_>, key: &str) -> Result<Option<String>, ParseError> {
-    t.get(key).map(|v| string(text, v, key)).transpose()
+    t.get(key).map(|v| str_value(text, v, key)).transpose()
 }
 
 /// Entries of a table in file order (the map itself is sorted by key).
@@ -268,7 +242,7 @@ fn parse_auth(text: &str, t: &DeTable<'_>) -> Result<AuthConfig, ParseError> {
 fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError> {
     let mut out = Registry::default();
     if let Some(v) = reg.get("config_path") {
-        out.config_path = string(text, v, "config_path")?;
+        out.config_path = str_value(text, v, "config_path")?;
         out.config_path_line = Some(line(text, v));
     }
     if let Some(v) = reg.get("mirrors") {
@@ -799,11 +773,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/../shared/fixtures/containerd/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        crate::config::fixture("containerd", name)
     }
 
     #[test]
@@ -873,14 +843,14 @@ mod tests {
     #[test]
     fn broken_config_reports_line() {
         let e = parse("version = 2\n[plugins]\n  x = [1,\n").unwrap_err();
-        assert_eq!(e.line, 3);
+        assert_eq!(e.line, Some(3));
         let e = parse(
             "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = 5\n",
         )
         .unwrap_err();
-        assert_eq!(e.line, 3);
+        assert_eq!(e.line, Some(3));
         let e = parse("version = \"2\"\n").unwrap_err();
-        assert_eq!(e.line, 1);
+        assert_eq!(e.line, Some(1));
         assert_eq!(parse("version = 4\n").unwrap().version, 3);
         assert_eq!(parse("").unwrap().version, 1);
     }

@@ -16,12 +16,11 @@
 //! endpoint builders read files, always through [`HostRoot`]. This module does
 //! not resolve names or open connections.
 
-use super::{Source, line_of};
+use super::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::target::{Endpoint, HttpFallback, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io;
 use toml::Spanned;
 
@@ -41,33 +40,6 @@ pub const CERTS_DIRS: [&str; 2] = ["/etc/containers/certs.d", "/etc/docker/certs
 /// (`dockerHostname` / `dockerRegistry` in `docker_client.go`).
 const DOCKER_HOSTNAME: &str = "docker.io";
 const DOCKER_REGISTRY: &str = "registry-1.docker.io";
-
-/// A registries.conf or crio.conf that cannot be used, with the line where known.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl ParseError {
-    fn new(line: Option<usize>, message: impl Into<String>) -> Self {
-        Self {
-            line,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// `pull-from-mirror` of a `[[registry.mirror]]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1068,15 +1040,8 @@ pub fn registries(cfg: &CrioConfig) -> Vec<String> {
 mod tests {
     use super::*;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/fixtures/crio/",
-                $name
-            ))
-            .expect("fixture")
-        };
+    fn fixture(name: &str) -> String {
+        crate::config::fixture("crio", name)
     }
 
     // Drop-ins of containers/image pkg/sysregistriesv2/testdata/registries.conf.d
@@ -1096,7 +1061,7 @@ mod tests {
 
     fn with_drop_ins(base: &str) -> RegistriesConf {
         let mut conf = parse_registries(base).unwrap();
-        let config_2 = fixture!("containers-image-testdata-registries.conf.d-config-2.conf");
+        let config_2 = fixture("containers-image-testdata-registries.conf.d-config-2.conf");
         for d in [
             CONFIG_1,
             &config_2,
@@ -1118,7 +1083,7 @@ mod tests {
     /// Port of `TestFindRegistry` (find-registry.conf + testdata/registries.conf.d).
     #[test]
     fn find_registry_upstream_table() {
-        let conf = with_drop_ins(&fixture!("containers-image-testdata-find-registry.conf"));
+        let conf = with_drop_ins(&fixture("containers-image-testdata-find-registry.conf"));
         assert_eq!(conf.registries.len(), 19);
 
         let reg = find_registry(&conf, "simple-prefix.com/foo/bar:latest").unwrap();
@@ -1230,8 +1195,8 @@ mod tests {
     /// Port of `TestPullSourcesFromReference` (pull-sources-from-reference.conf).
     #[test]
     fn pull_sources_upstream_table() {
-        let conf = parse_registries(&fixture!(
-            "containers-image-testdata-pull-sources-from-reference.conf"
+        let conf = parse_registries(&fixture(
+            "containers-image-testdata-pull-sources-from-reference.conf",
         ))
         .unwrap();
         assert_eq!(conf.registries.len(), 9);
@@ -1680,7 +1645,7 @@ mod tests {
 
     #[test]
     fn minikube_v1_and_kubespray_fixtures() {
-        let v1 = parse_registries(&fixture!("minikube-iso-registries-v1-format.conf")).unwrap();
+        let v1 = parse_registries(&fixture("minikube-iso-registries-v1-format.conf")).unwrap();
         assert!(v1.v1_format);
         assert!(v1.registries.is_empty());
         assert_eq!(
@@ -1689,7 +1654,7 @@ mod tests {
         );
 
         let k =
-            parse_registries(&fixture!("kubespray-registries.conf.d-10-docker.io.conf")).unwrap();
+            parse_registries(&fixture("kubespray-registries.conf.d-10-docker.io.conf")).unwrap();
         assert_eq!(k.registries.len(), 1);
         let r = &k.registries[0];
         assert_eq!(
@@ -1729,12 +1694,12 @@ mod tests {
         write(
             dir.path(),
             REGISTRIES_CONF,
-            &fixture!("minikube-iso-registries-v1-format.conf"),
+            &fixture("minikube-iso-registries-v1-format.conf"),
         );
         write(
             dir.path(),
             "/etc/containers/registries.conf.d/10-docker.io.conf",
-            &fixture!("kubespray-registries.conf.d-10-docker.io.conf"),
+            &fixture("kubespray-registries.conf.d-10-docker.io.conf"),
         );
         write(
             dir.path(),
@@ -1913,8 +1878,8 @@ mod tests {
     #[test]
     fn pull_sources_fixture_endpoints_follow_digest_rules() {
         let cfg = CrioConfig {
-            registries: parse_registries(&fixture!(
-                "containers-image-testdata-pull-sources-from-reference.conf"
+            registries: parse_registries(&fixture(
+                "containers-image-testdata-pull-sources-from-reference.conf",
             ))
             .unwrap(),
             crio: CrioConf::default(),
@@ -1961,11 +1926,11 @@ mod tests {
 
     fn fixtures() -> Vec<String> {
         vec![
-            fixture!("containers-image-testdata-find-registry.conf"),
-            fixture!("containers-image-testdata-pull-sources-from-reference.conf"),
-            fixture!("containers-image-testdata-registries.conf.d-config-2.conf"),
-            fixture!("kubespray-registries.conf.d-10-docker.io.conf"),
-            fixture!("minikube-iso-registries-v1-format.conf"),
+            fixture("containers-image-testdata-find-registry.conf"),
+            fixture("containers-image-testdata-pull-sources-from-reference.conf"),
+            fixture("containers-image-testdata-registries.conf.d-config-2.conf"),
+            fixture("kubespray-registries.conf.d-10-docker.io.conf"),
+            fixture("minikube-iso-registries-v1-format.conf"),
         ]
     }
 

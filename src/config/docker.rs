@@ -19,12 +19,11 @@
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::Source;
+use super::{ParseError, Source};
 use crate::hostroot::HostRoot;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
@@ -53,26 +52,6 @@ const INDEX_HOSTNAME: &str = "index.docker.io";
 const DEFAULT_REGISTRY_HOST: &str = "registry-1.docker.io";
 /// Always insecure in moby (`loadInsecureRegistries`).
 const ALWAYS_INSECURE: [&str; 2] = ["::1/128", "127.0.0.0/8"];
-
-/// A daemon.json that cannot be used, with `serde_json`'s line and column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "line {l} column {c}: {}", self.message),
-            (Some(l), None) => write!(f, "line {l}: {}", self.message),
-            _ => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// daemon.json `proxies` (moby `daemon/config` `Proxies`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -740,15 +719,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/fixtures/docker/",
-                $name
-            ))
-            .expect("fixture")
-        };
+    fn fixture(name: &str) -> String {
+        crate::config::fixture("docker", name)
     }
 
     // Shaped like the docker.service minikube provisions (kubernetes/minikube
@@ -778,7 +750,7 @@ WantedBy=multi-user.target
 
     #[test]
     fn full_daemon_json_fixture() {
-        let text = fixture!("dockerd-docs-daemon-linux-full.json");
+        let text = fixture("dockerd-docs-daemon-linux-full.json");
         let d = parse_daemon_json(&text).unwrap();
         assert_eq!(d.registry_mirrors, Some(vec![]));
         assert_eq!(d.insecure_registries, Some(vec![]));
@@ -800,15 +772,13 @@ WantedBy=multi-user.target
         );
         // The CLI's config.json parses too: its `proxies` (keyed by daemon
         // address) carries none of dockerd's keys.
-        let cli = parse_daemon_json(&fixture!("docker-cli-docs-sample-config.json")).unwrap();
+        let cli = parse_daemon_json(&fixture("docker-cli-docs-sample-config.json")).unwrap();
         assert_eq!(
             (cli.proxies, cli.registry_mirrors),
             (Some(Proxies::default()), None)
         );
-        let cli = parse_daemon_json(&fixture!(
-            "docker-cli-test-config-index-docker-io-auth.json"
-        ))
-        .unwrap();
+        let cli = parse_daemon_json(&fixture("docker-cli-test-config-index-docker-io-auth.json"))
+            .unwrap();
         assert_eq!(cli, DaemonConfig::default());
     }
 
@@ -1114,7 +1084,7 @@ WantedBy=multi-user.target
 
     fn fixtures() -> Vec<String> {
         vec![
-            fixture!("dockerd-docs-daemon-linux-full.json"),
+            fixture("dockerd-docs-daemon-linux-full.json"),
             "{\"registry-mirrors\": [\"https://m\", \"http://[::1]:5000\"], \"insecure-registries\": [\"10.0.0.0/8\", \"r:5000\", \"https://x\"]}".to_owned(),
             MINIKUBE_UNIT.to_owned(),
         ]

@@ -290,14 +290,14 @@ fn decode_auth(field: &str) -> Result<(String, Secret), &'static str> {
 
 /// A URL as Go's `url.Parse` splits it, reduced to what the keyring uses.
 #[derive(Debug, PartialEq, Eq)]
-struct KeyUrl {
+pub(crate) struct KeyUrl {
     host: String,
     path: String,
 }
 
 /// `url.Parse("https://" + s)` for a schemeless string (keyring.go
 /// `ParseSchemelessURL`); `None` where Go returns an error.
-fn parse_schemeless(s: &str) -> Option<KeyUrl> {
+pub(crate) fn parse_schemeless(s: &str) -> Option<KeyUrl> {
     let s = s.split('#').next().unwrap_or(s);
     let s = s.split('?').next().unwrap_or(s);
     let (authority, path) = match s.find('/') {
@@ -365,7 +365,7 @@ fn split_url(url: &KeyUrl) -> (Vec<&str>, &str) {
 
 /// keyring.go `URLsMatchStr`: does `target` fall under the (glob) key?
 /// Host parts match by glob (`*.example.com`), ports exactly, paths by prefix.
-fn urls_match(glob: &str, target: &str) -> bool {
+pub(crate) fn urls_match(glob: &str, target: &str) -> bool {
     let (Some(g), Some(t)) = (parse_schemeless(glob), parse_schemeless(target)) else {
         return false;
     };

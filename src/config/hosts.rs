@@ -12,7 +12,7 @@
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
 //! re-rooted with [`HostRoot::resolve`] when endpoints are built.
 
-use crate::config::{Source, line_of};
+use crate::config::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -21,35 +21,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
-
-/// A config file that could not be used, with the 1-based line of the problem.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl ParseError {
-    /// An error at a byte offset of `text`. The offset is moved back to a
-    /// character boundary first, so a span from a damaged file cannot panic.
-    pub(crate) fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        Self {
-            line: line_of(text, offset),
-            message: message.into(),
-        }
-    }
-
-    /// The toml crate's own syntax error, located by its span.
-    pub(crate) fn from_toml(text: &str, err: &toml::de::Error) -> Self {
-        let offset = err.span().map_or(0, |s| s.start);
-        Self::at(text, offset, err.message().trim().to_owned())
-    }
-}
 
 /// One entry of containerd's `[]hostConfig`: a `[host."..."]` table, or the
 /// file's top level (`server` plus top-level settings), which is always last.
@@ -160,20 +131,16 @@ pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
                 text,
                 name,
                 tbl,
-                Some(line_of_offset(text, *offset)),
+                Some(line_of(text, *offset)),
             )?);
         }
     }
     let (server_url, server_line) = match &server {
-        Some((s, off)) => (s.as_str(), Some(line_of_offset(text, *off))),
+        Some((s, off)) => (s.as_str(), Some(line_of(text, *off))),
         None => ("", None),
     };
     hosts.push(parse_host_config(text, server_url, doc, server_line)?);
     Ok(HostsFile { hosts, ignored })
-}
-
-fn line_of_offset(text: &str, offset: usize) -> usize {
-    ParseError::at(text, offset, "").line
 }
 
 /// containerd's `getSortedHosts`: walk the top-level expressions and record
@@ -219,7 +186,11 @@ fn header_hosts(text: &str) -> Vec<(String, usize)> {
     out
 }
 
-fn str_value(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<String, ParseError> {
+pub(crate) fn str_value(
+    text: &str,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Result<String, ParseError> {
     match v.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
         other => Err(ParseError::at(
@@ -242,7 +213,7 @@ fn bool_value(text: &str, v: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, 
 }
 
 /// `makeStringSlice`: every element must be a string.
-fn string_list(
+pub(crate) fn string_list(
     text: &str,
     v: &Spanned<DeValue<'_>>,
     what: &str,
@@ -268,10 +239,7 @@ fn parse_host_config(
     line: Option<usize>,
 ) -> Result<HostConfig, ParseError> {
     let at = |v: &Spanned<DeValue<'_>>, msg: String| ParseError::at(text, v.span().start, msg);
-    let err_line = |msg: String| ParseError {
-        line: line.unwrap_or(1),
-        message: msg,
-    };
+    let err_line = |msg: String| ParseError::new(Some(line.unwrap_or(1)), msg);
     let mut result = HostConfig::empty();
     result.line = line;
     let override_path = match tbl.get("override_path") {
@@ -913,11 +881,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/../shared/fixtures/containerd/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        crate::config::fixture("containerd", name)
     }
 
     fn caps(pull: bool, resolve: bool, push: bool) -> Capabilities {
@@ -1085,17 +1049,20 @@ mod tests {
             "server = \"https://x\"\n\n[host.\"https://m\"]\ncapabilities = [\"pull\", \"fly\"]\n",
         )
         .unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (4, "unknown capability fly"));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (Some(4), "unknown capability fly")
+        );
         let e =
             parse("a = 1\n[host.\"https://m\"]\nclient = [[\"a\", \"b\", \"c\"]]\n").unwrap_err();
-        assert_eq!(e.line, 3);
+        assert_eq!(e.line, Some(3));
         assert!(e.message.contains("invalid pair"), "{e}");
         let e = parse("x = \n").unwrap_err();
-        assert_eq!(e.line, 1);
+        assert_eq!(e.line, Some(1));
         let e = parse("[host.\"https://m\"]\nskip_verify = \"yes\"\n").unwrap_err();
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line, Some(2));
         let e = parse("[host.\"https://m\"]\ndial_timeout = \"3 parsecs\"\n").unwrap_err();
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line, Some(2));
         assert!(parse("[[host.\"https://m\"]]\n").is_err());
     }
 

@@ -14,7 +14,7 @@
 //!
 //! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
 
-use super::Source;
+use super::{ParseError, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{
@@ -24,7 +24,6 @@ use crate::target::{
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io;
 
 /// The default registries.yaml (`--private-registry` changes it).
@@ -36,25 +35,6 @@ pub const CONFIG_YAML: &str = "/etc/rancher/k3s/config.yaml";
 pub const CONFIG_YAML_D: &str = "/etc/rancher/k3s/config.yaml.d";
 
 const DEFAULT_KEY: &str = "*";
-
-/// A registries.yaml that cannot be used, with `serde_yaml_ng`'s location.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// `mirrors.<host>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -152,19 +132,19 @@ struct RawTls {
     insecure_skip_verify: Option<bool>,
 }
 
+/// `serde_yaml_ng`'s error at its line. The column is left out of the
+/// [`ParseError`]: the message already ends with "at line L column C", and
+/// the report shows k3s errors as "line L: message".
+fn yaml_error(e: &serde_yaml_ng::Error) -> ParseError {
+    ParseError::new(e.location().map(|l| l.line()), e.to_string())
+}
+
 /// Parse registries.yaml. An empty document is an empty configuration.
 pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
     if text.trim().is_empty() {
         return Ok(K3sRegistries::default());
     }
-    let raw: Option<RawRegistries> = serde_yaml_ng::from_str(text).map_err(|e| {
-        let loc = e.location();
-        ParseError {
-            line: loc.as_ref().map(serde_yaml_ng::Location::line),
-            column: loc.as_ref().map(serde_yaml_ng::Location::column),
-            message: e.to_string(),
-        }
-    })?;
+    let raw: Option<RawRegistries> = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(&e))?;
     let raw = raw.unwrap_or_default();
     let mirrors = raw
         .mirrors
@@ -219,14 +199,7 @@ pub fn parse_k3s_config(text: &str) -> Result<(Option<String>, Option<bool>), Pa
     if text.trim().is_empty() {
         return Ok((None, None));
     }
-    let raw: Option<RawK3sConfig> = serde_yaml_ng::from_str(text).map_err(|e| {
-        let loc = e.location();
-        ParseError {
-            line: loc.as_ref().map(serde_yaml_ng::Location::line),
-            column: loc.as_ref().map(serde_yaml_ng::Location::column),
-            message: e.to_string(),
-        }
-    })?;
+    let raw: Option<RawK3sConfig> = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(&e))?;
     let raw = raw.unwrap_or_default();
     Ok((raw.private_registry, raw.disable_default_registry_endpoint))
 }
@@ -782,15 +755,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/fixtures/k3s/",
-                $name
-            ))
-            .expect("fixture")
-        };
+    fn fixture(name: &str) -> String {
+        crate::config::fixture("k3s", name)
     }
 
     fn cfg_of(text: &str, disable_default: bool) -> K3sConfig {
@@ -807,7 +773,7 @@ mod tests {
 
     #[test]
     fn docs_fixture_parses_with_null_tls_values() {
-        let r = parse(&fixture!("k3s-docs-registries-with-tls-and-auth.yaml")).unwrap();
+        let r = parse(&fixture("k3s-docs-registries-with-tls-and-auth.yaml")).unwrap();
         assert_eq!(
             r.mirrors["docker.io"].endpoints,
             ["https://registry.example.com:5000"]
@@ -831,7 +797,7 @@ mod tests {
     #[test]
     fn docs_fixture_endpoints() {
         let cfg = cfg_of(
-            &fixture!("k3s-docs-registries-with-tls-and-auth.yaml"),
+            &fixture("k3s-docs-registries-with-tls-and-auth.yaml"),
             false,
         );
         let root = HostRoot::new("/host");
@@ -886,10 +852,7 @@ mod tests {
         assert_eq!(quay[0].source, "default");
 
         // --disable-default-registry-endpoint drops the upstream fallback for mirrored registries.
-        let strict = cfg_of(
-            &fixture!("k3s-docs-registries-with-tls-and-auth.yaml"),
-            true,
-        );
+        let strict = cfg_of(&fixture("k3s-docs-registries-with-tls-and-auth.yaml"), true);
         assert_eq!(
             urls(&endpoints_for(&strict, &root, "docker.io")),
             [(
@@ -1098,7 +1061,7 @@ configs:
         write(
             dir.path(),
             "/opt/k3s/registries.yaml",
-            &fixture!("k3s-docs-registries-with-tls-and-auth.yaml"),
+            &fixture("k3s-docs-registries-with-tls-and-auth.yaml"),
         );
         let (cfg, sources) = discover(&root);
         let paths: Vec<&str> = sources.iter().map(|s| s.path.as_str()).collect();
@@ -1163,7 +1126,7 @@ configs:
             at in proptest::prelude::any::<proptest::sample::Index>(),
             ch in proptest::prelude::any::<char>(),
         ) {
-            let chars: Vec<char> = fixture!("k3s-docs-registries-with-tls-and-auth.yaml").chars().collect();
+            let chars: Vec<char> = fixture("k3s-docs-registries-with-tls-and-auth.yaml").chars().collect();
             exercise(&chars[..cut.index(chars.len() + 1)].iter().collect::<String>());
             let mut mutated = chars.clone();
             let i = at.index(mutated.len());

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod dockercfg;
 pub mod hosts;
 pub mod k3s;
+pub mod kubelet;
 pub mod node;
 pub mod proxy;
 pub mod resolv;
@@ -18,6 +19,7 @@ pub mod runtime;
 pub mod trust;
 
 use serde::Serialize;
+use std::fmt;
 
 /// A config file that was consulted, and what went wrong with it, if anything.
 /// Serialised as the report's `config_sources` entries.
@@ -55,12 +57,63 @@ impl Source {
     }
 }
 
-/// The 1-based line of a byte offset in `text`, for error messages.
+/// A config text that could not be used: where (1-based line, and column
+/// where the parser gives one) and why. Every format's `parse` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl ParseError {
+    /// An error at `line`, or at no particular place when `None`.
+    pub(crate) fn new(line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error at a byte offset of `text` (see [`line_of`]).
+    pub(crate) fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
+        Self::new(Some(line_of(text, offset)), message)
+    }
+
+    /// The toml crate's own syntax error, located by its span.
+    pub(crate) fn from_toml(text: &str, err: &toml::de::Error) -> Self {
+        let offset = err.span().map_or(0, |s| s.start);
+        Self::at(text, offset, err.message().trim().to_owned())
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l} column {c}: {}", self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            (None, _) => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The 1-based line of a byte offset in `text`, for error messages. Counts
+/// bytes, so an offset inside a multi-byte character (a span from a damaged
+/// file) cannot panic; `\n` is never part of one, so the line is the same.
 #[must_use]
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
+    text.bytes().take(offset).filter(|b| *b == b'\n').count() + 1
+}
+
+/// A file of `../shared/fixtures/<dir>/`, for the parsers' tests.
+#[cfg(test)]
+pub(crate) fn fixture(dir: &str, name: &str) -> String {
+    let path = format!(
+        "{}/../shared/fixtures/{dir}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }

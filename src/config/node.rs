@@ -16,7 +16,7 @@
 //! file never stops a run.
 
 use super::runtime::{self, Runtime};
-use super::{Source, containerd, crio, docker, hosts, k3s, proxy};
+use super::{Source, containerd, crio, docker, hosts, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::target::{Endpoint, Role, Target};
@@ -32,6 +32,8 @@ pub struct NodeConfig {
     pub proxy: proxy::ProxyEnv,
     /// Facts a person reading a plan should know (which view of k3s was read).
     pub notes: Vec<String>,
+    /// The kubelet's own credential sources (providers, its docker config).
+    pub kubelet: kubelet::KubeletCredentials,
     backend: Backend,
 }
 
@@ -134,6 +136,28 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     };
     let (mut env, s) = proxy::discover(root, daemon);
     push_unique(&mut sources, s);
+    let (kubelet, s) = kubelet::discover(root);
+    push_unique(&mut sources, s);
+    if let Some((path, at)) = &kubelet.provider_config {
+        let names: Vec<&str> = kubelet
+            .providers
+            .iter()
+            .map(|p| p.provider.name.as_str())
+            .collect();
+        notes.push(format!(
+            "kubelet credential providers ({path}, set in {at}): {}",
+            if names.is_empty() {
+                "none usable".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    if let Some((path, _)) = &kubelet.docker_config {
+        notes.push(format!(
+            "kubelet reads node credentials from {path} and passes them with each pull"
+        ));
+    }
     if let Backend::Docker(cfg) = &backend {
         let p = &cfg.proxies;
         if p.http_proxy.is_some() || p.https_proxy.is_some() || p.no_proxy.is_some() {
@@ -155,6 +179,7 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
             evidence,
             proxy: env,
             notes,
+            kubelet,
             backend,
         },
         sources,
@@ -170,6 +195,7 @@ impl NodeConfig {
             evidence: "no node config read".to_owned(),
             proxy: proxy::ProxyEnv::default(),
             notes: Vec::new(),
+            kubelet: kubelet::KubeletCredentials::default(),
             backend: Backend::Containerd(containerd::ContainerdConfig::default()),
         }
     }
@@ -249,6 +275,7 @@ impl NodeConfig {
         for ep in &mut endpoints {
             self.apply_proxy(ep);
         }
+        self.apply_kubelet(registry, image, &mut endpoints, &mut remarks);
         (
             Target {
                 registry: registry.to_owned(),
@@ -258,6 +285,29 @@ impl NodeConfig {
             },
             sources,
         )
+    }
+
+    /// The kubelet's own credentials for the target: a remark per credential
+    /// provider that matches, and its docker config's entry as every
+    /// endpoint's credential. That entry reaches the runtime as the pull's
+    /// `AuthConfig`, which wins over the runtime config's own auth (containerd
+    /// `internal/cri/server/images/image_pull.go` `registryHosts`: config
+    /// auth only `if auth == nil`); `--username`/`--docker-config` replace it
+    /// in `run`, as a pull secret comes before the node keyring.
+    fn apply_kubelet(
+        &self,
+        registry: &str,
+        image: Option<&Reference>,
+        endpoints: &mut [Endpoint],
+        remarks: &mut Vec<String>,
+    ) {
+        let name = image.map_or_else(|| registry.to_owned(), Reference::name);
+        remarks.extend(self.kubelet.remarks(&name));
+        if let Some(c) = self.kubelet.lookup(&name) {
+            for ep in endpoints {
+                ep.credential = Some(c.clone());
+            }
+        }
     }
 
     /// The proxy Go's `ProxyFromEnvironment` picks for the endpoint and for
@@ -408,7 +458,7 @@ fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Scheme;
+    use crate::target::{Credential, Scheme};
     use std::path::PathBuf;
 
     /// A node root in a temp dir, built from the shared fixtures.
@@ -981,6 +1031,122 @@ mod tests {
         assert_eq!(
             urls(&t),
             [(s("https://registry-1.docker.io/v2/"), Role::Upstream)]
+        );
+    }
+
+    /// An AKS node: the ACR credential provider set in /etc/default/kubelet,
+    /// and a kubelet config.json entry that wins over containerd's own auth.
+    #[test]
+    fn kubelet_credential_provider_and_config_json() {
+        use crate::cli::{Args, Settings};
+        use clap::Parser as _;
+        let n = Node::containerd(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"myreg.azurecr.io\".auth]\n  username = \"runtime-user\"\n  password = \"runtime-s3cret\"\n",
+        );
+        n.put(
+            "/etc/default/kubelet",
+            "KUBELET_FLAGS=--node-labels=x --image-credential-provider-config=/var/lib/kubelet/credential-provider-config.yaml --image-credential-provider-bin-dir=/var/lib/kubelet/credential-provider\n",
+        )
+        .put(
+            "/var/lib/kubelet/credential-provider-config.yaml",
+            &fixture("kubelet/aks-credential-provider-config-network-isolated.yaml"),
+        )
+        .put(
+            "/var/lib/kubelet/credential-provider/acr-credential-provider",
+            "",
+        );
+        let (t, sources) = n.plan("myreg.azurecr.io", Some("myreg.azurecr.io/app:1"));
+        assert!(
+            t.remarks.iter().any(|r| r
+                == "kubelet gets credentials for myreg.azurecr.io/app from credential provider acr-credential-provider (/var/lib/kubelet/credential-provider-config.yaml); regprobe cannot run it, so the probe goes anonymous unless --docker-config/--username is given"),
+            "{:?}",
+            t.remarks
+        );
+        assert_eq!(
+            t.endpoints[0].credential.as_ref().map(Credential::username),
+            Some("runtime-user")
+        );
+        assert!(sources.iter().any(|s| s.kind == "kubelet"
+            && s.path == "/var/lib/kubelet/credential-provider-config.yaml"
+            && s.error.is_none()));
+        // Not an ACR image: no remark.
+        let (t, _) = n.plan("docker.io", Some("nginx"));
+        assert!(t.remarks.iter().all(|r| !r.contains("credential provider")));
+        // `--registry myreg.azurecr.io` is matched by its host.
+        let (t, _) = n.plan("myreg.azurecr.io", None);
+        assert!(
+            t.remarks
+                .iter()
+                .any(|r| r.contains("acr-credential-provider"))
+        );
+
+        // The kubelet's config.json wins over containerd's configs.auth.
+        n.put(
+            "/var/lib/kubelet/config.json",
+            r#"{"auths": {"myreg.azurecr.io": {"auth": "a3ViZWxldC11c2VyOmt1YmVsZXQtczNjcmV0"}}}"#,
+        );
+        let (t, _) = n.plan("myreg.azurecr.io", Some("myreg.azurecr.io/app:1"));
+        let c = t.endpoints[0].credential.as_ref().unwrap();
+        assert_eq!(c.username(), "kubelet-user");
+        assert_eq!(
+            c.source,
+            "kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\")"
+        );
+        assert!(t.remarks.iter().any(|r| r.contains(
+            "so the probe uses kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\") instead (--docker-config/--username override it)"
+        )));
+
+        // `probe plan` shows the source, never a secret; --username beats the kubelet.
+        let root = n.dir.path().to_str().unwrap();
+        let render = |extra: &[&str], stdin: &[u8]| -> String {
+            let mut argv = vec![
+                "probe",
+                "plan",
+                "--root",
+                root,
+                "--image",
+                "myreg.azurecr.io/app:1",
+            ];
+            argv.extend_from_slice(extra);
+            let parsed = Args::try_parse_from(argv).unwrap();
+            let settings = Settings::from_args(&parsed, &mut &stdin[..]).unwrap();
+            let report = crate::run::plan_run(&settings).unwrap();
+            let mut text = Vec::new();
+            crate::report::plan::write(&report, &mut text).unwrap();
+            let mut json = Vec::new();
+            crate::report::json::write(&report, true, &mut json).unwrap();
+            let out = format!(
+                "{}\n{}",
+                String::from_utf8(text).unwrap(),
+                String::from_utf8(json).unwrap()
+            );
+            for secret in [
+                "kubelet-s3cret",
+                "runtime-s3cret",
+                "a3ViZWxldC11c2Vy",
+                "flag-s3cret",
+            ] {
+                assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+            }
+            out
+        };
+        let out = render(&[], b"");
+        assert!(
+            out.contains("credential    user \"kubelet-user\" from kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\")"),
+            "{out}"
+        );
+        assert!(out.contains(" kubelet gets credentials for myreg.azurecr.io/app from credential provider acr-credential-provider"), "{out}");
+        assert!(
+            out.contains("/var/lib/kubelet/config.json (kubelet)"),
+            "{out}"
+        );
+        let out = render(
+            &["--username", "flag-user", "--password-stdin"],
+            b"flag-s3cret\n",
+        );
+        assert!(
+            out.contains("user \"flag-user\" from --username/--password-stdin"),
+            "{out}"
         );
     }
 

@@ -378,18 +378,7 @@ async fn bearer(
             );
         }
     };
-    let scheme = if url.scheme() == "https" {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+    let (scheme, host, port) = super::url_target(&url);
     let realm_shown = format!(
         "{}://{}{}",
         url.scheme(),
@@ -425,18 +414,12 @@ async fn bearer(
             scheme,
             host: &host,
             port,
-            tls: &ep.tls,
-            proxy: ep.proxy.as_ref(),
+            ..DialSpec::for_endpoint(ep)
         };
         let (stages, c) = HostClient::connect(ctx, spec).await;
         detail["realm_stages"] = stages_json(&stages);
         let Some(mut c) = c else {
-            let why = stages
-                .iter()
-                .find(|s| s.is_fail())
-                .map_or_else(String::new, |s| {
-                    format!("{} {}: {}", s.stage.as_str(), s.code, s.summary)
-                });
+            let why = super::first_failure(&stages);
             return fail(
                 Code::AuthServerUnreachable,
                 format!("token service {host}:{port} unreachable: {why}"),
@@ -753,6 +736,33 @@ mod tests {
         }
     }
 
+    /// The target a test probes: `registry` with `ep` as its only endpoint.
+    fn target_of(ep: &Endpoint, registry: String, image: Option<Reference>) -> Target {
+        Target {
+            registry,
+            image,
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        }
+    }
+
+    /// Dial `ep`, ping it, and run the auth stage on the challenges it answered with.
+    async fn ping_then_auth(
+        ctx: &Context,
+        target: &Target,
+        ep: &Endpoint,
+    ) -> (StageResult, Session) {
+        let dialed = super::super::dial(ctx, DialSpec::for_endpoint(ep)).await;
+        let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), dialed.io.unwrap());
+        let p = ping(&mut client, ep).await;
+        run(ctx, target, ep, &mut client, &p.challenges).await
+    }
+
+    /// The auth stage of a whole-endpoint probe.
+    fn auth_stage(out: &crate::probe::EndpointOutcome) -> &StageResult {
+        out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap()
+    }
+
     /// Run ping + auth against a plain-HTTP registry whose token realm is
     /// `/token` on the same host (so credentials may be sent over plain HTTP).
     /// Returns the stage, the session, and the token and registry requests.
@@ -787,16 +797,8 @@ mod tests {
         let (ctx, _dir) = context(Duration::from_secs(2));
         let mut ep = endpoint(server.port);
         ep.credential = credential;
-        let target = Target {
-            registry: server.addr(),
-            image: with_image.then(|| image("team/app")),
-            endpoints: vec![ep.clone()],
-            remarks: vec![],
-        };
-        let dialed = super::super::dial(&ctx, DialSpec::for_endpoint(&ep)).await;
-        let mut client = HostClient::over(&ctx, DialSpec::for_endpoint(&ep), dialed.io.unwrap());
-        let p = ping(&mut client, &ep).await;
-        let (r, s) = run(&ctx, &target, &ep, &mut client, &p.challenges).await;
+        let target = target_of(&ep, server.addr(), with_image.then(|| image("team/app")));
+        let (r, s) = ping_then_auth(&ctx, &target, &ep).await;
         let (token_seen, reg_seen) = server
             .seen()
             .into_iter()
@@ -816,16 +818,8 @@ mod tests {
         let (ctx, _dir) = context(Duration::from_secs(2));
         let mut ep = endpoint(registry.port);
         ep.credential = Some(cred());
-        let target = Target {
-            registry: registry.addr(),
-            image: Some(image("a")),
-            endpoints: vec![ep.clone()],
-            remarks: vec![],
-        };
-        let dialed = super::super::dial(&ctx, DialSpec::for_endpoint(&ep)).await;
-        let mut client = HostClient::over(&ctx, DialSpec::for_endpoint(&ep), dialed.io.unwrap());
-        let p = ping(&mut client, &ep).await;
-        let (r, s) = run(&ctx, &target, &ep, &mut client, &p.challenges).await;
+        let target = target_of(&ep, registry.addr(), Some(image("a")));
+        let (r, s) = ping_then_auth(&ctx, &target, &ep).await;
         assert_eq!(r.status, Status::Ok, "{}", r.summary);
         assert!(!s.credentials_used);
         assert!(
@@ -1031,14 +1025,9 @@ mod tests {
         .await;
         let (ctx, _dir) = context(Duration::from_secs(2));
         let ep = endpoint(registry.port);
-        let target = Target {
-            registry: registry.addr(),
-            image: Some(image("a")),
-            endpoints: vec![ep.clone()],
-            remarks: vec![],
-        };
+        let target = target_of(&ep, registry.addr(), Some(image("a")));
         let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
-        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        let auth = auth_stage(&out);
         assert_eq!(auth.code, Code::AuthServerUnreachable, "{}", auth.summary);
         assert!(auth.summary.contains("127.0.0.2"), "{}", auth.summary);
         assert_eq!(auth.detail["realm_stages"][1]["code"], "TCP_REFUSED");
@@ -1059,14 +1048,9 @@ mod tests {
         let (ctx, _dir) = context(Duration::from_secs(2));
         let mut ep = endpoint(registry.port);
         ep.credential = Some(cred());
-        let target = Target {
-            registry: registry.addr(),
-            image: None,
-            endpoints: vec![ep.clone()],
-            remarks: vec![],
-        };
+        let target = target_of(&ep, registry.addr(), None);
         let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
-        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        let auth = auth_stage(&out);
         assert_eq!(auth.code, Code::AuthRejected, "{}", auth.summary);
         assert_no_secret(auth);
         assert!(
@@ -1078,7 +1062,7 @@ mod tests {
 
         ep.credential = None;
         let out = crate::probe::probe_endpoint(&ctx, &target, &ep).await;
-        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        let auth = auth_stage(&out);
         assert_eq!(auth.code, Code::AuthRequired, "{}", auth.summary);
     }
 

@@ -25,7 +25,7 @@ use super::manifest::{Descriptor, accept_for, classify, digest_matches, parse_er
 use super::{Context, DialSpec, Stage, StageResult};
 use crate::code::Code;
 use crate::reference::Reference;
-use crate::target::{Endpoint, Scheme};
+use crate::target::Endpoint;
 use bytes::Bytes;
 use http::Method;
 use http::header::ACCEPT;
@@ -160,18 +160,7 @@ pub async fn run(
         }};
     }
     loop {
-        let scheme = if url.scheme() == "https" {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+        let (scheme, host, port) = super::url_target(&url);
         let on_registry = client.is_for(scheme, &host, port);
         let path_query = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -192,20 +181,14 @@ pub async fn run(
                 scheme,
                 host: &host,
                 port,
-                tls: &ep.tls,
-                proxy: ep.proxy.as_ref(),
+                ..DialSpec::for_endpoint(ep)
             };
             let (stages, c) = HostClient::connect(ctx, spec).await;
             redirect_stages.push(
                 json!({"host": authority(scheme, &host, port), "stages": stages_json(&stages)}),
             );
             if c.is_none() {
-                let why = stages
-                    .iter()
-                    .find(|s| s.is_fail())
-                    .map_or_else(String::new, |s| {
-                        format!("{} {}: {}", s.stage.as_str(), s.code, s.summary)
-                    });
+                let why = super::first_failure(&stages);
                 finish!(
                     Code::BlobUnreachable,
                     format!("blob data endpoint {host}:{port} unreachable: {why}")

@@ -182,6 +182,40 @@ impl Dialed {
     }
 }
 
+/// `stage code: summary` of the first failing stage, for a summary that says
+/// why a second host (a token realm, a blob redirect) could not be reached;
+/// empty when none failed.
+pub(crate) fn first_failure(stages: &[StageResult]) -> String {
+    stages
+        .iter()
+        .find(|s| s.is_fail())
+        .map_or_else(String::new, |s| {
+            format!("{} {}: {}", s.stage.as_str(), s.code, s.summary)
+        })
+}
+
+/// The host of `url` as the resolver and the TLS name want it: IPv6 without brackets.
+fn url_host(url: &url::Url) -> String {
+    url.host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
+
+/// Scheme, host (see [`url_host`]) and port of an `http`/`https` URL that a
+/// stage dials itself (a token realm, a blob redirect); any scheme other than
+/// `https` counts as `http`.
+pub(crate) fn url_target(url: &url::Url) -> (Scheme, String, u16) {
+    let scheme = if url.scheme() == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+    (scheme, url_host(url), port)
+}
+
 /// Where to dial: scheme, host and port, with the endpoint's TLS material and proxy.
 #[derive(Clone, Copy, Debug)]
 pub struct DialSpec<'a> {
@@ -239,14 +273,7 @@ pub async fn dial_with(
 ) -> Dialed {
     let mut stages = Vec::new();
     let (dns_host, dns_port) = match spec.proxy {
-        Some(p) => (
-            p.host_str()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            p.port_or_known_default().unwrap_or(3128),
-        ),
+        Some(p) => (url_host(p), p.port_or_known_default().unwrap_or(3128)),
         None => (spec.host.to_owned(), spec.port),
     };
     let (mut dns_stage, addrs) = dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;

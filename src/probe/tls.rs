@@ -819,6 +819,18 @@ mod tests {
         handshake(Box::new(tcp), name, settings, trust, T).await
     }
 
+    /// Serve `leaf` on a one-connection server that asks for no client
+    /// certificate, and handshake with it as `name`.
+    async fn probe_leaf(
+        (chain, key): (Vec<CertificateDer<'static>>, KeyPair),
+        name: &str,
+        settings: &TlsSettings,
+        trust: &TrustStore,
+    ) -> (StageResult, Option<BoxIo>) {
+        let (addr, _srv) = tls_server(chain, &key, None).await;
+        probe(addr, name, settings, trust).await
+    }
+
     fn trusting(ca: &CertifiedIssuer<'static, KeyPair>) -> TrustStore {
         TrustStore::from_certs([ca.der().clone()])
     }
@@ -827,9 +839,8 @@ mod tests {
     async fn trusted_by_node_store_records_chain() {
         let root = ca("Test CA");
         let (chain, key) = current(&["registry.test"], &root);
-        let (addr, _srv) = tls_server(chain.clone(), &key, None).await;
-        let (r, io) = probe(
-            addr,
+        let (r, io) = probe_leaf(
+            (chain.clone(), key),
             "registry.test",
             &TlsSettings::default(),
             &trusting(&root),
@@ -890,9 +901,13 @@ mod tests {
     #[tokio::test]
     async fn ip_literal_is_checked_against_ip_sans() {
         let root = ca("Test CA");
-        let (chain, key) = current(&["127.0.0.1"], &root);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(addr, "127.0.0.1", &TlsSettings::default(), &trusting(&root)).await;
+        let (r, _) = probe_leaf(
+            current(&["127.0.0.1"], &root),
+            "127.0.0.1",
+            &TlsSettings::default(),
+            &trusting(&root),
+        )
+        .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
         assert_eq!(r.detail["chain"][0]["ip_addresses"], json!(["127.0.0.1"]));
     }
@@ -900,10 +915,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_ca_is_untrusted_with_chain() {
         let (root, other) = (ca("Test CA"), ca("Other CA"));
-        let (chain, key) = current(&["registry.test"], &other);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, io) = probe(
-            addr,
+        let (r, io) = probe_leaf(
+            current(&["registry.test"], &other),
             "registry.test",
             &TlsSettings::default(),
             &trusting(&root),
@@ -918,10 +931,8 @@ mod tests {
         );
         assert_eq!(r.detail["chain"][0]["issuer"], "CN=Other CA");
         // An empty node store behaves the same (rustls would refuse to build a verifier).
-        let (chain, key) = current(&["registry.test"], &other);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(
-            addr,
+        let (r, _) = probe_leaf(
+            current(&["registry.test"], &other),
             "registry.test",
             &TlsSettings::default(),
             &TrustStore::from_certs([]),
@@ -933,10 +944,8 @@ mod tests {
     #[tokio::test]
     async fn wrong_name_is_a_mismatch() {
         let root = ca("Test CA");
-        let (chain, key) = current(&["other.test"], &root);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(
-            addr,
+        let (r, _) = probe_leaf(
+            current(&["other.test"], &root),
             "registry.test",
             &TlsSettings::default(),
             &trusting(&root),
@@ -954,36 +963,20 @@ mod tests {
     #[tokio::test]
     async fn expired_and_not_yet_valid() {
         let root = ca("Test CA");
-        let (chain, key) = leaf(&root, &["registry.test"], (2019, 2021));
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(
-            addr,
-            "registry.test",
-            &TlsSettings::default(),
-            &trusting(&root),
-        )
-        .await;
-        assert_eq!(r.code, Code::TlsExpired, "{}", r.summary);
-        assert!(
-            r.summary.contains("expired on 2021-01-01T00:00:00Z"),
-            "{}",
-            r.summary
-        );
-        let (chain, key) = leaf(&root, &["registry.test"], (2090, 2099));
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(
-            addr,
-            "registry.test",
-            &TlsSettings::default(),
-            &trusting(&root),
-        )
-        .await;
-        assert_eq!(r.code, Code::TlsExpired, "{}", r.summary);
-        assert!(
-            r.summary.contains("not valid before 2090-01-01"),
-            "{}",
-            r.summary
-        );
+        for (years, want) in [
+            ((2019, 2021), "expired on 2021-01-01T00:00:00Z"),
+            ((2090, 2099), "not valid before 2090-01-01"),
+        ] {
+            let (r, _) = probe_leaf(
+                leaf(&root, &["registry.test"], years),
+                "registry.test",
+                &TlsSettings::default(),
+                &trusting(&root),
+            )
+            .await;
+            assert_eq!(r.code, Code::TlsExpired, "{}", r.summary);
+            assert!(r.summary.contains(want), "{}", r.summary);
+        }
     }
 
     #[tokio::test]
@@ -996,9 +989,13 @@ mod tests {
             ca_files: vec![ca_file],
             ..TlsSettings::default()
         };
-        let (chain, key) = current(&["registry.test"], &root);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&node)).await;
+        let (r, io) = probe_leaf(
+            current(&["registry.test"], &root),
+            "registry.test",
+            &settings,
+            &trusting(&node),
+        )
+        .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
         assert!(io.is_some());
         assert_eq!(r.detail["verified_with"], "ca_files");
@@ -1015,9 +1012,13 @@ mod tests {
             ca_files: vec![empty, dir.path().join("missing.crt")],
             ..TlsSettings::default()
         };
-        let (chain, key) = current(&["registry.test"], &root);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        let (r, _) = probe_leaf(
+            current(&["registry.test"], &root),
+            "registry.test",
+            &settings,
+            &trusting(&root),
+        )
+        .await;
         assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
         assert!(
             r.summary.contains("empty.crt: no certificate in the file"),
@@ -1031,9 +1032,13 @@ mod tests {
         assert_eq!(r.detail["verified_with"], "system");
         // Broken files outrank a certificate verdict: the runtime stops first.
         let other = ca("Other CA");
-        let (chain, key) = current(&["registry.test"], &other);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
-        let (r, _) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        let (r, _) = probe_leaf(
+            current(&["registry.test"], &other),
+            "registry.test",
+            &settings,
+            &trusting(&root),
+        )
+        .await;
         assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
         assert!(
             r.summary
@@ -1053,13 +1058,17 @@ mod tests {
     #[tokio::test]
     async fn skip_verify_accepts_but_reports_what_it_masks() {
         let (root, other) = (ca("Test CA"), ca("Other CA"));
-        let (chain, key) = current(&["registry.test"], &other);
-        let (addr, _srv) = tls_server(chain, &key, None).await;
         let settings = TlsSettings {
             skip_verify: true,
             ..TlsSettings::default()
         };
-        let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
+        let (r, io) = probe_leaf(
+            current(&["registry.test"], &other),
+            "registry.test",
+            &settings,
+            &trusting(&root),
+        )
+        .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
         assert!(io.is_some());
         let masked = r.detail["masked_error"].as_str().unwrap();
