@@ -254,6 +254,7 @@ pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
         timeout: settings.timeout,
         deadline: started + settings.deadline,
         platform: settings.platform.clone(),
+        proxy_env: Some(node.proxy.clone()),
     });
     // Every stage is cut at the deadline already; the grace only covers bookkeeping.
     let hard_stop = ctx.deadline + Duration::from_millis(500);

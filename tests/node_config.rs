@@ -314,3 +314,28 @@ fn a_registry_blocked_by_crio_config_is_a_config_failure() {
         t.message
     );
 }
+
+/// NO_PROXY is evaluated for the token realm's host on its own, as Go's
+/// `ProxyFromEnvironment` is asked per request URL.
+#[test]
+fn the_token_realm_gets_its_own_proxy_decision() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    proxy_dropin(&root, &w.dead_proxy_url(), "localhost,token.test");
+    let r = run(w, &root, &["--image", "token.test/public/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "AUTH_SERVER_UNREACHABLE", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].proxy, None);
+    let auth = t.stage("auth").unwrap();
+    assert!(
+        auth.detail["realm_stages"]
+            .to_string()
+            .contains("PROXY_UNREACHABLE"),
+        "{}",
+        auth.detail
+    );
+
+    proxy_dropin(&root, &w.dead_proxy_url(), "localhost,token.test,auth.test");
+    let r = run(w, &root, &["--image", "token.test/public/single:1"]);
+    assert_eq!(r.target().code, "OK", "{}", r.stdout);
+}

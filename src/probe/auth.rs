@@ -410,10 +410,12 @@ async fn bearer(
     let (reply, grant, post_status) = if same_host {
         ask.fetch(client).await
     } else {
+        let proxy = ctx.proxy_for_host(ep, scheme, &host, port);
         let spec = DialSpec {
             scheme,
             host: &host,
             port,
+            proxy: proxy.as_ref(),
             ..DialSpec::for_endpoint(ep)
         };
         let (stages, c) = HostClient::connect(ctx, spec).await;

@@ -177,10 +177,12 @@ pub async fn run(
             .is_some_and(|c| c.is_for(scheme, &host, port))
         {
             // containerd's client (and its TLS settings) serve the redirect too.
+            let proxy = ctx.proxy_for_host(ep, scheme, &host, port);
             let spec = DialSpec {
                 scheme,
                 host: &host,
                 port,
+                proxy: proxy.as_ref(),
                 ..DialSpec::for_endpoint(ep)
             };
             let (stages, c) = HostClient::connect(ctx, spec).await;

@@ -1046,6 +1046,7 @@ pub(crate) mod testutil {
             timeout: stage_timeout,
             deadline: tokio::time::Instant::now() + Duration::from_secs(60),
             platform: Platform::parse("linux/amd64").unwrap(),
+            proxy_env: None,
         };
         (ctx, dir)
     }

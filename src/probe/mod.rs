@@ -156,9 +156,29 @@ pub struct Context {
     /// The whole run's deadline (`--deadline`).
     pub deadline: Instant,
     pub platform: Platform,
+    /// The runtime's proxy environment, for hosts other than the endpoint
+    /// (token realms, blob redirects); `None` uses the endpoint's proxy.
+    pub proxy_env: Option<crate::config::proxy::ProxyEnv>,
 }
 
 impl Context {
+    /// The proxy for another host reached on behalf of `ep` (a token realm,
+    /// a blob redirect): Go's `ProxyFromEnvironment` is asked per request
+    /// URL, so NO_PROXY is evaluated for that host, not the endpoint's.
+    #[must_use]
+    pub fn proxy_for_host(
+        &self,
+        ep: &Endpoint,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+    ) -> Option<url::Url> {
+        match &self.proxy_env {
+            Some(env) => crate::config::proxy::proxy_for(env, scheme.as_str(), host, port),
+            None => ep.proxy.clone(),
+        }
+    }
+
     /// The time a stage may take now: the stage timeout, cut short by the deadline.
     #[must_use]
     pub fn stage_timeout(&self) -> Duration {
