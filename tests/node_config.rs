@@ -315,7 +315,7 @@ fn a_registry_blocked_by_crio_config_is_a_config_failure() {
     );
 }
 
-/// NO_PROXY is evaluated for the token realm's host on its own, as Go's
+/// `NO_PROXY` is evaluated for the token realm's host on its own, as Go's
 /// `ProxyFromEnvironment` is asked per request URL.
 #[test]
 fn the_token_realm_gets_its_own_proxy_decision() {

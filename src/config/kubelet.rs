@@ -22,44 +22,13 @@
 //! puts a secret into a [`Source`], a remark or an error. Provider `env`
 //! values are [`Secret`]s: they may carry cloud keys.
 
-use super::Source;
 use super::dockercfg::{self, DockerConfig, Format};
+use super::{ParseError, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::Credential;
 use serde::Deserialize;
-use std::fmt;
 use std::time::Duration;
-
-/// A kubelet config text that could not be used: where and why.
-///
-/// This module's own type while `config::ParseError` is being reworked; it
-/// has the same shape (1-based line where there is one, then the message).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl ParseError {
-    fn new(line: Option<usize>, message: impl Into<String>) -> Self {
-        Self {
-            line,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// `kubelet.config.k8s.io` versions that carry `CredentialProviderConfig`.
 const CONFIG_API_VERSIONS: [&str; 3] = [

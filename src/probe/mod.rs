@@ -164,7 +164,7 @@ pub struct Context {
 impl Context {
     /// The proxy for another host reached on behalf of `ep` (a token realm,
     /// a blob redirect): Go's `ProxyFromEnvironment` is asked per request
-    /// URL, so NO_PROXY is evaluated for that host, not the endpoint's.
+    /// URL, so `NO_PROXY` is evaluated for that host, not the endpoint's.
     #[must_use]
     pub fn proxy_for_host(
         &self,
