@@ -94,7 +94,9 @@ fn config_path_toml() -> (&'static str, String) {
 
 #[test]
 fn containerd_hosts_toml_fixtures() {
-    let cases: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    // (fixture, certs.d directory, image, endpoints as (url, role))
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         (
             "containerd/hosts-docs-docker-io-simple.toml",
             "docker.io",
@@ -153,7 +155,7 @@ fn containerd_hosts_toml_fixtures() {
         ]);
         let v = plan(r.path(), &["--image", image]);
         assert!(errors(&v).is_empty(), "{file}: {:?}", errors(&v));
-        let t = target(&v, &v["targets"][0]["image"].as_str().unwrap().to_owned()).clone();
+        let t = &v["targets"][0];
         let got: Vec<(&str, &str)> = t["endpoints"]
             .as_array()
             .unwrap()
@@ -287,7 +289,10 @@ fn containerd_config_toml_fixtures() {
     assert!(cred.contains("/etc/containerd/config.toml"), "{cred}");
     assert!(cred.contains("_json_key"), "the username is shown: {cred}");
     let all = v.to_string();
-    assert!(!all.contains("paste output from jq"), "the password is not: {all}");
+    assert!(
+        !all.contains("paste output from jq"),
+        "the password is not: {all}"
+    );
 }
 
 #[test]
@@ -552,4 +557,52 @@ fn a_broken_file_is_named_with_its_line_and_the_rest_still_plans() {
         target(&v, "docker.io/library/nginx:latest")["endpoints"][0]["proxy"],
         "http://proxy.example.com:3128"
     );
+}
+
+#[test]
+fn kubelet_credential_provider_fixtures() {
+    let flags = "KUBELET_FLAGS=--image-credential-provider-config=/var/lib/kubelet/credential-provider-config.yaml --image-credential-provider-bin-dir=/var/lib/kubelet/credential-provider\n";
+    let cases = [
+        (
+            "kubelet/aks-credential-provider-config-network-isolated.yaml",
+            "acr-credential-provider",
+            "myreg.azurecr.io/app:1",
+            "nginx",
+        ),
+        (
+            "kubelet/k8s-docs-ecr-credential-provider-config.yaml",
+            "ecr",
+            "123456789.dkr.ecr.us-east-1.amazonaws.com/app:1",
+            "nginx",
+        ),
+    ];
+    for (file, provider, matching, other) in cases {
+        let r = root(&[
+            CONTAINERD_SOCK,
+            ("/etc/default/kubelet", flags.to_owned()),
+            (
+                "/var/lib/kubelet/credential-provider-config.yaml",
+                fixture(file),
+            ),
+            (
+                &format!("/var/lib/kubelet/credential-provider/{provider}"),
+                String::new(),
+            ),
+        ]);
+        let v = plan(r.path(), &["--image", matching, "--image", other]);
+        assert!(errors(&v).is_empty(), "{file}: {:?}", errors(&v));
+        let hint = target(&v, matching)["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            hint.contains(&format!("credential provider {provider}")),
+            "{file}: {hint}"
+        );
+        let other_hint = target(&v, "docker.io/library/nginx:latest")["hint"].to_string();
+        assert!(
+            !other_hint.contains("credential provider"),
+            "{file}: {other_hint}"
+        );
+    }
 }
