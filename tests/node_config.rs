@@ -339,3 +339,144 @@ fn the_token_realm_gets_its_own_proxy_decision() {
     let r = run(w, &root, &["--image", "token.test/public/single:1"]);
     assert_eq!(r.target().code, "OK", "{}", r.stdout);
 }
+
+#[test]
+fn a_crio_insecure_registry_falls_back_to_plain_http() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/crio/crio.sock", "");
+    root.write(
+        "etc/containers/registries.conf",
+        "[[registry]]\nlocation = \"plainhttp.test:5000\"\ninsecure = true\n",
+    );
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints.len(), 1, "one host, not a mirror: {}", r.stdout);
+    assert_eq!(t.endpoints[0].url, "http://plainhttp.test:5000/v2/");
+    let tls = t.stage("tls").unwrap();
+    assert_eq!(tls.status, "skipped", "{}", tls.detail);
+}
+
+#[test]
+fn a_docker_insecure_registry_falls_back_to_plain_http() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/cri-dockerd.sock", "");
+    root.write(
+        "etc/docker/daemon.json",
+        "{\n  \"insecure-registries\": [\"plainhttp.test:5000\"]\n}\n",
+    );
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].url, "http://plainhttp.test:5000/v2/");
+    // Without the setting dockerd speaks TLS only.
+    let root = w.new_root();
+    root.write("var/run/cri-dockerd.sock", "");
+    root.write("etc/docker/daemon.json", "{}\n");
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    assert_eq!(r.target().code, "TLS_HANDSHAKE", "{}", r.stdout);
+}
+
+#[test]
+fn a_k3s_mirror_comes_first() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write(
+        "etc/rancher/k3s/registries.yaml",
+        "mirrors:\n  unavailable.test:\n    endpoint:\n      - \"https://registry.test\"\n",
+    );
+    let r = run(w, &root, &["--image", "unavailable.test/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    assert_eq!(t.endpoints[0].url, "https://registry.test/v2/");
+    assert_eq!(t.endpoints[0].role, "mirror");
+}
+
+/// Secrets from node config (containerd `configs.auth`, hosts.toml header
+/// values, a proxy URL's password, kubelet's config.json) appear in no output.
+#[test]
+fn node_config_secrets_never_leak() {
+    use base64::Engine as _;
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    let header_secret = "Hdr-S3cret-Value";
+    let auth_secret = "Cfg-S3cret-Pass";
+    let kubelet_secret = "Kubelet-S3cret";
+    root.write("run/containerd/containerd.sock", "");
+    root.write(
+        "etc/containerd/config.toml",
+        &format!(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"basic.test\".auth]\n  username = \"alice\"\n  password = \"{auth_secret}\"\n"
+        ),
+    );
+    root.write(
+        "etc/containerd/certs.d/registry.test/hosts.toml",
+        &format!("server = \"https://registry.test\"\n[host.\"https://registry.test\".header]\n  Authorization = \"Bearer {header_secret}\"\n"),
+    );
+    let proxy = w
+        .proxy_url()
+        .replace("http://", "http://puser:Proxy-S3cret@");
+    proxy_dropin(&root, &proxy, "localhost,registry.test,basic.test");
+    let kube_auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("kube:{kubelet_secret}"));
+    root.write(
+        "var/lib/kubelet/config.json",
+        &format!("{{\"auths\":{{\"token.test\":{{\"auth\":\"{kube_auth}\"}}}}}}"),
+    );
+    let mut outputs = Vec::new();
+    for image in [
+        "basic.test/single:1",
+        "registry.test/single:1",
+        "token.test/single:1",
+        "proxied.test/single:1",
+    ] {
+        outputs.push(run(w, &root, &["--image", image]));
+        outputs.push(probe(
+            w.command(env!("CARGO_BIN_EXE_probe")),
+            root.path(),
+            &["--image", image],
+            None,
+        ));
+        outputs.push(probe(
+            w.command(env!("CARGO_BIN_EXE_probe")),
+            root.path(),
+            &["plan", "--image", image],
+            None,
+        ));
+        outputs.push(probe(
+            w.command(env!("CARGO_BIN_EXE_probe")),
+            root.path(),
+            &["plan", "--json", "--image", image],
+            None,
+        ));
+    }
+    for r in &outputs {
+        for needle in [
+            header_secret,
+            auth_secret,
+            kubelet_secret,
+            kube_auth.as_str(),
+            "Proxy-S3cret",
+        ] {
+            assert!(
+                !r.stdout.contains(needle),
+                "stdout leaks {needle:?}:\n{}",
+                r.stdout
+            );
+            assert!(
+                !r.stderr.contains(needle),
+                "stderr leaks {needle:?}:\n{}",
+                r.stderr
+            );
+        }
+    }
+    // Not vacuous: the config credential was used (basic auth accepted with alice's wrong password is refused).
+    assert_eq!(
+        outputs[0].target().code,
+        "AUTH_REJECTED",
+        "{}",
+        outputs[0].stdout
+    );
+}
