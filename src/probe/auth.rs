@@ -20,7 +20,7 @@
 
 use super::challenge::{AuthScheme, Challenge, choose};
 use super::http::{Body, Failure, HostClient, Reply, Req, TOKEN_BODY_LIMIT, snippet};
-use super::{Context, DialSpec, Stage, StageResult};
+use super::{Context, Stage, StageResult};
 use crate::code::Code;
 use crate::secret::Secret;
 use crate::target::{Credential, Endpoint, Scheme, Secretish, Target};
@@ -410,15 +410,7 @@ async fn bearer(
     let (reply, grant, post_status) = if same_host {
         ask.fetch(client).await
     } else {
-        let proxy = ctx.proxy_for_host(ep, scheme, &host, port);
-        let spec = DialSpec {
-            scheme,
-            host: &host,
-            port,
-            proxy: proxy.as_ref(),
-            ..DialSpec::for_endpoint(ep)
-        };
-        let (stages, c) = HostClient::connect(ctx, spec).await;
+        let (stages, c) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
         detail["realm_stages"] = stages_json(&stages);
         let Some(mut c) = c else {
             let why = super::first_failure(&stages);
@@ -754,8 +746,12 @@ mod tests {
         target: &Target,
         ep: &Endpoint,
     ) -> (StageResult, Session) {
-        let dialed = super::super::dial(ctx, DialSpec::for_endpoint(ep)).await;
-        let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), dialed.io.unwrap());
+        let dialed = super::super::dial(ctx, super::super::DialSpec::for_endpoint(ep)).await;
+        let mut client = HostClient::over(
+            ctx,
+            super::super::DialSpec::for_endpoint(ep),
+            dialed.io.unwrap(),
+        );
         let p = ping(&mut client, ep).await;
         run(ctx, target, ep, &mut client, &p.challenges).await
     }

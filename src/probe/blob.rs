@@ -22,7 +22,7 @@
 use super::auth::{Session, stages_json};
 use super::http::{Body, HostClient, Req, authority, registry_target};
 use super::manifest::{Descriptor, accept_for, classify, digest_matches, parse_errors};
-use super::{Context, DialSpec, Stage, StageResult};
+use super::{Context, Stage, StageResult};
 use crate::code::Code;
 use crate::reference::Reference;
 use crate::target::Endpoint;
@@ -176,16 +176,7 @@ pub async fn run(
             .as_ref()
             .is_some_and(|c| c.is_for(scheme, &host, port))
         {
-            // containerd's client (and its TLS settings) serve the redirect too.
-            let proxy = ctx.proxy_for_host(ep, scheme, &host, port);
-            let spec = DialSpec {
-                scheme,
-                host: &host,
-                port,
-                proxy: proxy.as_ref(),
-                ..DialSpec::for_endpoint(ep)
-            };
-            let (stages, c) = HostClient::connect(ctx, spec).await;
+            let (stages, c) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
             redirect_stages.push(
                 json!({"host": authority(scheme, &host, port), "stages": stages_json(&stages)}),
             );

@@ -333,6 +333,27 @@ impl<'c> HostClient<'c> {
         (dialed.stages, client)
     }
 
+    /// A client for another host reached on behalf of `ep` (a token realm, a
+    /// blob redirect): containerd's per-host `http.Client` serves those too,
+    /// so the endpoint's TLS settings apply; the proxy is decided for that host.
+    pub async fn connect_other(
+        ctx: &'c Context,
+        ep: &Endpoint,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+    ) -> (Vec<StageResult>, Option<Self>) {
+        let proxy = ctx.proxy_for_host(ep, scheme, host, port);
+        let spec = DialSpec {
+            scheme,
+            host,
+            port,
+            proxy: proxy.as_ref(),
+            ..DialSpec::for_endpoint(ep)
+        };
+        Self::connect(ctx, spec).await
+    }
+
     /// Whether this client talks to `scheme://host:port`.
     #[must_use]
     pub fn is_for(&self, scheme: Scheme, host: &str, port: u16) -> bool {
