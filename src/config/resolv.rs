@@ -721,10 +721,13 @@ mod tests {
                  prop::collection::vec("[0-9a-fA-F:.%a-z]{0,20}|(ndots|timeout|attempts|rotate|edns0)(:[0-9+-]{0,22})?", 0..5)),
                 0..20,
             )) {
-                let text: String = lines
-                    .iter()
-                    .map(|(k, args)| format!("{k} {}\n", args.join(" ")))
-                    .collect();
+                let text = lines.iter().fold(String::new(), |mut text, (k, args)| {
+                    text.push_str(k);
+                    text.push(' ');
+                    text.push_str(&args.join(" "));
+                    text.push('\n');
+                    text
+                });
                 exercise(&text);
             }
 
