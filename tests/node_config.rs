@@ -480,3 +480,31 @@ fn node_config_secrets_never_leak() {
         outputs[0].stdout
     );
 }
+
+/// A plain-HTTP registry behind `HTTP_PROXY`: Go's transport forwards the
+/// request in absolute form, no CONNECT (tinyproxy allows CONNECT to 443 only).
+#[test]
+fn a_plain_http_registry_is_reached_through_the_proxy_without_connect() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    root.write(
+        "etc/containerd/certs.d/plainhttp.test:5000/hosts.toml",
+        "server = \"http://plainhttp.test:5000\"\n",
+    );
+    proxy_dropin(&root, &w.proxy_url(), "localhost");
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    let t = r.target();
+    assert_eq!(t.code, "OK", "{}", r.stdout);
+    let ep = &t.endpoints[0];
+    assert_eq!(ep.proxy.as_deref(), Some(w.proxy_url().as_str()));
+    let proxy = ep
+        .stages
+        .iter()
+        .find(|s| s.stage == "proxy")
+        .expect("a proxy stage");
+    assert_eq!(proxy.detail["forward"], true, "{}", proxy.detail);
+    // The requests really go through the proxy: a dead one fails them.
+    proxy_dropin(&root, &w.dead_proxy_url(), "localhost");
+    let r = run(w, &root, &["--image", "plainhttp.test:5000/single:1"]);
+    assert_eq!(r.target().code, "PROXY_UNREACHABLE", "{}", r.stdout);
+}

@@ -263,11 +263,26 @@ impl Req {
         self
     }
 
-    fn build(&self, authority: &str) -> Result<Request<Full<Bytes>>, http::Error> {
+    /// `via_proxy`: the proxy a plain-HTTP request is forwarded by, which
+    /// wants the absolute form and its own credentials (Go's transport).
+    fn build(
+        &self,
+        authority: &str,
+        via_proxy: Option<&url::Url>,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let uri = match via_proxy {
+            Some(_) => format!("http://{authority}{}", self.target),
+            None => self.target.clone(),
+        };
         let mut b = Request::builder()
             .method(self.method.clone())
-            .uri(self.target.as_str())
+            .uri(uri)
             .header(HOST, authority);
+        if let Some(auth) = via_proxy.and_then(super::proxy::basic_authorization) {
+            let mut v = http::HeaderValue::from_str(auth.expose())?;
+            v.set_sensitive(true);
+            b = b.header(http::header::PROXY_AUTHORIZATION, v);
+        }
         if !self.headers.iter().any(|(k, _)| k == USER_AGENT) {
             b = b.header(USER_AGENT, USER_AGENT_VALUE);
         }
@@ -429,8 +444,9 @@ impl<'c> HostClient<'c> {
     async fn send_inner(&mut self, req: &Req) -> Result<Reply, Failure> {
         for attempt in 0..2 {
             let fresh = self.ready().await?;
+            let via_proxy = self.proxy.as_ref().filter(|_| self.scheme == Scheme::Http);
             let hreq = req
-                .build(&self.authority())
+                .build(&self.authority(), via_proxy)
                 .map_err(|e| Failure::Connection(format!("invalid request: {e}")))?;
             let Some(sender) = self.sender.as_mut() else {
                 continue;
@@ -576,6 +592,26 @@ pub async fn ping(client: &mut HostClient<'_>, ep: &Endpoint) -> Ping {
             };
         }
     };
+    if reply.status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        && client.scheme == Scheme::Http
+        && client.proxy.is_some()
+    {
+        // A forwarded plain-HTTP request: the proxy itself refused it.
+        let result = StageResult::fail(
+            Stage::Ping,
+            Code::ProxyRejected,
+            reply.elapsed,
+            format!(
+                "the proxy refused to forward GET {target}: {}",
+                reply.status_line()
+            ),
+            json!({"status": 407, "forwarded_by_proxy": true}),
+        );
+        return Ping {
+            result,
+            challenges: Vec::new(),
+        };
+    }
     let challenges = if reply.status == StatusCode::UNAUTHORIZED {
         reply.challenges()
     } else {

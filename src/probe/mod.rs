@@ -318,6 +318,26 @@ pub async fn dial_with(
         return Dialed { stages, io: None };
     };
     let mut io: BoxIo = Box::new(stream);
+    if let Some(proxy) = spec.proxy
+        && spec.scheme == Scheme::Http
+    {
+        // Go's transport (containerd's) sends plain-HTTP requests to the proxy
+        // in absolute form (`GET http://host/v2/`); only https is tunnelled
+        // with CONNECT (net/http/transport.go `connectMethod`).
+        stages.push(StageResult::ok(
+            Stage::Proxy,
+            Duration::ZERO,
+            format!(
+                "plain HTTP forwarded by proxy {} (absolute-form requests, no CONNECT)",
+                proxy::redact(proxy)
+            ),
+            serde_json::json!({"proxy": proxy::redact(proxy), "forward": true}),
+        ));
+        return Dialed {
+            stages,
+            io: Some(io),
+        };
+    }
     if let Some(proxy) = spec.proxy {
         let (stage, tunnel) =
             proxy::connect(io, proxy, spec.host, spec.port, ctx.stage_timeout()).await;

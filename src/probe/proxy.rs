@@ -45,11 +45,8 @@ pub async fn connect(
     };
     let shown = redact(proxy);
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if !proxy.username().is_empty() {
-        let user = percent_decode(proxy.username());
-        let pass = percent_decode(proxy.password().unwrap_or_default());
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        let _ = write!(req, "Proxy-Authorization: Basic {token}\r\n");
+    if let Some(auth) = basic_authorization(proxy) {
+        let _ = write!(req, "Proxy-Authorization: {}\r\n", auth.expose());
     }
     req.push_str("\r\n");
     let exchange = async {
@@ -134,6 +131,19 @@ pub async fn connect(
             }
         }
     }
+}
+
+/// `Basic ...` from the proxy URL's user info, as Go's transport sends it
+/// (`Proxy-Authorization`), or `None` without user info.
+#[must_use]
+pub fn basic_authorization(proxy: &url::Url) -> Option<crate::secret::Secret> {
+    if proxy.username().is_empty() {
+        return None;
+    }
+    let user = percent_decode(proxy.username());
+    let pass = percent_decode(proxy.password().unwrap_or_default());
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    Some(crate::secret::Secret::new(format!("Basic {token}")))
 }
 
 fn percent_decode(s: &str) -> String {
