@@ -188,7 +188,8 @@ fn config_hints(outcome: &EndpointOutcome, target: &Target) -> Vec<String> {
     if find_detail(outcome, Stage::Dns, "source") == Some("/etc/hosts") {
         hints.push(format!("{} is pinned in the node's /etc/hosts: DNS is not asked, check that address is still right", ep.host));
     }
-    if ep.tls.skip_verify {
+    // Certificate checks only matter where TLS is spoken.
+    if ep.tls.skip_verify && ep.scheme == crate::target::Scheme::Https {
         let masked = outcome
             .stages
             .iter()
