@@ -9,7 +9,7 @@ use crate::hostroot::HostRoot;
 use crate::probe::{self, Context, dns, tls};
 use crate::report::{self, Report, TargetReport};
 use crate::secret::Secret;
-use crate::target::{Credential, Endpoint, Role, Scheme, Secretish, Target};
+use crate::target::{Credential, Role, Scheme, Secretish, Target};
 use crate::verdict;
 use std::io::{self, Write as _};
 use std::sync::Arc;
@@ -78,20 +78,6 @@ fn node_name(root: &HostRoot) -> String {
     }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned())
-}
-
-/// The endpoint the runtime uses for a registry host when no config says otherwise.
-#[must_use]
-pub fn default_endpoint(host: &str, port: Option<u16>, https: Option<bool>) -> Endpoint {
-    let scheme = if https == Some(false) {
-        Scheme::Http
-    } else {
-        Scheme::Https
-    };
-    let api_host = crate::reference::api_host(host);
-    let mut ep = Endpoint::https(api_host, port.unwrap_or(scheme.default_port()));
-    ep.scheme = scheme;
-    ep
 }
 
 /// Credentials given on the command line, for every target.
