@@ -606,3 +606,44 @@ fn kubelet_credential_provider_fixtures() {
         );
     }
 }
+
+/// Every flag can be set as `PROBE_<FLAG>` (the DaemonSet's way).
+#[test]
+fn flags_come_from_the_environment_too() {
+    let r = root(&[CONTAINERD_SOCK]);
+    let out = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .arg("plan")
+        .env("PROBE_IMAGE", "nginx,registry.test/app:1")
+        .env("PROBE_REGISTRY", "reg.example:5000")
+        .env("PROBE_JSON", "true")
+        .env("PROBE_ROOT", r.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["image"]
+                .as_str()
+                .unwrap_or_else(|| t["registry"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "docker.io/library/nginx:latest",
+            "registry.test/app:1",
+            "reg.example:5000"
+        ]
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .arg("plan")
+        .env("PROBE_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
