@@ -19,7 +19,7 @@
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::{ParseError, Source};
+use super::{ParseError, Plan, Source};
 use crate::hostroot::HostRoot;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
@@ -115,13 +115,6 @@ pub struct DockerConfig {
     /// dockerd's `ExecStart` arguments, after unit/drop-in merging.
     pub exec_start: Vec<String>,
     /// Things dockerd would refuse to start with, or skip.
-    pub problems: Vec<String>,
-}
-
-/// The endpoints for one registry, and problems on the way.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub endpoints: Vec<Endpoint>,
     pub problems: Vec<String>,
 }
 

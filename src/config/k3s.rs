@@ -14,7 +14,7 @@
 //!
 //! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
 
-use super::{ParseError, Source};
+use super::{ParseError, Plan, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{
@@ -85,13 +85,6 @@ pub struct K3sConfig {
     pub path: String,
     /// `disable-default-registry-endpoint: true` in the k3s config.
     pub disable_default_endpoint: bool,
-}
-
-/// The endpoints for one registry, and problems the runtime would hit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub endpoints: Vec<Endpoint>,
-    pub problems: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------

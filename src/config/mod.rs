@@ -21,6 +21,14 @@ pub mod trust;
 use serde::Serialize;
 use std::fmt;
 
+/// The endpoints a runtime would try for one registry, in its order, and the
+/// problems it would hit on the way (Docker, k3s; CRI-O's plan adds more).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub endpoints: Vec<crate::target::Endpoint>,
+    pub problems: Vec<String>,
+}
+
 /// A config file that was consulted, and what went wrong with it, if anything.
 /// Serialised as the report's `config_sources` entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
