@@ -1975,15 +1975,9 @@ mod tests {
             ch in proptest::prelude::any::<char>(),
         ) {
             let text = &fixtures()[which];
-            let chars: Vec<char> = text.chars().collect();
-            let truncated: String = chars[..cut.index(chars.len() + 1)].iter().collect();
-            exercise(&truncated);
-            let mut mutated = chars.clone();
-            if !mutated.is_empty() {
-                let i = at.index(mutated.len());
-                mutated[i] = ch;
+            for damaged in crate::config::damaged(text, cut, at, ch) {
+                exercise(&damaged);
             }
-            exercise(&mutated.into_iter().collect::<String>());
         }
 
         #[test]

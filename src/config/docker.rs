@@ -1098,12 +1098,9 @@ WantedBy=multi-user.target
             at in proptest::prelude::any::<proptest::sample::Index>(),
             ch in proptest::prelude::any::<char>(),
         ) {
-            let chars: Vec<char> = fixtures()[which].chars().collect();
-            exercise(&chars[..cut.index(chars.len() + 1)].iter().collect::<String>());
-            let mut mutated = chars.clone();
-            let i = at.index(mutated.len());
-            mutated[i] = ch;
-            exercise(&mutated.into_iter().collect::<String>());
+            for damaged in crate::config::damaged(&fixtures()[which], cut, at, ch) {
+                exercise(&damaged);
+            }
         }
 
         #[test]

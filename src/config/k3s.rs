@@ -1119,12 +1119,10 @@ configs:
             at in proptest::prelude::any::<proptest::sample::Index>(),
             ch in proptest::prelude::any::<char>(),
         ) {
-            let chars: Vec<char> = fixture("k3s-docs-registries-with-tls-and-auth.yaml").chars().collect();
-            exercise(&chars[..cut.index(chars.len() + 1)].iter().collect::<String>());
-            let mut mutated = chars.clone();
-            let i = at.index(mutated.len());
-            mutated[i] = ch;
-            exercise(&mutated.into_iter().collect::<String>());
+            let text = fixture("k3s-docs-registries-with-tls-and-auth.yaml");
+            for damaged in crate::config::damaged(&text, cut, at, ch) {
+                exercise(&damaged);
+            }
         }
 
         #[test]

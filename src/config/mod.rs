@@ -125,3 +125,22 @@ pub(crate) fn fixture(dir: &str, name: &str) -> String {
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
+
+/// Two damaged copies of `text` for robustness tests: cut at `cut`, and with
+/// the character at `at` replaced by `ch` (indexes scaled to the text).
+#[cfg(test)]
+pub(crate) fn damaged(
+    text: &str,
+    cut: proptest::sample::Index,
+    at: proptest::sample::Index,
+    ch: char,
+) -> [String; 2] {
+    let chars: Vec<char> = text.chars().collect();
+    let truncated = chars[..cut.index(chars.len() + 1)].iter().collect();
+    let mut mutated = chars;
+    if !mutated.is_empty() {
+        let i = at.index(mutated.len());
+        mutated[i] = ch;
+    }
+    [truncated, mutated.into_iter().collect()]
+}
