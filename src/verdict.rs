@@ -229,6 +229,12 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
         || "the nameservers in <root>/etc/resolv.conf".to_owned(),
         |v| match v {
             serde_json::Value::String(s) => s.clone(),
+            // The dns stage lists every server asked when none answered.
+            serde_json::Value::Array(servers) => servers
+                .iter()
+                .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(", "),
             other => other.to_string(),
         },
     );
@@ -500,6 +506,23 @@ mod tests {
         let hint = v.hint.unwrap();
         assert!(hint.contains("/etc/hosts"), "{hint}");
         assert!(hint.contains("skip_verify"), "{hint}");
+    }
+
+    #[test]
+    fn a_list_of_nameservers_reads_as_a_list() {
+        let stage = StageResult::fail(
+            Stage::Dns,
+            Code::DnsTimeout,
+            Duration::ZERO,
+            "no answer",
+            json!({"nameserver": ["10.0.0.10:53", "10.0.0.11:53"]}),
+        );
+        let v = judge(
+            &target(),
+            &[outcome("reg.test", Role::Upstream, vec![stage])],
+        );
+        let hint = v.hint.unwrap();
+        assert!(hint.contains("(10.0.0.10:53, 10.0.0.11:53)"), "{hint}");
     }
 
     #[test]
