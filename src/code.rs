@@ -30,12 +30,16 @@ pub enum Code {
     AuthRejected,
     AuthServerUnreachable,
     AuthError,
+    IpNotAllowed,
     AccessDenied,
     ImageNotFound,
     RateLimited,
     RegistryError,
     BlobUnreachable,
     PlatformMissing,
+    InvalidReference,
+    ConfigBlocked,
+    CredentialProviderFailed,
 }
 
 /// A contract category; each maps to an exit status.
@@ -52,7 +56,7 @@ pub enum Category {
 
 impl Code {
     /// Every code, in contract order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 29] = [
         Code::Ok,
         Code::DnsNxdomain,
         Code::DnsNoAddress,
@@ -72,12 +76,16 @@ impl Code {
         Code::AuthRejected,
         Code::AuthServerUnreachable,
         Code::AuthError,
+        Code::IpNotAllowed,
         Code::AccessDenied,
         Code::ImageNotFound,
         Code::RateLimited,
         Code::RegistryError,
         Code::BlobUnreachable,
         Code::PlatformMissing,
+        Code::InvalidReference,
+        Code::ConfigBlocked,
+        Code::CredentialProviderFailed,
     ];
 
     #[must_use]
@@ -102,12 +110,16 @@ impl Code {
             Code::AuthRejected => "AUTH_REJECTED",
             Code::AuthServerUnreachable => "AUTH_SERVER_UNREACHABLE",
             Code::AuthError => "AUTH_ERROR",
+            Code::IpNotAllowed => "IP_NOT_ALLOWED",
             Code::AccessDenied => "ACCESS_DENIED",
             Code::ImageNotFound => "IMAGE_NOT_FOUND",
             Code::RateLimited => "RATE_LIMITED",
             Code::RegistryError => "REGISTRY_ERROR",
             Code::BlobUnreachable => "BLOB_UNREACHABLE",
             Code::PlatformMissing => "PLATFORM_MISSING",
+            Code::InvalidReference => "INVALID_REFERENCE",
+            Code::ConfigBlocked => "CONFIG_BLOCKED",
+            Code::CredentialProviderFailed => "CREDENTIAL_PROVIDER_FAILED",
         }
     }
 
@@ -123,17 +135,23 @@ impl Code {
             | Code::ProxyUnreachable
             | Code::TlsHandshake
             | Code::AuthServerUnreachable
+            | Code::IpNotAllowed
             | Code::BlobUnreachable => Category::Network,
             Code::DnsNxdomain
             | Code::DnsNoAddress
             | Code::NotARegistry
             | Code::ImageNotFound
-            | Code::PlatformMissing => Category::Name,
+            | Code::PlatformMissing
+            | Code::InvalidReference => Category::Name,
             Code::AuthRequired | Code::AuthRejected | Code::AccessDenied => Category::Credentials,
             Code::TlsExpired | Code::AuthError | Code::RateLimited | Code::RegistryError => {
                 Category::Registry
             }
-            Code::ProxyRejected | Code::TlsUntrusted | Code::TlsNameMismatch => Category::Config,
+            Code::ProxyRejected
+            | Code::TlsUntrusted
+            | Code::TlsNameMismatch
+            | Code::ConfigBlocked
+            | Code::CredentialProviderFailed => Category::Config,
         }
     }
 }
@@ -212,12 +230,16 @@ mod tests {
             ("AUTH_REJECTED", "credentials"),
             ("AUTH_SERVER_UNREACHABLE", "network"),
             ("AUTH_ERROR", "registry"),
+            ("IP_NOT_ALLOWED", "network"),
             ("ACCESS_DENIED", "credentials"),
             ("IMAGE_NOT_FOUND", "name"),
             ("RATE_LIMITED", "registry"),
             ("REGISTRY_ERROR", "registry"),
             ("BLOB_UNREACHABLE", "network"),
             ("PLATFORM_MISSING", "name"),
+            ("INVALID_REFERENCE", "name"),
+            ("CONFIG_BLOCKED", "config"),
+            ("CREDENTIAL_PROVIDER_FAILED", "config"),
         ];
         assert_eq!(table.len(), Code::ALL.len());
         for (code, (name, cat)) in Code::ALL.iter().zip(table) {

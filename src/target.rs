@@ -37,6 +37,116 @@ impl Scheme {
     }
 }
 
+/// A proxy URL as the runtime's environment or config names it. Its user
+/// info is held as [`Secret`]s from parsing on (`http://user:pass@proxy:3128`):
+/// `Display` and `Debug` show `http://redacted@proxy:3128`, never the
+/// password, and the value itself only leaves as a `Proxy-Authorization`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    /// The URL without user info.
+    url: url::Url,
+    /// Percent-decoded user and password, as Go's transport sends them.
+    userinfo: Option<(Secret, Secret)>,
+}
+
+impl ProxyUrl {
+    /// Take a parsed URL apart: its user info becomes secret.
+    #[must_use]
+    pub fn from_url(mut url: url::Url) -> Self {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let userinfo = (!url.username().is_empty() || url.password().is_some()).then(|| {
+            (
+                Secret::new(decode(url.username())),
+                Secret::new(decode(url.password().unwrap_or_default())),
+            )
+        });
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Self { url, userinfo }
+    }
+
+    /// Parse an absolute URL (tests, and config values already known to be URLs).
+    pub fn parse(value: &str) -> Result<Self, url::ParseError> {
+        url::Url::parse(value).map(Self::from_url)
+    }
+
+    #[must_use]
+    pub fn scheme(&self) -> &str {
+        self.url.scheme()
+    }
+
+    /// The proxy's host as the resolver wants it (IPv6 without brackets).
+    #[must_use]
+    pub fn host(&self) -> String {
+        self.url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
+    }
+
+    /// The port, or the scheme's default, or 3128 for an unknown scheme.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.url.port_or_known_default().unwrap_or(3128)
+    }
+
+    /// Whether the URL carries user info.
+    #[must_use]
+    pub fn has_credentials(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
+    /// The URL without user info, e.g. `http://10.0.0.4:3128/`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// For reports: user info replaced by `redacted`, no trailing slash.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let mut u = self.url.clone();
+        if self.userinfo.is_some() {
+            let _ = u.set_username("redacted");
+        }
+        u.to_string().trim_end_matches('/').to_owned()
+    }
+
+    /// `Basic ...` for `Proxy-Authorization`, as Go's transport sends it when
+    /// the proxy URL has user info.
+    #[must_use]
+    pub fn basic_authorization(&self) -> Option<Secret> {
+        use base64::Engine as _;
+        let (user, pass) = self.userinfo.as_ref()?;
+        if user.is_empty() {
+            return None;
+        }
+        let raw = format!("{}:{}", user.expose(), pass.expose());
+        Some(Secret::new(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )))
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyUrl({})", self.redacted())
+    }
+}
+
 /// Whether an endpoint is a mirror or the registry itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -137,7 +247,7 @@ pub struct HttpFallback {
     pub on_any_error: bool,
     /// The proxy for the http retry (`HTTP_PROXY`, not `HTTPS_PROXY`), set
     /// with the endpoint's own proxy by node discovery.
-    pub proxy: Option<url::Url>,
+    pub proxy: Option<ProxyUrl>,
 }
 
 /// One host the runtime would contact for a target.
@@ -152,7 +262,7 @@ pub struct Endpoint {
     pub role: Role,
     pub tls: TlsSettings,
     /// The proxy to reach this endpoint through, if the runtime's environment names one.
-    pub proxy: Option<url::Url>,
+    pub proxy: Option<ProxyUrl>,
     /// Extra request headers (containerd `header`); values may be secret.
     pub headers: Vec<(String, Secret)>,
     pub capabilities: Capabilities,
@@ -257,6 +367,36 @@ impl fmt::Display for Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_url_keeps_its_password_secret() {
+        use base64::Engine as _;
+        let p = ProxyUrl::parse("http://bob:s%33cret@proxy.test:3128").unwrap();
+        for shown in [
+            p.to_string(),
+            format!("{p:?}"),
+            p.redacted(),
+            p.as_str().to_owned(),
+        ] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("s%33cret"),
+                "{shown}"
+            );
+            assert!(!shown.contains("bob"), "{shown}");
+        }
+        assert_eq!(p.redacted(), "http://redacted@proxy.test:3128");
+        assert_eq!(p.as_str(), "http://proxy.test:3128/");
+        let want = base64::engine::general_purpose::STANDARD.encode("bob:s3cret");
+        assert_eq!(
+            p.basic_authorization().unwrap().expose(),
+            format!("Basic {want}")
+        );
+        let plain = ProxyUrl::parse("http://proxy.test:3128/").unwrap();
+        assert_eq!(plain.redacted(), "http://proxy.test:3128");
+        assert!(plain.basic_authorization().is_none());
+        assert_eq!(ProxyUrl::parse("http://[::1]").unwrap().host(), "::1");
+        assert_eq!(ProxyUrl::parse("http://[::1]").unwrap().port(), 80);
+    }
 
     #[test]
     fn url_omits_default_port_and_brackets_v6() {

@@ -306,6 +306,12 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
                 "the manifest is reachable but the layer data is served from {blob_host}, which the node cannot reach: allow egress to it too (ACR: *.data.azurecr.io / *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)"
             )
         }
+        Code::IpNotAllowed => format!(
+            "{registry} refuses this node's egress address: add it to the registry's network rules (ACR: `az acr network-rule add --name <registry> --ip-address <node egress IP>`), or reach it through a private endpoint"
+        ),
+        Code::InvalidReference => "the image reference cannot be parsed: check it for upper-case letters, a scheme (https://) or a trailing colon".to_owned(),
+        Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
+        Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
         Code::PlatformMissing => {
             let have = failure
                 .detail

@@ -202,7 +202,8 @@ fn a_broken_config_toml_is_reported_and_the_probe_goes_on() {
         .iter()
         .find(|s| s.path == "/etc/containerd/config.toml")
         .unwrap_or_else(|| panic!("config.toml not listed: {}", r.stdout));
-    let error = broken.error.as_deref().expect("an error");
+    assert_eq!(broken.severity, "error", "{}", r.stdout);
+    let error = broken.message.as_deref().expect("an error");
     assert!(error.contains("line 3"), "{error}");
     assert_eq!(report.targets[0].code, "OK", "{}", r.stdout);
     assert_eq!(r.status, Some(0));

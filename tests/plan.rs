@@ -77,8 +77,8 @@ fn errors(v: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| !s["error"].is_null())
-        .map(|s| format!("{}: {}", s["path"], s["error"]))
+        .filter(|s| s["severity"] != "ok")
+        .map(|s| format!("{}: {}", s["path"], s["message"]))
         .collect()
 }
 

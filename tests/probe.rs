@@ -450,7 +450,7 @@ fn the_worst_category_decides_the_exit_status() {
     );
     assert_eq!(r.status, Some(7));
     let report = r.report();
-    assert_eq!(report.schema, "regprobe.report/v1");
+    assert_eq!(report.schema, "regprobe.report/v2");
     assert_eq!(report.status, "fail");
     let codes: Vec<&str> = report.targets.iter().map(|t| t.code.as_str()).collect();
     assert_eq!(codes, ["OK", "DNS_NXDOMAIN", "TLS_UNTRUSTED"]);

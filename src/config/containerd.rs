@@ -890,7 +890,7 @@ mod tests {
         assert_eq!(sources[0].path, "/etc/containerd/config.toml:11");
         assert!(
             sources[0]
-                .error
+                .message()
                 .as_deref()
                 .unwrap()
                 .contains("invalid port"),
@@ -973,7 +973,7 @@ version = 2
         assert_eq!(sources.len(), 1);
         assert!(
             sources[0]
-                .error
+                .message()
                 .as_deref()
                 .unwrap()
                 .contains("cannot be set")
@@ -992,7 +992,7 @@ version = 2
         assert_eq!(sources[0].path, "/etc/containerd/config.toml:3");
         assert!(
             sources[0]
-                .error
+                .message()
                 .as_deref()
                 .unwrap()
                 .starts_with("`mirrors` cannot be set when `config_path` is provided")
@@ -1040,7 +1040,7 @@ version = 2
         let (_, s2) = discover(&root2);
         let errs: Vec<_> = s2
             .iter()
-            .map(|s| (s.path.as_str(), s.error.is_some()))
+            .map(|s| (s.path.as_str(), s.message().is_some()))
             .collect();
         assert_eq!(
             errs,
@@ -1053,7 +1053,7 @@ version = 2
         let (c, sources) = discover(&root);
         let paths: Vec<_> = sources
             .iter()
-            .map(|s| (s.path.as_str(), s.error.is_some()))
+            .map(|s| (s.path.as_str(), s.message().is_some()))
             .collect();
         assert_eq!(
             paths,
@@ -1085,7 +1085,11 @@ version = 2
         assert_eq!(c.registry, Registry::default());
         assert_eq!(sources.len(), 1);
         assert!(
-            sources[0].error.as_deref().unwrap().starts_with("line 3:"),
+            sources[0]
+                .message()
+                .as_deref()
+                .unwrap()
+                .starts_with("line 3:"),
             "{sources:?}"
         );
     }

@@ -18,7 +18,7 @@
 
 use super::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
-use crate::target::{Endpoint, HttpFallback, Role, Scheme};
+use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io;
@@ -959,7 +959,7 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         } else {
             src.origin.describe()
         };
-        let proxy = src.proxy.as_deref().and_then(|p| url::Url::parse(p).ok());
+        let proxy = src.proxy.as_deref().and_then(|p| ProxyUrl::parse(p).ok());
 
         let mut https = Endpoint::https(&host, port.unwrap_or(Scheme::Https.default_port()));
         https.role = src.role;
@@ -1744,7 +1744,7 @@ mod tests {
         let (cfg, sources) = discover(&root);
         let paths: Vec<(&str, bool)> = sources
             .iter()
-            .map(|s| (s.path.as_str(), s.error.is_none()))
+            .map(|s| (s.path.as_str(), s.message().is_none()))
             .collect();
         assert_eq!(
             paths,
@@ -1758,7 +1758,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            sources[3].error.as_deref(),
+            sources[3].message().as_deref(),
             Some("registry must be in v2 format but is in v1")
         );
         assert_eq!(

@@ -1317,7 +1317,7 @@ mod tests {
             eps[0].tls.ca_files,
             [root.resolve("/etc/containerd/certs.d/reg.test_5000_/mine.crt")]
         );
-        let err = sources[0].error.as_deref().unwrap();
+        let err = sources[0].message().unwrap();
         assert!(err.starts_with("line 3: unknown capability fly"), "{err}");
 
         let mut regs = registries(&root, &paths);

@@ -1066,7 +1066,7 @@ configs:
                 "/opt/k3s/registries.yaml"
             ]
         );
-        assert!(sources.iter().all(|s| s.error.is_none()));
+        assert!(sources.iter().all(|s| s.message().is_none()));
         assert!(cfg.disable_default_endpoint);
         assert_eq!(cfg.path, "/opt/k3s/registries.yaml");
         assert_eq!(endpoints_for(&cfg, &root, "docker.io").len(), 1);
@@ -1075,7 +1075,7 @@ configs:
         let (_, sources) = discover(&root);
         assert!(
             sources[2]
-                .error
+                .message()
                 .as_deref()
                 .is_some_and(|e| e.starts_with("line ")),
             "{sources:?}"

@@ -903,7 +903,7 @@ mod tests {
         );
         assert_eq!(k.providers.len(), 1);
         assert_eq!(k.providers[0].missing_binary, None);
-        assert!(sources.iter().all(|s| s.error.is_none()), "{sources:?}");
+        assert!(sources.iter().all(|s| s.message().is_none()), "{sources:?}");
         assert!(sources.iter().any(|s| s.path == "/etc/default/kubelet"));
         let remarks = k.remarks("myreg.azurecr.io/app");
         assert_eq!(remarks.len(), 1, "{remarks:?}");
@@ -938,10 +938,10 @@ mod tests {
         assert_eq!(k.providers.len(), 1);
         let missing = sources
             .iter()
-            .find(|s| s.path == "/etc/kubernetes/cp/10-ecr.yaml" && s.error.is_some())
+            .find(|s| s.path == "/etc/kubernetes/cp/10-ecr.yaml" && s.message().is_some())
             .unwrap();
         assert_eq!(
-            missing.error.as_deref(),
+            missing.message().as_deref(),
             Some(
                 "line 12: kubelet cannot run provider ecr: /opt/cp/bin/ecr not found (--image-credential-provider-bin-dir in /etc/systemd/system/kubelet.service.d/20-cp.conf:2)"
             )
@@ -949,7 +949,7 @@ mod tests {
         let broken = sources
             .iter()
             .find(|s| s.path == "/etc/kubernetes/cp/20-broken.yaml")
-            .and_then(|s| s.error.as_deref())
+            .and_then(crate::config::Source::message)
             .unwrap();
         assert!(
             broken.starts_with("line 4: provider \"x\": matchImages"),
@@ -963,7 +963,7 @@ mod tests {
         let bad = sources
             .iter()
             .find(|s| s.path == "/var/lib/kubelet/config.json")
-            .and_then(|s| s.error.as_deref())
+            .and_then(crate::config::Source::message)
             .unwrap();
         assert!(
             bad.starts_with("line 2, column") && bad.ends_with("the kubelet skips it"),
@@ -1014,7 +1014,7 @@ mod tests {
         assert!(k.lookup("quay.io/x").is_none());
         assert!(
             sources[0]
-                .error
+                .message()
                 .as_deref()
                 .unwrap()
                 .contains("no \"auths\"")

@@ -18,7 +18,6 @@ pub mod resolv;
 pub mod runtime;
 pub mod trust;
 
-use serde::Serialize;
 use std::fmt;
 
 /// The endpoints a runtime would try for one registry, in its order, and the
@@ -29,38 +28,183 @@ pub struct Plan {
     pub problems: Vec<String>,
 }
 
-/// A config file that was consulted, and what went wrong with it, if anything.
-/// Serialised as the report's `config_sources` entries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// How bad a config finding is (`CONTRACT.md`: `config_sources[].severity`).
+///
+/// `Error`: the runtime itself would fail on the file or ignore it (a parse
+/// error, a contradiction it rejects); `Warning`: the file works but is risky
+/// or version-dependent; `Ok`: nothing to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Ok,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One thing worth saying about a config file, at a line where there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub line: Option<usize>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A config file that was consulted, and what is wrong or risky in it.
+/// The report lists each file once (`config_sources`), with its worst
+/// finding's severity and line and every finding's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
     /// The node path (as the runtime sees it, not re-rooted), e.g. `/etc/containerd/config.toml`.
     pub path: String,
     /// `containerd`, `hosts.toml`, `crio`, `docker`, `kubelet`, `k3s`, `proxy`, `resolv`, `hosts`, `trust`, `docker-config`, ...
     pub kind: String,
-    /// Why the file could not be used, with a line number where there is one.
-    pub error: Option<String>,
+    /// Empty when the file was read and nothing is wrong with it.
+    pub findings: Vec<Finding>,
 }
 
 impl Source {
+    /// A file read without a finding.
     #[must_use]
     pub fn ok(path: impl Into<String>, kind: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             kind: kind.into(),
-            error: None,
+            findings: Vec::new(),
         }
     }
 
+    /// A file with one finding.
     #[must_use]
-    pub fn error(
+    pub fn finding(
         path: impl Into<String>,
         kind: impl Into<String>,
-        error: impl Into<String>,
+        severity: Severity,
+        line: Option<usize>,
+        message: impl Into<String>,
     ) -> Self {
         Self {
             path: path.into(),
             kind: kind.into(),
-            error: Some(error.into()),
+            findings: vec![Finding {
+                line,
+                severity,
+                message: message.into(),
+            }],
+        }
+    }
+
+    /// A file the runtime would fail on or ignore.
+    #[must_use]
+    pub fn error(
+        path: impl Into<String>,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::finding(path, kind, Severity::Error, None, message)
+    }
+
+    /// A file that works but is risky or version-dependent.
+    #[must_use]
+    pub fn warning(
+        path: impl Into<String>,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::finding(path, kind, Severity::Warning, None, message)
+    }
+
+    /// A file that does not parse: an error at the parser's line.
+    #[must_use]
+    pub fn parse_error(
+        path: impl Into<String>,
+        kind: impl Into<String>,
+        error: &ParseError,
+    ) -> Self {
+        Self::finding(path, kind, Severity::Error, error.line, error.to_string())
+    }
+
+    /// The same source with its (last) finding placed at `line`.
+    #[must_use]
+    pub fn at_line(mut self, line: usize) -> Self {
+        if let Some(f) = self.findings.last_mut() {
+            f.line = Some(line);
+        }
+        self
+    }
+
+    /// The worst finding's severity; `Ok` without findings.
+    #[must_use]
+    pub fn severity(&self) -> Severity {
+        self.findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok)
+    }
+
+    /// The line of the worst finding (the first of equals), if it has one.
+    #[must_use]
+    pub fn line(&self) -> Option<usize> {
+        let worst = self.severity();
+        self.findings
+            .iter()
+            .find(|f| f.severity == worst)
+            .and_then(|f| f.line)
+    }
+
+    /// Every finding's message, worst first, joined; `None` without findings.
+    #[must_use]
+    pub fn message(&self) -> Option<String> {
+        if self.findings.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<&Finding> = self.findings.iter().collect();
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        Some(
+            sorted
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+
+    /// The message when the worst finding is an error.
+    #[must_use]
+    pub fn error_message(&self) -> Option<String> {
+        (self.severity() == Severity::Error)
+            .then(|| self.message())
+            .flatten()
+    }
+}
+
+/// Add sources to a list, one entry per file (path and kind): a file seen
+/// again adds only the findings not already recorded. Per-registry builders
+/// repeat file-wide warnings for every registry.
+pub fn merge_sources(sources: &mut Vec<Source>, new: impl IntoIterator<Item = Source>) {
+    for s in new {
+        match sources
+            .iter_mut()
+            .find(|o| o.path == s.path && o.kind == s.kind)
+        {
+            Some(existing) => {
+                for f in s.findings {
+                    if !existing.findings.contains(&f) {
+                        existing.findings.push(f);
+                    }
+                }
+            }
+            None => sources.push(s),
         }
     }
 }

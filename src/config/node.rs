@@ -48,14 +48,9 @@ enum Backend {
 /// Docker Hub, the registry every runtime defaults to.
 const DOCKER_HUB: &str = "docker.io";
 
-/// Push a source unless the same one (path, kind, error) is already there:
-/// per-registry builders repeat file-wide warnings for every registry.
+/// Add sources, one entry per file (see [`super::merge_sources`]).
 pub fn push_unique(sources: &mut Vec<Source>, new: impl IntoIterator<Item = Source>) {
-    for s in new {
-        if !sources.contains(&s) {
-            sources.push(s);
-        }
-    }
+    super::merge_sources(sources, new);
 }
 
 /// The node path in `runtime::detect`'s evidence, if it names one.
@@ -458,7 +453,7 @@ fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{Credential, Scheme};
+    use crate::target::{Credential, ProxyUrl, Scheme};
     use std::path::PathBuf;
 
     /// A node root in a temp dir, built from the shared fixtures.
@@ -553,7 +548,11 @@ mod tests {
                 .all(|e| e.headers.iter().any(|(k, _)| k == "X-Meta-Source-Client"))
         );
         assert!(t.endpoints.iter().all(|e| e.proxy.is_none()));
-        assert!(sources.iter().any(|s| s.path == file && s.error.is_none()));
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.path == file && s.message().is_none())
+        );
         assert!(
             sources
                 .iter()
@@ -687,11 +686,11 @@ mod tests {
             urls(&t),
             [(s("https://test.https-registry.io/v2/"), Role::Upstream)]
         );
-        assert!(
-            sources
-                .iter()
-                .any(|s| s.error.as_deref().is_some_and(|e| e.contains("HostIP1")))
-        );
+        assert!(sources.iter().any(|s| {
+            s.message()
+                .as_deref()
+                .is_some_and(|e| e.contains("HostIP1"))
+        }));
         let root = n.root();
         let regs = discover(&root).0.registries(&root);
         assert_eq!(
@@ -718,7 +717,7 @@ mod tests {
         // version 3 + mirrors: containerd 2.2+ refuses them; reported once.
         let warnings = sources
             .iter()
-            .filter(|s| s.error.as_deref().is_some_and(|e| e.contains("2.2+")))
+            .filter(|s| s.message().as_deref().is_some_and(|e| e.contains("2.2+")))
             .count();
         assert_eq!(warnings, 1);
 
@@ -741,7 +740,7 @@ mod tests {
         );
         let (t, sources) = n.plan("docker.io", None);
         assert_eq!(
-            t.endpoints[0].proxy.as_ref().map(url::Url::as_str),
+            t.endpoints[0].proxy.as_ref().map(ProxyUrl::as_str),
             Some("http://10.0.0.4:3128/")
         );
         assert!(sources.iter().any(|s| s.kind == "proxy"));
@@ -760,14 +759,14 @@ mod tests {
         );
         let (t, _) = n.plan("quay.io", None);
         assert_eq!(
-            t.endpoints[0].proxy.as_ref().and_then(url::Url::host_str),
+            t.endpoints[0].proxy.as_ref().map(ProxyUrl::host).as_deref(),
             Some("proxy.example.com")
         );
         // The http fallback gets HTTP_PROXY, decided for http and its port.
         let (t, _) = n.plan("192.168.49.1:5000", None);
         let fb = t.endpoints[0].http_fallback.as_ref().unwrap();
         assert_eq!(
-            fb.proxy.as_ref().and_then(url::Url::host_str),
+            fb.proxy.as_ref().map(ProxyUrl::host).as_deref(),
             Some("proxy.example.com")
         );
     }
@@ -894,13 +893,13 @@ mod tests {
             [(s("https://registry-1.docker.io/v2/"), Role::Upstream)]
         );
         assert_eq!(
-            t.endpoints[0].proxy.as_ref().map(url::Url::as_str),
+            t.endpoints[0].proxy.as_ref().map(ProxyUrl::as_str),
             Some("https://proxy.example.com/")
         );
         assert!(
             sources
                 .iter()
-                .any(|s| s.path == "/etc/docker/daemon.json" && s.error.is_none())
+                .any(|s| s.path == "/etc/docker/daemon.json" && s.message().is_none())
         );
         let (t, _) = n.plan("reg.example.org", None);
         assert_eq!(t.endpoints[0].proxy, None, "no-proxy .example.org");
@@ -1007,7 +1006,7 @@ mod tests {
             .iter()
             .find(|s| s.path == "/etc/containerd/config.toml")
             .unwrap();
-        let why = broken.error.as_deref().unwrap();
+        let why = broken.message().unwrap();
         assert!(why.contains("line 2"), "{why}");
         assert_eq!(
             urls(&t),
@@ -1068,7 +1067,7 @@ mod tests {
         );
         assert!(sources.iter().any(|s| s.kind == "kubelet"
             && s.path == "/var/lib/kubelet/credential-provider-config.yaml"
-            && s.error.is_none()));
+            && s.message().is_none()));
         // Not an ACR image: no remark.
         let (t, _) = n.plan("docker.io", Some("nginx"));
         assert!(t.remarks.iter().all(|r| !r.contains("credential provider")));

@@ -28,7 +28,7 @@
 
 use super::Source;
 use crate::hostroot::HostRoot;
-use crate::probe::proxy::redact;
+use crate::target::ProxyUrl;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -72,7 +72,7 @@ impl fmt::Debug for ProxyVar {
 /// credential we failed to recognise.
 fn redact_value(value: &str) -> String {
     match parse_proxy(value) {
-        Some(u) if value.contains('@') => redact(&u),
+        Some(u) if value.contains('@') => u.redacted(),
         _ if value.contains('@') => "(redacted)".to_owned(),
         _ => value.to_owned(),
     }
@@ -148,7 +148,7 @@ impl ProxyEnv {
 /// direct connection (`httpproxy` `config.proxyForURL`). `host` is a name or
 /// an IP literal without brackets (an IPv6 zone `%eth0` is allowed).
 #[must_use]
-pub fn proxy_for(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> Option<url::Url> {
+pub fn proxy_for(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> Option<ProxyUrl> {
     // HTTPS_PROXY only for https, HTTP_PROXY only for http; any other scheme is direct.
     // The CGI rule (REQUEST_METHOD set) cannot apply to a runtime daemon.
     let var = match scheme {
@@ -168,7 +168,7 @@ pub fn proxy_for(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> Option<
 /// input (the `url` crate trims surrounding spaces, lower-cases http(s) hosts);
 /// for every value in `proxy_test.go` they agree.
 #[must_use]
-pub fn parse_proxy(value: &str) -> Option<url::Url> {
+pub fn parse_proxy(value: &str) -> Option<ProxyUrl> {
     if value.is_empty() {
         return None;
     }
@@ -176,12 +176,12 @@ pub fn parse_proxy(value: &str) -> Option<url::Url> {
     if let Ok(u) = &first
         && u.host_str().is_some_and(|h| !h.is_empty())
     {
-        return Some(u.clone());
+        return Some(ProxyUrl::from_url(u.clone()));
     }
     if let Ok(u) = url::Url::parse(&format!("http://{value}")) {
-        return Some(u);
+        return Some(ProxyUrl::from_url(u));
     }
-    first.ok()
+    first.ok().map(ProxyUrl::from_url)
 }
 
 // ---------------------------------------------------------------------------
@@ -1523,7 +1523,7 @@ mod tests {
         for (http, https, no, (scheme, host, port), want) in table {
             let env = env3(http, https, no);
             let got = proxy_for(&env, scheme, host, *port);
-            let want = want.map(|w| url::Url::parse(w).unwrap());
+            let want = want.map(|w| ProxyUrl::parse(w).unwrap());
             assert_eq!(
                 got, want,
                 "http_proxy={http:?} https_proxy={https:?} no_proxy={no:?} req={scheme}://{host}:{port}"
@@ -1879,11 +1879,11 @@ mod tests {
         assert_eq!(https.source, "/etc/systemd/system.conf.d/proxy.conf:4");
         assert_eq!(https.name, "HTTPS_PROXY");
         assert!(
-            sources
-                .iter()
-                .any(|s| s.path == "/lib/systemd/system/containerd.service" && s.error.is_none())
+            sources.iter().any(
+                |s| s.path == "/lib/systemd/system/containerd.service" && s.message().is_none()
+            )
         );
-        let proxy = url::Url::parse("http://10.0.0.4:3128/").unwrap();
+        let proxy = ProxyUrl::parse("http://10.0.0.4:3128/").unwrap();
         assert_eq!(
             proxy_for(&env, "https", "myregistry.azurecr.io", 443),
             Some(proxy)
@@ -1931,7 +1931,7 @@ mod tests {
         assert!(
             sources
                 .iter()
-                .all(|s| s.kind == "proxy" && s.error.is_none()),
+                .all(|s| s.kind == "proxy" && s.message().is_none()),
             "{sources:?}"
         );
 
@@ -1974,7 +1974,7 @@ mod tests {
         assert_eq!(https.value, "http://containerd-only:3");
         assert_eq!(https.source, "/etc/systemd/system/k3s-agent.service.env:2");
         assert_eq!(env.no_proxy.unwrap().value, ".corp");
-        assert!(sources.iter().all(|s| s.error.is_none()), "{sources:?}");
+        assert!(sources.iter().all(|s| s.message().is_none()), "{sources:?}");
 
         // A required EnvironmentFile= that is missing is reported; Environment= still applies.
         write(dir.path(), "/etc/systemd/system/crio.service", b"[Service]\nEnvironment=HTTPS_PROXY=http://d:1\nEnvironmentFile=/etc/crio.env\nUnsetEnvironment=NO_PROXY\nEnvironment=NO_PROXY=x\n");
@@ -1983,7 +1983,11 @@ mod tests {
         assert!(env.no_proxy.is_none(), "UnsetEnvironment= is applied last");
         let missing = sources.iter().find(|s| s.path == "/etc/crio.env").unwrap();
         assert!(
-            missing.error.as_deref().unwrap().contains("fails to start"),
+            missing
+                .message()
+                .as_deref()
+                .unwrap()
+                .contains("fails to start"),
             "{missing:?}"
         );
     }

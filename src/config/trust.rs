@@ -240,7 +240,7 @@ mod tests {
         assert!(
             sources
                 .iter()
-                .all(|s| s.kind == "trust" && s.error.is_none()),
+                .all(|s| s.kind == "trust" && s.message().is_none()),
             "{sources:?}"
         );
         assert_eq!(sources[0].path, "/etc/pki/tls/certs/ca-bundle.crt");
@@ -284,7 +284,7 @@ mod tests {
         let (cas, sources) = load(&HostRoot::new(tmp.path()));
         assert!(cas.certs.is_empty());
         assert_eq!(sources.len(), 1);
-        let err = sources[0].error.as_deref().unwrap();
+        let err = sources[0].message().unwrap();
         assert!(err.starts_with("no CA bundle found under "), "{err}");
         assert!(err.ends_with("every TLS registry will be untrusted"));
     }

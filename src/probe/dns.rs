@@ -1373,9 +1373,13 @@ mod tests {
             ("/etc/resolv.conf", "resolv")
         );
         assert!(
-            sources[0].error.as_deref().unwrap().starts_with("line 2:"),
+            sources[0]
+                .message()
+                .as_deref()
+                .unwrap()
+                .starts_with("line 2:"),
             "{:?}",
-            sources[0].error
+            sources[0].message()
         );
         assert_eq!(sources[1], Source::ok("/etc/hosts", "hosts"));
 
@@ -1389,6 +1393,6 @@ mod tests {
                 "[::1]:53".parse().unwrap()
             ]
         );
-        assert!(sources.iter().all(|s| s.error.is_some()));
+        assert!(sources.iter().all(|s| s.message().is_some()));
     }
 }

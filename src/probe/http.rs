@@ -15,7 +15,7 @@ use super::challenge::{self, Challenge};
 use super::{BoxIo, Context, DialSpec, Stage, StageResult, auth, blob, manifest};
 use crate::code::Code;
 use crate::secret::Secret;
-use crate::target::{Endpoint, Scheme, Target, TlsSettings};
+use crate::target::{Endpoint, ProxyUrl, Scheme, Target, TlsSettings};
 use bytes::Bytes;
 use http::header::{
     CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue, SERVER, USER_AGENT,
@@ -268,7 +268,7 @@ impl Req {
     fn build(
         &self,
         authority: &str,
-        via_proxy: Option<&url::Url>,
+        via_proxy: Option<&ProxyUrl>,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
         let uri = match via_proxy {
             Some(_) => format!("http://{authority}{}", self.target),
@@ -278,7 +278,7 @@ impl Req {
             .method(self.method.clone())
             .uri(uri)
             .header(HOST, authority);
-        if let Some(auth) = via_proxy.and_then(super::proxy::basic_authorization) {
+        if let Some(auth) = via_proxy.and_then(ProxyUrl::basic_authorization) {
             let mut v = http::HeaderValue::from_str(auth.expose())?;
             v.set_sensitive(true);
             b = b.header(http::header::PROXY_AUTHORIZATION, v);
@@ -304,7 +304,7 @@ pub struct HostClient<'c> {
     pub host: String,
     pub port: u16,
     tls: TlsSettings,
-    proxy: Option<url::Url>,
+    proxy: Option<ProxyUrl>,
     /// A stream not yet handshaken (the one `dial` gave us).
     pending: Option<BoxIo>,
     sender: Option<SendRequest<Full<Bytes>>>,

@@ -19,7 +19,7 @@ pub mod tls;
 use crate::code::Code;
 use crate::hostroot::HostRoot;
 use crate::platform::Platform;
-use crate::target::{Endpoint, Scheme, Target, TlsSettings};
+use crate::target::{Endpoint, ProxyUrl, Scheme, Target, TlsSettings};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +172,7 @@ impl Context {
         scheme: Scheme,
         host: &str,
         port: u16,
-    ) -> Option<url::Url> {
+    ) -> Option<ProxyUrl> {
         match &self.proxy_env {
             Some(env) => crate::config::proxy::proxy_for(env, scheme.as_str(), host, port),
             None => ep.proxy.clone(),
@@ -243,7 +243,7 @@ pub struct DialSpec<'a> {
     pub host: &'a str,
     pub port: u16,
     pub tls: &'a TlsSettings,
-    pub proxy: Option<&'a url::Url>,
+    pub proxy: Option<&'a ProxyUrl>,
 }
 
 impl<'a> DialSpec<'a> {
@@ -293,7 +293,7 @@ pub async fn dial_with(
 ) -> Dialed {
     let mut stages = Vec::new();
     let (dns_host, dns_port) = match spec.proxy {
-        Some(p) => (url_host(p), p.port_or_known_default().unwrap_or(3128)),
+        Some(p) => (p.host(), p.port()),
         None => (spec.host.to_owned(), spec.port),
     };
     let (mut dns_stage, addrs) = dns::resolve(&ctx.resolver, &dns_host, ctx.stage_timeout()).await;
@@ -329,9 +329,9 @@ pub async fn dial_with(
             Duration::ZERO,
             format!(
                 "plain HTTP forwarded by proxy {} (absolute-form requests, no CONNECT)",
-                proxy::redact(proxy)
+                proxy.redacted()
             ),
-            serde_json::json!({"proxy": proxy::redact(proxy), "forward": true}),
+            serde_json::json!({"proxy": proxy.redacted(), "forward": true}),
         ));
         return Dialed {
             stages,

@@ -8,7 +8,7 @@
 
 use super::{BoxIo, Stage, StageResult};
 use crate::code::Code;
-use base64::Engine as _;
+use crate::target::ProxyUrl;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -18,21 +18,10 @@ use tokio::time::{Instant, timeout};
 /// The largest proxy answer head we read.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Redact user info from a proxy URL for reports.
-#[must_use]
-pub fn redact(proxy: &url::Url) -> String {
-    let mut u = proxy.clone();
-    if !u.username().is_empty() || u.password().is_some() {
-        let _ = u.set_username("redacted");
-        let _ = u.set_password(None);
-    }
-    u.to_string().trim_end_matches('/').to_owned()
-}
-
 /// Open a tunnel to `host:port` through `proxy` over `io`.
 pub async fn connect(
     mut io: BoxIo,
-    proxy: &url::Url,
+    proxy: &ProxyUrl,
     host: &str,
     port: u16,
     limit: Duration,
@@ -43,9 +32,9 @@ pub async fn connect(
     } else {
         format!("{host}:{port}")
     };
-    let shown = redact(proxy);
+    let shown = proxy.redacted();
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(auth) = basic_authorization(proxy) {
+    if let Some(auth) = proxy.basic_authorization() {
         let _ = write!(req, "Proxy-Authorization: {}\r\n", auth.expose());
     }
     req.push_str("\r\n");
@@ -130,41 +119,5 @@ pub async fn connect(
                 ),
             }
         }
-    }
-}
-
-/// `Basic ...` from the proxy URL's user info, as Go's transport sends it
-/// (`Proxy-Authorization`), or `None` without user info.
-#[must_use]
-pub fn basic_authorization(proxy: &url::Url) -> Option<crate::secret::Secret> {
-    if proxy.username().is_empty() {
-        return None;
-    }
-    let user = percent_decode(proxy.username());
-    let pass = percent_decode(proxy.password().unwrap_or_default());
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    Some(crate::secret::Secret::new(format!("Basic {token}")))
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_hides_userinfo() {
-        let u = url::Url::parse("http://bob:s3cret@proxy.test:3128").unwrap();
-        let r = redact(&u);
-        assert!(!r.contains("s3cret"), "{r}");
-        assert!(!r.contains("bob"), "{r}");
-        assert_eq!(
-            redact(&url::Url::parse("http://proxy.test:3128/").unwrap()),
-            "http://proxy.test:3128"
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! The JSON report of `CONTRACT.md`: `schema` `regprobe.report/v1`.
+//! The JSON report of `CONTRACT.md`: `schema` `regprobe.report/v2`.
 //!
 //! These output types are the contract and are kept apart from the domain
 //! types (built with `From`), so a refactoring inside cannot change the
@@ -7,12 +7,13 @@
 
 use super::Report;
 use crate::probe::EndpointOutcome;
+use crate::target::ProxyUrl;
 use serde::Serialize;
 use serde_json::Value;
 use std::io;
 
 /// The report's schema identifier.
-pub const SCHEMA: &str = "regprobe.report/v1";
+pub const SCHEMA: &str = "regprobe.report/v2";
 
 /// The top-level report object.
 #[derive(Debug, Serialize)]
@@ -24,8 +25,31 @@ pub struct JsonReport<'a> {
     /// Absent in `probe plan --json`, which judges nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
-    pub config_sources: &'a [crate::config::Source],
+    pub config_sources: Vec<JsonSource>,
     pub targets: Vec<JsonTarget>,
+}
+
+/// One config file read: its worst finding's severity and line, and every
+/// finding's message.
+#[derive(Debug, Serialize)]
+pub struct JsonSource {
+    pub path: String,
+    pub line: Option<usize>,
+    pub kind: String,
+    pub severity: &'static str,
+    pub message: Option<String>,
+}
+
+impl From<&crate::config::Source> for JsonSource {
+    fn from(s: &crate::config::Source) -> Self {
+        Self {
+            path: s.path.clone(),
+            line: s.line(),
+            kind: s.kind.clone(),
+            severity: s.severity().as_str(),
+            message: s.message(),
+        }
+    }
 }
 
 /// One target.
@@ -106,7 +130,7 @@ impl From<&EndpointOutcome> for JsonEndpoint {
         Self {
             url: o.endpoint.url(),
             role: o.endpoint.role.as_str(),
-            proxy: o.endpoint.proxy.as_ref().map(crate::probe::proxy::redact),
+            proxy: o.endpoint.proxy.as_ref().map(ProxyUrl::redacted),
             status: Some(if o.skipped.is_some() {
                 "skipped"
             } else if failure.is_some() {
@@ -134,7 +158,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                     endpoints.push(JsonEndpoint {
                         url: ep.url(),
                         role: ep.role.as_str(),
-                        proxy: ep.proxy.as_ref().map(crate::probe::proxy::redact),
+                        proxy: ep.proxy.as_ref().map(ProxyUrl::redacted),
                         status: (!r.plan).then_some("skipped"),
                         code: (!r.plan).then_some("OK"),
                         stages: Vec::new(),
@@ -162,7 +186,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             started_at: rfc3339(r.started_at),
             duration_ms: r.duration.as_millis() as u64,
             status: (!r.plan).then(|| r.status.as_str()),
-            config_sources: &r.config_sources,
+            config_sources: r.config_sources.iter().map(JsonSource::from).collect(),
             targets,
         }
     }

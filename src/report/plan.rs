@@ -8,8 +8,7 @@
 
 use super::Report;
 use crate::code::{Category, Code};
-use crate::probe::proxy::redact;
-use crate::target::{Endpoint, Target};
+use crate::target::{Endpoint, ProxyUrl, Target};
 use crate::verdict::{TargetStatus, Verdict};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
@@ -101,7 +100,7 @@ impl JsonPlan {
                 ep.fallback_endpoint().map(|fb| JsonFallback {
                     url: fb.url(),
                     on_any_error: f.on_any_error,
-                    proxy: f.proxy.as_ref().map(redact),
+                    proxy: f.proxy.as_ref().map(ProxyUrl::redacted),
                 })
             }),
             headers,
@@ -167,9 +166,15 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     }
     writeln!(out, "{BOLD}config sources{BOLD:#}")?;
     for s in &report.config_sources {
-        match &s.error {
+        match s.message() {
             None => writeln!(out, "  {} ({})", s.path, s.kind)?,
-            Some(e) => writeln!(out, "  {YELLOW}{} ({}): {e}{YELLOW:#}", s.path, s.kind)?,
+            Some(m) => writeln!(
+                out,
+                "  {YELLOW}{} {} ({}): {m}{YELLOW:#}",
+                s.severity().as_str(),
+                s.path,
+                s.kind
+            )?,
         }
     }
     Ok(())
@@ -231,10 +236,10 @@ fn endpoint(out: &mut dyn io::Write, n: usize, ep: &Endpoint) -> io::Result<()> 
     let proxy = ep
         .proxy
         .as_ref()
-        .map_or_else(|| "direct".to_owned(), redact);
+        .map_or_else(|| "direct".to_owned(), ProxyUrl::redacted);
     field(out, "proxy", &proxy)?;
     if let Some(fb_proxy) = ep.http_fallback.as_ref().and_then(|f| f.proxy.as_ref()) {
-        field(out, "http proxy", &redact(fb_proxy))?;
+        field(out, "http proxy", &fb_proxy.redacted())?;
     }
     let caps = ep.capabilities;
     if !caps.resolve || !caps.pull {

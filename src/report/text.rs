@@ -3,6 +3,7 @@
 //! (the caller passes an `anstream` writer, which strips styles otherwise).
 
 use super::Report;
+use crate::config::Severity;
 use crate::probe::{StageResult, Status};
 use crate::verdict::TargetStatus;
 use anstyle::{AnsiColor, Style};
@@ -59,7 +60,7 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
                 .endpoint
                 .proxy
                 .as_ref()
-                .map(|p| format!(" via proxy {}", crate::probe::proxy::redact(p)))
+                .map(|p| format!(" via proxy {}", p.redacted()))
                 .unwrap_or_default();
             writeln!(
                 out,
@@ -92,20 +93,21 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     let problems: Vec<_> = report
         .config_sources
         .iter()
-        .filter(|s| s.error.is_some())
+        .filter(|s| s.severity() != Severity::Ok)
         .collect();
     if !problems.is_empty() {
         writeln!(
             out,
-            "{YELLOW}config problems{YELLOW:#} (the probe went on without them):"
+            "{YELLOW}config findings{YELLOW:#} (the probe went on past them):"
         )?;
         for s in problems {
             writeln!(
                 out,
-                "  {} ({}): {}",
+                "  {} {} ({}): {}",
+                s.severity().as_str(),
                 s.path,
                 s.kind,
-                s.error.as_deref().unwrap_or_default()
+                s.message().unwrap_or_default()
             )?;
         }
         writeln!(out)?;

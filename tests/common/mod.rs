@@ -27,8 +27,11 @@ pub struct Report {
 #[serde(deny_unknown_fields)]
 pub struct ConfigSource {
     pub path: String,
+    pub line: Option<u64>,
     pub kind: String,
-    pub error: Option<String>,
+    /// `ok`, `warning` or `error`.
+    pub severity: String,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
