@@ -5,7 +5,7 @@
 //! is how the DaemonSet configures the probe. Nothing here touches the
 //! network or the node's files, except reading the password from stdin.
 
-use crate::platform::Platform;
+use crate::oci::Platform;
 use crate::reference::{self, Reference, RegistryHost};
 use crate::secret::Secret;
 use clap::{Parser, Subcommand};

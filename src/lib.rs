@@ -4,13 +4,16 @@
 //! The pipeline, one module per step, data flowing one way:
 //! node files ([`hostroot`]) -> [`config`] discovery -> [`target`]s
 //! (endpoints in runtime order) -> staged [`probe`] -> [`verdict`] ->
-//! [`report`] renderers. [`cli`] turns arguments into settings and runs it.
+//! [`report`] renderers. [`run`] wires it (settings in, `Report` out);
+//! [`cli`] turns arguments into settings and [`app`] is what the command
+//! line does with them.
 
+pub mod app;
 pub mod cli;
 pub mod code;
 pub mod config;
 pub mod hostroot;
-pub mod platform;
+pub mod oci;
 pub mod probe;
 pub mod reference;
 pub mod report;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PROBE_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    match regprobe::run::main_with(&args) {
+    match regprobe::app::main_with(&args) {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("probe: {e}");

@@ -1,17 +1,24 @@
-//! One probe run: settings -> node config -> targets -> concurrent staged
-//! probes -> verdicts -> report. The only place that wires the pipeline
-//! together; each step lives in its own module.
+//! The library entry point: settings in, [`Report`] out. One shared setup
+//! (node files -> config -> targets with their TLS files read) feeds both a
+//! probe run and `probe plan`; the probe run then builds what every stage
+//! shares (the node's resolver and CA set, the proxy rules), probes every
+//! target concurrently and judges each.
+//!
+//! The CLI (`app.rs`), the daemon, `probe pod` and tests call this. What it
+//! must not do: read stdin, write stdout, choose an exit status, or render.
 
-use crate::cli::{Args, Mode, Settings, UsageError};
+use crate::cli::{Settings, UsageError};
 use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
-use crate::probe::{self, Context, dns, tls};
-use crate::report::{self, Report, TargetReport};
+use crate::probe::dns::NodeResolver;
+use crate::probe::tls::TrustStore;
+use crate::probe::{self, Context, EndpointOutcome};
+use crate::report::{Report, TargetReport};
 use crate::secret::Secret;
 use crate::target::{Credential, Role, Scheme, Secretish, Target};
 use crate::verdict;
-use std::io::{self, Write as _};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -32,34 +39,164 @@ pub enum RunError {
 /// Docker Hub's registry name (its API host is `reference::api_host`).
 pub const DOCKER_HUB: &str = "docker.io";
 
-/// Parse arguments, run, render; return the exit status.
-pub fn main_with(args: &Args) -> Result<u8, RunError> {
-    let settings = Settings::from_args(args, &mut io::stdin().lock())?;
-    let report = match settings.mode {
-        Mode::Plan => plan_run(&settings)?,
-        Mode::Probe => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(RunError::Runtime)?;
-            runtime.block_on(probe_run(&settings))?
+/// What a probe run and a plan share: the node's config read under
+/// `--root`, and the targets built from it, in the runtime's endpoint order.
+#[derive(Debug)]
+pub struct Setup {
+    pub root: HostRoot,
+    pub node: NodeConfig,
+    pub node_name: String,
+    /// Every config file read so far, with its findings.
+    pub sources: Vec<Source>,
+    pub targets: Vec<Target>,
+    pub started_at: SystemTime,
+    pub started: Instant,
+}
+
+/// Read the node's config and build the targets. No network.
+#[expect(
+    clippy::unused_async,
+    reason = "the one setup of probe, plan and the daemon; it runs credential providers next"
+)]
+pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let root = checked_root(settings)?;
+    let mut sources = Vec::new();
+    let creds = Credentials::load(settings, &mut sources)?;
+    let (node, node_sources) = node::discover(&root);
+    config::merge_sources(&mut sources, node_sources);
+    let mut targets = targets(settings, &root, &node, &creds, &mut sources);
+    for t in &mut targets {
+        for ep in &mut t.endpoints {
+            config::trust::load_endpoint_files(&mut ep.tls);
         }
-    };
-    let mut stdout = anstream::stdout();
-    if settings.json {
-        report::json::write(&report, true, &mut stdout).map_err(RunError::Output)?;
-    } else if report.plan {
-        report::plan::write(&report, &mut stdout).map_err(RunError::Output)?;
-    } else {
-        report::text::write(&report, &mut stdout).map_err(RunError::Output)?;
     }
-    stdout.flush().map_err(RunError::Output)?;
-    if report.plan {
-        return Ok(0);
+    Ok(Setup {
+        node_name: node_name(&root),
+        root,
+        node,
+        sources,
+        targets,
+        started_at,
+        started,
+    })
+}
+
+/// Probe every target the settings name (or the node's config names).
+pub async fn probe(settings: &Settings) -> Result<Report, RunError> {
+    let setup = setup(settings).await?;
+    Ok(probe_setup(setup, settings).await)
+}
+
+/// `probe plan`: the same targets as a probe run, from the same node files,
+/// and no network at all.
+pub async fn plan(settings: &Settings) -> Result<Report, RunError> {
+    let setup = setup(settings).await?;
+    Ok(plan_report(setup))
+}
+
+/// The shared state of the stages: the node's resolver and CA set (their
+/// files join `sources`), the run's limits, and the runtime's proxy rules for
+/// hosts other than the endpoints.
+#[must_use]
+pub fn context(setup: &Setup, settings: &Settings, sources: &mut Vec<Source>) -> Context {
+    let (resolver_settings, hosts, dns_sources) =
+        config::resolv::discover(&setup.root, settings.timeout);
+    config::merge_sources(sources, dns_sources);
+    let (cas, trust_sources) = config::trust::load(&setup.root);
+    config::merge_sources(sources, trust_sources);
+    let env = setup.node.proxy.clone();
+    Context {
+        resolver: NodeResolver::from_parts(resolver_settings, hosts, 53),
+        trust: Arc::new(TrustStore::from_certs(cas.certs)),
+        timeout: settings.timeout,
+        deadline: Instant::now() + settings.deadline,
+        platform: settings.platform.clone(),
+        proxy_for_other_host: Some(Arc::new(move |scheme: Scheme, host: &str, port: u16| {
+            config::proxy::proxy_for(&env, scheme.as_str(), host, port)
+        })),
     }
-    Ok(verdict::exit_status(
-        report.targets.iter().map(|t| &t.verdict),
-    ))
+}
+
+/// Probe the set-up targets and judge them.
+pub async fn probe_setup(mut setup: Setup, settings: &Settings) -> Report {
+    let mut sources = std::mem::take(&mut setup.sources);
+    let ctx = Arc::new(context(&setup, settings, &mut sources));
+    let targets = std::mem::take(&mut setup.targets);
+    let reports = probe_targets(&ctx, targets).await;
+    let node_finding = verdict::node_finding(
+        reports
+            .iter()
+            .map(|r| (&r.target, &r.verdict, r.outcomes.as_slice())),
+    );
+    Report {
+        node: setup.node_name,
+        started_at: setup.started_at,
+        duration: setup.started.elapsed(),
+        status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
+        config_sources: sources,
+        node_finding,
+        targets: reports,
+        plan: false,
+        runtime: Some(setup.node.describe_runtime()),
+        notes: setup.node.notes,
+    }
+}
+
+/// Probe targets concurrently under the context's deadline, and judge each.
+pub async fn probe_targets(ctx: &Arc<Context>, targets: Vec<Target>) -> Vec<TargetReport> {
+    // Every stage is cut at the deadline already; the grace only covers bookkeeping.
+    let hard_stop = ctx.deadline + Duration::from_millis(500);
+    let tasks: Vec<_> = targets
+        .iter()
+        .cloned()
+        .map(|t| {
+            let ctx = Arc::clone(ctx);
+            tokio::spawn(async move {
+                tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t))
+                    .await
+                    .unwrap_or_default()
+            })
+        })
+        .collect();
+    let mut reports = Vec::with_capacity(targets.len());
+    for (target, task) in targets.into_iter().zip(tasks) {
+        let outcomes: Vec<EndpointOutcome> = task.await.unwrap_or_default();
+        let verdict = verdict::judge(&target, &outcomes);
+        reports.push(TargetReport {
+            target,
+            verdict,
+            outcomes,
+        });
+    }
+    reports
+}
+
+/// A plan report over set-up targets: nothing judged.
+#[must_use]
+pub fn plan_report(setup: Setup) -> Report {
+    let targets = setup
+        .targets
+        .into_iter()
+        .map(|target| TargetReport {
+            verdict: crate::report::plan::plan_verdict(&target),
+            target,
+            outcomes: Vec::new(),
+        })
+        .collect();
+    Report {
+        node: setup.node_name,
+        started_at: setup.started_at,
+        duration: setup.started.elapsed(),
+        status: verdict::TargetStatus::Ok,
+        config_sources: setup.sources,
+        node_finding: None,
+        targets,
+        plan: true,
+        runtime: Some(setup.node.describe_runtime()),
+        notes: setup.node.notes,
+    }
 }
 
 /// The node's name: the DaemonSet's `NODE_NAME` (downward API), else the node's hostname file.
@@ -116,7 +253,7 @@ fn targets(
     let mut out = Vec::new();
     for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
         let (mut t, s) = node.target(root, &reference.domain, Some(reference));
-        node::push_unique(sources, s);
+        config::merge_sources(sources, s);
         with_credential(&mut t, creds.lookup(&reference.name()));
         let mut remarks = target_remarks(input, reference, creds);
         remarks.append(&mut t.remarks);
@@ -125,7 +262,7 @@ fn targets(
     }
     for r in &settings.registries {
         let (mut t, s) = node.target(root, &r.domain(), None);
-        node::push_unique(sources, s);
+        config::merge_sources(sources, s);
         if let Some(scheme) = r.scheme {
             force_scheme(&mut t, scheme, r.port);
         }
@@ -135,7 +272,7 @@ fn targets(
     if settings.images.is_empty() && settings.registries.is_empty() {
         for registry in node.registries(root) {
             let (mut t, s) = node.target(root, &registry, None);
-            node::push_unique(sources, s);
+            config::merge_sources(sources, s);
             with_credential(&mut t, creds.lookup(&registry));
             out.push(t);
         }
@@ -216,118 +353,6 @@ impl Credentials {
         self.flag
             .clone()
             .or_else(|| self.docker_config.as_ref().and_then(|c| c.lookup(name)))
-    }
-}
-
-/// Probe every target concurrently and build the report.
-pub async fn probe_run(settings: &Settings) -> Result<Report, RunError> {
-    let started_at = SystemTime::now();
-    let started = Instant::now();
-    let root = checked_root(settings)?;
-    let mut sources = Vec::new();
-    let (resolver, dns_sources) = dns::NodeResolver::from_root(&root, settings.timeout);
-    sources.extend(dns_sources);
-    let (trust, trust_sources) = tls::TrustStore::load(&root);
-    sources.extend(trust_sources);
-    let creds = Credentials::load(settings, &mut sources)?;
-    let (node, node_sources) = node::discover(&root);
-    node::push_unique(&mut sources, node_sources);
-    let targets = targets(settings, &root, &node, &creds, &mut sources);
-    let ctx = Arc::new(Context {
-        root: root.clone(),
-        resolver,
-        trust: Arc::new(trust),
-        timeout: settings.timeout,
-        deadline: started + settings.deadline,
-        platform: settings.platform.clone(),
-        proxy_env: Some(node.proxy.clone()),
-    });
-    // Every stage is cut at the deadline already; the grace only covers bookkeeping.
-    let hard_stop = ctx.deadline + Duration::from_millis(500);
-    let tasks: Vec<_> = targets
-        .iter()
-        .cloned()
-        .map(|t| {
-            let ctx = Arc::clone(&ctx);
-            tokio::spawn(async move {
-                tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t))
-                    .await
-                    .unwrap_or_default()
-            })
-        })
-        .collect();
-    let mut reports = Vec::with_capacity(targets.len());
-    for (target, task) in targets.into_iter().zip(tasks) {
-        let outcomes = task.await.unwrap_or_default();
-        let verdict = verdict::judge(&target, &outcomes);
-        reports.push(TargetReport {
-            target,
-            verdict,
-            outcomes,
-        });
-    }
-    Ok(Report {
-        node: node_name(&root),
-        started_at,
-        duration: started.elapsed(),
-        status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
-        config_sources: sources,
-        targets: reports,
-        plan: false,
-        runtime: Some(node.describe_runtime()),
-        notes: node.notes,
-    })
-}
-
-/// `probe plan`: the same targets as a probe run, from the same node files,
-/// and no network at all.
-pub fn plan_run(settings: &Settings) -> Result<Report, RunError> {
-    let started_at = SystemTime::now();
-    let started = std::time::Instant::now();
-    let root = checked_root(settings)?;
-    let mut sources = Vec::new();
-    let creds = Credentials::load(settings, &mut sources)?;
-    let (node, node_sources) = node::discover(&root);
-    node::push_unique(&mut sources, node_sources);
-    let targets = targets(settings, &root, &node, &creds, &mut sources);
-    Ok(plan_report(
-        node_name(&root),
-        &node,
-        sources,
-        targets,
-        started_at,
-        started.elapsed(),
-    ))
-}
-
-/// A plan report over already built targets (also what tests render).
-#[must_use]
-pub fn plan_report(
-    node_name: String,
-    node: &NodeConfig,
-    config_sources: Vec<Source>,
-    targets: Vec<Target>,
-    started_at: SystemTime,
-    duration: Duration,
-) -> Report {
-    let targets = targets
-        .into_iter()
-        .map(|target| TargetReport {
-            verdict: report::plan::plan_verdict(&target),
-            target,
-            outcomes: Vec::new(),
-        })
-        .collect();
-    Report {
-        node: node_name,
-        started_at,
-        duration,
-        status: verdict::TargetStatus::Ok,
-        config_sources,
-        targets,
-        plan: true,
-        runtime: Some(node.describe_runtime()),
-        notes: node.notes.clone(),
     }
 }
 

@@ -179,15 +179,69 @@ pub struct TlsSettings {
     pub ca_files: Vec<PathBuf>,
     pub client_certs: Vec<ClientCert>,
     pub skip_verify: bool,
+    /// The files' contents, read by discovery before the probe
+    /// (`config::trust::load_endpoint_files`): the tls stage reads no file.
+    pub material: TlsMaterial,
 }
 
-/// A credential for one endpoint host, with where it came from.
+/// The contents of an endpoint's TLS files, as read under `--root`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsMaterial {
+    /// One per `ca_files` entry, in order.
+    pub ca_files: Vec<LoadedFile>,
+    /// One per `client_certs` entry, in order.
+    pub client_certs: Vec<LoadedClientCert>,
+}
+
+/// A file's bytes, or why it could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub bytes: Result<Vec<u8>, String>,
+}
+
+/// A client certificate file and its private key (a secret), as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedClientCert {
+    pub cert: LoadedFile,
+    /// The key's path (the certificate's own when the key is in it).
+    pub key_path: PathBuf,
+    pub key: Result<Secret, String>,
+}
+
+/// The secret part of a credential, in the two forms a registry accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Secretish {
     /// Username and password (Basic, OAuth2 password grant, token GET).
     Basic { username: String, password: Secret },
     /// An identity (refresh) token, as `docker login` stores for ACR and others.
     IdentityToken { username: String, token: Secret },
+}
+
+/// What kind of credential the runtime presents (`CONTRACT.md`,
+/// `endpoints[].credential.kind`; no credential at all is `anonymous`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// A username and password (a pull secret, a config.json `auth`).
+    Basic,
+    /// An identity or refresh token.
+    Token,
+    /// A cloud identity exchanged for a registry token (ACR managed identity).
+    Identity,
+    /// What a kubelet image credential provider answered.
+    Provider,
+}
+
+impl CredentialKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Basic => "basic",
+            CredentialKind::Token => "token",
+            CredentialKind::Identity => "identity",
+            CredentialKind::Provider => "provider",
+        }
+    }
 }
 
 /// A credential and its provenance.
@@ -199,6 +253,26 @@ pub struct Credential {
 }
 
 impl Credential {
+    /// What kind of credential this is, for reports.
+    #[must_use]
+    pub fn kind(&self) -> CredentialKind {
+        match self.secret {
+            Secretish::Basic { .. } => CredentialKind::Basic,
+            Secretish::IdentityToken { .. } => CredentialKind::Token,
+        }
+    }
+
+    /// The username and secret containerd's credential callback returns: an
+    /// identity token comes back as `("", token)`, which selects the
+    /// `refresh_token` grant (`core/remotes/docker/authorizer.go`).
+    #[must_use]
+    pub fn user_and_secret(&self) -> (&str, &Secret) {
+        match &self.secret {
+            Secretish::Basic { username, password } => (username.as_str(), password),
+            Secretish::IdentityToken { token, .. } => ("", token),
+        }
+    }
+
     /// The username, which is not secret, for reports.
     #[must_use]
     pub fn username(&self) -> &str {

@@ -1,12 +1,16 @@
 //! The fault taxonomy: a pure function from stage outcomes to one verdict per
-//! target (status, code, category, message, hint).
+//! target (status, code, category, message, hint), and the node's finding
+//! when one cause explains every failing target.
 //!
 //! This is the only place that decides what a failure *means*. It reads the
-//! stage results and the target's config, never the network or the disk, and
-//! is table-tested below.
+//! typed stage results and the target's config, never the network or the
+//! disk, never a detail by string key, and is table-tested below.
 
 use crate::code::{Category, Code};
-use crate::probe::{EndpointOutcome, Stage, StageResult};
+use crate::probe::EndpointOutcome;
+use crate::probe::result::{
+    AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, Stage, StageResult,
+};
 use crate::target::{Role, Target};
 use std::fmt::Write as _;
 
@@ -39,6 +43,17 @@ pub struct Verdict {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// The stage whose failure decided, when a stage did.
+    pub stage: Option<Stage>,
+}
+
+/// The conclusion across targets when one cause explains them all
+/// (`CONTRACT.md`, `node_finding`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFinding {
+    pub category: Category,
+    pub message: String,
+    pub hint: String,
 }
 
 /// Judge a target from its endpoint outcomes (in the order they were tried).
@@ -64,12 +79,13 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
             hints.extend(target.remarks.iter().skip(1).cloned());
             return Verdict {
                 status: TargetStatus::Fail,
-                code: Code::RegistryError,
-                category: Category::Config,
+                code: Code::ConfigBlocked,
+                category: Code::ConfigBlocked.category(),
                 message: format!(
                     "{target}: the node's runtime config leaves no endpoint to pull from{why}"
                 ),
                 hint: join(hints),
+                stage: None,
             };
         }
         return Verdict {
@@ -78,12 +94,15 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
             category: Category::Registry,
             message: format!("{target}: not probed, the run's deadline was reached first"),
             hint: Some("raise --deadline, or probe fewer targets at once".to_owned()),
+            stage: None,
         };
     }
     if let Some(good) = outcomes.iter().position(|o| o.first_failure().is_none()) {
         let used = outcomes[good];
         let mut message = format!("{target}: ok via {}", used.endpoint.url());
-        if let Some(digest) = find_detail(used, Stage::Manifest, "digest") {
+        if let Some(Detail::Manifest(m)) = used.stage(Stage::Manifest).map(|s| &s.detail)
+            && let Some(digest) = &m.digest
+        {
             let _ = write!(message, " ({digest})");
         }
         let mut hints: Vec<String> = config_hints(used, target);
@@ -110,6 +129,7 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
                 category: Category::Ok,
                 message,
                 hint: join(hints),
+                stage: None,
             };
         }
         return Verdict {
@@ -118,6 +138,7 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
             category: Category::Ok,
             message,
             hint: join(hints),
+            stage: None,
         };
     }
     // Every endpoint failed: containerd's firstErr, skipping not-found answers while a later host remains.
@@ -160,6 +181,7 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         category: code.category(),
         message,
         hint: join(hints),
+        stage: Some(failure.stage),
     }
 }
 
@@ -172,30 +194,40 @@ fn join(hints: Vec<String>) -> Option<String> {
     }
 }
 
-fn find_detail<'a>(outcome: &'a EndpointOutcome, stage: Stage, key: &str) -> Option<&'a str> {
-    outcome
-        .stages
-        .iter()
-        .find(|s| s.stage == stage)
-        .and_then(|s| s.detail.get(key))
-        .and_then(|v| v.as_str())
+/// The auth facts of an outcome: the auth stage's, or those of an
+/// authorization the manifest request needed.
+fn auth_details(outcome: &EndpointOutcome) -> impl Iterator<Item = &AuthDetail> {
+    outcome.stages.iter().filter_map(|s| match &s.detail {
+        Detail::Auth(a) => Some(&**a),
+        Detail::Manifest(m) => m.auth.as_ref(),
+        _ => None,
+    })
+}
+
+/// The Bearer exchange that withheld configured credentials, if any.
+fn withheld(outcome: &EndpointOutcome) -> Option<(&BearerFacts, &str)> {
+    auth_details(outcome).find_map(|a| {
+        let b = a.bearer.as_ref()?;
+        Some((b, b.credentials_withheld.as_deref()?))
+    })
 }
 
 /// Hints that come from the node's config rather than from the failure itself.
 fn config_hints(outcome: &EndpointOutcome, target: &Target) -> Vec<String> {
     let mut hints = Vec::new();
     let ep = &outcome.endpoint;
-    if find_detail(outcome, Stage::Dns, "source") == Some("/etc/hosts") {
+    if matches!(
+        outcome.stage(Stage::Dns).map(|s| &s.detail),
+        Some(Detail::Dns(DnsDetail::HostsFile { .. }))
+    ) {
         hints.push(format!("{} is pinned in the node's /etc/hosts: DNS is not asked, check that address is still right", ep.host));
     }
     // Certificate checks only matter where TLS is spoken.
     if ep.tls.skip_verify && ep.scheme == crate::target::Scheme::Https {
-        let masked = outcome
-            .stages
-            .iter()
-            .find(|s| s.stage == Stage::Tls)
-            .and_then(|s| s.detail.get("masked_error"))
-            .and_then(|v| v.as_str());
+        let masked = match outcome.stage(Stage::Tls).map(|s| &s.detail) {
+            Some(Detail::Tls(t)) => t.masked_error.as_deref(),
+            _ => None,
+        };
         match masked {
             Some(m) => hints.push(format!(
                 "skip_verify is on for {} ({}) and masks a TLS problem: {m}",
@@ -225,19 +257,11 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
     let ep = &outcome.endpoint;
     let host = &ep.host;
     let registry = &target.registry;
-    let nameserver = failure.detail.get("nameserver").map_or_else(
-        || "the nameservers in <root>/etc/resolv.conf".to_owned(),
-        |v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            // The dns stage lists every server asked when none answered.
-            serde_json::Value::Array(servers) => servers
-                .iter()
-                .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_owned))
-                .collect::<Vec<_>>()
-                .join(", "),
-            other => other.to_string(),
-        },
-    );
+    let nameserver = match &failure.detail {
+        // The dns stage lists every server asked when none answered.
+        Detail::Dns(DnsDetail::Lookup(l)) => l.nameserver.joined(),
+        _ => "the nameservers in <root>/etc/resolv.conf".to_owned(),
+    };
     match code {
         Code::Ok => String::new(),
         Code::DnsNxdomain => format!(
@@ -267,15 +291,27 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             ep.port
         ),
         Code::NotARegistry => format!("{} did not answer like a registry: check the host and port in the image reference", ep.url()),
-        Code::AuthRequired => format!(
-            "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
-        ),
+        Code::AuthRequired => match withheld(outcome) {
+            Some((bearer, why)) => format!(
+                "credentials from {} are configured but were not sent: {why}; containerd would send them to {} in clear text. Serve the token realm over https (or on the registry's own host)",
+                ep.credential.as_ref().map_or("the node's config", |c| c.source.as_str()),
+                bearer.realm
+            ),
+            None => format!(
+                "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
+            ),
+        },
         Code::AuthRejected => {
             let from = ep.credential.as_ref().map_or("the configured credentials", |c| c.source.as_str());
             format!("the credentials from {from} were refused: check the username, the password or token (expired?), and recreate the imagePullSecret")
         }
         Code::AuthServerUnreachable => {
-            let realm = failure.detail.get("realm").and_then(|v| v.as_str()).unwrap_or("the token service");
+            let realm = match &failure.detail {
+                Detail::Auth(a) => a.bearer.as_ref().map(|b| b.realm.as_str()),
+                Detail::Manifest(m) => m.auth.as_ref().and_then(|a| a.bearer.as_ref()).map(|b| b.realm.as_str()),
+                _ => None,
+            }
+            .unwrap_or("the token service");
             format!("the registry sends clients to {realm} for tokens, and the node cannot reach it: allow egress to that host too")
         }
         Code::AuthError => "the registry's token service answered with an error or garbage: registry-side trouble, retry later or contact the registry's operator".to_owned(),
@@ -288,42 +324,141 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             format!("check the repository and tag for typos: {image}; `kubectl describe pod` shows the image the kubelet asked for")
         }
         Code::RateLimited => {
-            let retry = failure.detail.pointer("/response/rate_limit/retry-after").and_then(|v| v.as_str()).map(|r| format!(" (Retry-After: {r})")).unwrap_or_default();
+            let rate = match &failure.detail {
+                Detail::Manifest(m) => m.response.as_ref().map(|r| &r.rate_limit),
+                Detail::Ping(crate::probe::result::PingDetail::Answered(a)) => Some(&a.rate_limit),
+                _ => None,
+            };
+            let retry = rate
+                .and_then(|r| r.retry_after.as_deref())
+                .map(|r| format!(" (Retry-After: {r})"))
+                .unwrap_or_default();
             format!("the registry is rate limiting this node{retry}: authenticate pulls, use a pull-through mirror, or wait")
         }
         Code::RegistryError => "registry-side trouble: retry later and check the registry's status page".to_owned(),
         Code::BlobUnreachable => {
             // The last redirect target dialled is the data endpoint that failed.
-            let blob_host = failure
-                .detail
-                .get("redirect_stages")
-                .and_then(|v| v.as_array())
-                .and_then(|a| a.last())
-                .and_then(|h| h.get("host"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("the blob storage host");
+            let blob_host = match &failure.detail {
+                Detail::Blob(b) => b.redirect_stages.last().map(|h| h.host.as_str()),
+                _ => None,
+            }
+            .unwrap_or("the blob storage host");
             format!(
                 "the manifest is reachable but the layer data is served from {blob_host}, which the node cannot reach: allow egress to it too (ACR: *.data.azurecr.io / *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)"
             )
         }
-        Code::IpNotAllowed => format!(
-            "{registry} refuses this node's egress address: add it to the registry's network rules (ACR: `az acr network-rule add --name <registry> --ip-address <node egress IP>`), or reach it through a private endpoint"
-        ),
+        Code::IpNotAllowed => {
+            let ip = refused_ip(failure).unwrap_or_else(|| "<node egress IP>".to_owned());
+            let name = registry.split('.').next().unwrap_or(registry);
+            format!(
+                "{registry} refuses this node's egress address {ip}: add it to the registry's network rules (ACR: `az acr network-rule add --name {name} --ip-address {ip}`, or allow the node subnet), or reach the registry through a private endpoint; this is not a credentials problem"
+            )
+        }
         Code::InvalidReference => "the image reference cannot be parsed: check it for upper-case letters, a scheme (https://) or a trailing colon".to_owned(),
         Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
         Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
         Code::PlatformMissing => {
-            let have = failure
-                .detail
-                .get("present")
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default();
+            let have = match &failure.detail {
+                Detail::Platform(p) => p.present.join(", "),
+                _ => String::new(),
+            };
             format!(
                 "the image has no variant for this node's platform (it has: {have}): push a multi-platform image, or schedule the pod on matching nodes (nodeSelector kubernetes.io/arch)"
             )
         }
     }
+}
+
+/// The client address a registry's firewall named in its refusal, if any.
+fn refused_ip(failure: &StageResult) -> Option<String> {
+    let errors = match &failure.detail {
+        Detail::Ping(crate::probe::result::PingDetail::Answered(a)) => &a.registry_errors,
+        Detail::Manifest(m) => m.errors.as_ref()?,
+        _ => return None,
+    };
+    errors.iter().find_map(|e| {
+        let rest = e.message.split_once("client with IP '")?.1;
+        Some(rest.split_once('\'')?.0.to_owned())
+    })
+}
+
+/// The node's finding: when every target fails and each failure is at the
+/// node's own DNS or TCP (or its proxy), with two registries or more, the
+/// node's network explains them, not the names. One failing registry says
+/// nothing about the node.
+#[must_use]
+pub fn node_finding<'a>(
+    targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
+) -> Option<NodeFinding> {
+    let targets: Vec<_> = targets.into_iter().collect();
+    let mut registries: Vec<&str> = targets
+        .iter()
+        .map(|(t, _, _)| t.registry.as_str())
+        .collect();
+    registries.sort_unstable();
+    registries.dedup();
+    if registries.len() < 2
+        || !targets.iter().all(|(_, v, _)| {
+            v.status == TargetStatus::Fail && matches!(v.stage, Some(Stage::Dns | Stage::Tcp))
+        })
+    {
+        return None;
+    }
+    let mut codes: Vec<Code> = targets.iter().map(|(_, v, _)| v.code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let listed = codes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = targets.len();
+    let all_dns = targets.iter().all(|(_, v, _)| v.stage == Some(Stage::Dns));
+    let all_proxy = codes == [Code::ProxyUnreachable];
+    // The servers the node's resolver asked, from the first lookup that failed.
+    let servers = targets.iter().find_map(|(_, _, outcomes)| {
+        outcomes
+            .iter()
+            .find_map(|o| match o.first_failure().map(|f| &f.detail) {
+                Some(Detail::Dns(DnsDetail::Lookup(l))) => Some(match &l.nameserver {
+                    Nameservers::One(s) => s.to_string(),
+                    asked @ Nameservers::Asked(_) => asked.joined(),
+                }),
+                _ => None,
+            })
+    });
+    let (message, hint) = if all_proxy {
+        (
+            format!("this node reaches no registry: its proxy cannot be reached from any of the {n} targets ({listed})"),
+            "check the proxy named in the runtime's HTTPS_PROXY/HTTP_PROXY (its systemd drop-in): it must be up and reachable from this node".to_owned(),
+        )
+    } else if all_dns {
+        let asked =
+            servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
+        (
+            format!(
+                "this node reaches no registry: every one of the {n} targets fails at DNS ({listed}) on the node's resolver {asked}"
+            ),
+            format!(
+                "the node's resolver is the cause, not the registry names: check <root>/etc/resolv.conf ({asked}), that this DNS server answers, and UDP/TCP 53 egress from the node"
+            ),
+        )
+    } else if targets.iter().all(|(_, v, _)| v.stage == Some(Stage::Tcp)) {
+        (
+            format!("this node reaches no registry: every one of the {n} targets fails to connect ({listed})"),
+            "the node's egress is the cause, not the registries: check the firewall/NSG/network policy egress rules and routes (UDR) of this node, or set the runtime's HTTPS_PROXY if egress must go through a proxy".to_owned(),
+        )
+    } else {
+        (
+            format!("this node reaches no registry: every one of the {n} targets fails at DNS or TCP ({listed})"),
+            "the node's network is the cause, not the registries: check its resolver (<root>/etc/resolv.conf, UDP/TCP 53 egress) and its egress rules and routes".to_owned(),
+        )
+    };
+    Some(NodeFinding {
+        category: Category::Network,
+        message,
+        hint,
+    })
 }
 
 /// The worst status over targets, for the report's top-level `status`.
@@ -348,16 +483,22 @@ pub fn exit_status<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> u8 {
 mod tests {
     use super::*;
     use crate::probe::Status;
+    use crate::probe::result::DnsLookup;
     use crate::target::Endpoint;
-    use serde_json::json;
     use std::time::Duration;
 
     fn ok(stage: Stage) -> StageResult {
-        StageResult::ok(stage, Duration::from_millis(1), "fine", json!({}))
+        StageResult::ok(stage, Duration::from_millis(1), "fine", Detail::None)
     }
 
     fn fail(stage: Stage, code: Code) -> StageResult {
-        StageResult::fail(stage, code, Duration::from_millis(1), "broken", json!({}))
+        StageResult::fail(
+            stage,
+            code,
+            Duration::from_millis(1),
+            "broken",
+            Detail::None,
+        )
     }
 
     fn outcome(host: &str, role: Role, stages: Vec<StageResult>) -> EndpointOutcome {
@@ -367,6 +508,7 @@ mod tests {
             endpoint,
             stages,
             skipped: None,
+            requests: 0,
         }
     }
 
@@ -502,7 +644,10 @@ mod tests {
                     Stage::Dns,
                     Duration::ZERO,
                     "pinned",
-                    json!({"source": "/etc/hosts"}),
+                    Detail::Dns(DnsDetail::HostsFile {
+                        query_name: "reg.test".into(),
+                        addresses: vec![[10, 0, 0, 5].into()],
+                    }),
                 ),
                 ok(Stage::Ping),
             ],
@@ -521,7 +666,18 @@ mod tests {
             Code::DnsTimeout,
             Duration::ZERO,
             "no answer",
-            json!({"nameserver": ["10.0.0.10:53", "10.0.0.11:53"]}),
+            Detail::Dns(DnsDetail::Lookup(DnsLookup {
+                addresses: vec![],
+                cname_chain: vec![],
+                nameserver: Nameservers::Asked(vec![
+                    "10.0.0.10:53".parse().unwrap(),
+                    "10.0.0.11:53".parse().unwrap(),
+                ]),
+                rcode: None,
+                query_name: None,
+                names_tried: None,
+                queries: None,
+            })),
         );
         let v = judge(
             &target(),
@@ -552,6 +708,7 @@ mod tests {
             category: code.category(),
             message: String::new(),
             hint: None,
+            stage: None,
         };
         assert_eq!(
             exit_status(&[

@@ -697,6 +697,7 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
                 })
                 .collect(),
             skip_verify: h.skip_verify.unwrap_or(false),
+            material: crate::target::TlsMaterial::default(),
         };
         let authority = h.host.clone();
         let proxy = is_proxy(&authority, registry_host);

@@ -1109,7 +1109,10 @@ mod tests {
             argv.extend_from_slice(extra);
             let parsed = Args::try_parse_from(argv).unwrap();
             let settings = Settings::from_args(&parsed, &mut &stdin[..]).unwrap();
-            let report = crate::run::plan_run(&settings).unwrap();
+            let report = tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(crate::run::plan(&settings))
+                .unwrap();
             let mut text = Vec::new();
             crate::report::plan::write(&report, &mut text).unwrap();
             let mut json = Vec::new();
@@ -1182,7 +1185,10 @@ mod tests {
         ])
         .unwrap();
         let settings = Settings::from_args(&args, &mut &b""[..]).unwrap();
-        let report = crate::run::plan_run(&settings).unwrap();
+        let report = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(crate::run::plan(&settings))
+            .unwrap();
         let mut text = Vec::new();
         crate::report::plan::write(&report, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();

@@ -2,10 +2,12 @@
 //! `/etc/hosts` ([`parse_hosts`]), with the semantics of Go's resolver (the
 //! one containerd and kubelet use) and glibc where they agree.
 //!
-//! Pure functions on `&str`: this module never reads a file, never consults
-//! the probe's own `/etc/resolv.conf`, and never asks DNS anything. A broken
-//! line is reported with its line number and skipped; the rest still counts,
-//! as it does for the node's own resolver.
+//! Parsers are pure functions on `&str`; only [`discover`] reads the node's
+//! files, through [`HostRoot`]. Nothing here consults the probe's own
+//! `/etc/resolv.conf` or asks DNS anything. A broken line is reported with its
+//! line number and skipped; the rest still counts, as it does for the node's
+//! own resolver. The result is what the dns stage is built from
+//! ([`ResolverSettings`], [`HostTable`]).
 //!
 //! Upstream semantics mirrored here:
 //! - resolv.conf: Go `src/net/dnsconfig_unix.go` (`dnsReadConfig`): defaults
@@ -17,7 +19,9 @@
 //!   every further field is a name, names compare case-insensitively and as
 //!   absolute names, and repeated names accumulate addresses in file order.
 
-use std::collections::HashMap;
+use super::{Severity, Source};
+use crate::hostroot::HostRoot;
+use crate::probe::dns::{HostTable, ResolverSettings};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -128,6 +132,21 @@ impl Default for ResolvConf {
 }
 
 impl ResolvConf {
+    /// What the dns stage needs of these settings.
+    #[must_use]
+    pub fn settings(&self) -> ResolverSettings {
+        ResolverSettings {
+            nameservers: self.nameservers.iter().map(|n| n.ip).collect(),
+            search: self.search.clone(),
+            ndots: self.ndots,
+            timeout: self.timeout,
+            attempts: self.attempts,
+            rotate: self.rotate,
+            single_request: self.single_request,
+            use_tcp: self.use_tcp,
+        }
+    }
+
     /// Go's `dnsDefaultSearch`: with no `search`/`domain` line, the domain part
     /// of the node's host name is the search list. The caller passes the
     /// node's name (e.g. from `<root>/etc/hostname`), never the probe's own.
@@ -279,55 +298,10 @@ pub fn parse(text: &str) -> Parsed<ResolvConf> {
     }
 }
 
-/// The static host table of `/etc/hosts`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hosts {
-    /// Lower-cased absolute name (`registry.local.`) -> addresses in file order.
-    by_name: HashMap<String, Vec<IpAddr>>,
-}
-
-impl Hosts {
-    /// The addresses pinned for `name`, if any (case-insensitive; a trailing dot is optional).
-    #[must_use]
-    pub fn lookup(&self, name: &str) -> Option<&[IpAddr]> {
-        self.by_name
-            .get(&abs_lower(name))
-            .map(Vec::as_slice)
-            .filter(|a| !a.is_empty())
-    }
-
-    /// Number of distinct names.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
-    /// Pin `name` to `ip`, as one more hosts line would.
-    pub fn insert(&mut self, name: &str, ip: IpAddr) {
-        let addrs = self.by_name.entry(abs_lower(name)).or_default();
-        if !addrs.contains(&ip) {
-            addrs.push(ip);
-        }
-    }
-}
-
-fn abs_lower(name: &str) -> String {
-    let mut n = name.to_ascii_lowercase();
-    if !n.ends_with('.') {
-        n.push('.');
-    }
-    n
-}
-
 /// Parse `/etc/hosts` text.
 #[must_use]
-pub fn parse_hosts(text: &str) -> Parsed<Hosts> {
-    let mut hosts = Hosts::default();
+pub fn parse_hosts(text: &str) -> Parsed<HostTable> {
+    let mut hosts = HostTable::default();
     let mut errors = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let line = raw.split_once('#').map_or(raw, |(before, _)| before);
@@ -357,9 +331,122 @@ pub fn parse_hosts(text: &str) -> Parsed<Hosts> {
     }
 }
 
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+const HOSTS: &str = "/etc/hosts";
+const HOSTNAME: &str = "/etc/hostname";
+
+/// A file's skipped lines as findings: the resolver goes on past them.
+fn line_findings(path: &str, kind: &str, errors: &[LineError]) -> Source {
+    let mut source = Source::ok(path, kind);
+    for e in errors {
+        source.findings.push(super::Finding {
+            line: Some(e.line),
+            severity: Severity::Warning,
+            message: format!("{e} (the resolver skips this line)"),
+        });
+    }
+    source
+}
+
+/// The node's resolver settings and host table, read under `root`:
+/// `/etc/resolv.conf` (Go's defaults when it is missing), the domain of
+/// `/etc/hostname` as the search list when the file names none (Go's
+/// `dnsDefaultSearch`), and `/etc/hosts`. `timeout` caps the wait for one
+/// server (resolv.conf's `timeout:` may be longer than a stage may take).
+#[must_use]
+pub fn discover(root: &HostRoot, timeout: Duration) -> (ResolverSettings, HostTable, Vec<Source>) {
+    let mut sources = Vec::new();
+    let mut conf = match root.read_to_string(RESOLV_CONF) {
+        Ok(text) => {
+            let parsed = parse(&text);
+            sources.push(line_findings(RESOLV_CONF, "resolv", &parsed.errors));
+            parsed.value
+        }
+        Err(e) => {
+            sources.push(Source::error(
+                RESOLV_CONF,
+                "resolv",
+                format!("{e}; using the resolver defaults (nameservers 127.0.0.1 and ::1)"),
+            ));
+            ResolvConf::default()
+        }
+    };
+    if conf.search.is_empty()
+        && let Ok(hostname) = root.read_to_string(HOSTNAME)
+    {
+        conf.apply_default_search(&hostname);
+    }
+    let hosts = match root.read_to_string(HOSTS) {
+        Ok(text) => {
+            let parsed = parse_hosts(&text);
+            sources.push(line_findings(HOSTS, "hosts", &parsed.errors));
+            parsed.value
+        }
+        Err(e) => {
+            sources.push(Source::warning(
+                HOSTS,
+                "hosts",
+                format!("{e}; no name is pinned, every name goes to DNS"),
+            ));
+            HostTable::default()
+        }
+    };
+    conf.timeout = conf.timeout.min(timeout.max(Duration::from_millis(1)));
+    (conf.settings(), hosts, sources)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn discover_reads_node_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/resolv.conf"),
+            "nameserver 10.0.0.10\nnameserver not-an-ip\noptions timeout:9\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("etc/hosts"), "10.0.0.5 myreg.azurecr.io\n").unwrap();
+        std::fs::write(dir.path().join("etc/hostname"), "node1.corp.example\n").unwrap();
+        let (conf, hosts, sources) = discover(&HostRoot::new(dir.path()), Duration::from_secs(3));
+        assert_eq!(conf.nameservers, ["10.0.0.10".parse::<IpAddr>().unwrap()]);
+        assert_eq!(conf.search, ["corp.example."]);
+        assert_eq!(
+            conf.timeout,
+            Duration::from_secs(3),
+            "capped by the stage timeout"
+        );
+        assert!(hosts.lookup("myreg.azurecr.io").is_some());
+        assert_eq!(sources.len(), 2);
+        assert_eq!(
+            (sources[0].path.as_str(), sources[0].kind.as_str()),
+            ("/etc/resolv.conf", "resolv")
+        );
+        assert_eq!(sources[0].severity(), Severity::Warning);
+        assert_eq!(sources[0].line(), Some(2));
+        assert!(
+            sources[0].message().unwrap().starts_with("line 2:"),
+            "{:?}",
+            sources[0].message()
+        );
+        assert_eq!(sources[1], Source::ok("/etc/hosts", "hosts"));
+
+        let empty = tempfile::tempdir().unwrap();
+        let (conf, _, sources) = discover(&HostRoot::new(empty.path()), Duration::from_secs(5));
+        let resolver = crate::probe::dns::NodeResolver::from_parts(conf, HostTable::default(), 53);
+        assert_eq!(
+            resolver.nameservers(),
+            [
+                "127.0.0.1:53".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(sources[0].severity(), Severity::Error);
+        assert_eq!(sources[1].severity(), Severity::Warning);
+    }
 
     fn ns(list: &[&str]) -> Vec<Nameserver> {
         list.iter()

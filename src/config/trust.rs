@@ -18,8 +18,10 @@
 
 use super::Source;
 use crate::hostroot::HostRoot;
+pub use crate::probe::tls::parse_pem_certs;
+use crate::secret::Secret;
+use crate::target::{LoadedClientCert, LoadedFile, TlsMaterial, TlsSettings};
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -47,24 +49,6 @@ pub struct NodeCas {
     pub bundle: Option<(String, usize)>,
     /// Each directory read (node path) and how many new certificates its files added.
     pub dirs: Vec<(String, usize)>,
-}
-
-/// Every `CERTIFICATE` PEM block of `data` that parses as an X.509
-/// certificate usable as a trust anchor, as Go's `AppendCertsFromPEM` keeps
-/// them; the second value counts the blocks skipped (bad PEM, bad DER).
-#[must_use]
-pub fn parse_pem_certs(data: &[u8]) -> (Vec<CertificateDer<'static>>, usize) {
-    let mut certs = Vec::new();
-    let mut skipped = 0;
-    // The iterator moves past a broken section before reporting it, so
-    // carrying on after an `Err` resumes at the next block, as Go's loop does.
-    for item in CertificateDer::pem_slice_iter(data) {
-        match item {
-            Ok(der) if webpki::anchor_from_trusted_cert(&der).is_ok() => certs.push(der),
-            Ok(_) | Err(_) => skipped += 1,
-        }
-    }
-    (certs, skipped)
 }
 
 /// Find and read the node's CA set under `root`, reporting every file and
@@ -167,6 +151,42 @@ fn is_same_dir_symlink(host_path: &Path) -> bool {
 /// Read a node file, following symlinks inside the root.
 fn read_in_root(root: &HostRoot, node_path: &Path) -> io::Result<Vec<u8>> {
     std::fs::read(root.real_path(node_path)?)
+}
+
+/// Read an endpoint's TLS files (its `ca` files, client certificates and
+/// keys; paths already re-rooted by discovery) so the tls stage reads none.
+/// A file that cannot be read is kept as its error: the runtime would refuse
+/// the host's config, and the tls stage says so.
+pub fn load_endpoint_files(tls: &mut TlsSettings) {
+    let read = |path: &Path| LoadedFile {
+        path: path.to_path_buf(),
+        bytes: std::fs::read(path).map_err(|e| e.to_string()),
+    };
+    let ca_files = tls.ca_files.iter().map(|p| read(p)).collect();
+    let client_certs = tls
+        .client_certs
+        .iter()
+        .map(|pair| {
+            // An empty key path: the key is in the certificate file (containerd `client = "file"`).
+            let key_path = if pair.key.as_os_str().is_empty() {
+                pair.cert.clone()
+            } else {
+                pair.key.clone()
+            };
+            let key = std::fs::read_to_string(&key_path)
+                .map(Secret::new)
+                .map_err(|e| e.to_string());
+            LoadedClientCert {
+                cert: read(&pair.cert),
+                key_path,
+                key,
+            }
+        })
+        .collect();
+    tls.material = TlsMaterial {
+        ca_files,
+        client_certs,
+    };
 }
 
 #[cfg(test)]

@@ -19,15 +19,20 @@
 //! would; we say so instead).
 
 use super::challenge::{AuthScheme, Challenge, choose};
-use super::http::{Body, Failure, HostClient, Reply, Req, TOKEN_BODY_LIMIT, snippet};
-use super::{Context, Stage, StageResult};
+use super::client::{
+    self, Body, ERROR_BODY_LIMIT, Failure, HostClient, Reply, Req, TOKEN_BODY_LIMIT,
+};
+use super::context::Context;
+use super::dial::url_target;
+use super::registry_error::error_message;
+use super::result::{AuthDetail, BearerFacts, Detail, Grant, Stage, StageResult, first_failure};
 use crate::code::Code;
 use crate::secret::Secret;
-use crate::target::{Credential, Endpoint, Scheme, Secretish, Target};
+use crate::target::{Credential, Endpoint, Scheme, Target};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 /// The `client_id` containerd sends (`authorizer.go`: "TODO: Allow setting `client_id`").
@@ -50,7 +55,16 @@ pub struct Session {
 pub struct Refusal {
     pub code: Code,
     pub summary: String,
-    pub detail: Value,
+    pub detail: Box<AuthDetail>,
+}
+
+/// A granted authorization: the session for later requests, what was done,
+/// and a one-line summary.
+#[derive(Clone, Debug)]
+pub struct Granted {
+    pub session: Session,
+    pub detail: AuthDetail,
+    pub summary: String,
 }
 
 /// `repository:<path>:pull` (containerd `RepositoryScope`).
@@ -76,61 +90,12 @@ pub fn merge_scopes(challenge: Option<&str>, ours: &[String]) -> Vec<String> {
     v
 }
 
-/// The username and secret containerd's credential callback returns: an
-/// identity token comes back as `("", token)`, which selects the
-/// `refresh_token` grant.
-fn user_and_secret(c: &Credential) -> (&str, &Secret) {
-    match &c.secret {
-        Secretish::Basic { username, password } => (username.as_str(), password),
-        Secretish::IdentityToken { token, .. } => ("", token),
-    }
-}
-
 fn basic_value(user: &str, secret: &Secret) -> Secret {
     let raw = format!("{user}:{}", secret.expose());
     Secret::new(format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(raw)
     ))
-}
-
-/// Replace any occurrence of the credential's secret in text a server sent
-/// back, before quoting it (a token service might echo a form field).
-fn scrub(text: &str, cred: Option<&Credential>) -> String {
-    match cred {
-        Some(c) => {
-            let (_, s) = user_and_secret(c);
-            if s.is_empty() {
-                text.to_owned()
-            } else {
-                text.replace(s.expose(), "(redacted)")
-            }
-        }
-        None => text.to_owned(),
-    }
-}
-
-/// The message an error body carries: distribution's `errors[]`, Docker Hub's
-/// `details`, `OAuth2`'s `error`/`error_description`.
-fn error_message(reply: &Reply, cred: Option<&Credential>) -> Option<String> {
-    let b = reply.bytes()?;
-    let v: Value = serde_json::from_slice(b).ok()?;
-    let msg = if let Some(errs) = super::manifest::parse_errors(b) {
-        errs.iter()
-            .map(|e| format!("{}: {}", e.code, e.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    } else if let Some(d) = v.get("details").and_then(Value::as_str) {
-        d.to_owned()
-    } else if let Some(e) = v.get("error").and_then(Value::as_str) {
-        match v.get("error_description").and_then(Value::as_str) {
-            Some(d) => format!("{e}: {d}"),
-            None => e.to_owned(),
-        }
-    } else {
-        return None;
-    };
-    Some(snippet(scrub(&msg, cred).as_bytes(), 200))
 }
 
 /// The auth stage, given the ping's challenges.
@@ -144,6 +109,18 @@ pub async fn run(
     let started = Instant::now();
     let cred = ep.credential.as_ref();
     let source = cred.map(|c| c.source.clone());
+    let fail = |code, summary: String, detail: AuthDetail| {
+        (
+            StageResult::fail(
+                Stage::Auth,
+                code,
+                started.elapsed(),
+                summary,
+                Detail::Auth(Box::new(detail)),
+            ),
+            Session::default(),
+        )
+    };
     if challenges.is_empty() {
         let note = if cred.is_some() {
             "; credentials are sent only if the registry asks"
@@ -154,25 +131,30 @@ pub async fn run(
             "no authentication asked at {}/{note}",
             ep.path.trim_end_matches('/')
         );
-        let detail = json!({"scheme": null, "credentials": false, "credential_source": source});
+        let detail = AuthDetail {
+            credential_source: source,
+            ..AuthDetail::default()
+        };
         return (
-            StageResult::ok(Stage::Auth, started.elapsed(), summary, detail),
+            StageResult::ok(
+                Stage::Auth,
+                started.elapsed(),
+                summary,
+                Detail::Auth(Box::new(detail)),
+            ),
             Session::default(),
         );
     }
     let Some(chosen) = choose(challenges, cred.is_some()) else {
         // Only Basic (or Digest) offered and nothing to answer with.
-        let detail = json!({"challenges": challenges.iter().map(Challenge::to_json).collect::<Vec<_>>(), "credentials": false});
-        let summary = "registry requires Basic authentication and no credentials are configured for this host".to_owned();
-        return (
-            StageResult::fail(
-                Stage::Auth,
-                Code::AuthRequired,
-                started.elapsed(),
-                summary,
-                detail,
-            ),
-            Session::default(),
+        let detail = AuthDetail {
+            challenges: challenges.iter().map(Challenge::facts).collect(),
+            ..AuthDetail::default()
+        };
+        return fail(
+            Code::AuthRequired,
+            "registry requires Basic authentication and no credentials are configured for this host".to_owned(),
+            detail,
         );
     };
     let scopes: Vec<String> = target
@@ -180,15 +162,13 @@ pub async fn run(
         .iter()
         .map(|r| repository_scope(&r.path))
         .collect();
-    let outcome = authorize(ctx, ep, client, chosen, &scopes).await;
-    let (session, mut detail, summary) = match outcome {
-        Ok(ok) => ok,
-        Err(r) => {
-            return (
-                StageResult::fail(Stage::Auth, r.code, started.elapsed(), r.summary, r.detail),
-                Session::default(),
-            );
-        }
+    let Granted {
+        session,
+        mut detail,
+        summary,
+    } = match authorize(ctx, ep, client, chosen, &scopes).await {
+        Ok(granted) => granted,
+        Err(r) => return fail(r.code, r.summary, *r.detail),
     };
     // Basic credentials can only be checked by using them; a bearer token is
     // checked here only in registry-only mode (with an image, the manifest
@@ -197,16 +177,16 @@ pub async fn run(
         let req = Req::new(
             Method::GET,
             format!("{}/", ep.path.trim_end_matches('/')),
-            super::http::ERROR_BODY_LIMIT,
+            ERROR_BODY_LIMIT,
         )
         .endpoint_headers(ep)
         .authorization(session.authorization.as_ref());
         match client.send(&req).await {
             Ok(reply) if reply.status.is_success() => {
-                detail["recheck_status"] = json!(reply.status.as_u16());
+                detail.recheck_status = Some(reply.status.as_u16());
             }
             Ok(reply) => {
-                detail["recheck_status"] = json!(reply.status.as_u16());
+                detail.recheck_status = Some(reply.status.as_u16());
                 let line = reply.status_line();
                 let (code, summary) = match (reply.status, session.credentials_used) {
                     (StatusCode::UNAUTHORIZED, true) => (
@@ -234,49 +214,44 @@ pub async fn run(
                         format!("{line} for GET /v2/ after authenticating"),
                     ),
                 };
-                return (
-                    StageResult::fail(Stage::Auth, code, started.elapsed(), summary, detail),
-                    Session::default(),
-                );
+                return fail(code, summary, detail);
             }
             Err(e) => {
-                let summary = format!("GET /v2/ with credentials: {e}");
-                return (
-                    StageResult::fail(
-                        Stage::Auth,
-                        Code::RegistryError,
-                        started.elapsed(),
-                        summary,
-                        detail,
-                    ),
-                    Session::default(),
+                return fail(
+                    Code::RegistryError,
+                    format!("GET /v2/ with credentials: {e}"),
+                    detail,
                 );
             }
         }
     }
     (
-        StageResult::ok(Stage::Auth, started.elapsed(), summary, detail),
+        StageResult::ok(
+            Stage::Auth,
+            started.elapsed(),
+            summary,
+            Detail::Auth(Box::new(detail)),
+        ),
         session,
     )
 }
 
 /// Obtain an `Authorization` for `challenge` and `scopes` (plus the challenge's
-/// own scope). Returns the session, the detail object and a summary line.
+/// own scope).
 pub async fn authorize(
     ctx: &Context,
     ep: &Endpoint,
     client: &mut HostClient<'_>,
     challenge: &Challenge,
     scopes: &[String],
-) -> Result<(Session, Value, String), Refusal> {
+) -> Result<Granted, Refusal> {
     let cred = ep.credential.as_ref();
-    let source = cred.map(|c| c.source.clone());
-    let mut detail = json!({
-        "scheme": challenge.scheme.as_str(),
-        "credentials": false,
-        "credential_source": source,
-        "username": cred.map(Credential::username),
-    });
+    let detail = AuthDetail {
+        scheme: Some(challenge.scheme.as_str()),
+        credential_source: cred.map(|c| c.source.clone()),
+        username: cred.map(|c| c.username().to_owned()),
+        ..AuthDetail::default()
+    };
     match challenge.scheme {
         AuthScheme::Basic => {
             let Some(c) = cred else {
@@ -285,10 +260,10 @@ pub async fn authorize(
                     summary:
                         "registry requires Basic authentication and no credentials are configured"
                             .to_owned(),
-                    detail,
+                    detail: Box::new(detail),
                 });
             };
-            let (user, secret) = user_and_secret(c);
+            let (user, secret) = c.user_and_secret();
             if user.is_empty() || secret.is_empty() {
                 // doBasicAuth: "failed to handle basic auth because missing username or secret".
                 return Err(Refusal {
@@ -297,47 +272,30 @@ pub async fn authorize(
                         "registry asks for Basic auth but the credential from {} has no username/password (an identity token cannot answer Basic)",
                         c.source
                     ),
-                    detail,
+                    detail: Box::new(detail),
                 });
             }
-            detail["credentials"] = json!(true);
-            let session = Session {
-                authorization: Some(basic_value(user, secret)),
-                scheme: Some(AuthScheme::Basic),
-                credentials_used: true,
-                scopes: Vec::new(),
-            };
-            Ok((
-                session,
-                detail,
-                format!("Basic auth as {user} (credentials from {})", c.source),
-            ))
+            Ok(Granted {
+                session: Session {
+                    authorization: Some(basic_value(user, secret)),
+                    scheme: Some(AuthScheme::Basic),
+                    credentials_used: true,
+                    scopes: Vec::new(),
+                },
+                detail: AuthDetail {
+                    credentials: true,
+                    ..detail
+                },
+                summary: format!("Basic auth as {user} (credentials from {})", c.source),
+            })
         }
         AuthScheme::Bearer => bearer(ctx, ep, client, challenge, scopes, detail).await,
         AuthScheme::Digest => Err(Refusal {
             code: Code::RegistryError,
             summary: "registry offers only Digest auth, which containerd does not support"
                 .to_owned(),
-            detail,
+            detail: Box::new(detail),
         }),
-    }
-}
-
-/// How a token was asked for, for the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Grant {
-    OAuthPost,
-    GetWithBasic,
-    AnonymousGet,
-}
-
-impl Grant {
-    fn as_str(self) -> &'static str {
-        match self {
-            Grant::OAuthPost => "oauth2 POST",
-            Grant::GetWithBasic => "GET with Basic auth",
-            Grant::AnonymousGet => "anonymous GET",
-        }
     }
 }
 
@@ -347,49 +305,56 @@ async fn bearer(
     client: &mut HostClient<'_>,
     challenge: &Challenge,
     ours: &[String],
-    mut detail: Value,
-) -> Result<(Session, Value, String), Refusal> {
-    let fail = |code, summary: String, detail: &Value| {
+    mut detail: AuthDetail,
+) -> Result<Granted, Refusal> {
+    let fail = |code, summary: String, detail: AuthDetail, bearer: BearerFacts| {
         Err(Refusal {
             code,
             summary,
-            detail: detail.clone(),
+            detail: Box::new(AuthDetail {
+                bearer: Some(bearer),
+                ..detail
+            }),
         })
     };
     let Some(realm) = challenge.param("realm").filter(|r| !r.is_empty()) else {
-        return fail(
-            Code::AuthError,
-            "Bearer challenge without a realm: containerd cannot fetch a token".to_owned(),
-            &detail,
-        );
+        return Err(Refusal {
+            code: Code::AuthError,
+            summary: "Bearer challenge without a realm: containerd cannot fetch a token".to_owned(),
+            detail: Box::new(detail),
+        });
     };
     let service = challenge.param("service").unwrap_or_default().to_owned();
     let scopes = merge_scopes(challenge.param("scope"), ours);
-    detail["realm"] = json!(realm);
-    detail["service"] = json!(service);
-    detail["scope"] = json!(scopes.join(" "));
+    let mut facts = BearerFacts {
+        realm: realm.to_owned(),
+        service: service.clone(),
+        scope: scopes.join(" "),
+        ..BearerFacts::default()
+    };
     let url = match url::Url::parse(realm) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
         _ => {
             return fail(
                 Code::AuthError,
                 format!("invalid token realm {realm:?} in the Bearer challenge"),
-                &detail,
+                detail,
+                facts,
             );
         }
     };
-    let (scheme, host, port) = super::url_target(&url);
+    let (scheme, host, port) = url_target(&url);
     let realm_shown = format!(
         "{}://{}{}",
         url.scheme(),
-        super::http::authority(scheme, &host, port),
+        client::authority(scheme, &host, port),
         url.path()
     );
 
     let mut cred = ep.credential.as_ref();
     let same_host = client.is_for(scheme, &host, port);
     if cred.is_some() && scheme == Scheme::Http && !(same_host && ep.scheme == Scheme::Http) {
-        detail["credentials_withheld"] = json!(format!(
+        facts.credentials_withheld = Some(format!(
             "realm {realm_shown} is plain HTTP on another host; credentials not sent (containerd would send them)"
         ));
         cred = None;
@@ -411,23 +376,24 @@ async fn bearer(
         ask.fetch(client).await
     } else {
         let (stages, c) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
-        detail["realm_stages"] = stages_json(&stages);
+        let why = first_failure(&stages);
+        facts.realm_stages = Some(stages);
         let Some(mut c) = c else {
-            let why = super::first_failure(&stages);
             return fail(
                 Code::AuthServerUnreachable,
                 format!("token service {host}:{port} unreachable: {why}"),
-                &detail,
+                detail,
+                facts,
             );
         };
-        ask.fetch(&mut c).await
+        let fetched = ask.fetch(&mut c).await;
+        client.requests += c.requests;
+        fetched
     };
-    if let Some(s) = post_status {
-        detail["post_status"] = json!(s);
-    }
+    facts.post_status = post_status;
     let creds_used = cred.is_some();
-    detail["credentials"] = json!(creds_used);
-    detail["grant"] = json!(grant.as_str());
+    detail.credentials = creds_used;
+    facts.grant = Some(grant);
     let reply = match reply {
         Ok(r) => r,
         Err(e) => {
@@ -435,14 +401,21 @@ async fn bearer(
                 Failure::Redial(_) => Code::AuthServerUnreachable,
                 _ => Code::AuthError,
             };
-            return fail(code, format!("token service {realm_shown}: {e}"), &detail);
+            return fail(
+                code,
+                format!("token service {realm_shown}: {e}"),
+                detail,
+                facts,
+            );
         }
     };
-    detail["status"] = json!(reply.status.as_u16());
+    facts.status = Some(reply.status.as_u16());
     let line = reply.status_line();
     let status = reply.status.as_u16();
     if !(200..400).contains(&status) {
-        let msg = error_message(&reply, cred)
+        let msg = reply
+            .bytes()
+            .and_then(|b| error_message(b, cred))
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
         let (code, what) = match (status, creds_used) {
@@ -470,7 +443,8 @@ async fn bearer(
         return fail(
             code,
             format!("{what} ({line} from {realm_shown}){msg}"),
-            &detail,
+            detail,
+            facts,
         );
     }
     let body = match &reply.body {
@@ -479,14 +453,16 @@ async fn bearer(
             return fail(
                 Code::AuthError,
                 format!("token response from {realm_shown} larger than {limit} bytes; not read"),
-                &detail,
+                detail,
+                facts,
             );
         }
         Body::Broken(e) => {
             return fail(
                 Code::AuthError,
                 format!("token response from {realm_shown} cut off: {e}"),
-                &detail,
+                detail,
+                facts,
             );
         }
     };
@@ -501,7 +477,8 @@ async fn bearer(
                 "token service {realm_shown} answered {line} with non-JSON ({ct}, {} bytes)",
                 body.len()
             ),
-            &detail,
+            detail,
+            facts,
         );
     };
     let field = |k: &str| {
@@ -524,11 +501,18 @@ async fn bearer(
         return fail(
             Code::AuthError,
             format!("token service {realm_shown} answered {line} without {want}"),
-            &detail,
+            detail,
+            facts,
         );
     };
-    detail["expires_in"] = json.get("expires_in").cloned().unwrap_or(Value::Null);
-    detail["issued_at"] = json.get("issued_at").cloned().unwrap_or(Value::Null);
+    // Only numbers and short strings: never a field that could be a token.
+    let scalar = |k: &str| {
+        json.get(k)
+            .filter(|v| v.is_number() || v.as_str().is_some_and(|s| s.len() <= 64))
+            .cloned()
+    };
+    facts.expires_in = scalar("expires_in");
+    facts.issued_at = scalar("issued_at");
     let who = match (cred, creds_used) {
         (Some(c), true) => format!(" with credentials from {}", c.source),
         _ => " anonymously".to_owned(),
@@ -542,13 +526,19 @@ async fn bearer(
         "token from {realm_shown}{scope_note}{who} ({})",
         grant.as_str()
     );
-    let session = Session {
-        authorization: Some(Secret::new(format!("Bearer {token}"))),
-        scheme: Some(AuthScheme::Bearer),
-        credentials_used: creds_used,
-        scopes,
-    };
-    Ok((session, detail, summary))
+    Ok(Granted {
+        session: Session {
+            authorization: Some(Secret::new(format!("Bearer {token}"))),
+            scheme: Some(AuthScheme::Bearer),
+            credentials_used: creds_used,
+            scopes,
+        },
+        detail: AuthDetail {
+            bearer: Some(facts),
+            ..detail
+        },
+        summary,
+    })
 }
 
 /// One token request's parameters.
@@ -583,7 +573,7 @@ impl TokenAsk<'_> {
                 None,
             );
         };
-        let (user, secret) = user_and_secret(c);
+        let (user, secret) = c.user_and_secret();
         match post_token(
             client,
             self.path,
@@ -691,24 +681,15 @@ async fn get_token(
     client.send(&req).await
 }
 
-/// Stages as report detail: stage, status, code, summary (never secret).
-#[must_use]
-pub fn stages_json(stages: &[StageResult]) -> Value {
-    Value::Array(
-        stages
-            .iter()
-            .map(|s| json!({"stage": s.stage.as_str(), "status": s.status.as_str(), "code": s.code.as_str(), "summary": s.summary}))
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::http::testutil::{Seen, context, endpoint, reply, serve};
-    use super::super::http::{HostClient, ping};
+    use super::super::dial::{self, DialSpec};
+    use super::super::ping::ping;
+    use super::super::result::Status;
+    use super::super::testutil::{Seen, context, endpoint, reply, serve};
     use super::*;
-    use crate::probe::Status;
     use crate::reference::Reference;
+    use crate::target::Secretish;
     use std::time::Duration;
 
     fn cred() -> Credential {
@@ -746,12 +727,8 @@ mod tests {
         target: &Target,
         ep: &Endpoint,
     ) -> (StageResult, Session) {
-        let dialed = super::super::dial(ctx, super::super::DialSpec::for_endpoint(ep)).await;
-        let mut client = HostClient::over(
-            ctx,
-            super::super::DialSpec::for_endpoint(ep),
-            dialed.io.unwrap(),
-        );
+        let dialed = dial::dial(ctx, DialSpec::for_endpoint(ep)).await;
+        let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), dialed.io.unwrap());
         let p = ping(&mut client, ep).await;
         run(ctx, target, ep, &mut client, &p.challenges).await
     }
@@ -761,11 +738,24 @@ mod tests {
         out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap()
     }
 
+    /// The stage's typed detail.
+    fn detail(r: &StageResult) -> &AuthDetail {
+        match &r.detail {
+            Detail::Auth(d) => d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The Bearer facts of the stage.
+    fn bearer_of(r: &StageResult) -> &BearerFacts {
+        detail(r).bearer.as_ref().expect("a bearer exchange")
+    }
+
     /// Run ping + auth against a plain-HTTP registry whose token realm is
     /// `/token` on the same host (so credentials may be sent over plain HTTP).
     /// Returns the stage, the session, and the token and registry requests.
     async fn auth_against(
-        token: impl Fn(&Seen) -> super::super::http::testutil::Answer + Send + Sync + 'static,
+        token: impl Fn(&Seen) -> super::super::testutil::Answer + Send + Sync + 'static,
         credential: Option<Credential>,
         with_image: bool,
     ) -> (StageResult, Session, Vec<Seen>, Vec<Seen>) {
@@ -821,19 +811,23 @@ mod tests {
         assert_eq!(r.status, Status::Ok, "{}", r.summary);
         assert!(!s.credentials_used);
         assert!(
-            r.detail["credentials_withheld"]
-                .as_str()
+            bearer_of(&r)
+                .credentials_withheld
+                .as_deref()
                 .unwrap()
                 .contains("plain HTTP")
         );
         let seen = token.seen();
         assert_eq!(seen[0].method, "GET");
         assert!(seen[0].header("authorization").is_none());
-        assert_eq!(r.detail["realm_stages"][1]["stage"], "tcp");
+        assert_eq!(
+            bearer_of(&r).realm_stages.as_ref().unwrap()[1].stage,
+            Stage::Tcp
+        );
     }
 
     fn assert_no_secret(r: &StageResult) {
-        let all = format!("{} {} {r:?}", r.summary, r.detail);
+        let all = format!("{} {r:?}", r.summary);
         for s in ["hunter2-very-secret", "tok-123", "aHVudGVy", "YWxpY2U6"] {
             assert!(!all.contains(s), "secret {s} leaked: {all}");
         }
@@ -854,10 +848,10 @@ mod tests {
         )
         .await;
         assert_eq!(r.status, Status::Ok, "{}", r.summary);
-        assert_eq!(r.detail["grant"], "anonymous GET");
-        assert_eq!(r.detail["expires_in"], 300);
-        assert_eq!(r.detail["scope"], "");
-        assert_eq!(r.detail["recheck_status"], 200);
+        assert_eq!(bearer_of(&r).grant, Some(Grant::AnonymousGet));
+        assert_eq!(bearer_of(&r).expires_in, Some(serde_json::json!(300)));
+        assert_eq!(bearer_of(&r).scope, "");
+        assert_eq!(detail(&r).recheck_status, Some(200));
         assert!(s.authorization.is_some());
         assert_eq!(token_seen.len(), 1);
         assert_eq!(token_seen[0].method, "GET");
@@ -880,8 +874,11 @@ mod tests {
         .await;
         assert_eq!(r.status, Status::Ok, "{}", r.summary);
         assert!(s.credentials_used);
-        assert_eq!(r.detail["grant"], "oauth2 POST");
-        assert_eq!(r.detail["credential_source"], "--docker-config /tmp/c.json");
+        assert_eq!(bearer_of(&r).grant, Some(Grant::OAuthPost));
+        assert_eq!(
+            detail(&r).credential_source.as_deref(),
+            Some("--docker-config /tmp/c.json")
+        );
         let post = &token_seen[0];
         assert_eq!(post.method, "POST");
         let form: std::collections::HashMap<String, String> =
@@ -916,8 +913,8 @@ mod tests {
         )
         .await;
         assert_eq!(r.status, Status::Ok, "{}", r.summary);
-        assert_eq!(r.detail["grant"], "GET with Basic auth");
-        assert_eq!(r.detail["post_status"], 405);
+        assert_eq!(bearer_of(&r).grant, Some(Grant::GetWithBasic));
+        assert_eq!(bearer_of(&r).post_status, Some(405));
         let get = &token_seen[1];
         assert_eq!(get.method, "GET");
         assert_eq!(
@@ -999,7 +996,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         // Without Content-Length: a chunked body that never ends.
         let (r, _, _, _) = auth_against(
-            |_| super::super::http::testutil::Answer::Endless {
+            |_| super::super::testutil::Answer::Endless {
                 status: 200,
                 headers: vec![],
             },
@@ -1028,7 +1025,10 @@ mod tests {
         let auth = auth_stage(&out);
         assert_eq!(auth.code, Code::AuthServerUnreachable, "{}", auth.summary);
         assert!(auth.summary.contains("127.0.0.2"), "{}", auth.summary);
-        assert_eq!(auth.detail["realm_stages"][1]["code"], "TCP_REFUSED");
+        assert_eq!(
+            bearer_of(auth).realm_stages.as_ref().unwrap()[1].code,
+            Code::TcpRefused
+        );
         assert_eq!(
             out.stages
                 .iter()

@@ -19,31 +19,26 @@
 //! What it must not do: report a redirect URL's query (it carries signatures),
 //! send the token or endpoint headers to another host.
 
-use super::auth::{Session, stages_json};
-use super::http::{Body, HostClient, Req, authority, registry_target};
-use super::manifest::{Descriptor, accept_for, classify, digest_matches, parse_errors};
-use super::{Context, Stage, StageResult};
+use super::auth::Session;
+use super::client::{Body, HostClient, Req, authority, registry_target};
+use super::context::Context;
+use super::dial::url_target;
+use super::manifest::accept_for;
+use super::registry_error::{classify, parse_errors, snippet};
+use super::result::{BlobDetail, Detail, Hop, RedirectHost, Stage, StageResult, first_failure};
 use crate::code::Code;
+use crate::oci::{Descriptor, digest_matches, short_digest};
 use crate::reference::Reference;
 use crate::target::Endpoint;
 use bytes::Bytes;
 use http::Method;
 use http::header::ACCEPT;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 /// The most config bytes we read.
 pub const CONFIG_LIMIT: usize = 1 << 20;
 /// Go's `http.Client` default, which containerd's `CheckRedirect` repeats.
 pub const MAX_REDIRECTS: usize = 10;
-
-/// One redirect hop, as reported (no query).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hop {
-    pub status: u16,
-    pub to: String,
-    pub cross_host: bool,
-}
 
 /// Redirect bookkeeping: resolve `Location`s, count hops, remember hosts.
 #[derive(Clone, Debug, Default)]
@@ -102,16 +97,6 @@ impl Redirects {
         });
         Ok(next)
     }
-
-    #[must_use]
-    pub fn to_json(&self) -> Value {
-        Value::Array(
-            self.hops
-                .iter()
-                .map(|h| json!({"status": h.status, "to": h.to, "cross_host": h.cross_host}))
-                .collect(),
-        )
-    }
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -139,28 +124,39 @@ pub async fn run(
                     Code::RegistryError,
                     started.elapsed(),
                     format!("invalid blob URL: {e}"),
-                    json!({}),
+                    Detail::None,
                 ),
                 None,
             );
         }
     };
     let mut redirects = Redirects::default();
-    let mut redirect_stages: Vec<Value> = Vec::new();
     let mut other: Option<HostClient<'_>> = None;
-    let mut detail = json!({"digest": config.digest, "url": shown(&url)});
+    let mut detail = BlobDetail {
+        digest: config.digest.clone(),
+        url: shown(&url),
+        ..BlobDetail::default()
+    };
     macro_rules! finish {
         ($code:expr, $summary:expr) => {{
-            detail["redirects"] = redirects.to_json();
-            detail["redirect_stages"] = Value::Array(redirect_stages);
+            detail.redirects = redirects.hops;
+            if let Some(c) = &other {
+                client.requests += c.requests;
+            }
             return (
-                StageResult::fail(Stage::Blob, $code, started.elapsed(), $summary, detail),
+                StageResult::fail(
+                    Stage::Blob,
+                    $code,
+                    started.elapsed(),
+                    $summary,
+                    Detail::Blob(detail),
+                ),
                 None,
             );
         }};
     }
     loop {
-        let (scheme, host, port) = super::url_target(&url);
+        let (scheme, host, port) = url_target(&url);
         let on_registry = client.is_for(scheme, &host, port);
         let path_query = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -177,11 +173,15 @@ pub async fn run(
             .is_some_and(|c| c.is_for(scheme, &host, port))
         {
             let (stages, c) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
-            redirect_stages.push(
-                json!({"host": authority(scheme, &host, port), "stages": stages_json(&stages)}),
-            );
+            let why = first_failure(&stages);
+            detail.redirect_stages.push(RedirectHost {
+                host: authority(scheme, &host, port),
+                stages,
+            });
+            if let Some(old) = &other {
+                client.requests += old.requests;
+            }
             if c.is_none() {
-                let why = super::first_failure(&stages);
                 finish!(
                     Code::BlobUnreachable,
                     format!("blob data endpoint {host}:{port} unreachable: {why}")
@@ -215,8 +215,8 @@ pub async fn run(
                 Err(why) => finish!(Code::RegistryError, why),
             }
         }
-        detail["final_host"] = json!(authority(scheme, &host, port));
-        detail["status"] = json!(status);
+        detail.final_host = Some(authority(scheme, &host, port));
+        detail.status = Some(status);
         if !reply.status.is_success() {
             if !on_registry {
                 let server = reply
@@ -225,7 +225,7 @@ pub async fn run(
                     .unwrap_or_default();
                 let msg = reply
                     .bytes()
-                    .map(|b| super::http::snippet(b, 160))
+                    .map(|b| snippet(b, 160))
                     .filter(|m| !m.is_empty())
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default();
@@ -297,26 +297,36 @@ pub async fn run(
             short_digest(&config.digest),
             authority(scheme, &host, port)
         );
-        detail["redirects"] = redirects.to_json();
-        detail["redirect_stages"] = Value::Array(redirect_stages);
+        detail.redirects = redirects.hops;
+        if let Some(c) = &other {
+            client.requests += c.requests;
+        }
         return (
-            StageResult::ok(Stage::Blob, started.elapsed(), summary, detail),
+            StageResult::ok(
+                Stage::Blob,
+                started.elapsed(),
+                summary,
+                Detail::Blob(detail),
+            ),
             bytes,
         );
     }
 }
 
-fn short_digest(d: &str) -> &str {
-    let end = d.char_indices().nth(19).map_or(d.len(), |(i, _)| i);
-    &d[..end]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::http::testutil::{Seen, context, endpoint, reply, serve};
-    use super::super::manifest::{MEDIA_OCI_MANIFEST, sha256_digest};
+    use super::super::result::Status;
+    use super::super::testutil::{Seen, context, endpoint, reply, serve};
     use super::*;
-    use crate::probe::Status;
+    use crate::oci::{MEDIA_OCI_MANIFEST, sha256_digest};
+    use serde_json::json;
+
+    fn blob_detail(s: &StageResult) -> &BlobDetail {
+        match &s.detail {
+            Detail::Blob(d) => d,
+            other => panic!("{other:?}"),
+        }
+    }
     use crate::target::Target;
     use std::time::Duration;
 
@@ -344,7 +354,7 @@ mod tests {
                 cross_host: true
             }
         );
-        assert!(!r.to_json().to_string().contains("SECRET"));
+        assert!(!format!("{:?}", r.hops).contains("SECRET"));
         let same = r.follow(302, &next, Some("/other")).unwrap();
         assert_eq!(
             same.as_str(),
@@ -370,7 +380,7 @@ mod tests {
     }
 
     struct World {
-        registry: super::super::http::testutil::Server,
+        registry: super::super::testutil::Server,
         out: Vec<StageResult>,
     }
 
@@ -382,7 +392,7 @@ mod tests {
     /// the endpoint has credentials and an extra header.
     async fn world(
         basic: bool,
-        blob: impl Fn(&Seen) -> super::super::http::testutil::Answer + Send + Sync + 'static,
+        blob: impl Fn(&Seen) -> super::super::testutil::Answer + Send + Sync + 'static,
     ) -> World {
         let manifest = json!({
             "schemaVersion": 2,
@@ -461,10 +471,10 @@ mod tests {
         assert_eq!(b.code, Code::BlobUnreachable, "{}", b.summary);
         assert!(b.summary.contains("127.0.0.3"), "{}", b.summary);
         assert_eq!(
-            b.detail["redirect_stages"][0]["stages"][1]["code"],
-            "TCP_REFUSED"
+            blob_detail(b).redirect_stages[0].stages[1].code,
+            Code::TcpRefused
         );
-        assert!(!b.detail.to_string().contains("SIGNATURE"));
+        assert!(!format!("{b:?}").contains("SIGNATURE"));
         assert_eq!(stage(&w.out, Stage::Platform).status, Status::Skipped);
     }
 
@@ -488,14 +498,13 @@ mod tests {
             "{}",
             b.summary
         );
-        assert_eq!(b.detail["redirects"].as_array().unwrap().len(), 10);
+        assert_eq!(blob_detail(b).redirects.len(), 10);
     }
 
     #[tokio::test]
     async fn redirect_to_other_host_without_authorization_then_platform_check() {
         // The data endpoint lives on another loopback address: another host to the client.
-        let data =
-            super::super::http::testutil::serve_at("127.0.0.4", |_| reply(200, &[], CONFIG)).await;
+        let data = super::super::testutil::serve_at("127.0.0.4", |_| reply(200, &[], CONFIG)).await;
         let data_port = data.port;
         let w = world(true, move |_| {
             let loc = format!("http://127.0.0.4:{data_port}/data?sig=S");
@@ -504,7 +513,10 @@ mod tests {
         .await;
         let b = stage(&w.out, Stage::Blob);
         assert_eq!(b.status, Status::Ok, "{}", b.summary);
-        assert_eq!(b.detail["final_host"], format!("127.0.0.4:{data_port}"));
+        assert_eq!(
+            blob_detail(b).final_host,
+            Some(format!("127.0.0.4:{data_port}"))
+        );
         assert!(b.summary.contains("via 1 redirect"), "{}", b.summary);
         let seen = data.seen();
         assert_eq!(seen.len(), 1);

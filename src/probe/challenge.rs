@@ -12,7 +12,7 @@
 //! This module only parses; it never decides a verdict and never touches the
 //! network. Challenge parameters are not secret (realm, service, scope, error).
 
-use serde_json::{Value, json};
+use super::result::ChallengeFacts;
 use std::collections::BTreeMap;
 
 /// The schemes containerd knows, in its priority order (highest last here,
@@ -51,14 +51,15 @@ impl Challenge {
 
     /// The facts a report may show: scheme, realm, service, scope, error.
     #[must_use]
-    pub fn to_json(&self) -> Value {
-        json!({
-            "scheme": self.scheme.as_str(),
-            "realm": self.param("realm"),
-            "service": self.param("service"),
-            "scope": self.param("scope"),
-            "error": self.param("error"),
-        })
+    pub fn facts(&self) -> ChallengeFacts {
+        let p = |k: &str| self.param(k).map(str::to_owned);
+        ChallengeFacts {
+            scheme: self.scheme.as_str(),
+            realm: p("realm"),
+            service: p("service"),
+            scope: p("scope"),
+            error: p("error"),
+        }
     }
 }
 
@@ -311,7 +312,7 @@ mod tests {
         let c = parse_all(["Bearer realm=\"unterminated"]);
         assert_eq!(c[0].param("realm"), Some(""));
         let c = parse_all([r#"Bearer realm="https://r/t",error="insufficient_scope""#]);
-        assert_eq!(c[0].to_json()["error"], "insufficient_scope");
+        assert_eq!(c[0].facts().error.as_deref(), Some("insufficient_scope"));
     }
 
     /// Issue 4: no `WWW-Authenticate` value makes the parser panic or take long.
@@ -334,7 +335,7 @@ mod tests {
             let _ = choose(&all, true);
             let _ = choose(&all, false);
             for c in &all {
-                let _ = c.to_json();
+                let _ = c.facts();
             }
             let mut headers = http::HeaderMap::new();
             for v in values {

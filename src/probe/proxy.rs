@@ -6,10 +6,10 @@
 //! The proxy's answer head is capped so a hostile proxy cannot make us read
 //! forever.
 
-use super::{BoxIo, Stage, StageResult};
+use super::io::BoxIo;
+use super::result::{Detail, ProxyDetail, Stage, StageResult};
 use crate::code::Code;
 use crate::target::ProxyUrl;
-use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,8 +57,13 @@ pub async fn connect(
         }
         Ok(head)
     };
-    let detail =
-        |status: Option<u16>| json!({"proxy": shown, "connect": authority, "status": status});
+    let detail = |status: Option<u16>| {
+        Detail::Proxy(ProxyDetail::Connect {
+            proxy: shown.clone(),
+            authority: authority.clone(),
+            status,
+        })
+    };
     match timeout(limit, exchange).await {
         Err(_) => (
             StageResult::fail(

@@ -10,9 +10,8 @@
 //! broken IPv6 therefore still connects in about 300 ms, as the runtime does.
 //! Every attempt is reported, including the one the winner made moot.
 
-use super::{Stage, StageResult};
+use super::result::{AttemptOutcome, Detail, Stage, StageResult, TcpAttempt, TcpDetail};
 use crate::code::Code;
-use serde_json::{Value, json};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -62,7 +61,7 @@ pub fn classify(err: &io::Error) -> Code {
 /// What one serial list of addresses came to.
 #[derive(Default)]
 struct Serial {
-    attempts: Vec<Value>,
+    attempts: Vec<TcpAttempt>,
     stream: Option<(TcpStream, SocketAddr)>,
     /// The first failure, which Go's `dialSerial` returns.
     first_error: Option<(Code, String)>,
@@ -78,7 +77,12 @@ async fn dial_serial(addrs: &[IpAddr], port: u16, deadline: Instant, delay: Dura
         let addr = SocketAddr::new(*ip, port);
         let now = Instant::now();
         if now >= deadline {
-            out.attempts.push(json!({"address": addr.to_string(), "result": "skipped", "reason": "stage timeout reached"}));
+            out.attempts.push(TcpAttempt {
+                address: addr,
+                outcome: AttemptOutcome::Skipped {
+                    reason: "stage timeout reached".to_owned(),
+                },
+            });
             continue;
         }
         let remaining = deadline - now;
@@ -89,19 +93,35 @@ async fn dial_serial(addrs: &[IpAddr], port: u16, deadline: Instant, delay: Dura
         match result {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                out.attempts
-                    .push(json!({"address": addr.to_string(), "result": "ok", "duration_ms": ms}));
+                out.attempts.push(TcpAttempt {
+                    address: addr,
+                    outcome: AttemptOutcome::Connected { duration_ms: ms },
+                });
                 out.stream = Some((stream, addr));
                 return out;
             }
             Ok(Err(e)) => {
                 let code = classify(&e);
-                out.attempts.push(json!({"address": addr.to_string(), "result": code.as_str(), "error": e.to_string(), "duration_ms": ms}));
+                out.attempts.push(TcpAttempt {
+                    address: addr,
+                    outcome: AttemptOutcome::Failed {
+                        code,
+                        error: e.to_string(),
+                        duration_ms: ms,
+                    },
+                });
                 out.first_error
                     .get_or_insert((code, format!("{addr}: {e}")));
             }
             Err(_) => {
-                out.attempts.push(json!({"address": addr.to_string(), "result": "TCP_TIMEOUT", "error": "no answer", "duration_ms": ms}));
+                out.attempts.push(TcpAttempt {
+                    address: addr,
+                    outcome: AttemptOutcome::Failed {
+                        code: Code::TcpTimeout,
+                        error: "no answer".to_owned(),
+                        duration_ms: ms,
+                    },
+                });
                 // Whole milliseconds: the split of the stage time is not exact.
                 let shown = Duration::from_millis(((share.as_micros() + 500) / 1000) as u64);
                 out.first_error.get_or_insert((
@@ -144,7 +164,10 @@ pub async fn connect(
     }
     if let Some((stream, addr)) = stream {
         let summary = format!("connected to {addr}");
-        let detail = json!({"address": addr.to_string(), "attempts": attempts});
+        let detail = Detail::Tcp(TcpDetail {
+            address: Some(addr),
+            attempts,
+        });
         return (
             StageResult::ok(Stage::Tcp, started.elapsed(), summary, detail),
             Some(stream),
@@ -155,7 +178,10 @@ pub async fn connect(
         .first_error
         .or(fallback_error)
         .unwrap_or((Code::TcpUnreachable, "no address to connect to".to_owned()));
-    let detail = json!({"attempts": attempts});
+    let detail = Detail::Tcp(TcpDetail {
+        address: None,
+        attempts,
+    });
     (
         StageResult::fail(Stage::Tcp, code, started.elapsed(), summary, detail),
         None,
@@ -185,14 +211,17 @@ async fn race(
             break;
         }
     }
-    let abandoned = |addrs: &[IpAddr]| {
-        Serial {
+    let abandoned = |addrs: &[IpAddr]| Serial {
         attempts: addrs
             .iter()
-            .map(|ip| json!({"address": SocketAddr::new(*ip, port).to_string(), "result": "abandoned", "reason": "the other address family connected first"}))
+            .map(|ip| TcpAttempt {
+                address: SocketAddr::new(*ip, port),
+                outcome: AttemptOutcome::Abandoned {
+                    reason: "the other address family connected first".to_owned(),
+                },
+            })
             .collect(),
         ..Serial::default()
-    }
     };
     let primary = p_done.unwrap_or_else(|| abandoned(primaries));
     let fallback = f_done.unwrap_or_else(|| abandoned(fallbacks));
@@ -266,15 +295,24 @@ mod tests {
         let started = Instant::now();
         let (r, s) = connect(&addrs, port, Duration::from_secs(5)).await;
         assert!(s.is_some(), "{r:?}");
-        assert_eq!(r.detail["address"], format!("127.0.0.1:{port}"));
+        let Detail::Tcp(d) = &r.detail else {
+            panic!("{r:?}")
+        };
+        assert_eq!(d.address, Some(SocketAddr::from(([127, 0, 0, 1], port))));
         let elapsed = started.elapsed();
         assert!(
             elapsed >= FALLBACK_DELAY && elapsed < Duration::from_millis(1500),
             "{elapsed:?}"
         );
-        let attempts = r.detail["attempts"].as_array().unwrap();
-        assert_eq!(attempts[0]["result"], "abandoned", "{attempts:?}");
-        assert_eq!(attempts[1]["result"], "ok");
+        let attempts = &d.attempts;
+        assert!(
+            matches!(attempts[0].outcome, AttemptOutcome::Abandoned { .. }),
+            "{attempts:?}"
+        );
+        assert!(matches!(
+            attempts[1].outcome,
+            AttemptOutcome::Connected { .. }
+        ));
         drop(live);
     }
 

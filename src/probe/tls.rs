@@ -1,7 +1,8 @@
 //! The tls stage: a rustls handshake with the trust the runtime would use:
-//! the node's CA set (found as Go's crypto/x509 finds it, see
+//! the node's CA set (found as Go's crypto/x509 finds it by node discovery,
 //! `config::trust`), plus the endpoint's `ca` files, client certificate and
-//! `skip_verify`.
+//! `skip_verify`, whose contents discovery read beforehand
+//! ([`crate::target::TlsMaterial`]): this module reads no file.
 //!
 //! containerd (core/remotes/docker/config/hosts.go, `tlsConfigFromHost`)
 //! starts from the system pool and appends every `ca` file to it; a `ca` file
@@ -17,12 +18,13 @@
 //! it masks. This module must not speak HTTP: it offers only `http/1.1` in
 //! ALPN because hyper's http1 runs over the stream it returns.
 
-use super::{BoxIo, Stage, StageResult};
+use super::io::BoxIo;
+use super::result::{
+    CaFileFacts, CertFacts, Certificate, ClientCertFacts, Detail, Stage, StageResult, TlsDetail,
+    TrustedBy,
+};
 use crate::code::Code;
-use crate::config::Source;
-use crate::config::trust::{self, NodeCas};
-use crate::hostroot::HostRoot;
-use crate::target::{ClientCert, TlsSettings};
+use crate::target::{LoadedClientCert, TlsSettings};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -32,11 +34,9 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -58,41 +58,41 @@ fn webpki_verifier(roots: Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier
         .ok()
 }
 
-/// The node's CA set, loaded once per run and shared by every handshake.
+/// Every `CERTIFICATE` PEM block of `data` that parses as an X.509
+/// certificate usable as a trust anchor, as Go's `AppendCertsFromPEM` keeps
+/// them; the second value counts the blocks skipped (bad PEM, bad DER).
+#[must_use]
+pub fn parse_pem_certs(data: &[u8]) -> (Vec<CertificateDer<'static>>, usize) {
+    let mut certs = Vec::new();
+    let mut skipped = 0;
+    // The iterator moves past a broken section before reporting it, so
+    // carrying on after an `Err` resumes at the next block, as Go's loop does.
+    for item in CertificateDer::pem_slice_iter(data) {
+        match item {
+            Ok(der) if webpki::anchor_from_trusted_cert(&der).is_ok() => certs.push(der),
+            Ok(_) | Err(_) => skipped += 1,
+        }
+    }
+    (certs, skipped)
+}
+
+/// The node's CA set, built once per run and shared by every handshake.
 pub struct TrustStore {
     roots: Arc<RootCertStore>,
     /// Built once: it only depends on `roots`.
     verifier: Option<Arc<WebPkiServerVerifier>>,
-    origin: NodeCas,
 }
 
 impl TrustStore {
-    /// Load the node's CA set from under the root as Go would (see
-    /// `config::trust`); the sources say which bundle and directories were
-    /// read, or that none was found.
-    #[must_use]
-    pub fn load(root: &HostRoot) -> (Self, Vec<Source>) {
-        let (cas, sources) = trust::load(root);
-        (Self::from_node_cas(cas), sources)
-    }
-
-    /// A store of exactly these CA certificates (tests, or an empty store).
+    /// A store of exactly these CA certificates (the node's set, or none).
     #[must_use]
     pub fn from_certs(certs: impl IntoIterator<Item = CertificateDer<'static>>) -> Self {
-        Self::from_node_cas(NodeCas {
-            certs: certs.into_iter().collect(),
-            ..NodeCas::default()
-        })
-    }
-
-    fn from_node_cas(origin: NodeCas) -> Self {
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(origin.certs.iter().cloned());
+        roots.add_parsable_certificates(certs);
         let roots = Arc::new(roots);
         Self {
             verifier: webpki_verifier(roots.clone()),
             roots,
-            origin,
         }
     }
 
@@ -105,33 +105,6 @@ impl TrustStore {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty()
-    }
-
-    /// Where the CA set came from, for reports:
-    /// `{"certificates": n, "bundle": {"path", "certificates"} | null, "dirs": [{"path", "certificates"}]}`.
-    #[must_use]
-    pub fn describe(&self) -> Value {
-        json!({
-            "certificates": self.len(),
-            "bundle": self.origin.bundle.as_ref().map(|(p, n)| json!({"path": p, "certificates": n})),
-            "dirs": self.origin.dirs.iter().map(|(p, n)| json!({"path": p, "certificates": n})).collect::<Vec<_>>(),
-        })
-    }
-}
-
-/// Which roots vouched for a chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TrustedBy {
-    System,
-    CaFiles,
-}
-
-impl TrustedBy {
-    fn as_str(self) -> &'static str {
-        match self {
-            TrustedBy::System => "system",
-            TrustedBy::CaFiles => "ca_files",
-        }
     }
 }
 
@@ -252,63 +225,67 @@ impl ResolvesClientCert for RecordingClientCert {
     }
 }
 
-/// The endpoint's `ca` files: certificates, per-file report, and the problems
+/// The endpoint's `ca` files: certificates, per-file facts, and the problems
 /// that would make the runtime refuse the host config.
 fn load_ca_files(
-    paths: &[impl AsRef<Path>],
-) -> (Vec<CertificateDer<'static>>, Vec<Value>, Vec<String>) {
-    let (mut certs, mut report, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    for path in paths {
-        let path = path.as_ref();
-        let (n, error) = match std::fs::read(path) {
-            Ok(data) => {
-                let (found, _) = trust::parse_pem_certs(&data);
+    settings: &TlsSettings,
+) -> (Vec<CertificateDer<'static>>, Vec<CaFileFacts>, Vec<String>) {
+    let (mut certs, mut facts, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for path in &settings.ca_files {
+        let loaded = settings.material.ca_files.iter().find(|f| f.path == *path);
+        let (n, error) = match loaded.map(|f| &f.bytes) {
+            Some(Ok(data)) => {
+                let (found, _) = parse_pem_certs(data);
                 let n = found.len();
                 certs.extend(found);
                 (n, (n == 0).then(|| "no certificate in the file".to_owned()))
             }
-            Err(e) => (0, Some(e.to_string())),
+            Some(Err(e)) => (0, Some(e.clone())),
+            None => (0, Some("not read before the probe".to_owned())),
         };
         if let Some(e) = &error {
             errors.push(format!("cannot load CA file {}: {e}", path.display()));
         }
-        report.push(json!({"path": path.display().to_string(), "certificates": n, "error": error}));
+        facts.push(CaFileFacts {
+            path: path.display().to_string(),
+            certificates: n,
+            error,
+        });
     }
-    (certs, report, errors)
+    (certs, facts, errors)
 }
 
 /// The first client pair that loads (PEM certificate chain, PEM key in
 /// PKCS#1, PKCS#8 or SEC1, matching the certificate). An empty key path means
-/// the key is in the certificate file, as containerd's `client = "file"`.
+/// the key is in the certificate file, as containerd's `client = "file"`;
+/// discovery read it as the key.
 fn load_client_cert(
-    pairs: &[ClientCert],
-) -> (Option<(Arc<CertifiedKey>, &ClientCert)>, Vec<String>) {
+    settings: &TlsSettings,
+) -> (Option<(Arc<CertifiedKey>, &LoadedClientCert)>, Vec<String>) {
     let mut errors = Vec::new();
-    for pair in pairs {
-        let key_path = if pair.key.as_os_str().is_empty() {
-            &pair.cert
-        } else {
-            &pair.key
-        };
-        let loaded = std::fs::read(&pair.cert)
-            .map_err(|e| format!("{}: {e}", pair.cert.display()))
+    if settings.material.client_certs.len() < settings.client_certs.len() {
+        errors.push("client certificate files were not read before the probe".to_owned());
+    }
+    for pair in &settings.material.client_certs {
+        let cert_path = pair.cert.path.display();
+        let loaded = pair
+            .cert
+            .bytes
+            .as_ref()
+            .map_err(|e| format!("{cert_path}: {e}"))
             .and_then(|cert_pem| {
-                let chain: Vec<_> = CertificateDer::pem_slice_iter(&cert_pem)
+                let chain: Vec<_> = CertificateDer::pem_slice_iter(cert_pem)
                     .filter_map(Result::ok)
                     .collect();
                 if chain.is_empty() {
-                    return Err(format!(
-                        "{}: no certificate in the file",
-                        pair.cert.display()
-                    ));
+                    return Err(format!("{cert_path}: no certificate in the file"));
                 }
-                let key_pem =
-                    std::fs::read(key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
-                let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                    .map_err(|e| format!("{}: no usable private key ({e})", key_path.display()))?;
-                CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
-                    format!("{} with {}: {e}", pair.cert.display(), key_path.display())
-                })
+                let key_path = pair.key_path.display();
+                let key_pem = pair.key.as_ref().map_err(|e| format!("{key_path}: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
+                    .map_err(|e| format!("{key_path}: no usable private key ({e})"))?;
+                CertifiedKey::from_der(chain, key, &provider())
+                    .map_err(|e| format!("{cert_path} with {key_path}: {e}"))
             });
         match loaded {
             Ok(key) => return (Some((Arc::new(key), pair)), errors),
@@ -316,18 +293,6 @@ fn load_client_cert(
         }
     }
     (None, errors)
-}
-
-/// The facts of one certificate the report shows.
-struct CertFacts {
-    subject: String,
-    issuer: String,
-    dns: Vec<String>,
-    ip: Vec<String>,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-    serial: String,
-    is_ca: bool,
 }
 
 fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
@@ -354,8 +319,8 @@ fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
     Ok(CertFacts {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        dns,
-        ip,
+        dns_names: dns,
+        ip_addresses: ip,
         not_before: time(&cert.validity().not_before)?,
         not_after: time(&cert.validity().not_after)?,
         serial: cert.raw_serial_as_string(),
@@ -368,31 +333,19 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// A certificate as the report shows it: `subject`, `issuer`, `dns_names`,
-/// `ip_addresses`, `not_before`, `not_after` (RFC 3339), `serial` (hex),
-/// `sha256` (hex fingerprint of the DER), `is_ca`; or `{"sha256", "error"}`
-/// when the DER does not parse.
+/// A certificate as the report shows it: its SHA-256 fingerprint and its
+/// parsed facts, or why the DER does not parse.
 #[must_use]
-pub fn describe_certificate(der: &[u8]) -> Value {
+pub fn describe_certificate(der: &[u8]) -> Certificate {
     let sha256 = Sha256::digest(der)
         .iter()
         .fold(String::with_capacity(64), |mut hex, b| {
             let _ = write!(hex, "{b:02x}");
             hex
         });
-    match cert_facts(der) {
-        Ok(f) => json!({
-            "subject": f.subject,
-            "issuer": f.issuer,
-            "dns_names": f.dns,
-            "ip_addresses": f.ip,
-            "not_before": rfc3339(f.not_before),
-            "not_after": rfc3339(f.not_after),
-            "serial": f.serial,
-            "sha256": sha256,
-            "is_ca": f.is_ca,
-        }),
-        Err(e) => json!({"sha256": sha256, "error": format!("unparseable certificate: {e}")}),
+    Certificate {
+        sha256,
+        facts: cert_facts(der).map_err(|e| format!("unparseable certificate: {e}")),
     }
 }
 
@@ -429,7 +382,7 @@ fn cert_summary(err: &rustls::Error, name: &str, chain: &[CertificateDer<'_>]) -
     match (cert_code(err), err) {
         (Code::TlsNameMismatch, _) => {
             let valid_for = leaf
-                .map(|f| [f.dns, f.ip].concat().join(", "))
+                .map(|f| [f.dns_names, f.ip_addresses].concat().join(", "))
                 .unwrap_or_default();
             format!(
                 "certificate is valid for [{valid_for}], not for {name}: use a name it covers or reissue it with {name} in its SANs"
@@ -506,12 +459,10 @@ fn io_summary(err: &io::Error, seen: &Seen, has_client_cert: bool) -> String {
 /// Handshake over `io` for `server_name` (a DNS name, or an IP literal
 /// checked against IP SANs), within `timeout`.
 ///
-/// On success returns the TLS stream for the HTTP stages. The stage `detail`
-/// holds `server_name`, `version` (`TLSv1.2`/`TLSv1.3`), `alpn`,
-/// `cipher_suite`, `chain` (each as [`describe_certificate`]),
-/// `verified_with` (`system`, `ca_files` or null), `skip_verify`,
-/// `masked_error` (what `skip_verify` hid), `ca_files`, `client_certificate`
-/// and, on failure, `error`. Codes: `TLS_UNTRUSTED`, `TLS_NAME_MISMATCH`,
+/// On success returns the TLS stream for the HTTP stages. The stage's
+/// [`TlsDetail`] holds the presented chain (each as [`describe_certificate`]),
+/// which roots vouched for it, what `skip_verify` masks, the endpoint's
+/// `ca` files and client certificate, and on failure the error. Codes: `TLS_UNTRUSTED`, `TLS_NAME_MISMATCH`,
 /// `TLS_EXPIRED` for certificate verdicts (and `TLS_UNTRUSTED` when the
 /// endpoint's own TLS files would not load in the runtime), `TLS_HANDSHAKE`
 /// for everything else, timeouts included.
@@ -523,31 +474,34 @@ pub async fn handshake(
     timeout: Duration,
 ) -> (StageResult, Option<BoxIo>) {
     let started = Instant::now();
-    let (ca_certs, ca_report, ca_errors) = load_ca_files(&settings.ca_files);
-    let (client, client_errors) = load_client_cert(&settings.client_certs);
-    let mut detail = json!({
-        "server_name": server_name,
-        "version": null,
-        "alpn": null,
-        "cipher_suite": null,
-        "chain": [],
-        "verified_with": null,
-        "skip_verify": settings.skip_verify,
-        "masked_error": null,
-        "ca_files": ca_report,
-        "client_certificate": {
-            "configured": !settings.client_certs.is_empty(),
-            "cert": client.as_ref().map(|(_, p)| p.cert.display().to_string()),
-            "requested": false,
-            "sent": false,
-            "errors": client_errors.clone(),
+    let (ca_certs, ca_facts, ca_errors) = load_ca_files(settings);
+    let (client, client_errors) = load_client_cert(settings);
+    let mut detail = TlsDetail {
+        server_name: server_name.to_owned(),
+        skip_verify: settings.skip_verify,
+        ca_files: ca_facts,
+        client_certificate: ClientCertFacts {
+            configured: !settings.client_certs.is_empty(),
+            cert: client
+                .as_ref()
+                .map(|(_, p)| p.cert.path.display().to_string()),
+            requested: false,
+            sent: false,
+            errors: client_errors.clone(),
         },
-        "trust_store_certificates": trust.len(),
-    });
-    let fail = |code: Code, summary: String, mut detail: Value| {
-        detail["error"] = json!(summary);
+        trust_store_certificates: trust.len(),
+        ..TlsDetail::default()
+    };
+    let fail = |code: Code, summary: String, mut detail: TlsDetail| {
+        detail.error = Some(summary.clone());
         (
-            StageResult::fail(Stage::Tls, code, started.elapsed(), summary, detail),
+            StageResult::fail(
+                Stage::Tls,
+                code,
+                started.elapsed(),
+                summary,
+                Detail::Tls(Box::new(detail)),
+            ),
             None,
         )
     };
@@ -609,17 +563,17 @@ pub async fn handshake(
     )
     .await;
     let seen = std::mem::take(&mut *lock(&slot));
-    detail["chain"] = seen.chain.iter().map(|c| describe_certificate(c)).collect();
-    detail["client_certificate"]["requested"] = json!(seen.client_cert_requested);
-    detail["client_certificate"]["sent"] = json!(seen.client_cert_requested && has_client_cert);
+    detail.chain = seen.chain.iter().map(|c| describe_certificate(c)).collect();
+    detail.client_certificate.requested = seen.client_cert_requested;
+    detail.client_certificate.sent = seen.client_cert_requested && has_client_cert;
     if let Some(Ok(by)) = &seen.verdict {
-        detail["verified_with"] = json!(by.as_str());
+        detail.verified_with = Some(*by);
     }
     let masked = match &seen.verdict {
         Some(Err(e)) if settings.skip_verify => Some(cert_summary(e, server_name, &seen.chain)),
         _ => None,
     };
-    detail["masked_error"] = json!(masked);
+    detail.masked_error.clone_from(&masked);
     // The runtime rejects the host's TLS config before connecting; the
     // handshake above only gathers facts.
     let config_errors: Vec<String> = ca_errors.into_iter().chain(client_errors).collect();
@@ -667,30 +621,29 @@ pub async fn handshake(
 }
 
 /// Version, ALPN and cipher suite of an established connection.
-fn detail_connection(detail: &mut Value, stream: &tokio_rustls::client::TlsStream<BoxIo>) {
+fn detail_connection(detail: &mut TlsDetail, stream: &tokio_rustls::client::TlsStream<BoxIo>) {
     let (_, conn) = stream.get_ref();
-    detail["version"] = json!(conn.protocol_version().map(version_name));
-    detail["alpn"] = json!(
-        conn.alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-    );
-    detail["cipher_suite"] = json!(conn.negotiated_cipher_suite().map(|s| {
+    detail.version = conn.protocol_version().map(version_name);
+    detail.alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    detail.cipher_suite = conn.negotiated_cipher_suite().map(|s| {
         let suite = s.suite();
         suite
             .as_str()
             .map_or_else(|| format!("{suite:?}"), str::to_owned)
-    }));
+    });
 }
 
 /// The one-line success: version, leaf, expiry, and what deserves a warning.
 fn ok_result(
     started: Instant,
-    detail: Value,
+    detail: TlsDetail,
     seen: &Seen,
     masked: Option<String>,
     has_client_cert: bool,
 ) -> StageResult {
-    let mut summary = detail["version"].as_str().unwrap_or("TLS").to_owned();
+    let mut summary = detail.version.clone().unwrap_or_else(|| "TLS".to_owned());
     if let Some(f) = seen.chain.first().and_then(|c| cert_facts(c).ok()) {
         let _ = write!(
             summary,
@@ -700,7 +653,7 @@ fn ok_result(
             f.not_after.date()
         );
     }
-    if detail["verified_with"] == "ca_files" {
+    if detail.verified_with == Some(TrustedBy::CaFiles) {
         summary.push_str(", trusted through the endpoint's ca files");
     }
     if let Some(m) = masked {
@@ -709,7 +662,12 @@ fn ok_result(
     if seen.client_cert_requested && !has_client_cert {
         summary.push_str("; the server asked for a client certificate and none is configured");
     }
-    StageResult::ok(Stage::Tls, started.elapsed(), summary, detail)
+    StageResult::ok(
+        Stage::Tls,
+        started.elapsed(),
+        summary,
+        Detail::Tls(Box::new(detail)),
+    )
 }
 
 fn config_summary(errors: &[String]) -> String {
@@ -809,14 +767,23 @@ mod tests {
         (addr, task)
     }
 
+    /// Handshake with the server at `addr` as `name`, the settings' TLS files
+    /// read first as discovery reads them.
     async fn probe(
         addr: SocketAddr,
         name: &str,
         settings: &TlsSettings,
         trust: &TrustStore,
     ) -> (StageResult, Option<BoxIo>) {
+        let mut settings = settings.clone();
+        crate::config::trust::load_endpoint_files(&mut settings);
         let tcp = TcpStream::connect(addr).await.unwrap();
-        handshake(Box::new(tcp), name, settings, trust, T).await
+        handshake(Box::new(tcp), name, &settings, trust, T).await
+    }
+
+    /// The stage's detail as the report shows it.
+    fn dj(r: &StageResult) -> serde_json::Value {
+        crate::report::json::detail::stage_detail(r)
     }
 
     /// Serve `leaf` on a one-connection server that asks for no client
@@ -852,19 +819,20 @@ mod tests {
             r.summary,
             "TLSv1.3, CN=registry.test issued by CN=Test CA, expires 2099-01-01"
         );
-        assert_eq!(r.detail["version"], "TLSv1.3");
-        assert_eq!(r.detail["alpn"], "http/1.1");
-        assert_eq!(r.detail["verified_with"], "system");
+        assert_eq!(dj(&r)["version"], "TLSv1.3");
+        assert_eq!(dj(&r)["alpn"], "http/1.1");
+        assert_eq!(dj(&r)["verified_with"], "system");
         assert!(
-            r.detail["cipher_suite"]
+            dj(&r)["cipher_suite"]
                 .as_str()
                 .unwrap()
                 .starts_with("TLS13_")
         );
-        let leaf = &r.detail["chain"][0];
+        let rendered = dj(&r);
+        let leaf = &rendered["chain"][0];
         assert_eq!(leaf["subject"], "CN=registry.test");
         assert_eq!(leaf["issuer"], "CN=Test CA");
-        assert_eq!(leaf["dns_names"], json!(["registry.test"]));
+        assert_eq!(leaf["dns_names"], serde_json::json!(["registry.test"]));
         assert_eq!(leaf["not_after"], "2099-01-01T00:00:00Z");
         let fingerprint = Sha256::digest(&chain[0])
             .iter()
@@ -873,7 +841,7 @@ mod tests {
                 hex
             });
         assert_eq!(leaf["sha256"], fingerprint);
-        assert!(r.detail["masked_error"].is_null());
+        assert!(dj(&r)["masked_error"].is_null());
     }
 
     #[tokio::test]
@@ -889,8 +857,8 @@ mod tests {
         )
         .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
-        assert_eq!(r.detail["version"], "TLSv1.2");
-        assert_eq!(r.detail["alpn"], "http/1.1");
+        assert_eq!(dj(&r)["version"], "TLSv1.2");
+        assert_eq!(dj(&r)["alpn"], "http/1.1");
         assert!(
             r.summary.starts_with("TLSv1.2, CN=registry.test"),
             "{}",
@@ -909,7 +877,10 @@ mod tests {
         )
         .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
-        assert_eq!(r.detail["chain"][0]["ip_addresses"], json!(["127.0.0.1"]));
+        assert_eq!(
+            dj(&r)["chain"][0]["ip_addresses"],
+            serde_json::json!(["127.0.0.1"])
+        );
     }
 
     #[tokio::test]
@@ -929,7 +900,7 @@ mod tests {
             "{}",
             r.summary
         );
-        assert_eq!(r.detail["chain"][0]["issuer"], "CN=Other CA");
+        assert_eq!(dj(&r)["chain"][0]["issuer"], "CN=Other CA");
         // An empty node store behaves the same (rustls would refuse to build a verifier).
         let (r, _) = probe_leaf(
             current(&["registry.test"], &other),
@@ -998,8 +969,8 @@ mod tests {
         .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
         assert!(io.is_some());
-        assert_eq!(r.detail["verified_with"], "ca_files");
-        assert_eq!(r.detail["ca_files"][0]["certificates"], 1);
+        assert_eq!(dj(&r)["verified_with"], "ca_files");
+        assert_eq!(dj(&r)["ca_files"][0]["certificates"], 1);
     }
 
     #[tokio::test]
@@ -1028,8 +999,8 @@ mod tests {
         assert!(r.summary.contains("missing.crt"), "{}", r.summary);
         // The handshake still ran, so the facts are there; files that did
         // not load cannot have vouched for the chain.
-        assert_eq!(r.detail["version"], "TLSv1.3");
-        assert_eq!(r.detail["verified_with"], "system");
+        assert_eq!(dj(&r)["version"], "TLSv1.3");
+        assert_eq!(dj(&r)["verified_with"], "system");
         // Broken files outrank a certificate verdict: the runtime stops first.
         let other = ca("Other CA");
         let (r, _) = probe_leaf(
@@ -1071,7 +1042,8 @@ mod tests {
         .await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
         assert!(io.is_some());
-        let masked = r.detail["masked_error"].as_str().unwrap();
+        let rendered = dj(&r);
+        let masked = rendered["masked_error"].as_str().unwrap();
         assert!(
             masked.contains("issued by CN=Other CA is not trusted"),
             "{masked}"
@@ -1082,7 +1054,7 @@ mod tests {
             "{}",
             r.summary
         );
-        assert!(r.detail["verified_with"].is_null());
+        assert!(dj(&r)["verified_with"].is_null());
     }
 
     #[tokio::test]
@@ -1111,7 +1083,7 @@ mod tests {
             "{}",
             r.summary
         );
-        assert_eq!(r.detail["chain"], json!([]));
+        assert_eq!(dj(&r)["chain"], serde_json::json!([]));
     }
 
     #[tokio::test]
@@ -1161,7 +1133,7 @@ mod tests {
         let pem = pem_of(&client_chain[0]);
         std::fs::write(&cert_path, pem).unwrap();
         std::fs::write(&key_path, client_key.serialize_pem()).unwrap();
-        let good = ClientCert {
+        let good = crate::target::ClientCert {
             cert: cert_path,
             key: key_path.clone(),
         };
@@ -1172,8 +1144,8 @@ mod tests {
         let (addr, srv) = tls_server(chain.clone(), &key, Some(client_ca.der().clone())).await;
         let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
         assert_eq!(r.code, Code::Ok, "{}", r.summary);
-        assert_eq!(r.detail["client_certificate"]["requested"], true);
-        assert_eq!(r.detail["client_certificate"]["sent"], true);
+        assert_eq!(dj(&r)["client_certificate"]["requested"], true);
+        assert_eq!(dj(&r)["client_certificate"]["sent"], true);
         drop(io);
         let seen = srv
             .await
@@ -1183,7 +1155,7 @@ mod tests {
 
         // A broken pair before it: the good one is still sent, but the
         // runtime, which loads every pair, would refuse the host config.
-        let broken = ClientCert {
+        let broken = crate::target::ClientCert {
             cert: dir.path().join("nope.cert"),
             key: key_path,
         };
@@ -1195,7 +1167,7 @@ mod tests {
         let (r, io) = probe(addr, "registry.test", &settings, &trusting(&root)).await;
         assert_eq!(r.code, Code::TlsUntrusted, "{}", r.summary);
         assert!(r.summary.contains("nope.cert"), "{}", r.summary);
-        assert_eq!(r.detail["client_certificate"]["sent"], true);
+        assert_eq!(dj(&r)["client_certificate"]["sent"], true);
         drop(io);
         assert!(srv.await.unwrap().is_some());
 
@@ -1209,7 +1181,7 @@ mod tests {
             &trusting(&root),
         )
         .await;
-        assert_eq!(r.detail["client_certificate"]["requested"], true);
+        assert_eq!(dj(&r)["client_certificate"]["requested"], true);
         assert!(
             r.summary
                 .contains("asked for a client certificate and none is configured"),
@@ -1245,7 +1217,7 @@ mod tests {
 
     #[test]
     fn describe_handles_garbage() {
-        let v = describe_certificate(b"not der");
+        let v = crate::report::json::detail::certificate(&describe_certificate(b"not der"));
         assert!(
             v["error"]
                 .as_str()
@@ -1253,20 +1225,5 @@ mod tests {
                 .starts_with("unparseable certificate")
         );
         assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
-    }
-
-    #[test]
-    fn trust_store_loads_from_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("etc/ssl/cert.pem");
-        std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
-        std::fs::write(&bundle, format!("{}{}", ca("A").pem(), ca("B").pem())).unwrap();
-        let (store, sources) = TrustStore::load(&HostRoot::new(dir.path()));
-        assert_eq!(store.len(), 2);
-        assert_eq!(sources, vec![Source::ok("/etc/ssl/cert.pem", "trust")]);
-        assert_eq!(
-            store.describe()["bundle"],
-            json!({"path": "/etc/ssl/cert.pem", "certificates": 2})
-        );
     }
 }

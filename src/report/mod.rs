@@ -1,6 +1,7 @@
 //! Report renderers. The domain [`Report`] is built once per run; renderers
-//! turn it into the contract JSON ([`json`]) or the human view ([`text`]),
-//! writing to any `io::Write` so tests render into a `Vec<u8>`.
+//! turn it into the contract JSON ([`json`]), the human view ([`text`]) or a
+//! plan ([`plan`]), writing to any `io::Write` so tests render into a
+//! `Vec<u8>`. Renderers only render: they decide nothing and read no file.
 
 pub mod json;
 pub mod plan;
@@ -9,7 +10,7 @@ pub mod text;
 use crate::config::Source;
 use crate::probe::EndpointOutcome;
 use crate::target::Target;
-use crate::verdict::{TargetStatus, Verdict};
+use crate::verdict::{NodeFinding, TargetStatus, Verdict};
 use std::time::{Duration, SystemTime};
 
 /// One target's result.
@@ -29,6 +30,8 @@ pub struct Report {
     pub duration: Duration,
     pub status: TargetStatus,
     pub config_sources: Vec<Source>,
+    /// One cause for every failing target, when there is one.
+    pub node_finding: Option<NodeFinding>,
     pub targets: Vec<TargetReport>,
     /// `probe plan`: nothing was probed; renderers leave verdicts out and
     /// show each endpoint's config instead.

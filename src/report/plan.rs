@@ -139,11 +139,16 @@ pub fn plan_verdict(target: &Target) -> Verdict {
         category: Category::Ok,
         message,
         hint: (!target.remarks.is_empty()).then(|| target.remarks.join("; ")),
+        stage: None,
     }
 }
 
 /// Render the human view of a plan.
-pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+pub fn write(report: &Report, out: &mut impl io::Write) -> io::Result<()> {
+    write_dyn(report, out)
+}
+
+fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     if let Some(rt) = &report.runtime {
         writeln!(out, "{BOLD}runtime:{BOLD:#} {rt}")?;
     }

@@ -43,7 +43,11 @@ fn stage_line(out: &mut dyn io::Write, s: &StageResult) -> io::Result<()> {
 }
 
 /// Render the human view.
-pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+pub fn write(report: &Report, out: &mut impl io::Write) -> io::Result<()> {
+    write_dyn(report, out)
+}
+
+fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     for t in &report.targets {
         let v = &t.verdict;
         let style = status_style(v.status);
@@ -110,6 +114,15 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
                 s.message().unwrap_or_default()
             )?;
         }
+        writeln!(out)?;
+    }
+    if let Some(f) = &report.node_finding {
+        writeln!(
+            out,
+            "{RED}node finding{RED:#} ({}): {}",
+            f.category, f.message
+        )?;
+        writeln!(out, "  {BOLD}hint:{BOLD:#} {}", f.hint)?;
         writeln!(out)?;
     }
     if let Some(rt) = &report.runtime {

@@ -20,7 +20,27 @@ pub struct Report {
     pub duration_ms: u64,
     pub status: String,
     pub config_sources: Vec<ConfigSource>,
+    /// Required, and `null` unless one cause explains every failing target.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub node_finding: Option<NodeFinding>,
     pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFinding {
+    pub category: String,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub source: String,
+    /// `anonymous`, `basic`, `token`, `identity` or `provider`.
+    pub kind: String,
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +73,7 @@ pub struct Endpoint {
     pub url: String,
     pub role: String,
     pub proxy: Option<String>,
+    pub credential: Credential,
     pub status: String,
     pub code: String,
     pub stages: Vec<Stage>,

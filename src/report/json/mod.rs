@@ -2,12 +2,15 @@
 //!
 //! These output types are the contract and are kept apart from the domain
 //! types (built with `From`), so a refactoring inside cannot change the
-//! report by accident. Nothing secret can reach them: `Secret` has no
-//! `Serialize`, and stage details are built without secrets.
+//! report by accident; each stage's `detail` object is made in [`detail`].
+//! Nothing secret can reach them: `Secret` has no `Serialize`, and stage
+//! details are built without secrets.
+
+pub mod detail;
 
 use super::Report;
 use crate::probe::EndpointOutcome;
-use crate::target::ProxyUrl;
+use crate::target::{Endpoint, ProxyUrl};
 use serde::Serialize;
 use serde_json::Value;
 use std::io;
@@ -26,7 +29,68 @@ pub struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
     pub config_sources: Vec<JsonSource>,
+    /// Absent in `probe plan --json`, which judges nothing.
+    #[serde(skip_serializing_if = "Judged::is_not_judged")]
+    pub node_finding: Judged<JsonNodeFinding>,
     pub targets: Vec<JsonTarget>,
+}
+
+/// A value that exists only in a judged report: `null` or the value there,
+/// and left out of `probe plan --json`.
+#[derive(Debug)]
+pub enum Judged<T> {
+    NotJudged,
+    Value(Option<T>),
+}
+
+impl<T> Judged<T> {
+    fn is_not_judged(&self) -> bool {
+        matches!(self, Judged::NotJudged)
+    }
+}
+
+impl<T: Serialize> Serialize for Judged<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Judged::NotJudged | Judged::Value(None) => s.serialize_none(),
+            Judged::Value(Some(v)) => v.serialize(s),
+        }
+    }
+}
+
+/// The node's finding: one cause for every failing target.
+#[derive(Debug, Serialize)]
+pub struct JsonNodeFinding {
+    pub category: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Where an endpoint's credential comes from; never the secret.
+#[derive(Debug, Serialize)]
+pub struct JsonCredential {
+    pub source: String,
+    /// `anonymous`, `basic`, `token`, `identity` or `provider`.
+    pub kind: &'static str,
+    /// A user or client id, never a secret.
+    pub user: Option<String>,
+}
+
+impl From<&Endpoint> for JsonCredential {
+    fn from(ep: &Endpoint) -> Self {
+        match &ep.credential {
+            None => Self {
+                source: "none configured for this host".to_owned(),
+                kind: "anonymous",
+                user: None,
+            },
+            Some(c) => Self {
+                source: c.source.clone(),
+                kind: c.kind().as_str(),
+                user: Some(c.username().to_owned()).filter(|u| !u.is_empty()),
+            },
+        }
+    }
 }
 
 /// One config file read: its worst finding's severity and line, and every
@@ -74,6 +138,7 @@ pub struct JsonEndpoint {
     pub url: String,
     pub role: &'static str,
     pub proxy: Option<String>,
+    pub credential: JsonCredential,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,29 +173,22 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 impl From<&EndpointOutcome> for JsonEndpoint {
     fn from(o: &EndpointOutcome) -> Self {
         let failure = o.first_failure();
-        let mut stages: Vec<JsonStage> = o
+        let stages: Vec<JsonStage> = o
             .stages
             .iter()
-            .map(|s| {
-                let mut detail = s.detail.clone();
-                if let Value::Object(map) = &mut detail {
-                    map.entry("summary")
-                        .or_insert_with(|| Value::String(s.summary.clone()));
-                }
-                JsonStage {
-                    stage: s.stage.as_str(),
-                    status: s.status.as_str(),
-                    code: s.code.as_str(),
-                    duration_ms: s.duration.as_millis() as u64,
-                    detail,
-                }
+            .map(|s| JsonStage {
+                stage: s.stage.as_str(),
+                status: s.status.as_str(),
+                code: s.code.as_str(),
+                duration_ms: s.duration.as_millis() as u64,
+                detail: detail::stage_detail(s),
             })
             .collect();
-        stages.shrink_to_fit();
         Self {
             url: o.endpoint.url(),
             role: o.endpoint.role.as_str(),
             proxy: o.endpoint.proxy.as_ref().map(ProxyUrl::redacted),
+            credential: JsonCredential::from(&o.endpoint),
             status: Some(if o.skipped.is_some() {
                 "skipped"
             } else if failure.is_some() {
@@ -159,6 +217,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                         url: ep.url(),
                         role: ep.role.as_str(),
                         proxy: ep.proxy.as_ref().map(ProxyUrl::redacted),
+                        credential: JsonCredential::from(ep),
                         status: (!r.plan).then_some("skipped"),
                         code: (!r.plan).then_some("OK"),
                         stages: Vec::new(),
@@ -187,13 +246,22 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             duration_ms: r.duration.as_millis() as u64,
             status: (!r.plan).then(|| r.status.as_str()),
             config_sources: r.config_sources.iter().map(JsonSource::from).collect(),
+            node_finding: if r.plan {
+                Judged::NotJudged
+            } else {
+                Judged::Value(r.node_finding.as_ref().map(|f| JsonNodeFinding {
+                    category: f.category.as_str(),
+                    message: f.message.clone(),
+                    hint: f.hint.clone(),
+                }))
+            },
             targets,
         }
     }
 }
 
 /// Write the report as one JSON object, pretty or on one line (daemon logs).
-pub fn write(report: &Report, pretty: bool, out: &mut dyn io::Write) -> io::Result<()> {
+pub fn write(report: &Report, pretty: bool, out: &mut impl io::Write) -> io::Result<()> {
     let j = JsonReport::from(report);
     if pretty {
         serde_json::to_writer_pretty(&mut *out, &j)?;

@@ -1,0 +1,47 @@
+//! What the command line does: validated settings -> the library call
+//! ([`crate::run`]) -> a renderer on stdout -> the exit status of
+//! `CONTRACT.md`. The only module that reads stdin or writes stdout.
+
+use crate::cli::{Args, Mode, Settings};
+use crate::report::{self, Report};
+use crate::run::{self, RunError};
+use crate::verdict;
+use std::io::{self, Write as _};
+
+/// Run the command line's request; the exit status, or why nothing ran.
+pub fn main_with(args: &Args) -> Result<u8, RunError> {
+    let settings = Settings::from_args(args, &mut io::stdin().lock())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let report = match settings.mode {
+        Mode::Plan => runtime.block_on(run::plan(&settings))?,
+        Mode::Probe => runtime.block_on(run::probe(&settings))?,
+    };
+    let mut stdout = anstream::stdout();
+    render(&report, settings.json, &mut stdout).map_err(RunError::Output)?;
+    stdout.flush().map_err(RunError::Output)?;
+    Ok(exit_status(&report))
+}
+
+/// The report as the settings ask: JSON, a plan, or the human view.
+pub fn render(report: &Report, json: bool, out: &mut impl io::Write) -> io::Result<()> {
+    if json {
+        report::json::write(report, true, out)
+    } else if report.plan {
+        report::plan::write(report, out)
+    } else {
+        report::text::write(report, out)
+    }
+}
+
+/// 0 when every target is ok or degraded (and for a plan), else the worst
+/// failing target's category.
+#[must_use]
+pub fn exit_status(report: &Report) -> u8 {
+    if report.plan {
+        return 0;
+    }
+    verdict::exit_status(report.targets.iter().map(|t| &t.verdict))
+}

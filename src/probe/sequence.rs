@@ -1,0 +1,417 @@
+//! The one sequencer of the staged probe: dns -> tcp -> (proxy) -> tls ->
+//! ping -> auth -> manifest -> platform -> blob for one endpoint, stopping
+//! at the first failure (the rest are reported `skipped`); the runtime's
+//! plain-http fallback; and a target's endpoints in the runtime's order.
+//!
+//! It only sequences stages, each of which lives in its own module; what a
+//! failure means is decided in `verdict.rs`.
+
+use super::auth;
+use super::blob;
+use super::client::HostClient;
+use super::context::Context;
+use super::dial::{self, DialSpec};
+use super::io::BoxIo;
+use super::manifest;
+use super::ping::ping;
+use super::platform;
+use super::result::{Detail, FallbackDetail, Stage, StageResult};
+use crate::code::Code;
+use crate::target::{Endpoint, Target};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The stages run against one endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointOutcome {
+    /// The endpoint actually contacted: the configured one, or its plain-http
+    /// fallback when the runtime would have fallen back (its `url` is then `http://`).
+    pub endpoint: Endpoint,
+    pub stages: Vec<StageResult>,
+    /// Why the runtime would not use this endpoint for this target at all.
+    pub skipped: Option<String>,
+    /// HTTP requests sent to the registry and the hosts it sent us to.
+    pub requests: u32,
+}
+
+impl EndpointOutcome {
+    /// The first failing stage, if any.
+    #[must_use]
+    pub fn first_failure(&self) -> Option<&StageResult> {
+        self.stages.iter().find(|s| s.is_fail())
+    }
+
+    /// Probed, and every stage passed.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.skipped.is_none() && self.first_failure().is_none()
+    }
+
+    /// The stage of that name, if it ran or was skipped.
+    #[must_use]
+    pub fn stage(&self, stage: Stage) -> Option<&StageResult> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+}
+
+/// Probe one endpoint of a target: dial, then the HTTP stages; then, when the
+/// runtime would retry this host over plain http, the same over http.
+pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> EndpointOutcome {
+    let (stages, requests) = probe_once(ctx, target, ep).await;
+    if let (Some(fallback), Some(cause)) = (ep.fallback_endpoint(), fallback_cause(ep, &stages))
+        && Instant::now() < ctx.deadline
+    {
+        let (mut retried, more) = probe_once(ctx, target, &fallback).await;
+        let note = fallback_note(ep, &fallback, cause);
+        // The tls stage belongs after dns/tcp/proxy and before the HTTP stages.
+        let at = retried
+            .iter()
+            .position(|s| s.stage > Stage::Proxy)
+            .unwrap_or(retried.len());
+        retried.insert(at, note);
+        return EndpointOutcome {
+            endpoint: fallback,
+            stages: retried,
+            skipped: None,
+            requests: requests + more,
+        };
+    }
+    EndpointOutcome {
+        endpoint: ep.clone(),
+        stages,
+        skipped: None,
+        requests,
+    }
+}
+
+/// The stages over one connection, and the HTTP requests they sent.
+async fn probe_once(ctx: &Context, target: &Target, ep: &Endpoint) -> (Vec<StageResult>, u32) {
+    let dialed = dial::dial(ctx, DialSpec::for_endpoint(ep)).await;
+    let mut stages = dialed.stages;
+    let mut requests = 0;
+    if let Some(io) = dialed.io {
+        let (http, sent) = http_stages(ctx, target, ep, io).await;
+        stages.extend(http);
+        requests = sent;
+    }
+    (stages, requests)
+}
+
+/// The https failure after which the runtime retries over http, if any.
+/// containerd (`isTLSError`) only retries when the handshake itself failed
+/// (the server answered in plain HTTP, or timed out), never on a certificate
+/// error; containers/image and moby retry after any failure through the ping.
+fn fallback_cause<'a>(ep: &Endpoint, stages: &'a [StageResult]) -> Option<&'a StageResult> {
+    let rule = ep.http_fallback.as_ref()?;
+    let failure = stages.iter().find(|s| s.is_fail())?;
+    let retry = match failure.stage {
+        Stage::Tls => rule.on_any_error || failure.code == Code::TlsHandshake,
+        Stage::Tcp | Stage::Proxy | Stage::Ping => rule.on_any_error,
+        // The name is the same over http; past the ping, https is in use.
+        _ => false,
+    };
+    retry.then_some(failure)
+}
+
+/// The https attempt, kept as a skipped tls stage that says why http follows.
+fn fallback_note(ep: &Endpoint, fallback: &Endpoint, cause: &StageResult) -> StageResult {
+    let why = if cause.stage == Stage::Tls && cause.code == Code::TlsHandshake {
+        "server speaks plain HTTP or the handshake failed".to_owned()
+    } else {
+        format!("https {} failed ({})", cause.stage.as_str(), cause.code)
+    };
+    let mut note = StageResult::skipped(
+        Stage::Tls,
+        format!(
+            "{why}; falling back to {} as the runtime does (http_fallback: {})",
+            fallback.url(),
+            ep.source
+        ),
+    );
+    note.detail = Detail::Fallback(FallbackDetail {
+        from: ep.url(),
+        to: fallback.url(),
+        https_stage: cause.stage.as_str(),
+        https_code: cause.code,
+        https_error: cause.summary.clone(),
+    });
+    note
+}
+
+/// Probe a target's endpoints in the runtime's order, stopping at the first
+/// one that works (as the runtime would), or trying them all if none does.
+pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome> {
+    let mut outcomes = Vec::new();
+    let by_tag = target.image.as_ref().is_some_and(|i| i.digest.is_none());
+    for ep in &target.endpoints {
+        if Instant::now() >= ctx.deadline {
+            break;
+        }
+        // containerd resolves a tag only on hosts with the `resolve`
+        // capability (core/remotes/docker/resolver.go `Resolve`:
+        // `r.filterHosts(HostCapabilityResolve)`); a pull-only mirror serves
+        // content by digest after that, which the probe does not reach.
+        if by_tag && !ep.capabilities.resolve {
+            outcomes.push(EndpointOutcome {
+                endpoint: ep.clone(),
+                stages: Vec::new(),
+                requests: 0,
+                skipped: Some(
+                    "no `resolve` capability: the runtime resolves tags elsewhere and uses this host only for content by digest"
+                        .to_owned(),
+                ),
+            });
+            continue;
+        }
+        let outcome = probe_endpoint(ctx, target, ep).await;
+        let ok = outcome.is_ok();
+        outcomes.push(outcome);
+        if ok {
+            break;
+        }
+    }
+    outcomes
+}
+
+/// `skipped` entries for the stages a failure kept us from.
+fn not_reached(stages: &[Stage], why: &str) -> Vec<StageResult> {
+    stages
+        .iter()
+        .map(|s| StageResult::skipped(*s, format!("not reached: {why}")))
+        .collect()
+}
+
+/// Run ping -> auth -> manifest -> platform -> blob for `target` on `ep` over
+/// `io`, stopping at the first failure (the rest are reported `skipped`). In
+/// registry-only mode (no image) it stops after auth. Returns the stages and
+/// how many HTTP requests they sent.
+pub async fn http_stages(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    io: BoxIo,
+) -> (Vec<StageResult>, u32) {
+    let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
+    let stages = http_stages_on(ctx, target, ep, &mut client).await;
+    (stages, client.requests)
+}
+
+async fn http_stages_on(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+) -> Vec<StageResult> {
+    // A CRI-O `prefix`/`location` or k3s `rewrite` changes the repository asked
+    // for on this endpoint: scope, manifest and blob paths all use it.
+    let rewritten;
+    let target = match (&ep.repository, &target.image) {
+        (Some(repo), Some(image)) if *repo != image.path => {
+            let mut t = target.clone();
+            if let Some(i) = t.image.as_mut() {
+                i.path.clone_from(repo);
+            }
+            rewritten = t;
+            &rewritten
+        }
+        _ => target,
+    };
+    let later: &[Stage] = if target.image.is_some() {
+        &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]
+    } else {
+        &[Stage::Auth]
+    };
+    let mut out = Vec::new();
+    let p = ping(client, ep).await;
+    if p.result.is_fail() {
+        let why = format!("ping failed ({})", p.result.code);
+        out.push(p.result);
+        out.extend(not_reached(later, &why));
+        return out;
+    }
+    out.push(p.result);
+    let (auth_result, mut session) = auth::run(ctx, target, ep, client, &p.challenges).await;
+    let failed = auth_result.is_fail().then_some(auth_result.code);
+    out.push(auth_result);
+    if let Some(code) = failed {
+        out.extend(not_reached(&later[1..], &format!("auth failed ({code})")));
+        return out;
+    }
+    let Some(image) = &target.image else {
+        return out;
+    };
+
+    let (m, resolved) = manifest::run(ctx, ep, image, client, &mut session).await;
+    out.push(m);
+    let Some(resolved) = resolved else {
+        let code = out.last().map_or(Code::RegistryError, |s| s.code);
+        out.extend(not_reached(
+            &[Stage::Platform, Stage::Blob],
+            &format!("manifest failed ({code})"),
+        ));
+        return out;
+    };
+    // An index names platforms itself: choose before touching blobs. A single
+    // manifest only says its platform in the config blob, so the platform
+    // stage comes after the blob stage has fetched that config.
+    let config = if resolved.is_index() {
+        let (p, cfg) =
+            platform::platform_from_index(ctx, ep, image, client, &session, &resolved).await;
+        out.push(p);
+        let Some(c) = cfg else {
+            let code = out.last().map_or(Code::RegistryError, |s| s.code);
+            out.extend(not_reached(
+                &[Stage::Blob],
+                &format!("platform failed ({code})"),
+            ));
+            return out;
+        };
+        c
+    } else {
+        match resolved.config() {
+            Ok(c) => c,
+            Err(why) => {
+                out.push(StageResult::fail(
+                    Stage::Platform,
+                    Code::RegistryError,
+                    Duration::ZERO,
+                    why,
+                    Detail::None,
+                ));
+                out.extend(not_reached(
+                    &[Stage::Blob],
+                    "manifest has no usable config descriptor",
+                ));
+                return out;
+            }
+        }
+    };
+    let (b, config_bytes) = blob::run(ctx, ep, image, client, &session, &config).await;
+    let blob_failed = b.is_fail().then_some(b.code);
+    out.push(b);
+    if !resolved.is_index() {
+        match (blob_failed, config_bytes) {
+            (Some(code), _) => out.extend(not_reached(
+                &[Stage::Platform],
+                &format!("config blob not fetched ({code})"),
+            )),
+            (None, bytes) => out.push(platform::platform_from_config(ctx, bytes.as_ref())),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::result::Status;
+    use super::super::testutil::{Answer, context, endpoint, reply, serve};
+    use super::*;
+    use crate::target::HttpFallback;
+
+    fn target() -> Target {
+        Target {
+            registry: "127.0.0.1".into(),
+            image: None,
+            endpoints: Vec::new(),
+            remarks: Vec::new(),
+        }
+    }
+
+    fn registry_answer() -> Answer {
+        reply(
+            200,
+            &[("Docker-Distribution-API-Version", "registry/2.0")],
+            "{}",
+        )
+    }
+
+    /// A closed loopback port: connecting is refused.
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn plain_http_server_behind_an_https_fallback_endpoint() {
+        let server = serve(|_| registry_answer()).await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = Endpoint::https("127.0.0.1", server.port);
+        ep.tls.skip_verify = true;
+        ep.http_fallback = Some(HttpFallback {
+            port: server.port,
+            on_any_error: false,
+            proxy: None,
+        });
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(
+            out.endpoint.url(),
+            format!("http://127.0.0.1:{}/v2/", server.port)
+        );
+        assert!(out.first_failure().is_none(), "{:?}", out.stages);
+        let tls = out.stages.iter().find(|s| s.stage == Stage::Tls).unwrap();
+        assert_eq!(tls.status, Status::Skipped);
+        assert!(tls.summary.contains("falling back"), "{}", tls.summary);
+        assert!(matches!(
+            &tls.detail,
+            Detail::Fallback(f) if f.https_code == Code::TlsHandshake
+        ));
+        let order: Vec<Stage> = out.stages.iter().map(|s| s.stage).collect();
+        assert_eq!(
+            order[..4],
+            [Stage::Dns, Stage::Tcp, Stage::Tls, Stage::Ping]
+        );
+
+        // Without the fallback the same server is a TLS failure.
+        ep.http_fallback = None;
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(
+            out.first_failure().map(|f| f.code),
+            Some(Code::TlsHandshake)
+        );
+        assert!(out.endpoint.url().starts_with("https://"));
+    }
+
+    #[tokio::test]
+    async fn any_error_fallback_moves_to_the_http_port() {
+        let server = serve(|_| registry_answer()).await;
+        let (ctx, _dir) = context(Duration::from_secs(2));
+        let mut ep = Endpoint::https("127.0.0.1", closed_port());
+        ep.http_fallback = Some(HttpFallback {
+            port: server.port,
+            on_any_error: true,
+            proxy: None,
+        });
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert!(out.first_failure().is_none(), "{:?}", out.stages);
+        assert_eq!(out.endpoint.port, server.port);
+        // containerd does not retry a refused connect on an explicit port.
+        ep.http_fallback.as_mut().unwrap().on_any_error = false;
+        let out = probe_endpoint(&ctx, &target(), &ep).await;
+        assert_eq!(out.first_failure().map(|f| f.code), Some(Code::TcpRefused));
+    }
+
+    #[tokio::test]
+    async fn silent_server_is_bounded_by_the_stage_timeout() {
+        let server = serve(|_| Answer::Silence).await;
+        let (ctx, _dir) = context(Duration::from_millis(300));
+        let ep = endpoint(server.port);
+        let target = Target {
+            registry: server.addr(),
+            image: None,
+            endpoints: vec![ep.clone()],
+            remarks: vec![],
+        };
+        let started = std::time::Instant::now();
+        let out = probe_endpoint(&ctx, &target, &ep).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let ping = out.stages.iter().find(|s| s.stage == Stage::Ping).unwrap();
+        assert_eq!(ping.code, Code::RegistryError);
+        assert!(ping.summary.contains("no answer"), "{}", ping.summary);
+        let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
+        assert_eq!(auth.status, Status::Skipped);
+    }
+}

@@ -1,0 +1,395 @@
+//! Each stage's typed detail as the report's `detail` object. The only place
+//! that knows those JSON keys; they are the ones reports have always had.
+//!
+//! Nothing secret can reach here: details are built without secrets.
+
+use crate::probe::result::{
+    AttemptOutcome, AuthDetail, BearerFacts, BlobDetail, Certificate, ChallengeFacts, Detail,
+    DnsDetail, DnsLookup, DnsQuery, FallbackDetail, ManifestDetail, Nameservers, PingDetail,
+    PlatformDetail, ProxyBlame, ProxyDetail, RateLimit, RegistryErrorFacts, ResponseFacts,
+    StageResult, TcpDetail, TlsDetail,
+};
+use serde_json::{Map, Value, json};
+
+/// The `detail` object of a stage: its typed facts, the proxy it blamed,
+/// and its one-line `summary`.
+#[must_use]
+pub fn stage_detail(s: &StageResult) -> Value {
+    let mut detail = match &s.detail {
+        Detail::None => Value::Object(Map::new()),
+        Detail::Dns(d) => dns(d),
+        Detail::Tcp(d) => tcp(d),
+        Detail::Proxy(d) => proxy(d),
+        Detail::Tls(d) => tls(d),
+        Detail::Fallback(d) => fallback(d),
+        Detail::Ping(d) => ping(d),
+        Detail::Auth(d) => auth(d),
+        Detail::Manifest(d) => manifest(d),
+        Detail::Platform(d) => platform(d),
+        Detail::Blob(d) => blob(d),
+    };
+    if let Value::Object(map) = &mut detail {
+        if let Some(ProxyBlame { cause, proxy_host }) = &s.proxy_blame {
+            map.insert("cause".to_owned(), json!(cause.as_str()));
+            map.insert("proxy_host".to_owned(), json!(proxy_host));
+        }
+        map.entry("summary")
+            .or_insert_with(|| Value::String(s.summary.clone()));
+    }
+    detail
+}
+
+/// Stages reached on another host (a token realm, a blob redirect), briefly.
+fn brief_stages(stages: &[StageResult]) -> Value {
+    stages
+        .iter()
+        .map(|s| {
+            json!({
+                "stage": s.stage.as_str(),
+                "status": s.status.as_str(),
+                "code": s.code.as_str(),
+                "summary": s.summary,
+            })
+        })
+        .collect()
+}
+
+fn strings<T: ToString>(items: &[T]) -> Value {
+    items.iter().map(|i| Value::String(i.to_string())).collect()
+}
+
+fn dns(d: &DnsDetail) -> Value {
+    match d {
+        DnsDetail::Literal { address } => {
+            json!({"addresses": [address.to_string()], "source": "literal"})
+        }
+        DnsDetail::HostsFile {
+            query_name,
+            addresses,
+        } => {
+            json!({"source": "/etc/hosts", "addresses": strings(addresses), "query_name": query_name})
+        }
+        DnsDetail::Lookup(l) => lookup(l),
+    }
+}
+
+fn lookup(l: &DnsLookup) -> Value {
+    let nameserver = match &l.nameserver {
+        Nameservers::One(s) => json!(s.to_string()),
+        Nameservers::Asked(all) => strings(all),
+    };
+    let mut v = json!({
+        "addresses": strings(&l.addresses),
+        "cname_chain": l.cname_chain,
+        "nameserver": nameserver,
+        "rcode": l.rcode,
+        "query_name": l.query_name,
+    });
+    if let Some(names) = &l.names_tried {
+        v["names_tried"] = json!(names);
+    }
+    if let Some(queries) = &l.queries {
+        v["queries"] = queries.iter().map(query).collect();
+    }
+    v
+}
+
+fn query(q: &DnsQuery) -> Value {
+    let mut v = json!({"name": q.name, "result": q.result});
+    if let Some(t) = &q.qtype {
+        v["type"] = json!(t);
+    }
+    if let Some(s) = &q.server {
+        v["server"] = json!(s.to_string());
+    }
+    if let Some(ms) = q.duration_ms {
+        v["duration_ms"] = json!(ms);
+    }
+    v
+}
+
+fn tcp(d: &TcpDetail) -> Value {
+    let attempts: Vec<Value> = d
+        .attempts
+        .iter()
+        .map(|a| {
+            let address = a.address.to_string();
+            match &a.outcome {
+                AttemptOutcome::Connected { duration_ms } => {
+                    json!({"address": address, "result": "ok", "duration_ms": duration_ms})
+                }
+                AttemptOutcome::Failed {
+                    code,
+                    error,
+                    duration_ms,
+                } => {
+                    json!({"address": address, "result": code.as_str(), "error": error, "duration_ms": duration_ms})
+                }
+                AttemptOutcome::Skipped { reason } => {
+                    json!({"address": address, "result": "skipped", "reason": reason})
+                }
+                AttemptOutcome::Abandoned { reason } => {
+                    json!({"address": address, "result": "abandoned", "reason": reason})
+                }
+            }
+        })
+        .collect();
+    match d.address {
+        Some(a) => json!({"address": a.to_string(), "attempts": attempts}),
+        None => json!({"attempts": attempts}),
+    }
+}
+
+fn proxy(d: &ProxyDetail) -> Value {
+    match d {
+        ProxyDetail::Connect {
+            proxy,
+            authority,
+            status,
+        } => json!({"proxy": proxy, "connect": authority, "status": status}),
+        ProxyDetail::Forward { proxy } => json!({"proxy": proxy, "forward": true}),
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// A certificate: `subject`, `issuer`, `dns_names`, `ip_addresses`,
+/// `not_before`, `not_after` (RFC 3339), `serial` (hex), `sha256`, `is_ca`;
+/// or `{"sha256", "error"}` when the DER does not parse.
+#[must_use]
+pub fn certificate(c: &Certificate) -> Value {
+    match &c.facts {
+        Ok(f) => json!({
+            "subject": f.subject,
+            "issuer": f.issuer,
+            "dns_names": f.dns_names,
+            "ip_addresses": f.ip_addresses,
+            "not_before": rfc3339(f.not_before),
+            "not_after": rfc3339(f.not_after),
+            "serial": f.serial,
+            "sha256": c.sha256,
+            "is_ca": f.is_ca,
+        }),
+        Err(e) => json!({"sha256": c.sha256, "error": e}),
+    }
+}
+
+fn tls(d: &TlsDetail) -> Value {
+    let mut v = json!({
+        "server_name": d.server_name,
+        "version": d.version,
+        "alpn": d.alpn,
+        "cipher_suite": d.cipher_suite,
+        "chain": d.chain.iter().map(certificate).collect::<Vec<_>>(),
+        "verified_with": d.verified_with.map(crate::probe::result::TrustedBy::as_str),
+        "skip_verify": d.skip_verify,
+        "masked_error": d.masked_error,
+        "ca_files": d.ca_files.iter().map(|f| json!({"path": f.path, "certificates": f.certificates, "error": f.error})).collect::<Vec<_>>(),
+        "client_certificate": {
+            "configured": d.client_certificate.configured,
+            "cert": d.client_certificate.cert,
+            "requested": d.client_certificate.requested,
+            "sent": d.client_certificate.sent,
+            "errors": d.client_certificate.errors,
+        },
+        "trust_store_certificates": d.trust_store_certificates,
+    });
+    if let Some(e) = &d.error {
+        v["error"] = json!(e);
+    }
+    v
+}
+
+fn fallback(d: &FallbackDetail) -> Value {
+    json!({
+        "fallback_from": d.from,
+        "fallback_to": d.to,
+        "https_stage": d.https_stage,
+        "https_code": d.https_code.as_str(),
+        "https_error": d.https_error,
+    })
+}
+
+fn challenge(c: &ChallengeFacts) -> Value {
+    json!({
+        "scheme": c.scheme,
+        "realm": c.realm,
+        "service": c.service,
+        "scope": c.scope,
+        "error": c.error,
+    })
+}
+
+/// Rate-limit headers by their names, only those sent.
+fn rate_limit(r: &RateLimit) -> Value {
+    let mut m = Map::new();
+    for (name, value) in [
+        ("ratelimit-limit", &r.limit),
+        ("ratelimit-remaining", &r.remaining),
+        ("docker-ratelimit-source", &r.source),
+        ("retry-after", &r.retry_after),
+    ] {
+        if let Some(v) = value {
+            m.insert(name.to_owned(), json!(v));
+        }
+    }
+    Value::Object(m)
+}
+
+fn registry_errors(errors: &[RegistryErrorFacts]) -> Value {
+    errors
+        .iter()
+        .map(|e| json!({"code": e.code, "message": e.message}))
+        .collect()
+}
+
+fn ping(d: &PingDetail) -> Value {
+    match d {
+        PingDetail::Failed { url, error } => json!({"url": url, "error": error}),
+        PingDetail::ProxyRefused => json!({"status": 407, "forwarded_by_proxy": true}),
+        PingDetail::Answered(a) => {
+            let mut v = json!({
+                "url": a.url,
+                "status": a.status,
+                "docker_distribution_api_version": a.api_version,
+                "server": a.server,
+                "challenges": a.challenges.iter().map(challenge).collect::<Vec<_>>(),
+            });
+            if !a.rate_limit.is_empty() {
+                v["rate_limit"] = rate_limit(&a.rate_limit);
+            }
+            if a.reconnects > 0 {
+                v["reconnects"] = json!(a.reconnects);
+            }
+            if !a.registry_errors.is_empty() {
+                v["errors"] = registry_errors(&a.registry_errors);
+            }
+            v
+        }
+    }
+}
+
+fn auth(d: &AuthDetail) -> Value {
+    let mut v = json!({
+        "scheme": d.scheme,
+        "credentials": d.credentials,
+        "credential_source": d.credential_source,
+    });
+    if !d.challenges.is_empty() {
+        v["challenges"] = d.challenges.iter().map(challenge).collect();
+    }
+    if d.scheme.is_some() {
+        v["username"] = json!(d.username);
+    }
+    if let Some(b) = &d.bearer {
+        bearer(&mut v, b);
+    }
+    if let Some(s) = d.recheck_status {
+        v["recheck_status"] = json!(s);
+    }
+    v
+}
+
+fn bearer(v: &mut Value, b: &BearerFacts) {
+    v["realm"] = json!(b.realm);
+    v["service"] = json!(b.service);
+    v["scope"] = json!(b.scope);
+    if let Some(w) = &b.credentials_withheld {
+        v["credentials_withheld"] = json!(w);
+    }
+    if let Some(stages) = &b.realm_stages {
+        v["realm_stages"] = brief_stages(stages);
+    }
+    if let Some(s) = b.post_status {
+        v["post_status"] = json!(s);
+    }
+    if let Some(g) = b.grant {
+        v["grant"] = json!(g.as_str());
+    }
+    if let Some(s) = b.status {
+        v["status"] = json!(s);
+    }
+    if b.grant.is_some() && b.status.is_some_and(|s| (200..400).contains(&s)) {
+        v["expires_in"] = b.expires_in.clone().unwrap_or(Value::Null);
+        v["issued_at"] = b.issued_at.clone().unwrap_or(Value::Null);
+    }
+}
+
+fn response(r: &ResponseFacts) -> Value {
+    json!({
+        "method": r.method,
+        "status": r.status,
+        "digest": r.digest,
+        "media_type": r.media_type,
+        "size": r.size,
+        "rate_limit": rate_limit(&r.rate_limit),
+    })
+}
+
+fn manifest(d: &ManifestDetail) -> Value {
+    let mut v = json!({"url": d.url, "accept": d.accept});
+    if let Some(a) = &d.auth {
+        v["auth"] = auth(a);
+    }
+    if let Some(s) = &d.auth_summary {
+        v["auth_summary"] = json!(s);
+    }
+    if let Some(s) = d.head_status {
+        v["head_status"] = json!(s);
+    }
+    if let Some(r) = &d.response {
+        v["response"] = response(r);
+    }
+    if let Some(c) = d.credentials {
+        v["credentials"] = json!(c);
+    }
+    if let Some(s) = d.error_get_status {
+        v["error_get_status"] = json!(s);
+    }
+    if let Some(e) = &d.errors {
+        v["errors"] = registry_errors(e);
+    }
+    if let Some(c) = &d.computed_digest {
+        v["computed_digest"] = json!(c);
+    }
+    if let Some(digest) = &d.digest {
+        v["digest"] = json!(digest);
+        v["media_type"] = json!(d.media_type);
+        v["size"] = json!(d.size);
+    }
+    v
+}
+
+fn platform(d: &PlatformDetail) -> Value {
+    let mut v = json!({"wanted": d.wanted.to_string(), "present": d.present});
+    if let Some(i) = &d.index {
+        v["index"] = json!(i);
+    }
+    if let Some(c) = &d.chosen {
+        v["chosen"] =
+            json!({"platform": c.platform, "digest": c.digest, "media_type": c.media_type});
+    }
+    if let Some(c) = &d.config {
+        v["config"] = json!(c);
+    }
+    v
+}
+
+fn blob(d: &BlobDetail) -> Value {
+    let mut v = json!({
+        "digest": d.digest,
+        "url": d.url,
+        "redirects": d.redirects.iter().map(|h| json!({"status": h.status, "to": h.to, "cross_host": h.cross_host})).collect::<Vec<_>>(),
+        "redirect_stages": d.redirect_stages.iter().map(|h| json!({"host": h.host, "stages": brief_stages(&h.stages)})).collect::<Vec<_>>(),
+    });
+    if let Some(h) = &d.final_host {
+        v["final_host"] = json!(h);
+    }
+    if let Some(s) = d.status {
+        v["status"] = json!(s);
+    }
+    v
+}
