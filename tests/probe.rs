@@ -370,6 +370,122 @@ fn dns_timeout_with_a_silent_resolver() {
     assert!(r.wall < Duration::from_secs(3), "took {:?}", r.wall);
 }
 
+/// Issue 7: a node whose resolver is dead gets one finding that names the
+/// resolver, not a name problem per registry.
+#[test]
+fn a_dead_resolver_is_the_node_finding() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.nameserver(SILENT_DNS_IP);
+    let args = [
+        "--registry",
+        "registry.test",
+        "--registry",
+        "token.test",
+        "--image",
+        "basic.test/single:1",
+        "--timeout",
+        "1s",
+        "--json",
+    ];
+    let r = probe(
+        w.command(env!("CARGO_BIN_EXE_probe")),
+        root.path(),
+        &args,
+        None,
+    );
+    let report = r.report();
+    assert!(
+        report.targets.iter().all(|t| t.code == "DNS_TIMEOUT"),
+        "{}",
+        r.stdout
+    );
+    let finding = report.node_finding.expect("a node finding");
+    assert_eq!(finding.category, "network");
+    assert!(
+        finding.message.contains("this node reaches no registry"),
+        "{}",
+        finding.message
+    );
+    let silent = SILENT_DNS_IP.to_string();
+    assert!(finding.hint.contains(&silent), "{}", finding.hint);
+    assert!(finding.hint.contains("resolv.conf"), "{}", finding.hint);
+    assert_eq!(r.status, Some(3));
+    // The human view says it once, before the summary line.
+    let human = probe(
+        w.command(env!("CARGO_BIN_EXE_probe")),
+        root.path(),
+        &args[..args.len() - 1],
+        None,
+    );
+    assert!(
+        human.stdout.contains("node finding (network)"),
+        "{}",
+        human.stdout
+    );
+}
+
+/// One registry failing says nothing about the node.
+#[test]
+fn no_node_finding_when_one_registry_fails() {
+    let Some(w) = support::world() else { return };
+    let r = run(
+        w,
+        &[
+            "--registry",
+            "registry.test",
+            "--registry",
+            "blackhole.test",
+            "--timeout",
+            "1s",
+            "--json",
+        ],
+        None,
+    );
+    let report = r.report();
+    let codes: Vec<&str> = report.targets.iter().map(|t| t.code.as_str()).collect();
+    assert_eq!(codes, ["OK", "TCP_TIMEOUT"], "{}", r.stdout);
+    assert!(report.node_finding.is_none(), "{}", r.stdout);
+    // Nor does a single failing target, even at DNS.
+    let r = run(
+        w,
+        &["--registry", "blackhole.test", "--timeout", "1s", "--json"],
+        None,
+    );
+    assert!(r.report().node_finding.is_none(), "{}", r.stdout);
+}
+
+/// Issue 7: a registry the runtime's config leaves no endpoint for has a code of its own.
+#[test]
+fn a_crio_blocked_registry_is_config_blocked() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    root.write("var/run/crio/crio.sock", "");
+    root.write(
+        "etc/containers/registries.conf",
+        "[[registry]]\nlocation = \"registry.test\"\nblocked = true\n",
+    );
+    let r = probe(
+        w.command(env!("CARGO_BIN_EXE_probe")),
+        root.path(),
+        &["--image", "registry.test/single:1", "--json"],
+        None,
+    );
+    let t = r.target();
+    assert_eq!(
+        (t.code.as_str(), t.category.as_str(), t.status.as_str()),
+        ("CONFIG_BLOCKED", "config", "fail"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.status, Some(7));
+    assert!(
+        t.message.contains("/etc/containers/registries.conf"),
+        "{}",
+        t.message
+    );
+}
+
 /// Issue 3: a blackholed registry gives `TCP_TIMEOUT` in under 3 s with `--timeout 2s`.
 #[test]
 fn blackholed_registry_times_out_within_the_stage_timeout() {

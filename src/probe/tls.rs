@@ -775,10 +775,31 @@ mod tests {
         settings: &TlsSettings,
         trust: &TrustStore,
     ) -> (StageResult, Option<BoxIo>) {
-        let mut settings = settings.clone();
-        crate::config::trust::load_endpoint_files(&mut settings);
+        let settings = with_files(settings);
         let tcp = TcpStream::connect(addr).await.unwrap();
         handshake(Box::new(tcp), name, &settings, trust, T).await
+    }
+
+    /// The settings with their files' contents, read as discovery reads them.
+    fn with_files(settings: &TlsSettings) -> TlsSettings {
+        let read = |p: &std::path::Path| crate::target::LoadedFile {
+            path: p.to_path_buf(),
+            bytes: std::fs::read(p).map_err(|e| e.to_string()),
+        };
+        let mut s = settings.clone();
+        s.material.ca_files = s.ca_files.iter().map(|p| read(p)).collect();
+        s.material.client_certs = s
+            .client_certs
+            .iter()
+            .map(|c| crate::target::LoadedClientCert {
+                cert: read(&c.cert),
+                key_path: c.key.clone(),
+                key: std::fs::read_to_string(&c.key)
+                    .map(crate::secret::Secret::new)
+                    .map_err(|e| e.to_string()),
+            })
+            .collect();
+        s
     }
 
     /// The stage's detail as the report shows it.
