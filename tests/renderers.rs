@@ -16,15 +16,15 @@ fn report(extra: &[&str]) -> Report {
         .unwrap()
         .port();
     let registry = format!("127.0.0.1:{closed}");
-    let mut argv = vec![
+    let mut command_line = vec![
         "probe".to_owned(),
         "--root".to_owned(),
         dir.path().display().to_string(),
         "--registry".to_owned(),
         registry,
     ];
-    argv.extend(extra.iter().map(|s| (*s).to_owned()));
-    let args = Args::try_parse_from(argv).unwrap();
+    command_line.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args = Args::try_parse_from(command_line).unwrap();
     let settings = Settings::from_args(&args, &mut &b""[..]).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     match settings.mode {
@@ -40,7 +40,7 @@ fn json_text_and_plan_render_into_a_buffer() {
 
     let mut json = Vec::new();
     report::json::write(&probed, false, &mut json).unwrap();
-    assert_eq!(json.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+    assert_eq!(String::from_utf8_lossy(&json).lines().count(), 1, "one line");
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["schema"], "regprobe.report/v2");
     assert_eq!(v["targets"][0]["code"], "TCP_REFUSED");
