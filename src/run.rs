@@ -116,6 +116,7 @@ pub fn context(setup: &Setup, settings: &Settings, sources: &mut Vec<Source>) ->
         proxy_for_other_host: Some(Arc::new(move |scheme: Scheme, host: &str, port: u16| {
             config::proxy::proxy_for(&env, scheme.as_str(), host, port)
         })),
+        memory: None,
     }
 }
 

@@ -48,7 +48,14 @@ pub struct Session {
     pub credentials_used: bool,
     /// Scopes the current token was granted for.
     pub scopes: Vec<String>,
+    /// When a Bearer token stops being valid (its `expires_in`, or
+    /// distribution's 60 s default); `None` for Basic, which does not expire.
+    pub expires: Option<Instant>,
 }
+
+/// distribution's token default lifetime when `expires_in` is absent
+/// (`registry/auth/token`: "if `ExpiresIn` is unset, use 60 seconds").
+pub const DEFAULT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A failed authorization: the contract code, a one-line summary, and detail.
 #[derive(Clone, Debug)]
@@ -281,6 +288,7 @@ pub async fn authorize(
                     scheme: Some(AuthScheme::Basic),
                     credentials_used: true,
                     scopes: Vec::new(),
+                    expires: None,
                 },
                 detail: AuthDetail {
                     credentials: true,
@@ -513,6 +521,11 @@ async fn bearer(
     };
     facts.expires_in = scalar("expires_in");
     facts.issued_at = scalar("issued_at");
+    let lifetime = json
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_TOKEN_LIFETIME, std::time::Duration::from_secs);
     let who = match (cred, creds_used) {
         (Some(c), true) => format!(" with credentials from {}", c.source),
         _ => " anonymously".to_owned(),
@@ -532,6 +545,7 @@ async fn bearer(
             scheme: Some(AuthScheme::Bearer),
             credentials_used: creds_used,
             scopes,
+            expires: Some(Instant::now() + lifetime),
         },
         detail: AuthDetail {
             bearer: Some(facts),

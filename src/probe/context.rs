@@ -7,6 +7,7 @@
 //! discovery fills it in).
 
 use super::dns::NodeResolver;
+use super::memory::Memory;
 use super::tls::TrustStore;
 use crate::oci::Platform;
 use crate::target::{Endpoint, ProxyUrl, Scheme};
@@ -30,6 +31,9 @@ pub struct Context {
     /// The runtime's proxy rules for hosts other than the endpoint (token
     /// realms, blob redirects); `None` reuses the endpoint's own proxy.
     pub proxy_for_other_host: Option<ProxyChooser>,
+    /// An agent's memory across rounds (warm tokens, backoffs); `None` for
+    /// a one-shot run, which always asks everything.
+    pub memory: Option<Arc<Memory>>,
 }
 
 impl Context {

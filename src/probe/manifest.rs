@@ -430,6 +430,58 @@ pub fn short(target: &str) -> &str {
     target.split('?').next().unwrap_or(target)
 }
 
+/// An agent's warm round: `HEAD` the reference with the remembered
+/// authorization. The manifest stage and the digest the registry sent, when
+/// it answered 200 with one; `None` otherwise (the caller falls back to a
+/// full pass, which classifies whatever it was).
+pub async fn warm_head(
+    ep: &Endpoint,
+    image: &Reference,
+    client: &mut HostClient<'_>,
+    session: &Session,
+) -> Option<(StageResult, String)> {
+    let started = Instant::now();
+    let repo = image.path.as_str();
+    let object = image.object().to_owned();
+    let target = registry_target(ep, &format!("{repo}/manifests/{object}"));
+    let req = manifest_req(
+        ep,
+        Method::HEAD,
+        &target,
+        ACCEPT_MANIFESTS,
+        session,
+        MANIFEST_LIMIT,
+    );
+    let reply = client.send(&req).await.ok()?;
+    if !reply.status.is_success() {
+        return None;
+    }
+    let digest = reply.header("docker-content-digest")?.to_owned();
+    let mtype = media_type(&reply);
+    let detail = ManifestDetail {
+        url: format!("{}://{}{}", ep.scheme.as_str(), ep.authority(), target),
+        accept: ACCEPT_MANIFESTS,
+        response: Some(response_facts(&reply, &Method::HEAD)),
+        credentials: Some(session.credentials_used),
+        digest: Some(digest.clone()),
+        media_type: Some(mtype.clone()),
+        size: reply
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok()),
+        ..ManifestDetail::default()
+    };
+    let summary = format!("{repo}:{object} -> {digest} (HEAD, digest unchanged)");
+    Some((
+        StageResult::ok(
+            Stage::Manifest,
+            started.elapsed(),
+            summary,
+            Detail::Manifest(Box::new(detail)),
+        ),
+        digest,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::result::Status;

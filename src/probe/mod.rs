@@ -27,6 +27,7 @@ pub mod dial;
 pub mod dns;
 pub mod io;
 pub mod manifest;
+pub mod memory;
 pub mod ping;
 pub mod platform;
 pub mod proxy;

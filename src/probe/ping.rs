@@ -6,6 +6,7 @@
 //! It reads the answer only: no credential is sent here (the endpoint's
 //! configured headers are, as containerd sends them on every request).
 
+use super::auth::Session;
 use super::challenge::{self, Challenge};
 use super::client::{Body, ERROR_BODY_LIMIT, Failure, HostClient, Reply, Req, strip_query};
 use super::registry_error::{self, parse_errors};
@@ -248,6 +249,44 @@ pub async fn ping(client: &mut HostClient<'_>, ep: &Endpoint) -> Ping {
         ),
     };
     Ping { result, challenges }
+}
+
+/// An agent's warm round for a registry-only target: `GET /v2/` with the
+/// remembered authorization. The ping stage when it answers 200; `None`
+/// otherwise (the caller falls back to a full pass).
+pub async fn authorized_ping(
+    client: &mut HostClient<'_>,
+    ep: &Endpoint,
+    session: &Session,
+) -> Option<StageResult> {
+    let started = Instant::now();
+    let target = format!("{}/", ep.path.trim_end_matches('/'));
+    let req = Req::new(Method::GET, target.clone(), ERROR_BODY_LIMIT)
+        .endpoint_headers(ep)
+        .authorization(session.authorization.as_ref());
+    let reply = client.send(&req).await.ok()?;
+    if !reply.status.is_success() {
+        return None;
+    }
+    let line = reply.status_line();
+    let detail = Detail::Ping(PingDetail::Answered(PingAnswer {
+        url: ep.url(),
+        status: reply.status.as_u16(),
+        api_version: reply
+            .header("docker-distribution-api-version")
+            .map(str::to_owned),
+        server: reply.header(SERVER.as_str()).map(str::to_owned),
+        challenges: Vec::new(),
+        rate_limit: reply.rate_limit(),
+        reconnects: client.reconnects,
+        registry_errors: Vec::new(),
+    }));
+    Some(StageResult::ok(
+        Stage::Ping,
+        started.elapsed(),
+        format!("{line}: {target} with the remembered authorization"),
+        detail,
+    ))
 }
 
 #[cfg(test)]

@@ -7,15 +7,17 @@
 //! failure means is decided in `verdict.rs`.
 
 use super::auth;
+use super::auth::Session;
 use super::blob;
 use super::client::HostClient;
 use super::context::Context;
 use super::dial::{self, DialSpec};
 use super::io::BoxIo;
 use super::manifest;
-use super::ping::ping;
+use super::memory::{Backoff, Memory, Warm, WarmKey};
+use super::ping::{self, ping};
 use super::platform;
-use super::result::{Detail, FallbackDetail, Stage, StageResult};
+use super::result::{Detail, FallbackDetail, PingDetail, Stage, StageResult};
 use crate::code::Code;
 use crate::target::{Endpoint, Target};
 use std::time::Duration;
@@ -191,17 +193,6 @@ pub async fn http_stages(
     ep: &Endpoint,
     io: BoxIo,
 ) -> (Vec<StageResult>, u32) {
-    let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
-    let stages = http_stages_on(ctx, target, ep, &mut client).await;
-    (stages, client.requests)
-}
-
-async fn http_stages_on(
-    ctx: &Context,
-    target: &Target,
-    ep: &Endpoint,
-    client: &mut HostClient<'_>,
-) -> Vec<StageResult> {
     // A CRI-O `prefix`/`location` or k3s `rewrite` changes the repository asked
     // for on this endpoint: scope, manifest and blob paths all use it.
     let rewritten;
@@ -216,6 +207,210 @@ async fn http_stages_on(
         }
         _ => target,
     };
+    let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
+    let stages = match &ctx.memory {
+        Some(memory) => remembered(ctx, memory, target, ep, &mut client).await,
+        None => full_pass(ctx, target, ep, &mut client).await.stages,
+    };
+    (stages, client.requests)
+}
+
+/// The HTTP stages of an agent's round: nothing sent to a registry that
+/// asked to be left alone; one request when a warm authorization and digest
+/// are remembered and still hold; otherwise a full pass, whose outcome is
+/// remembered.
+async fn remembered(
+    ctx: &Context,
+    memory: &Memory,
+    target: &Target,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+) -> Vec<StageResult> {
+    let host = ep.authority();
+    if let Some(b) = memory.backoff(&host) {
+        return backed_off(target, &b);
+    }
+    let key = WarmKey {
+        endpoint: ep.url(),
+        image: target
+            .image
+            .as_ref()
+            .map(|i| format!("{}{}", i.path, object_suffix(i)))
+            .unwrap_or_default(),
+        credential: ep.credential.as_ref().map(|c| c.source.clone()),
+    };
+    if let Some(warm) = memory.warm(&key) {
+        if let Some(stages) = warm_round(ep, target, client, &warm).await {
+            return stages;
+        }
+        memory.forget(&key);
+    }
+    let pass = full_pass(ctx, target, ep, client).await;
+    if let Some(limited) = pass.stages.iter().find(|s| s.code == Code::RateLimited) {
+        memory.rate_limited(&host, retry_after(limited).as_deref());
+    }
+    let all_ok = pass.stages.iter().all(|s| !s.is_fail());
+    if all_ok && (target.image.is_none() || pass.digest.is_some()) {
+        let later = pass
+            .stages
+            .iter()
+            .filter(|s| matches!(s.stage, Stage::Platform | Stage::Blob))
+            .cloned()
+            .collect();
+        memory.remember(
+            key,
+            Warm {
+                session: pass.session,
+                digest: pass.digest.unwrap_or_default(),
+                later,
+                at: std::time::SystemTime::now(),
+            },
+        );
+    }
+    pass.stages
+}
+
+/// `:tag` or `@digest` of a reference.
+fn object_suffix(r: &crate::reference::Reference) -> String {
+    match (&r.digest, &r.tag) {
+        (Some(d), _) => format!("@{d}"),
+        (None, Some(t)) => format!(":{t}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The `Retry-After` a rate-limited stage saw, if the registry sent one.
+fn retry_after(stage: &StageResult) -> Option<String> {
+    let rate = match &stage.detail {
+        Detail::Ping(PingDetail::Answered(a)) => Some(&a.rate_limit),
+        Detail::Manifest(m) => m.response.as_ref().map(|r| &r.rate_limit),
+        _ => None,
+    };
+    rate.and_then(|r| r.retry_after.clone())
+}
+
+/// A round while the registry's `Retry-After` holds: nothing is sent.
+fn backed_off(target: &Target, b: &Backoff) -> Vec<StageResult> {
+    let left = b
+        .until
+        .saturating_duration_since(tokio::time::Instant::now());
+    let after = b
+        .retry_after
+        .as_deref()
+        .map(|r| format!(" (Retry-After: {r})"))
+        .unwrap_or_default();
+    let mut out = vec![StageResult::fail(
+        Stage::Ping,
+        Code::RateLimited,
+        Duration::ZERO,
+        format!(
+            "the registry answered 429 in an earlier round{after}: left alone for {} more; nothing sent this round",
+            humantime::format_duration(Duration::from_secs(left.as_secs()))
+        ),
+        Detail::None,
+    )];
+    out.extend(not_reached(
+        later_stages(target),
+        "the registry asked to be left alone",
+    ));
+    out
+}
+
+fn later_stages(target: &Target) -> &'static [Stage] {
+    if target.image.is_some() {
+        &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]
+    } else {
+        &[Stage::Auth]
+    }
+}
+
+/// One request with a remembered authorization: a manifest `HEAD` whose
+/// digest must be the one remembered (then platform and blob hold as they
+/// did), or for a registry-only target an authorized `GET /v2/`. `None`
+/// when the answer differs: a full pass follows on the same connection.
+async fn warm_round(
+    ep: &Endpoint,
+    target: &Target,
+    client: &mut HostClient<'_>,
+    warm: &Warm,
+) -> Option<Vec<StageResult>> {
+    let since = humantime::format_rfc3339_seconds(warm.at);
+    let token_note = match warm.session.expires {
+        Some(e) => format!(
+            "remembered authorization from the round at {since}, valid for {} more",
+            humantime::format_duration(Duration::from_secs(
+                e.saturating_duration_since(tokio::time::Instant::now())
+                    .as_secs()
+            ))
+        ),
+        None if warm.session.authorization.is_some() => {
+            format!("remembered Basic authorization from the round at {since}")
+        }
+        None => format!("no authorization needed at the round at {since}"),
+    };
+    let Some(image) = &target.image else {
+        let ping = ping::authorized_ping(client, ep, &warm.session).await?;
+        return Some(vec![
+            ping,
+            StageResult::skipped(Stage::Auth, format!("not asked again: {token_note}")),
+        ]);
+    };
+    let (head, digest) = manifest::warm_head(ep, image, client, &warm.session).await?;
+    if digest != warm.digest {
+        return None;
+    }
+    let mut out = vec![
+        StageResult::skipped(
+            Stage::Ping,
+            "not asked again: the registry answered with a remembered authorization",
+        ),
+        StageResult::skipped(Stage::Auth, format!("not asked again: {token_note}")),
+        head,
+    ];
+    for s in &warm.later {
+        out.push(StageResult::skipped(
+            s.stage,
+            format!(
+                "digest unchanged since the round at {since}, which said: {}",
+                s.summary
+            ),
+        ));
+    }
+    Some(out)
+}
+
+/// What a full pass learnt: its stages, the authorization it ended with,
+/// and the digest the reference resolved to.
+struct Pass {
+    stages: Vec<StageResult>,
+    session: Session,
+    digest: Option<String>,
+}
+
+async fn full_pass(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+) -> Pass {
+    let mut session = Session::default();
+    let mut digest = None;
+    let stages = full_stages(ctx, target, ep, client, &mut session, &mut digest).await;
+    Pass {
+        stages,
+        session,
+        digest,
+    }
+}
+
+async fn full_stages(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    client: &mut HostClient<'_>,
+    session_out: &mut Session,
+    digest_out: &mut Option<String>,
+) -> Vec<StageResult> {
     let later: &[Stage] = if target.image.is_some() {
         &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]
     } else {
@@ -237,20 +432,24 @@ async fn http_stages_on(
         out.extend(not_reached(&later[1..], &format!("auth failed ({code})")));
         return out;
     }
+    *session_out = session.clone();
     let Some(image) = &target.image else {
         return out;
     };
 
     let (m, resolved) = manifest::run(ctx, ep, image, client, &mut session).await;
     out.push(m);
+    session_out.clone_from(&session);
     let Some(resolved) = resolved else {
         let code = out.last().map_or(Code::RegistryError, |s| s.code);
+        *digest_out = None;
         out.extend(not_reached(
             &[Stage::Platform, Stage::Blob],
             &format!("manifest failed ({code})"),
         ));
         return out;
     };
+    *digest_out = Some(resolved.digest.clone());
     // An index names platforms itself: choose before touching blobs. A single
     // manifest only says its platform in the config blob, so the platform
     // stage comes after the blob stage has fetched that config.

@@ -220,6 +220,7 @@ pub fn context(stage_timeout: Duration) -> (Context, ()) {
         deadline: tokio::time::Instant::now() + Duration::from_secs(60),
         platform: Platform::parse("linux/amd64").unwrap(),
         proxy_for_other_host: None,
+        memory: None,
     };
     (ctx, ())
 }
