@@ -27,6 +27,8 @@ pub enum RunError {
     Runtime(io::Error),
     #[error("cannot write the report: {0}")]
     Output(io::Error),
+    #[error(transparent)]
+    Summary(#[from] crate::summary::SummaryError),
 }
 
 /// Docker Hub's registry name (its API host is `reference::api_host`).
@@ -34,6 +36,9 @@ pub const DOCKER_HUB: &str = "docker.io";
 
 /// Parse arguments, run, render; return the exit status.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
+    if let Some(crate::cli::Command::Summarize { file, wide }) = &args.command {
+        return Ok(crate::summary::main(file.as_deref(), *wide, args.json)?);
+    }
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
     let report = match settings.mode {
         Mode::Plan => plan_run(&settings)?,
