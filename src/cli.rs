@@ -101,9 +101,8 @@ pub enum Command {
     /// Print what would be probed, without touching the network: endpoints in
     /// the runtime's order, TLS material, credential sources, proxies.
     Plan,
-    /// Read the agents' report lines (`kubectl logs -n regprobe -l app=regprobe
-    /// --prefix --tail=-1`) and print a node x target matrix with cluster-wide
-    /// verdicts; the newest report per node counts.
+    /// Summarize the agents' reports (`kubectl logs -l app=regprobe --prefix`):
+    /// a node x target matrix and cluster-wide verdicts, newest report per node.
     Summarize {
         /// The log text to read; `-` or nothing reads standard input.
         #[arg(value_name = "FILE|-")]

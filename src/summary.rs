@@ -22,7 +22,8 @@
 //!   Text before the first `{` is ignored, so `kubectl logs --timestamps`
 //!   and stern's prefixes work. A pretty-printed object (`probe --json`
 //!   output: a line `{`, indented lines, a line `}`) is read as well, per
-//!   prefix, so `cat node-*.json | probe summarize` works.
+//!   prefix, so `cat node-*.json | probe summarize` works (not with
+//!   `--timestamps`, which stamps every line of it).
 //! - Only the report fields the summary needs are read; unknown fields are
 //!   ignored (the report may grow). Codes, categories and statuses must be
 //!   the contract's, or the object is not a report.
@@ -753,14 +754,17 @@ fn build(reports: Vec<NodeReport>, reports_read: usize, skipped: Skipped) -> Sum
     let groups = groups(&rows);
     let verdicts = verdicts(&targets, &rows);
     let mut findings: Vec<FindingGroup> = Vec::new();
+    let mut finding_index: HashMap<&NodeFinding, usize> = HashMap::new();
     for row in &rows {
         let Some(f) = &row.finding else { continue };
-        match findings.iter_mut().find(|g| g.finding == *f) {
-            Some(g) => g.nodes.push(row.node.clone()),
-            None => findings.push(FindingGroup {
+        if let Some(&i) = finding_index.get(f) {
+            findings[i].nodes.push(row.node.clone());
+        } else {
+            finding_index.insert(f, findings.len());
+            findings.push(FindingGroup {
                 finding: f.clone(),
                 nodes: vec![row.node.clone()],
-            }),
+            });
         }
     }
     Summary {
@@ -775,15 +779,17 @@ fn build(reports: Vec<NodeReport>, reports_read: usize, skipped: Skipped) -> Sum
 }
 
 fn groups(rows: &[Row]) -> Vec<Group> {
-    let mut groups: Vec<(Vec<Option<&str>>, Group)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
         let labels = row.labels();
-        match groups.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, g)) => g.rows.push(i),
-            None => groups.push((labels, Group { rows: vec![i] })),
+        if let Some(&g) = index.get(&labels) {
+            groups[g].rows.push(i);
+        } else {
+            index.insert(labels, groups.len());
+            groups.push(Group { rows: vec![i] });
         }
     }
-    let mut groups: Vec<Group> = groups.into_iter().map(|(_, g)| g).collect();
     groups.sort_by(|a, b| {
         b.rows
             .len()
@@ -961,13 +967,13 @@ pub enum SummaryError {
         "standard input is a terminal: pipe `kubectl logs -n regprobe -l app=regprobe --prefix --tail=-1` into `probe summarize`, or name a FILE"
     )]
     Terminal,
-    #[error("no regprobe.report/v2 report in {what} ({})", skipped_text(.skipped))]
+    #[error("no regprobe.report/v2 report in {what} ({})", if .skipped.total() == 0 { "it is empty".to_owned() } else { skipped_text(.skipped) })]
     NoReport { what: String, skipped: Skipped },
     #[error("cannot write the summary: {0}")]
     Output(io::Error),
 }
 
-/// "5 lines skipped: 3 not JSON, 2 not a report" (or "nothing read").
+/// "5 lines skipped: 3 not JSON, 2 JSON but not a report".
 #[must_use]
 pub fn skipped_text(s: &Skipped) -> String {
     if s.total() == 0 {
@@ -1014,14 +1020,17 @@ pub fn main(file: Option<&Path>, wide: bool, json: bool) -> Result<u8, SummaryEr
         });
     }
     let mut out = anstream::stdout();
-    if json {
+    let written = if json {
         crate::report::summary::write_json(&summary, &mut out)
     } else {
         crate::report::summary::write_text(&summary, wide, &mut out)
     }
-    .and_then(|()| out.flush())
-    .map_err(SummaryError::Output)?;
-    Ok(summary.exit_status())
+    .and_then(|()| out.flush());
+    match written {
+        // `probe summarize | head`: the reader has seen enough.
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(SummaryError::Output(e)),
+        _ => Ok(summary.exit_status()),
+    }
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ fn matrix(s: &Summary, wide: bool, out: &mut dyn io::Write) -> io::Result<()> {
                 let first = &s.rows[g.rows[0]];
                 let label = match g.rows.len() {
                     1 => first.node.clone(),
-                    n => format!("{} (+{})", first.node, plural(n - 1, "node")),
+                    n => format!("{} (+{})", first.node, n - 1),
                 };
                 (label, first)
             })
@@ -205,7 +205,7 @@ fn matrix(s: &Summary, wide: bool, out: &mut dyn io::Write) -> io::Result<()> {
     if !wide && s.groups.iter().any(|g| g.rows.len() > 1) {
         writeln!(
             out,
-            "{DIM}(+N nodes): that many more nodes with the same results; --wide lists every node{DIM:#}"
+            "{DIM}(+N): N more nodes with the same results; --wide lists every node{DIM:#}"
         )?;
     }
     if short {
@@ -256,19 +256,24 @@ fn failures(s: &Summary, out: &mut dyn io::Write) -> io::Result<()> {
             current = Some(v.code);
             writeln!(out, "{RED}{}{RED:#} ({})", v.code, v.category)?;
         }
-        writeln!(
-            out,
-            "  {BOLD}{}{BOLD:#} on {}/{} nodes: {}",
+        let head = format!(
+            "  {} on {}/{} nodes: ",
             v.target,
             v.nodes.len(),
-            v.nodes_total,
-            name_list(&v.nodes, NAMES)
+            v.nodes_total
+        );
+        writeln!(
+            out,
+            "  {BOLD}{}{BOLD:#}{}{}",
+            v.target,
+            &head[2 + v.target.len()..],
+            wrap(&name_list(&v.nodes, NAMES), head.len(), 6)
         )?;
         if !v.target_message.is_empty() {
             writeln!(out, "    {}", wrap(&v.target_message, 4, 4))?;
         }
         if let Some(h) = &v.hint {
-            writeln!(out, "    {BOLD}hint:{BOLD:#} {}", wrap(h, 10, 6))?;
+            writeln!(out, "    {BOLD}hint:{BOLD:#} {}", wrap(h, 10, 10))?;
         }
     }
     writeln!(out)
@@ -295,17 +300,22 @@ fn findings(s: &Summary, out: &mut dyn io::Write) -> io::Result<()> {
     }
     writeln!(out, "{BOLD}node findings:{BOLD:#}")?;
     for g in &s.findings {
-        writeln!(
-            out,
-            "  {YELLOW}{}{YELLOW:#} on {}/{} nodes: {}",
+        let head = format!(
+            "  {} on {}/{} nodes: ",
             g.finding.category,
             g.nodes.len(),
-            s.rows.len(),
-            name_list(&g.nodes, NAMES),
+            s.rows.len()
+        );
+        writeln!(
+            out,
+            "  {YELLOW}{}{YELLOW:#}{}{}",
+            g.finding.category,
+            &head[2 + g.finding.category.as_str().len()..],
+            wrap(&name_list(&g.nodes, NAMES), head.len(), 6)
         )?;
         writeln!(out, "    {}", wrap(&g.finding.message, 4, 4))?;
         if let Some(h) = &g.finding.hint {
-            writeln!(out, "    {BOLD}hint:{BOLD:#} {}", wrap(h, 10, 6))?;
+            writeln!(out, "    {BOLD}hint:{BOLD:#} {}", wrap(h, 10, 10))?;
         }
     }
     writeln!(out)
@@ -563,10 +573,10 @@ mod tests {
 12 nodes, 2 targets, reports at 2026-11-21T22:33:00Z
 12 reports read, 1 line skipped: 1 not JSON
 
-NODE                   a.corp         b.corp
-aks-np1-0 (+10 nodes)  TLS_UNTRUSTED  OK
-aks-np1-7              TLS_UNTRUSTED  TCP_TIMEOUT
-(+N nodes): that many more nodes with the same results; --wide lists every node
+NODE             a.corp         b.corp
+aks-np1-0 (+10)  TLS_UNTRUSTED  OK
+aks-np1-7        TLS_UNTRUSTED  TCP_TIMEOUT
+(+N): N more nodes with the same results; --wide lists every node
 
 failing, by code:
 TCP_TIMEOUT (network)
@@ -614,7 +624,7 @@ cluster: FAIL, 12/12 nodes failing (worst: config, exit status 7)
         let s = cluster(300);
         let t = text(&s, false);
         assert!(t.lines().count() < 30, "{t}");
-        assert!(t.contains("aks-np1-0 (+293 nodes)"), "{t}");
+        assert!(t.contains("aks-np1-0 (+293)"), "{t}");
         assert!(
             t.contains("300/300 nodes fail TLS_UNTRUSTED for a.corp"),
             "{t}"
@@ -664,17 +674,23 @@ cluster: FAIL, 12/12 nodes failing (worst: config, exit status 7)
             .iter()
             .map(|t| (t.as_str(), "TLS_UNTRUSTED"))
             .collect();
-        let s = Summary::from_text(&[line("n1", &row), line("n2", &row)].join("\n"));
+        let s = Summary::from_text(
+            &[
+                line("aks-nodepool1-12345-vmss000000", &row),
+                line("aks-nodepool1-12345-vmss000001", &row),
+            ]
+            .join("\n"),
+        );
         let t = text(&s, false);
         let matrix: Vec<&str> = t
             .lines()
             .skip(3)
-            .take_while(|l| !l.starts_with("(+N"))
+            .take_while(|l| !l.starts_with("(+N)"))
             .collect();
         assert!(matrix[0].starts_with("NODE"), "{t}");
         assert!(matrix[0].contains("T1") && t.contains("T6"), "{t}");
         assert!(matrix.iter().all(|l| l.len() <= WIDTH), "{t}");
-        // Six 13-wide columns and the node column do not fit in 100: two blocks.
+        // Six 13-wide columns beside a 34-wide node column do not fit in 100: two blocks.
         assert_eq!(
             matrix.iter().filter(|l| l.starts_with("NODE")).count(),
             2,
