@@ -2,7 +2,7 @@
 //! ([`crate::run`]) -> a renderer on stdout -> the exit status of
 //! `CONTRACT.md`. The only module that reads stdin or writes stdout.
 
-use crate::cli::{Args, Mode, Settings};
+use crate::cli::{Args, Command, Mode, Settings};
 use crate::report::{self, Report};
 use crate::run::{self, RunError};
 use crate::verdict;
@@ -10,6 +10,9 @@ use std::io::{self, Write as _};
 
 /// Run the command line's request; the exit status, or why nothing ran.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
+    if let Some(Command::Summarize { file, wide }) = &args.command {
+        return Ok(crate::summary::main(file.as_deref(), *wide, args.json)?);
+    }
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

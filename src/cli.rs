@@ -101,6 +101,16 @@ pub enum Command {
     /// Print what would be probed, without touching the network: endpoints in
     /// the runtime's order, TLS material, credential sources, proxies.
     Plan,
+    /// Summarize the agents' reports (`kubectl logs -l app=regprobe --prefix`):
+    /// a node x target matrix and cluster-wide verdicts, newest report per node.
+    Summarize {
+        /// The log text to read; `-` or nothing reads standard input.
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+        /// Print every node on its own row instead of grouping identical rows.
+        #[arg(long)]
+        wide: bool,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -193,6 +203,11 @@ impl Settings {
         let mode = match args.command {
             None => Mode::Probe,
             Some(Command::Plan) => Mode::Plan,
+            Some(Command::Summarize { .. }) => {
+                return Err(UsageError(
+                    "`probe summarize` reads reports, it does not probe".to_owned(),
+                ));
+            }
         };
         Ok(Self {
             mode,

@@ -19,5 +19,6 @@ pub mod reference;
 pub mod report;
 pub mod run;
 pub mod secret;
+pub mod summary;
 pub mod target;
 pub mod verdict;

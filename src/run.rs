@@ -34,6 +34,8 @@ pub enum RunError {
     Runtime(io::Error),
     #[error("cannot write the report: {0}")]
     Output(io::Error),
+    #[error(transparent)]
+    Summary(#[from] crate::summary::SummaryError),
 }
 
 /// Docker Hub's registry name (its API host is `reference::api_host`).

@@ -40,7 +40,11 @@ fn json_text_and_plan_render_into_a_buffer() {
 
     let mut json = Vec::new();
     report::json::write(&probed, false, &mut json).unwrap();
-    assert_eq!(String::from_utf8_lossy(&json).lines().count(), 1, "one line");
+    assert_eq!(
+        String::from_utf8_lossy(&json).lines().count(),
+        1,
+        "one line"
+    );
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["schema"], "regprobe.report/v2");
     assert_eq!(v["targets"][0]["code"], "TCP_REFUSED");

@@ -5,6 +5,7 @@
 
 pub mod json;
 pub mod plan;
+pub mod summary;
 pub mod text;
 
 use crate::config::Source;
