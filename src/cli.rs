@@ -101,6 +101,14 @@ pub enum Command {
     /// Print what would be probed, without touching the network: endpoints in
     /// the runtime's order, TLS material, credential sources, proxies.
     Plan,
+    /// Map a pull error message (as `kubectl describe pod` or the pod's
+    /// `state.waiting.message` shows it) to a code, category and hint,
+    /// without touching the network or the node.
+    Explain {
+        /// The kubelet/containerd/CRI-O/Docker message, or `-` to read it from standard input.
+        #[arg(value_name = "MESSAGE")]
+        message: String,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -193,6 +201,10 @@ impl Settings {
         let mode = match args.command {
             None => Mode::Probe,
             Some(Command::Plan) => Mode::Plan,
+            // run::main_with answers `explain` before any settings are made.
+            Some(Command::Explain { .. }) => {
+                return Err(UsageError("explain takes no probe settings".to_owned()));
+            }
         };
         Ok(Self {
             mode,

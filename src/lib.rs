@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod code;
 pub mod config;
+pub mod explain;
 pub mod hostroot;
 pub mod platform;
 pub mod probe;

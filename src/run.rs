@@ -34,6 +34,16 @@ pub const DOCKER_HUB: &str = "docker.io";
 
 /// Parse arguments, run, render; return the exit status.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
+    // `probe explain`: no settings, no node, no network.
+    if let Some(crate::cli::Command::Explain { message }) = &args.command {
+        let message = crate::explain::read_message(message, &mut io::stdin().lock())
+            .map_err(|e| UsageError(format!("explain: cannot read standard input: {e}")))?;
+        let explanation = crate::explain::explain(&message);
+        let mut stdout = anstream::stdout();
+        report::explain::write(&explanation, args.json, &mut stdout).map_err(RunError::Output)?;
+        stdout.flush().map_err(RunError::Output)?;
+        return Ok(explanation.exit_status());
+    }
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
     let report = match settings.mode {
         Mode::Plan => plan_run(&settings)?,

@@ -2,6 +2,7 @@
 //! turn it into the contract JSON ([`json`]) or the human view ([`text`]),
 //! writing to any `io::Write` so tests render into a `Vec<u8>`.
 
+pub mod explain;
 pub mod json;
 pub mod plan;
 pub mod text;
