@@ -100,33 +100,32 @@ fn judged(
 ) -> Explanation {
     let matched = text[start..end].trim().to_owned();
     facts.url = last_url(text, start);
+    // The lookup or dial of the clause that decided, not of another error in the message.
+    let clause_lower = matched.to_ascii_lowercase();
+    if let Some(name) = after(&matched, &clause_lower, "lookup ", LOOKUP_ENDS) {
+        facts.lookup = Some(name);
+    }
+    if let Some(addr) = after(&matched, &clause_lower, "dial tcp ", DIAL_ENDS) {
+        facts.addr = Some(addr);
+    }
     facts.clause = Some(matched.clone());
     let mut code = pattern.code;
     let mut also: Vec<Code> = pattern.also.to_vec();
     let mut hint = fill(pattern.hint, &facts);
     if pattern.reach == Reach::Host {
-        let raw = code;
-        let refined = if facts.url.as_ref().is_some_and(Url::is_token_realm)
+        let refinement = if facts.url.as_ref().is_some_and(Url::is_token_realm)
             || token_context(&lower[..start])
         {
-            Some((
-                Code::AuthServerUnreachable,
-                "the registry sends clients to {host} for a token, and the node cannot reach it",
-                "allow egress to that host too (and to the registry itself)",
-            ))
+            Some(&table::TOKEN_REALM)
         } else if facts.url.as_ref().is_some_and(Url::is_blob) {
-            Some((
-                Code::BlobUnreachable,
-                "the manifest came through, but the layer data is served from {host} and the node cannot reach it",
-                "allow egress to it too (ACR: *.data.azurecr.io and *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)",
-            ))
+            Some(&table::BLOB_STORE)
         } else {
             None
         };
-        if let Some((new, what, todo)) = refined {
-            code = new;
+        if let Some(r) = refinement {
+            hint = format!("{} ({code}: {matched}): {}", fill(r.what, &facts), r.todo);
+            code = r.code;
             also.clear();
-            hint = format!("{} ({raw}: {matched}): {todo}", fill(what, &facts));
         }
     }
     also.retain(|c| *c != code);
@@ -144,7 +143,11 @@ fn judged(
 /// Whether the failing request was for a token: containerd and
 /// containers/image say so just before the error they wrap.
 fn token_context(before: &str) -> bool {
-    let tail = &before[before.len().saturating_sub(200)..];
+    let mut from = before.len().saturating_sub(200);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = &before[from..];
     [
         "failed to fetch anonymous token",
         "failed to fetch oauth token",
@@ -226,7 +229,10 @@ fn clause_end(text: &str, end: usize) -> usize {
     while !rest.is_char_boundary(stop) {
         stop -= 1;
     }
-    end + rest[..stop].trim_end().len()
+    // kubectl's table borders are not part of the message.
+    end + rest[..stop]
+        .trim_end_matches(|c: char| c.is_whitespace() || c == '│')
+        .len()
 }
 
 /// A message copied out of JSON or a Go log line keeps its escapes.
@@ -247,20 +253,6 @@ struct Url {
 }
 
 impl Url {
-    /// The host without its port (an IPv6 literal keeps its brackets).
-    #[cfg(test)]
-    fn host(&self) -> &str {
-        match self.authority.rsplit_once(':') {
-            Some((h, port))
-                if port.chars().all(|c| c.is_ascii_digit())
-                    && (!h.starts_with('[') || h.ends_with(']')) =>
-            {
-                h
-            }
-            _ => &self.authority,
-        }
-    }
-
     /// A distribution token realm: its query asks for a `scope`/`service`,
     /// or its path is a token endpoint (`/token`, ACR's `/oauth2/token`).
     fn is_token_realm(&self) -> bool {
@@ -297,6 +289,11 @@ fn last_url(text: &str, before: usize) -> Option<Url> {
     })
 }
 
+/// Go's `DNSError`: "lookup NAME on SERVER: ERR" (or "lookup NAME: ERR").
+const LOOKUP_ENDS: &[&str] = &[" on ", ": ", "\""];
+/// Go's `OpError`: "dial tcp ADDR: ERR".
+const DIAL_ENDS: &[&str] = &[": "];
+
 /// What the message names, for the hints.
 #[derive(Clone, Debug, Default)]
 struct Facts {
@@ -324,8 +321,8 @@ impl Facts {
             .map(|r| r.domain);
         Facts {
             registry,
-            lookup: after(text, lower, "lookup ", &[" on ", ": ", "\""]),
-            addr: after(text, lower, "dial tcp ", &[": "]),
+            lookup: after(text, lower, "lookup ", LOOKUP_ENDS),
+            addr: after(text, lower, "dial tcp ", DIAL_ENDS),
             ip: after(text, lower, "client with ip ", &[" is not"]).map(|ip| {
                 ip.trim_matches(|c| c == '\'' || c == '"' || c == '`')
                     .to_owned()
@@ -510,7 +507,7 @@ fn fill(template: &str, facts: &Facts) -> String {
             &facts
                 .plugin
                 .as_deref()
-                .map_or_else(String::new, |p| format!("`{p}`")),
+                .map_or_else(|| "for this image".to_owned(), |p| format!("`{p}`")),
         )
         .replace("{probe}", &facts.probe_command())
 }
@@ -607,7 +604,7 @@ mod tests {
         assert!(u.is_blob() && !u.is_token_realm());
         let u = url("Head \"https://reg.io:5000/v2/a/manifests/sha256:abc\": EOF");
         assert!(!u.is_blob());
-        assert_eq!((u.authority.as_str(), u.host()), ("reg.io:5000", "reg.io"));
+        assert_eq!(u.authority, "reg.io:5000");
         assert!(!url("Get https://10.78.0.228:5000/v1/_ping: x509").is_blob());
     }
 
@@ -698,6 +695,90 @@ mod tests {
             "unexpected status from HEAD request to https://a/v2/x/manifests/1: 401 Unauthorized; then: dial tcp 10.0.0.1:443: connect: connection refused",
         );
         assert_eq!(e.code, Some(Code::TcpRefused));
+    }
+
+    /// Non-ASCII text (kubectl's box drawing, other languages) is sliced
+    /// only at character boundaries.
+    #[test]
+    fn non_ascii_text_is_safe() {
+        let e = explain(
+            "│ Warning  Failed  9s  kubelet  Failed to pull image \"ünïcode/app:1\": 失败 dial tcp 10.0.0.1:443: connect: connection refused │",
+        );
+        assert_eq!(e.code, Some(Code::TcpRefused));
+        assert_eq!(
+            e.matched.as_deref(),
+            Some("dial tcp 10.0.0.1:443: connect: connection refused")
+        );
+        let long = format!(
+            "{}failed to fetch anonymous token: Get \"https://a/token?scope=x\": dial tcp: lookup a: no such host",
+            "é".repeat(150)
+        );
+        assert_eq!(explain(&long).code, Some(Code::AuthServerUnreachable));
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Pieces of real messages, so the matcher goes deep.
+        const PIECES: &[&str] = &[
+            "Failed to pull image \"",
+            "\": ",
+            "dial tcp ",
+            "lookup ",
+            " on 10.0.0.10:53: ",
+            "i/o timeout",
+            "no such host",
+            "connection refused",
+            "Get \"https://r.example/v2/",
+            "token?scope=x&service=y",
+            "/blobs/sha256:ab",
+            "x509: certificate is valid for a, not b",
+            "401 Unauthorized",
+            " 503 ",
+            "failed to fetch oauth token",
+            "requesting bearer token",
+            "client with IP '",
+            "' is not allowed access",
+            "pull access denied",
+            "invalid reference format",
+            "\\\"",
+            "\\u0027",
+            "é",
+            "│",
+            "\n",
+        ];
+
+        fn check(message: &str) {
+            let e = explain(message);
+            assert_eq!(e.category, e.code.map(Code::category));
+            assert_eq!(e.matched.is_some(), e.code.is_some());
+            assert!(!e.hint.is_empty());
+            if let (Some(code), Some(matched)) = (e.code, &e.matched) {
+                assert!(
+                    unescape(message).contains(matched.as_str()),
+                    "{matched:?} not in {message:?}"
+                );
+                assert!(!e.also_possible.contains(&code));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_text_never_panics(message in "(?s).{0,300}") {
+                check(&message);
+            }
+
+            #[test]
+            fn message_shaped_text_never_panics(parts in prop::collection::vec(
+                prop_oneof![prop::sample::select(PIECES).prop_map(str::to_owned), "[ -~]{0,12}"],
+                0..16,
+            )) {
+                check(&parts.concat());
+            }
+        }
     }
 
     #[test]

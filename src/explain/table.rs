@@ -500,6 +500,33 @@ pub const PATTERNS: &[Pattern] = &[
     },
 ];
 
+/// What a connection failure becomes when the host that failed is not the
+/// registry's API but a host it sends clients to.
+pub struct Refinement {
+    pub code: Code,
+    /// What happened (placeholders as in [`Pattern::hint`]); the original
+    /// code and the matched text follow in parentheses.
+    pub what: &'static str,
+    pub todo: &'static str,
+}
+
+/// The failing request was for a token: the probe's auth stage reports the
+/// realm's host (distribution's token spec; containerd
+/// core/remotes/docker/auth/fetch.go, containers/image `docker_client.go`).
+pub const TOKEN_REALM: Refinement = Refinement {
+    code: Code::AuthServerUnreachable,
+    what: "the registry sends clients to {host} for a token, and the node cannot reach it",
+    todo: "allow egress to that host too (and to the registry itself)",
+};
+
+/// The failing request was for layer data (a `/blobs/` path, or a
+/// digest-addressed object a registry redirected to): the probe's blob stage.
+pub const BLOB_STORE: Refinement = Refinement {
+    code: Code::BlobUnreachable,
+    what: "the layer data is served from {host}, and the node cannot reach it",
+    todo: "allow egress to it too (ACR: *.data.azurecr.io and *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)",
+};
+
 /// What a message without a known cause may still say, for a better hint
 /// than "run the probe". `code` stays null for these.
 pub struct Quiet {
@@ -515,12 +542,7 @@ pub const QUIET: &[Quiet] = &[
         source: "kubernetes pkg/kubelet/images/image_manager.go (ErrImageNeverPull)",
     },
     Quiet {
-        find: &[
-            "back-off pulling image",
-            "imagepullbackoff",
-            "errimagepull",
-            "failed to pull image",
-        ],
+        find: &["back-off pulling image", "imagepullbackoff", "errimagepull"],
         hint: "this says that the pull failed, not why: explain the \"Failed to pull image\" event of `kubectl describe pod` (or, Kubernetes 1.32 and later, the container's `state.waiting.message`), or run `{probe}` on the pod's node",
         source: "kubernetes pkg/kubelet/images/image_manager.go (\"Back-off pulling image %q\", ErrImagePullBackOff, ErrImagePull)",
     },
