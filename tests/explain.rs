@@ -549,6 +549,45 @@ fn hints_name_what_the_message_names() {
         r#"Get "https://wrongname.test/v2/": x509: certificate is valid for other.test, not wrongname.test"#,
     );
     assert!(h.contains("not valid for wrongname.test"), "{h}");
+    let h = hint(
+        CASES
+            .iter()
+            .find(|c| c.message.contains("any IP SANs"))
+            .unwrap()
+            .message,
+    );
+    assert!(h.contains("not valid for 10.0.0.5 "), "{h}");
+    let e = explain(
+        CASES
+            .iter()
+            .find(|c| c.source.contains("azure-docs"))
+            .unwrap()
+            .message,
+    );
+    assert_eq!(e.matched.as_deref(), Some("EOF"));
+    assert!(
+        e.hint
+            .contains("served from weumanaged15.blob.core.windows.net"),
+        "{}",
+        e.hint
+    );
+    let e = explain(
+        CASES
+            .iter()
+            .find(|c| c.source.contains("hub-feedback"))
+            .unwrap()
+            .message,
+    );
+    assert_eq!(
+        e.matched.as_deref(),
+        Some("Client.Timeout exceeded while awaiting headers")
+    );
+    assert!(
+        e.hint
+            .contains("sends clients to auth.docker.io for a token"),
+        "{}",
+        e.hint
+    );
     let h = hint(CASES[0].message);
     assert!(
         h.contains("probe --image controller:latest --docker-config"),

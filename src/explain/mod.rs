@@ -98,7 +98,7 @@ fn judged(
     end: usize,
     mut facts: Facts,
 ) -> Explanation {
-    let matched = text[start..end].trim().to_owned();
+    let matched = tidy(&text[start..end]).to_owned();
     facts.url = last_url(text, start);
     // The lookup or dial of the clause that decided, not of another error in the message.
     let clause_lower = matched.to_ascii_lowercase();
@@ -137,6 +137,17 @@ fn judged(
         hint,
         image: facts.image,
         source: Some(pattern.source),
+    }
+}
+
+/// The matched text without the punctuation of the clause around it: the
+/// `": ` that ends a quoted URL, a `)` whose `(` was left out.
+fn tidy(matched: &str) -> &str {
+    let t = matched.trim().trim_start_matches(['"', ':', ' ']);
+    if t.ends_with(')') && !t.contains('(') {
+        t[..t.len() - 1].trim_end()
+    } else {
+        t
     }
 }
 
@@ -343,6 +354,10 @@ impl Facts {
             }
             if let Some((_, wanted)) = clause.split_once("but wanted to match ") {
                 return Some(wanted.trim().to_owned());
+            }
+            let lower = clause.to_ascii_lowercase();
+            if let Some(ip) = after(clause, &lower, "validate certificate for ", &[" because"]) {
+                return Some(ip);
             }
         }
         self.url

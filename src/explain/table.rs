@@ -232,7 +232,10 @@ pub const PATTERNS: &[Pattern] = &[
         find: &[
             s(&["x509: certificate is valid for "]),
             s(&["x509: certificate is not valid for any names"]),
-            s(&["doesn't contain any ip sans"]),
+            s(&[
+                "cannot validate certificate for ",
+                "doesn't contain any ip sans",
+            ]),
             s(&["x509: certificate relies on legacy common name field"]),
         ],
         code: Code::TlsNameMismatch,
