@@ -2,7 +2,7 @@
 //! ([`crate::run`]) -> a renderer on stdout -> the exit status of
 //! `CONTRACT.md`. The only module that reads stdin or writes stdout.
 
-use crate::cli::{Args, Command, Mode, Settings};
+use crate::cli::{Args, Command, Mode, Settings, UsageError};
 use crate::report::{self, Report};
 use crate::run::{self, RunError};
 use crate::verdict;
@@ -10,8 +10,22 @@ use std::io::{self, Write as _};
 
 /// Run the command line's request; the exit status, or why nothing ran.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
-    if let Some(Command::Summarize { file, wide }) = &args.command {
-        return Ok(crate::summary::main(file.as_deref(), *wide, args.json)?);
+    match &args.command {
+        Some(Command::Summarize { file, wide }) => {
+            return Ok(crate::summary::main(file.as_deref(), *wide, args.json)?);
+        }
+        // No settings, no node, no network.
+        Some(Command::Explain { message }) => {
+            let message = crate::explain::read_message(message, &mut io::stdin().lock())
+                .map_err(|e| UsageError(format!("explain: cannot read standard input: {e}")))?;
+            let explanation = crate::explain::explain(&message);
+            let mut stdout = anstream::stdout();
+            report::explain::write(&explanation, args.json, &mut stdout)
+                .map_err(RunError::Output)?;
+            stdout.flush().map_err(RunError::Output)?;
+            return Ok(explanation.exit_status());
+        }
+        _ => {}
     }
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -111,6 +111,14 @@ pub enum Command {
         #[arg(long)]
         wide: bool,
     },
+    /// Map a pull error message (as `kubectl describe pod` or the pod's
+    /// `state.waiting.message` shows it) to a code, category and hint,
+    /// without touching the network or the node.
+    Explain {
+        /// The kubelet/containerd/CRI-O/Docker message, or `-` to read it from standard input.
+        #[arg(value_name = "MESSAGE")]
+        message: String,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -203,10 +211,14 @@ impl Settings {
         let mode = match args.command {
             None => Mode::Probe,
             Some(Command::Plan) => Mode::Plan,
+            // app::main_with answers these before any settings are made.
             Some(Command::Summarize { .. }) => {
                 return Err(UsageError(
                     "`probe summarize` reads reports, it does not probe".to_owned(),
                 ));
+            }
+            Some(Command::Explain { .. }) => {
+                return Err(UsageError("explain takes no probe settings".to_owned()));
             }
         };
         Ok(Self {

@@ -3,6 +3,7 @@
 //! plan ([`plan`]), writing to any `io::Write` so tests render into a
 //! `Vec<u8>`. Renderers only render: they decide nothing and read no file.
 
+pub mod explain;
 pub mod json;
 pub mod plan;
 pub mod summary;

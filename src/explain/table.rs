@@ -1,0 +1,567 @@
+//! The pattern table of `probe explain`: which runtime error text means which
+//! contract code, read top to bottom, first match wins.
+//!
+//! Each row names the upstream source its text comes from. The order is the
+//! point: what was never contacted (a bad reference, the node's own config)
+//! comes first, then the proxy, DNS, TCP and TLS, then the registry's
+//! answers. A 401 next to a dial error is a dial error: the 401 came from
+//! another host or another attempt, the dial error is why this pull failed.
+//!
+//! This file is data only: no matching logic (that is `mod.rs`), no I/O.
+
+use crate::code::Code;
+
+/// How a row finds its text in a message (ASCII case-insensitive).
+#[derive(Clone, Copy, Debug)]
+pub enum Find {
+    /// These texts, in this order. The part of the message that decided
+    /// starts at the first and runs to the end of that clause.
+    Seq(&'static [&'static str]),
+    /// An HTTP status in `lo..=hi` written as a number of its own
+    /// (`401 Unauthorized`, `503 (Service Unavailable)`, `HTTP 403`), after
+    /// `after` (empty: anywhere).
+    Status {
+        after: &'static str,
+        lo: u16,
+        hi: u16,
+    },
+}
+
+/// What a connection failure is about, when a row is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Not a connection failure: an answer, or nothing contacted.
+    No,
+    /// A host could not be reached (or talked to). When that host is the
+    /// token realm the code becomes `AUTH_SERVER_UNREACHABLE`, when it is a
+    /// blob store `BLOB_UNREACHABLE`, as the probe's own stages would say.
+    Host,
+}
+
+/// One row: the text, the code it means, the codes it cannot rule out, what
+/// to do, and where upstream the text comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct Pattern {
+    /// Alternatives, tried in order.
+    pub find: &'static [Find],
+    pub code: Code,
+    pub also: &'static [Code],
+    pub reach: Reach,
+    /// Placeholders: `{image}`, `{registry}`, `{host}`, `{addr}`, `{lookup}`,
+    /// `{ip}`, `{plugin}`, `{part}`, `{probe}`.
+    pub hint: &'static str,
+    pub source: &'static str,
+}
+
+use Find::{Seq, Status};
+
+const fn s(texts: &'static [&'static str]) -> Find {
+    Seq(texts)
+}
+
+const TO_TELL: &str = "to tell which, run `{probe} --docker-config <the pull secret's .dockerconfigjson>` on the node: with working credentials a missing repository shows as IMAGE_NOT_FOUND and refused credentials as AUTH_REJECTED";
+
+/// The table, in the order it is read.
+pub const PATTERNS: &[Pattern] = &[
+    // --- Nothing was contacted: the reference itself ---------------------
+    Pattern {
+        find: &[
+            s(&["invalid reference format"]),
+            s(&["repository name must be lowercase"]),
+            s(&["failed to apply default image tag"]),
+            s(&["couldn't parse image name"]),
+            s(&["couldn't parse image reference"]),
+            s(&["failed to parse image reference"]),
+            s(&["invalidimagename"]),
+        ],
+        code: Code::InvalidReference,
+        also: &[],
+        reach: Reach::No,
+        hint: "the image reference {image} cannot be parsed, so nothing was pulled: {part}; fix the `image:` of the container in the pod spec",
+        source: "kubernetes pkg/kubelet/images/image_manager.go (applyDefaultImageTag, ErrInvalidImageName), pkg/util/parsers/parsers.go; containerd internal/cri/server/images/image_pull.go; distribution/reference errors",
+    },
+    // --- Nothing was contacted: the node's own config --------------------
+    Pattern {
+        find: &[
+            s(&["failed getting credential from external registry credential provider"]),
+            s(&["error execing credential provider plugin"]),
+            s(&["error decoding credential provider plugin response"]),
+        ],
+        code: Code::CredentialProviderFailed,
+        also: &[],
+        reach: Reach::No,
+        hint: "the kubelet's image credential provider {plugin} failed, so the pull went without its credentials: check that the binary is in --image-credential-provider-bin-dir and runs on this node, its entry in --image-credential-provider-config (matchImages, apiVersion), and the error it printed (in this message)",
+        source: "kubernetes pkg/credentialprovider/plugin/plugin.go (runPlugin, getCachedCredentials)",
+    },
+    Pattern {
+        find: &[s(&["is blocked in"])],
+        code: Code::ConfigBlocked,
+        also: &[],
+        reach: Reach::No,
+        hint: "the node's registries.conf blocks this registry (the message names the files): remove `blocked = true` from its [[registry]] table, or pull from an allowed registry",
+        source: "containers/image docker/docker_client.go (\"registry %s is blocked in %s or %s\")",
+    },
+    Pattern {
+        find: &[s(&["no resolve hosts"]), s(&["no pull hosts"])],
+        code: Code::ConfigBlocked,
+        also: &[],
+        reach: Reach::No,
+        hint: "containerd's registry config leaves no host to pull {image} from: in certs.d/<host>/hosts.toml give the upstream `server` or a mirror the `resolve` and `pull` capabilities",
+        source: "containerd core/remotes/docker/resolver.go (\"no resolve hosts\"), fetcher.go (\"no pull hosts\")",
+    },
+    // --- The proxy --------------------------------------------------------
+    Pattern {
+        find: &[s(&["proxyconnect tcp"])],
+        code: Code::ProxyUnreachable,
+        also: &[],
+        reach: Reach::No,
+        hint: "the runtime's proxy cannot be reached: check HTTPS_PROXY/HTTP_PROXY in the runtime's environment (its systemd drop-in) and that the proxy is up; `{probe}` on the node shows the proxy stage",
+        source: "Go net/http transport.go (dialConn wraps a failed proxy dial as Op \"proxyconnect\")",
+    },
+    Pattern {
+        find: &[
+            s(&["proxy authentication required"]),
+            s(&["\": forbidden"]),
+            s(&["\": access violation"]),
+        ],
+        code: Code::ProxyRejected,
+        also: &[],
+        reach: Reach::No,
+        hint: "the proxy refused to connect to {host}: allow it in the proxy's ACL (or give the proxy its credentials), or add {host} to NO_PROXY if the node can reach it directly",
+        source: "Go net/http transport.go (a CONNECT answered other than 200 fails with the status text alone: `Get \"https://host/v2/\": Forbidden`); tinyproxy's 403 text \"Access violation\" (the probe's test bed)",
+    },
+    // --- DNS --------------------------------------------------------------
+    Pattern {
+        find: &[
+            s(&["lookup ", "i/o timeout"]),
+            s(&["dial tcp: i/o timeout"]),
+            s(&["lookup ", "temporary failure in name resolution"]),
+        ],
+        code: Code::DnsTimeout,
+        also: &[Code::DnsServfail],
+        reach: Reach::Host,
+        hint: "the node's DNS did not answer for {lookup}: check the nameservers in the node's /etc/resolv.conf (the message names the one asked) and UDP/TCP 53 egress from the node",
+        source: "Go net dnsclient_unix.go (a DNSError that timed out: \"lookup NAME on SERVER: ... i/o timeout\"; `dial tcp: i/o timeout` before Go named the lookup, moby/moby#13337); glibc EAI_AGAIN through Go's cgo resolver",
+    },
+    Pattern {
+        find: &[s(&["lookup ", "connection refused"])],
+        code: Code::DnsTimeout,
+        also: &[Code::DnsServfail],
+        reach: Reach::Host,
+        hint: "the node's DNS server refuses queries (nothing listens on port 53 there): check the nameservers in the node's /etc/resolv.conf",
+        source: "Go net dnsclient_unix.go (a DNSError whose read failed: \"lookup NAME on SERVER: read udp ...: connection refused\")",
+    },
+    Pattern {
+        find: &[
+            s(&["lookup ", "server misbehaving"]),
+            s(&["server misbehaving"]),
+        ],
+        code: Code::DnsServfail,
+        also: &[],
+        reach: Reach::Host,
+        hint: "the node's DNS server failed to resolve {lookup} (SERVFAIL or REFUSED): check its upstream forwarders and the zone",
+        source: "Go net dnsclient_unix.go (errServerMisbehaving)",
+    },
+    Pattern {
+        find: &[
+            s(&["lookup ", "no such host"]),
+            s(&["no such host"]),
+            s(&["name or service not known"]),
+        ],
+        code: Code::DnsNxdomain,
+        also: &[Code::DnsNoAddress],
+        reach: Reach::Host,
+        hint: "{lookup} does not resolve from the node: check it for a typo; a private name needs the node's DNS to know it (a private DNS zone linked to the node's network, or a conditional forwarder). Go says \"no such host\" both for a name that does not exist and for one without an address; `{probe}` tells them apart",
+        source: "Go net dnsclient_unix.go (errNoSuchHost, for NXDOMAIN and for an answer without A/AAAA records); glibc EAI_NONAME through Go's cgo resolver",
+    },
+    // --- TCP --------------------------------------------------------------
+    Pattern {
+        find: &[
+            s(&["dial tcp ", "connection refused"]),
+            s(&["connection refused"]),
+            s(&["actively refused it"]),
+        ],
+        code: Code::TcpRefused,
+        also: &[],
+        reach: Reach::Host,
+        hint: "nothing listens at {addr}: check the port in the image reference and that the registry (or mirror) is running there",
+        source: "Go net (OpError \"dial tcp ADDR: connect: connection refused\", ECONNREFUSED)",
+    },
+    Pattern {
+        find: &[
+            s(&["dial tcp ", "no route to host"]),
+            s(&["no route to host"]),
+            s(&["dial tcp ", "network is unreachable"]),
+            s(&["network is unreachable"]),
+        ],
+        code: Code::TcpUnreachable,
+        also: &[],
+        reach: Reach::Host,
+        hint: "the node has no route to {addr}: check the node's routes, VPN/peering and network",
+        source: "Go net (OpError \"connect: no route to host\" EHOSTUNREACH, \"connect: network is unreachable\" ENETUNREACH)",
+    },
+    Pattern {
+        find: &[
+            s(&["dial tcp ", "i/o timeout"]),
+            s(&["connect: connection timed out"]),
+        ],
+        code: Code::TcpTimeout,
+        also: &[],
+        reach: Reach::Host,
+        hint: "packets to {addr} are dropped: check firewall/NSG/network-policy egress rules and routes, or set the runtime's HTTPS_PROXY if egress must go through a proxy",
+        source: "Go net (OpError \"dial tcp ADDR: i/o timeout\": the name was resolved, the connect got no answer; ETIMEDOUT)",
+    },
+    // --- TLS --------------------------------------------------------------
+    Pattern {
+        find: &[s(&["certificate signed by unknown authority"])],
+        code: Code::TlsUntrusted,
+        also: &[],
+        reach: Reach::Host,
+        hint: "the node does not trust the certificate of {host}: add the registry's CA to /etc/containerd/certs.d/{host}/ (hosts.toml `ca`; Docker: /etc/docker/certs.d/{host}/ca.crt) or to the system CA bundle; if a TLS-inspecting proxy or firewall is in the path, trust its CA",
+        source: "Go crypto/x509 verify.go (UnknownAuthorityError)",
+    },
+    Pattern {
+        find: &[s(&["certificate has expired or is not yet valid"])],
+        code: Code::TlsExpired,
+        also: &[],
+        reach: Reach::Host,
+        hint: "the certificate of {host} is expired or not yet valid (the message says when the node checked): renew it, or fix the node's clock",
+        source: "Go crypto/x509 verify.go (CertificateInvalidError, Expired)",
+    },
+    Pattern {
+        find: &[
+            s(&["x509: certificate is valid for "]),
+            s(&["x509: certificate is not valid for any names"]),
+            s(&[
+                "cannot validate certificate for ",
+                "doesn't contain any ip sans",
+            ]),
+            s(&["x509: certificate relies on legacy common name field"]),
+        ],
+        code: Code::TlsNameMismatch,
+        also: &[],
+        reach: Reach::Host,
+        hint: "the certificate is not valid for {host} (the message lists the names it covers): use one of those names in the image reference, or reissue the certificate with {host} in its SANs",
+        source: "Go crypto/x509 verify.go (HostnameError)",
+    },
+    Pattern {
+        find: &[
+            s(&["server gave http response to https client"]),
+            s(&["first record does not look like a tls handshake"]),
+        ],
+        code: Code::TlsHandshake,
+        also: &[],
+        reach: Reach::Host,
+        hint: "{host} speaks plain HTTP where the runtime spoke HTTPS: declare it an http endpoint (containerd: certs.d/{host}/hosts.toml `server = \"http://{host}\"`; CRI-O: `insecure = true`; Docker: insecure-registries), or serve TLS",
+        source: "Go net/http client.go (\"http: server gave HTTP response to HTTPS client\"), crypto/tls conn.go (\"tls: first record does not look like a TLS handshake\")",
+    },
+    Pattern {
+        find: &[
+            s(&["net/http: tls handshake timeout"]),
+            s(&["tls: handshake failure"]),
+            s(&["remote error: tls: "]),
+            s(&["connection reset by peer"]),
+            s(&["\": eof"]),
+            s(&["unexpected eof"]),
+        ],
+        code: Code::TlsHandshake,
+        also: &[Code::TcpTimeout, Code::RegistryError],
+        reach: Reach::Host,
+        hint: "the connection to {host} broke before an answer (TLS handshake failed, reset or closed): a firewall or TLS-inspecting middlebox may be cutting it, or the server speaks another protocol there; `{probe}` on the node shows at which stage",
+        source: "Go net/http transport.go (\"net/http: TLS handshake timeout\"), crypto/tls alert.go (\"tls: handshake failure\"), io.EOF and ECONNRESET from a closed connection",
+    },
+    // --- A timeout that does not say where --------------------------------
+    Pattern {
+        find: &[
+            s(&["client.timeout exceeded while awaiting headers"]),
+            s(&["request canceled while waiting for connection"]),
+            s(&["context deadline exceeded"]),
+            s(&["i/o timeout"]),
+        ],
+        code: Code::TcpTimeout,
+        also: &[
+            Code::DnsTimeout,
+            Code::TlsHandshake,
+            Code::BlobUnreachable,
+            Code::RegistryError,
+        ],
+        reach: Reach::Host,
+        hint: "the request to {host} timed out without saying at which step (DNS, connect, TLS, the answer, or the layer download): run `{probe}` on the node to see which stage times out",
+        source: "Go net/http client.go (\"Client.Timeout exceeded while awaiting headers\"), context.DeadlineExceeded (\"context deadline exceeded\", also the kubelet's --runtime-request-timeout)",
+    },
+    // --- The registry answered --------------------------------------------
+    Pattern {
+        find: &[s(&["client with ip ", "is not allowed access"])],
+        code: Code::IpNotAllowed,
+        also: &[],
+        reach: Reach::No,
+        hint: "{registry} refuses the node's egress address {ip}: add it to the registry's network rules (ACR: `az acr network-rule add --name <registry> --ip-address {ip}`), or reach the registry through a private endpoint",
+        source: "Azure Container Registry firewall: 403 DENIED \"client with IP '1.2.3.4' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.\" (Azure/acr#633)",
+    },
+    Pattern {
+        find: &[
+            s(&["toomanyrequests"]),
+            s(&["you have reached your pull rate limit"]),
+            s(&["too many requests"]),
+            Status {
+                after: "",
+                lo: 429,
+                hi: 429,
+            },
+        ],
+        code: Code::RateLimited,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry is rate limiting pulls from the node's address: authenticate pulls (an imagePullSecret for {registry}), use a pull-through mirror, or wait for the window to reset",
+        source: "distribution errcode TOOMANYREQUESTS (containerd core/remotes/docker/errdesc.go), Docker Hub's \"You have reached your pull rate limit\", containers/image docker/errors.go ErrTooManyRequests",
+    },
+    Pattern {
+        find: &[
+            s(&["no match for platform in manifest"]),
+            s(&["no image found in image index for architecture"]),
+            s(&["no image found in manifest list for architecture"]),
+            s(&["no matching manifest for"]),
+        ],
+        code: Code::PlatformMissing,
+        also: &[],
+        reach: Reach::No,
+        hint: "{image} has no variant for the node's platform (OS/architecture): push a multi-platform image, or schedule the pod on nodes of a platform it has (nodeSelector kubernetes.io/arch)",
+        source: "containerd core/images/handlers.go (\"no match for platform in manifest\"), containers/image internal/manifest/oci_index.go and docker_schema2_list.go, moby daemon (\"no matching manifest for %s in the manifest list entries\")",
+    },
+    Pattern {
+        find: &[
+            s(&["unable to retrieve auth token: invalid username/password"]),
+            s(&["incorrect username or password"]),
+            Status {
+                after: "failed to fetch oauth token",
+                lo: 401,
+                hi: 401,
+            },
+        ],
+        code: Code::AuthRejected,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry refused the credentials sent for {registry}: check the username and the password or token (expired?), then recreate the imagePullSecret (`kubectl create secret docker-registry ...`) or fix the node's credentials",
+        source: "containers/image docker/errors.go (ErrUnauthorizedForCredentials); containerd core/remotes/docker/authorizer.go (\"failed to fetch oauth token\" is the request made with a secret)",
+    },
+    Pattern {
+        find: &[
+            Status {
+                after: "failed to fetch oauth token",
+                lo: 500,
+                hi: 599,
+            },
+            Status {
+                after: "failed to fetch anonymous token",
+                lo: 500,
+                hi: 599,
+            },
+            Status {
+                after: "requesting bearer token",
+                lo: 500,
+                hi: 599,
+            },
+            s(&["unable to decode token response"]),
+            s(&["authorization server did not include a token"]),
+        ],
+        code: Code::AuthError,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry's token service answered with an error or with something that is not a token: registry-side trouble (or a proxy answering in its place); retry later and check the registry's status page",
+        source: "containerd core/remotes/docker/authorizer.go, auth/fetch.go (ErrUnexpectedStatus, \"unable to decode token response\", ErrNoToken); containers/image docker/docker_client.go (\"Requesting bearer token\")",
+    },
+    Pattern {
+        find: &[Status {
+            after: "failed to fetch anonymous token",
+            lo: 401,
+            hi: 401,
+        }],
+        code: Code::AuthRequired,
+        also: &[Code::ImageNotFound],
+        reach: Reach::No,
+        hint: "the registry gives no anonymous token for {image}: it needs credentials (an imagePullSecret for {registry}, referenced in the pod spec); some registries (ACR) answer the same for a repository that does not exist, so check the name too; {to_tell}",
+        source: "containerd core/remotes/docker/authorizer.go (\"failed to fetch anonymous token\": no credentials were configured)",
+    },
+    Pattern {
+        find: &[s(&["no basic auth credentials"])],
+        code: Code::AuthRequired,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry asked for a username and password and none was configured for {registry}: create an imagePullSecret and reference it in the pod spec, or give the node credentials",
+        source: "containerd core/remotes/docker/authorizer.go (\"no basic auth credentials\")",
+    },
+    // Containerd and Docker say in so many words that they cannot tell. The
+    // probe, seeing the same refusal without credentials, says
+    // AUTH_REQUIRED: so does explain, and the name is the other suspect.
+    Pattern {
+        find: &[
+            s(&["pull access denied"]),
+            s(&["requested access to the resource is denied"]),
+            s(&["insufficient_scope"]),
+        ],
+        code: Code::AuthRequired,
+        also: &[Code::ImageNotFound, Code::AccessDenied],
+        reach: Reach::No,
+        hint: "the registry refused {image} without saying whether the repository is missing or private: check the name for typos (a one-word name means Docker Hub's docker.io/library/<name>; an image built locally must be pushed), and if it is private give the pod an imagePullSecret for {registry}; {to_tell}",
+        source: "containerd core/remotes/docker/resolver.go (\"pull access denied, repository does not exist or may require authorization\"), moby distribution/errors.go (\"pull access denied for %s, repository does not exist or may require 'docker login'\"), distribution errcode DENIED and the insufficient_scope challenge",
+    },
+    Pattern {
+        find: &[
+            Status {
+                after: "pinging container registry",
+                lo: 404,
+                hi: 404,
+            },
+            s(&["error parsing http 404 response body"]),
+        ],
+        code: Code::NotARegistry,
+        also: &[Code::ImageNotFound],
+        reach: Reach::No,
+        hint: "{host} answered 404 where a registry answers its API: it is not a registry at that host and port; check the host and port in the image reference",
+        source: "containers/image docker/docker_client.go (the /v2/ ping, \"pinging container registry\"); moby registry (\"error parsing HTTP 404 response body\" for a non-JSON page)",
+    },
+    Pattern {
+        find: &[
+            s(&["manifest unknown"]),
+            s(&["name unknown"]),
+            s(&["repository name not known to registry"]),
+            s(&["manifest for ", " not found"]),
+            s(&["repository ", " not found"]),
+            s(&["failed to resolve reference", ": not found"]),
+            s(&["code = notfound"]),
+        ],
+        code: Code::ImageNotFound,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry has no {image}: check the repository and tag for typos, and that the tag was pushed to this registry (not only built locally)",
+        source: "distribution errcodes MANIFEST_UNKNOWN and NAME_UNKNOWN; containerd core/remotes/docker/resolver.go (404: \"REF: not found\"); moby distribution/errors.go (\"manifest for %s not found\", \"repository %s not found\"); containers/image (\"reading manifest %s in %s\")",
+    },
+    Pattern {
+        find: &[
+            Status {
+                after: "",
+                lo: 401,
+                hi: 401,
+            },
+            s(&["authentication required"]),
+        ],
+        code: Code::AuthRequired,
+        also: &[Code::AuthRejected, Code::ImageNotFound],
+        reach: Reach::No,
+        hint: "the registry answered 401 for {image}: no credentials were sent, or the ones sent were refused, or (ACR) the repository does not exist; give the pod an imagePullSecret for {registry} and check it is current; {to_tell}",
+        source: "distribution errcode UNAUTHORIZED (\"authentication required\"); containerd core/remotes/errors/errors.go (\"unexpected status from %s request to %s: 401 Unauthorized\")",
+    },
+    Pattern {
+        find: &[Status {
+            after: "",
+            lo: 403,
+            hi: 403,
+        }],
+        code: Code::AccessDenied,
+        also: &[Code::IpNotAllowed, Code::AuthRequired],
+        reach: Reach::No,
+        hint: "the registry answered 403 Forbidden: the credentials may not pull {image} (grant pull access, e.g. the AcrPull role), or the registry's firewall refuses the node's address; `{probe} --docker-config <the pull secret>` on the node tells which",
+        source: "containerd core/remotes/errors/errors.go (\"unexpected status ... 403 Forbidden\"); moby registry (\"error parsing HTTP 403 response body\")",
+    },
+    Pattern {
+        find: &[s(&["invalid character", "looking for beginning of value"])],
+        code: Code::AuthError,
+        also: &[Code::RegistryError],
+        reach: Reach::No,
+        hint: "an answer that should have been JSON was not (an HTML page?): most often the token service or a proxy answering in the registry's place; `{probe}` on the node shows which stage got it",
+        source: "Go encoding/json SyntaxError (containers/image decoding a token answer; the probe's test bed `tokengarbage.test`)",
+    },
+    Pattern {
+        find: &[
+            Status {
+                after: "",
+                lo: 500,
+                hi: 599,
+            },
+            s(&["service unavailable"]),
+        ],
+        code: Code::RegistryError,
+        also: &[],
+        reach: Reach::No,
+        hint: "the registry answered with a server error (5xx): registry-side trouble; retry later and check the registry's status page",
+        source: "containerd core/remotes/errors/errors.go (ErrUnexpectedStatus); containers/image (\"invalid status code from registry %d (%s)\"); distribution errcode UNAVAILABLE",
+    },
+    // Last: CRI-O wraps a refused connection as RegistryUnavailable and the
+    // kubelet rewrites it; any detail it kept has matched above already.
+    Pattern {
+        find: &[s(&["because the registry is unavailable"])],
+        code: Code::TcpRefused,
+        also: &[
+            Code::TcpTimeout,
+            Code::TcpUnreachable,
+            Code::DnsNxdomain,
+            Code::RegistryError,
+        ],
+        reach: Reach::No,
+        hint: "the runtime only says the registry is unavailable (CRI-O says so for a refused connection): run `{probe}` on the node to see which stage fails",
+        source: "kubernetes pkg/kubelet/images/image_manager.go (evalCRIPullErr, crierrors.ErrRegistryUnavailable); cri-o server/image_pull.go (ECONNREFUSED wrapped as RegistryUnavailable)",
+    },
+];
+
+/// What a connection failure becomes when the host that failed is not the
+/// registry's API but a host it sends clients to.
+pub struct Refinement {
+    pub code: Code,
+    /// What happened (placeholders as in [`Pattern::hint`]); the original
+    /// code and the matched text follow in parentheses.
+    pub what: &'static str,
+    pub todo: &'static str,
+}
+
+/// The failing request was for a token: the probe's auth stage reports the
+/// realm's host (distribution's token spec; containerd
+/// core/remotes/docker/auth/fetch.go, containers/image `docker_client.go`).
+pub const TOKEN_REALM: Refinement = Refinement {
+    code: Code::AuthServerUnreachable,
+    what: "the registry sends clients to {host} for a token, and the node cannot reach it",
+    todo: "allow egress to that host too (and to the registry itself)",
+};
+
+/// The failing request was for layer data (a `/blobs/` path, or a
+/// digest-addressed object a registry redirected to): the probe's blob stage.
+pub const BLOB_STORE: Refinement = Refinement {
+    code: Code::BlobUnreachable,
+    what: "the layer data is served from {host}, and the node cannot reach it",
+    todo: "allow egress to it too (ACR: *.data.azurecr.io and *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)",
+};
+
+/// What a message without a known cause may still say, for a better hint
+/// than "run the probe". `code` stays null for these.
+pub struct Quiet {
+    pub find: &'static [&'static str],
+    pub hint: &'static str,
+    pub source: &'static str,
+}
+
+pub const QUIET: &[Quiet] = &[
+    Quiet {
+        find: &["is not present with pull policy of never"],
+        hint: "imagePullPolicy is Never and {image} is not on this node, so nothing was pulled: load the image onto the node, or change the policy",
+        source: "kubernetes pkg/kubelet/images/image_manager.go (ErrImageNeverPull)",
+    },
+    Quiet {
+        find: &["back-off pulling image", "imagepullbackoff", "errimagepull"],
+        hint: "this says that the pull failed, not why: explain the \"Failed to pull image\" event of `kubectl describe pod` (or, Kubernetes 1.32 and later, the container's `state.waiting.message`), or run `{probe}` on the pod's node",
+        source: "kubernetes pkg/kubelet/images/image_manager.go (\"Back-off pulling image %q\", ErrImagePullBackOff, ErrImagePull)",
+    },
+    Quiet {
+        find: &[
+            "already present on machine",
+            "successfully pulled image",
+            "pulling image",
+        ],
+        hint: "this reports no failure: the kubelet pulled, or is pulling, the image",
+        source: "kubernetes pkg/kubelet/images/image_manager.go (the PulledImage and PullingImage events)",
+    },
+];
+
+/// The hint when nothing is known about the message.
+pub const UNKNOWN_HINT: &str = "no known pull error in this message: run `{probe}` on the pod's node (with its pull secret: `--docker-config <file>`) to see which stage fails";
+
+/// The `{to_tell}` placeholder: how to tell a missing repository from missing credentials.
+pub const TO_TELL_HINT: &str = TO_TELL;
