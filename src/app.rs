@@ -25,6 +25,26 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
             stdout.flush().map_err(RunError::Output)?;
             return Ok(explanation.exit_status());
         }
+        // node-problem-detector reads any failure to run as "unknown" (2), with its line.
+        Some(Command::Npd) => {
+            let result = Settings::from_args(args, &mut io::stdin().lock())
+                .map_err(RunError::from)
+                .and_then(|s| {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(RunError::Runtime)?;
+                    runtime.block_on(run::probe(&s))
+                });
+            let mut stdout = anstream::stdout();
+            let status = match result {
+                Ok(report) => report::npd::write(&report, &mut stdout),
+                Err(e) => report::npd::write_unknown(&e.to_string(), &mut stdout),
+            }
+            .map_err(RunError::Output)?;
+            stdout.flush().map_err(RunError::Output)?;
+            return Ok(status);
+        }
         _ => {}
     }
     let settings = Settings::from_args(args, &mut io::stdin().lock())?;
@@ -35,11 +55,40 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
     let report = match settings.mode {
         Mode::Plan => runtime.block_on(run::plan(&settings))?,
         Mode::Probe => runtime.block_on(run::probe(&settings))?,
+        Mode::Daemon => {
+            runtime.block_on(async {
+                let shutdown = on_signal();
+                crate::daemon::run(settings, shutdown).await
+            })?;
+            return Ok(0);
+        }
+        Mode::Npd => unreachable!("answered above"),
     };
     let mut stdout = anstream::stdout();
     render(&report, settings.json, &mut stdout).map_err(RunError::Output)?;
     stdout.flush().map_err(RunError::Output)?;
     Ok(exit_status(&report))
+}
+
+/// A channel that turns true on SIGTERM or SIGINT (kubelet stops pods with
+/// SIGTERM; a person with Ctrl-C).
+fn on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 /// The report as the settings ask: JSON, a plan, or the human view.

@@ -119,6 +119,95 @@ pub enum Command {
         #[arg(value_name = "MESSAGE")]
         message: String,
     },
+    /// The DaemonSet agent: probe on an interval, log one JSON report line per
+    /// round, serve /metrics, /healthz, /readyz and /report.
+    Daemon(DaemonArgs),
+    /// One round for node-problem-detector's custom plugin monitor: exit 0 ok,
+    /// 1 problem, 2 unknown; one line of at most 80 characters.
+    Npd,
+}
+
+/// `probe daemon`'s own flags (the global ones apply too).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// Address to serve /metrics, /healthz, /readyz and /report on (`:9808` is every address).
+    #[arg(
+        long,
+        value_name = "[HOST]:PORT",
+        env = "PROBE_LISTEN",
+        default_value = ":9808"
+    )]
+    pub listen: String,
+    /// How often the node-local checks run (DNS, TCP, proxy, TLS: no cost to a registry).
+    #[arg(long, value_name = "DURATION", env = "PROBE_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// How often the checks that cost a registry a request run (ping, token, manifest, blob).
+    #[arg(long, value_name = "DURATION", env = "PROBE_REGISTRY_INTERVAL", default_value = "15m", value_parser = parse_duration)]
+    pub registry_interval: Duration,
+    /// A YAML or JSON file `{registries: [...], images: [...]}` (a mounted `ConfigMap`), re-read when it changes.
+    #[arg(long, value_name = "FILE", env = "PROBE_TARGETS")]
+    pub targets: Option<PathBuf>,
+    /// Write the latest report to FILE (atomically) after each round.
+    #[arg(long, value_name = "FILE", env = "PROBE_REPORT_FILE")]
+    pub report_file: Option<PathBuf>,
+    /// The number of nodes running the agent: each target's registry checks are then shared across them.
+    #[arg(long, value_name = "N", env = "PROBE_CLUSTER_SIZE")]
+    pub cluster_size: Option<u32>,
+    /// With --cluster-size, about how many nodes check each target's registry per registry round.
+    #[arg(
+        long,
+        value_name = "K",
+        env = "PROBE_REGISTRY_PROBES_PER_ROUND",
+        default_value_t = 3
+    )]
+    pub registry_probes_per_round: u32,
+    /// Stop after this many rounds (benchmarks and tests).
+    #[arg(long, value_name = "N", env = "PROBE_MAX_ROUNDS", hide = true)]
+    pub max_rounds: Option<u64>,
+}
+
+/// Validated `probe daemon` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub listen: std::net::SocketAddr,
+    pub interval: Duration,
+    pub registry_interval: Duration,
+    pub targets: Option<PathBuf>,
+    pub report_file: Option<PathBuf>,
+    pub cluster_size: Option<u32>,
+    pub registry_probes_per_round: u32,
+    pub max_rounds: Option<u64>,
+}
+
+impl DaemonSettings {
+    fn from_args(a: &DaemonArgs) -> Result<Self, UsageError> {
+        let listen = if a.listen.starts_with(':') {
+            format!("0.0.0.0{}", a.listen)
+        } else {
+            a.listen.clone()
+        };
+        let listen = listen
+            .parse()
+            .map_err(|e| UsageError(format!("--listen {:?}: {e}", a.listen)))?;
+        if a.cluster_size == Some(0) {
+            return Err(UsageError("--cluster-size must be at least 1".to_owned()));
+        }
+        if a.registry_probes_per_round == 0 {
+            return Err(UsageError(
+                "--registry-probes-per-round must be at least 1".to_owned(),
+            ));
+        }
+        Ok(Self {
+            listen,
+            interval: a.interval,
+            registry_interval: a.registry_interval.max(a.interval),
+            targets: a.targets.clone(),
+            report_file: a.report_file.clone(),
+            cluster_size: a.cluster_size,
+            registry_probes_per_round: a.registry_probes_per_round,
+            max_rounds: a.max_rounds,
+        })
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -133,6 +222,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Probe,
+    /// `probe daemon`: rounds on an interval ([`Settings::daemon`]).
+    Daemon,
+    /// `probe npd`: one round, one line.
+    Npd,
     /// `probe plan`: targets and endpoints only, no network.
     Plan,
 }
@@ -154,6 +247,8 @@ pub struct Settings {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub imds_endpoint: url::Url,
+    /// `probe daemon`'s own settings.
+    pub daemon: Option<DaemonSettings>,
 }
 
 /// A usage error: exit status 2.
@@ -217,6 +312,8 @@ impl Settings {
                     "`probe summarize` reads reports, it does not probe".to_owned(),
                 ));
             }
+            Some(Command::Daemon(_)) => Mode::Daemon,
+            Some(Command::Npd) => Mode::Npd,
             Some(Command::Explain { .. }) => {
                 return Err(UsageError("explain takes no probe settings".to_owned()));
             }
@@ -235,7 +332,33 @@ impl Settings {
             username: args.username.clone(),
             password,
             imds_endpoint,
+            daemon: match &args.command {
+                Some(Command::Daemon(d)) => Some(DaemonSettings::from_args(d)?),
+                _ => None,
+            },
         })
+    }
+
+    /// The same settings probing these registries and images instead (an
+    /// agent's targets file), validated like the flags.
+    pub fn with_targets(
+        &self,
+        registries: &[String],
+        images: &[String],
+    ) -> Result<Self, UsageError> {
+        let mut s = self.clone();
+        s.registries = registries
+            .iter()
+            .map(|r| {
+                reference::registry_host(r).map_err(|e| UsageError(format!("registry {r:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        s.images = images
+            .iter()
+            .map(|i| Reference::parse(i).map_err(|e| UsageError(format!("image {i:?}: {e}"))))
+            .collect::<Result<_, _>>()?;
+        s.image_inputs = images.to_vec();
+        Ok(s)
     }
 }
 

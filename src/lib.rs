@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod code;
 pub mod config;
+pub mod daemon;
 pub mod explain;
 pub mod hostroot;
 pub mod oci;

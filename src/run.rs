@@ -13,7 +13,7 @@ use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
 use crate::probe::dns::NodeResolver;
 use crate::probe::tls::TrustStore;
-use crate::probe::{self, Context, EndpointOutcome};
+use crate::probe::{self, Context, Depth, EndpointOutcome};
 use crate::report::{Report, TargetReport};
 use crate::secret::Secret;
 use crate::target::{Credential, Role, Scheme, Secretish, Target};
@@ -149,28 +149,43 @@ pub async fn probe_setup(mut setup: Setup, settings: &Settings) -> Report {
 
 /// Probe targets concurrently under the context's deadline, and judge each.
 pub async fn probe_targets(ctx: &Arc<Context>, targets: Vec<Target>) -> Vec<TargetReport> {
+    let depths = vec![Depth::Full; targets.len()];
+    probe_targets_at(ctx, targets, &depths).await
+}
+
+/// [`probe_targets`], each target to its own depth.
+pub async fn probe_targets_at(
+    ctx: &Arc<Context>,
+    targets: Vec<Target>,
+    depths: &[Depth],
+) -> Vec<TargetReport> {
     // Every stage is cut at the deadline already; the grace only covers bookkeeping.
     let hard_stop = ctx.deadline + Duration::from_millis(500);
     let tasks: Vec<_> = targets
         .iter()
         .cloned()
-        .map(|t| {
+        .zip(depths.iter().copied().chain(std::iter::repeat(Depth::Full)))
+        .map(|(t, depth)| {
             let ctx = Arc::clone(ctx);
             tokio::spawn(async move {
-                tokio::time::timeout_at(hard_stop, probe::probe_target(&ctx, &t))
-                    .await
-                    .unwrap_or_default()
+                let started = Instant::now();
+                let outcomes =
+                    tokio::time::timeout_at(hard_stop, probe::probe_target_at(&ctx, &t, depth))
+                        .await
+                        .unwrap_or_default();
+                (outcomes, started.elapsed())
             })
         })
         .collect();
     let mut reports = Vec::with_capacity(targets.len());
     for (target, task) in targets.into_iter().zip(tasks) {
-        let outcomes: Vec<EndpointOutcome> = task.await.unwrap_or_default();
+        let (outcomes, duration): (Vec<EndpointOutcome>, Duration) = task.await.unwrap_or_default();
         let verdict = verdict::judge(&target, &outcomes);
         reports.push(TargetReport {
             target,
             verdict,
             outcomes,
+            duration,
         });
     }
     reports
@@ -186,6 +201,7 @@ pub fn plan_report(setup: Setup) -> Report {
             verdict: crate::report::plan::plan_verdict(&target),
             target,
             outcomes: Vec::new(),
+            duration: Duration::ZERO,
         })
         .collect();
     Report {
@@ -203,7 +219,8 @@ pub fn plan_report(setup: Setup) -> Report {
 }
 
 /// The node's name: the DaemonSet's `NODE_NAME` (downward API), else the node's hostname file.
-fn node_name(root: &HostRoot) -> String {
+#[must_use]
+pub fn node_name(root: &HostRoot) -> String {
     if let Ok(n) = std::env::var("NODE_NAME") {
         if !n.trim().is_empty() {
             return n.trim().to_owned();

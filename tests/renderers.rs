@@ -29,7 +29,7 @@ fn report(extra: &[&str]) -> Report {
     let rt = tokio::runtime::Runtime::new().unwrap();
     match settings.mode {
         regprobe::cli::Mode::Plan => rt.block_on(regprobe::run::plan(&settings)).unwrap(),
-        regprobe::cli::Mode::Probe => rt.block_on(regprobe::run::probe(&settings)).unwrap(),
+        _ => rt.block_on(regprobe::run::probe(&settings)).unwrap(),
     }
 }
 

@@ -41,4 +41,4 @@ pub mod tls;
 
 pub use context::Context;
 pub use result::{Detail, Stage, StageResult, Status};
-pub use sequence::{EndpointOutcome, probe_endpoint, probe_target};
+pub use sequence::{Depth, EndpointOutcome, probe_endpoint, probe_target, probe_target_at};

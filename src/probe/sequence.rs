@@ -23,6 +23,19 @@ use crate::target::{Endpoint, Target};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How far a probe goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Depth {
+    /// Every stage: a one-shot run, or an agent's registry round.
+    #[default]
+    Full,
+    /// dns, tcp, proxy and tls only: nothing a registry counts as a request.
+    NodeLocal,
+}
+
+/// The summary of the HTTP stages a node-local round leaves out.
+pub const NODE_LOCAL_ONLY: &str = "not run: a node-local round checks dns, tcp, proxy and tls only";
+
 /// The stages run against one endpoint.
 #[derive(Clone, Debug)]
 pub struct EndpointOutcome {
@@ -59,11 +72,21 @@ impl EndpointOutcome {
 /// Probe one endpoint of a target: dial, then the HTTP stages; then, when the
 /// runtime would retry this host over plain http, the same over http.
 pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> EndpointOutcome {
-    let (stages, requests) = probe_once(ctx, target, ep).await;
+    probe_endpoint_at(ctx, target, ep, Depth::Full).await
+}
+
+/// [`probe_endpoint`] to a depth.
+pub async fn probe_endpoint_at(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    depth: Depth,
+) -> EndpointOutcome {
+    let (stages, requests) = probe_once(ctx, target, ep, depth).await;
     if let (Some(fallback), Some(cause)) = (ep.fallback_endpoint(), fallback_cause(ep, &stages))
         && Instant::now() < ctx.deadline
     {
-        let (mut retried, more) = probe_once(ctx, target, &fallback).await;
+        let (mut retried, more) = probe_once(ctx, target, &fallback, depth).await;
         let note = fallback_note(ep, &fallback, cause);
         // The tls stage belongs after dns/tcp/proxy and before the HTTP stages.
         let at = retried
@@ -87,14 +110,26 @@ pub async fn probe_endpoint(ctx: &Context, target: &Target, ep: &Endpoint) -> En
 }
 
 /// The stages over one connection, and the HTTP requests they sent.
-async fn probe_once(ctx: &Context, target: &Target, ep: &Endpoint) -> (Vec<StageResult>, u32) {
+async fn probe_once(
+    ctx: &Context,
+    target: &Target,
+    ep: &Endpoint,
+    depth: Depth,
+) -> (Vec<StageResult>, u32) {
     let dialed = dial::dial(ctx, DialSpec::for_endpoint(ep)).await;
     let mut stages = dialed.stages;
     let mut requests = 0;
     if let Some(io) = dialed.io {
-        let (http, sent) = http_stages(ctx, target, ep, io).await;
-        stages.extend(http);
-        requests = sent;
+        if depth == Depth::NodeLocal {
+            drop(io);
+            let mut later = vec![Stage::Ping];
+            later.extend_from_slice(later_stages(target));
+            stages.extend(not_reached_as(&later, NODE_LOCAL_ONLY));
+        } else {
+            let (http, sent) = http_stages(ctx, target, ep, io).await;
+            stages.extend(http);
+            requests = sent;
+        }
     }
     (stages, requests)
 }
@@ -143,6 +178,11 @@ fn fallback_note(ep: &Endpoint, fallback: &Endpoint, cause: &StageResult) -> Sta
 /// Probe a target's endpoints in the runtime's order, stopping at the first
 /// one that works (as the runtime would), or trying them all if none does.
 pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome> {
+    probe_target_at(ctx, target, Depth::Full).await
+}
+
+/// [`probe_target`] to a depth.
+pub async fn probe_target_at(ctx: &Context, target: &Target, depth: Depth) -> Vec<EndpointOutcome> {
     let mut outcomes = Vec::new();
     let by_tag = target.image.as_ref().is_some_and(|i| i.digest.is_none());
     for ep in &target.endpoints {
@@ -165,7 +205,7 @@ pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome
             });
             continue;
         }
-        let outcome = probe_endpoint(ctx, target, ep).await;
+        let outcome = probe_endpoint_at(ctx, target, ep, depth).await;
         let ok = outcome.is_ok();
         outcomes.push(outcome);
         if ok {
@@ -173,6 +213,14 @@ pub async fn probe_target(ctx: &Context, target: &Target) -> Vec<EndpointOutcome
         }
     }
     outcomes
+}
+
+/// `skipped` entries saying exactly `why`.
+fn not_reached_as(stages: &[Stage], why: &str) -> Vec<StageResult> {
+    stages
+        .iter()
+        .map(|s| StageResult::skipped(*s, why))
+        .collect()
 }
 
 /// `skipped` entries for the stages a failure kept us from.

@@ -5,6 +5,8 @@
 
 pub mod explain;
 pub mod json;
+pub mod metrics;
+pub mod npd;
 pub mod plan;
 pub mod summary;
 pub mod text;
@@ -22,6 +24,8 @@ pub struct TargetReport {
     pub verdict: Verdict,
     /// Endpoints tried, in order.
     pub outcomes: Vec<EndpointOutcome>,
+    /// The target's probe, wall time.
+    pub duration: Duration,
 }
 
 /// A whole run.

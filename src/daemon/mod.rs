@@ -1,0 +1,442 @@
+//! `probe daemon`: the agent on every node. It runs rounds on an interval
+//! (with jitter, so a fleet does not hit a registry in the same second),
+//! logs each round's report as one JSON line on stdout (`node` from
+//! `NODE_NAME`), writes it to `--report-file` atomically, and publishes it
+//! with its metrics to the admin server ([`admin`]), which only reads.
+//!
+//! Two cadences ([`sampling`]): node-local checks every `--interval`,
+//! registry checks every `--registry-interval` at the node's own phase (and
+//! with `--cluster-size`, only in the node's share of rounds). A target
+//! whose node-local result changes gets its registry checks at once. Between
+//! registry checks a target keeps the registry stages of its last check,
+//! marked with when they ran. Warm tokens, unchanged digests and 429
+//! backoffs are remembered across rounds (`probe::memory`), so a healthy
+//! round costs a registry one manifest `HEAD`.
+//!
+//! Operational events (start, targets reloaded, a round that could not run)
+//! go through `tracing` to stderr. SIGTERM or SIGINT abandons the round in
+//! progress, and the agent exits 0.
+
+pub mod admin;
+pub mod sampling;
+pub mod targets;
+
+use crate::cli::{DaemonSettings, Settings};
+use crate::config;
+use crate::probe::memory::Memory;
+use crate::probe::result::{Stage, StageResult, Status};
+use crate::probe::sequence::NODE_LOCAL_ONLY;
+use crate::probe::{Depth, EndpointOutcome};
+use crate::report::metrics::Counters;
+use crate::report::{self, Report, TargetReport};
+use crate::run::{self, RunError};
+use crate::verdict::{self, TargetStatus};
+use admin::{Health, Published};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// What a target's last registry check left, for the rounds in between.
+#[derive(Clone, Debug)]
+struct LastCheck {
+    at: SystemTime,
+    outcomes: Vec<EndpointOutcome>,
+}
+
+/// The agent's state across rounds.
+struct Agent {
+    base: Settings,
+    daemon: DaemonSettings,
+    node: String,
+    memory: Arc<Memory>,
+    targets: Option<targets::Targets>,
+    last_check: HashMap<String, LastCheck>,
+    /// Whether each target's node-local checks passed last round.
+    local_ok: HashMap<String, bool>,
+    /// The registry round each target was last checked in (with `--cluster-size`).
+    checked_round: HashMap<String, u64>,
+    counters: Counters,
+    round: u64,
+}
+
+fn since_epoch(t: SystemTime) -> Duration {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A target's key across rounds: its image, or its registry.
+fn key(t: &TargetReport) -> String {
+    t.target.to_string()
+}
+
+impl Agent {
+    /// Whether `target`'s registry checks are due now, and if not, why not
+    /// (for the skipped stages).
+    fn due(&self, target: &str, now: SystemTime) -> Result<(), String> {
+        let d = &self.daemon;
+        if d.registry_interval <= d.interval {
+            return Ok(());
+        }
+        let since = since_epoch(now);
+        let round = sampling::registry_round(since, d.registry_interval);
+        let phase = sampling::phase(&self.node, target, d.registry_interval);
+        let start_of = |r: u64| -> Duration {
+            Duration::from_millis(
+                u64::try_from(d.registry_interval.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .saturating_mul(r),
+            ) + phase
+        };
+        let (n, k) = (d.cluster_size.unwrap_or(1), d.registry_probes_per_round);
+        let takes = sampling::takes_round(&self.node, target, round, n, k);
+        let done = self.checked_round.get(target) == Some(&round);
+        if takes && !done && since >= start_of(round) {
+            return Ok(());
+        }
+        let next = if takes && !done {
+            round
+        } else {
+            sampling::next_round(&self.node, target, round + 1, n, k)
+        };
+        let at = SystemTime::UNIX_EPOCH + start_of(next);
+        let last = self.last_check.get(target).map_or_else(
+            || "never on this node".to_owned(),
+            |c| format!("at {}", rfc3339(c.at)),
+        );
+        Err(match d.cluster_size {
+            Some(n) if n > 1 => format!(
+                "sampled out: {n} nodes share the registry checks (about {k} per {}); this node's next share is at {}; last registry check {last}",
+                humantime::format_duration(d.registry_interval),
+                rfc3339(at)
+            ),
+            _ => format!(
+                "registry checks run every {}; next at {}; last {last}",
+                humantime::format_duration(d.registry_interval),
+                rfc3339(at)
+            ),
+        })
+    }
+
+    /// One round: the targets (the file re-read), the depth of each, the
+    /// probe, the carry-over of registry stages, the verdicts.
+    async fn round(&mut self) -> Result<(Report, bool), RunError> {
+        self.round += 1;
+        let now = SystemTime::now();
+        let (settings, file_source) = match &mut self.targets {
+            Some(t) => {
+                let r = t.resolve(&self.base, self.round);
+                (r.settings, Some(r.source))
+            }
+            None => (self.base.clone(), None),
+        };
+        let mut setup = run::setup(&settings).await?;
+        setup.node_name.clone_from(&self.node);
+        let mut sources = std::mem::take(&mut setup.sources);
+        if let Some(s) = file_source {
+            config::merge_sources(&mut sources, [s]);
+        }
+        let mut ctx = run::context(&setup, &settings, &mut sources);
+        ctx.memory = Some(Arc::clone(&self.memory));
+        let ctx = Arc::new(ctx);
+        let targets = std::mem::take(&mut setup.targets);
+        let endpoints: Vec<String> = targets
+            .iter()
+            .flat_map(|t| t.endpoints.iter().map(crate::target::Endpoint::url))
+            .collect();
+        self.memory.retain_endpoints(&endpoints);
+        let mut why_not = Vec::with_capacity(targets.len());
+        let depths: Vec<Depth> = targets
+            .iter()
+            .map(|t| match self.due(&t.to_string(), now) {
+                Ok(()) => {
+                    why_not.push(None);
+                    Depth::Full
+                }
+                Err(why) => {
+                    why_not.push(Some(why));
+                    Depth::NodeLocal
+                }
+            })
+            .collect();
+        let mut reports = run::probe_targets_at(&ctx, targets, &depths).await;
+        // A target whose node-local result changed is checked against its
+        // registry at once: a new fault is diagnosed in this round.
+        let mut again = Vec::new();
+        for (i, r) in reports.iter().enumerate() {
+            if depths[i] == Depth::NodeLocal {
+                let ok = r.verdict.status != TargetStatus::Fail;
+                let before = self.local_ok.get(&key(r)).copied();
+                if before.is_some_and(|b| b != ok) {
+                    again.push(i);
+                }
+            }
+        }
+        if !again.is_empty() {
+            let targets: Vec<_> = again.iter().map(|i| reports[*i].target.clone()).collect();
+            let rerun = run::probe_targets_at(&ctx, targets, &vec![Depth::Full; again.len()]).await;
+            for (i, r) in again.iter().zip(rerun) {
+                reports[*i] = r;
+                why_not[*i] = None;
+            }
+        }
+        let since = since_epoch(now);
+        let registry_round = sampling::registry_round(since, self.daemon.registry_interval);
+        let mut any_registry = false;
+        for (r, why) in reports.iter_mut().zip(&why_not) {
+            let k = key(r);
+            let local_failed = r
+                .outcomes
+                .iter()
+                .any(|o| o.first_failure().is_some_and(|f| f.stage.is_node_local()))
+                && r.verdict.status == TargetStatus::Fail;
+            self.local_ok.insert(k.clone(), !local_failed);
+            match why {
+                None => {
+                    any_registry = true;
+                    self.checked_round.insert(k.clone(), registry_round);
+                    self.last_check.insert(
+                        k,
+                        LastCheck {
+                            at: now,
+                            outcomes: r.outcomes.clone(),
+                        },
+                    );
+                }
+                Some(why) => {
+                    carry_over(r, self.last_check.get(&k), why);
+                    r.verdict = verdict::judge(&r.target, &r.outcomes);
+                }
+            }
+        }
+        // Forget targets that left the list.
+        let keys: Vec<String> = reports.iter().map(key).collect();
+        self.last_check.retain(|k, _| keys.contains(k));
+        self.local_ok.retain(|k, _| keys.contains(k));
+        self.checked_round.retain(|k, _| keys.contains(k));
+        let node_finding = verdict::node_finding(
+            reports
+                .iter()
+                .map(|r| (&r.target, &r.verdict, r.outcomes.as_slice())),
+        );
+        let report = Report {
+            node: setup.node_name,
+            started_at: setup.started_at,
+            duration: setup.started.elapsed(),
+            status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
+            config_sources: sources,
+            node_finding,
+            targets: reports,
+            plan: false,
+            runtime: Some(setup.node.describe_runtime()),
+            notes: setup.node.notes,
+        };
+        Ok((report, any_registry))
+    }
+}
+
+/// Between registry checks: the registry stages a node-local round left out
+/// are those of the target's last check (when its endpoint was checked then),
+/// marked with when they ran; else they stay skipped, saying why.
+fn carry_over(r: &mut TargetReport, last: Option<&LastCheck>, why: &str) {
+    for o in &mut r.outcomes {
+        let earlier = last.and_then(|l| {
+            l.outcomes
+                .iter()
+                .find(|p| p.endpoint.url() == o.endpoint.url() && p.skipped.is_none())
+        });
+        for s in &mut o.stages {
+            if s.status != Status::Skipped || s.summary != NODE_LOCAL_ONLY {
+                continue;
+            }
+            match earlier.and_then(|e| e.stages.iter().find(|p| p.stage == s.stage)) {
+                Some(p) if p.status != Status::Skipped || s.stage != Stage::Ping => {
+                    let at = last.map(|l| rfc3339(l.at)).unwrap_or_default();
+                    let mut carried: StageResult = p.clone();
+                    carried.summary = format!("[registry check at {at}] {}", p.summary);
+                    carried.duration = Duration::ZERO;
+                    *s = carried;
+                }
+                _ => s.summary = format!("not run: {why}"),
+            }
+        }
+    }
+}
+
+/// Write `bytes` to `path` atomically (a temp file in the same directory, renamed).
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report")
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The node's name for the reports: `NODE_NAME`, else the node's hostname.
+fn node_name(settings: &Settings) -> String {
+    run::node_name(&crate::hostroot::HostRoot::new(&settings.root))
+}
+
+/// The time to wait before the next round: the interval, give or take 20 %.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(0.8 + 0.4 * fastrand::f64())
+}
+
+/// Run the agent until `shutdown` turns true (or `--max-rounds`).
+pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+    let daemon = settings
+        .daemon
+        .clone()
+        .ok_or_else(|| RunError::Usage(crate::cli::UsageError("not a daemon run".to_owned())))?;
+    let listener = tokio::net::TcpListener::bind(daemon.listen)
+        .await
+        .map_err(|e| RunError::Config {
+            path: daemon.listen.to_string(),
+            reason: format!("cannot listen: {e}"),
+        })?;
+    let (publish, latest) = watch::channel::<Option<Arc<Published>>>(None);
+    let health = Arc::new(Health::new(
+        settings.deadline + Duration::from_secs(15),
+        daemon.interval.mul_f64(1.2) + settings.deadline + Duration::from_secs(30),
+    ));
+    let server = tokio::spawn(admin::serve(
+        listener,
+        latest,
+        Arc::clone(&health),
+        shutdown.clone(),
+    ));
+    let node = node_name(&settings);
+    tracing::info!(
+        event = "start",
+        node = %node,
+        listen = %daemon.listen,
+        interval = %humantime::format_duration(daemon.interval),
+        registry_interval = %humantime::format_duration(daemon.registry_interval),
+        cluster_size = daemon.cluster_size,
+        version = env!("CARGO_PKG_VERSION"),
+        "regprobe agent started"
+    );
+    let mut agent = Agent {
+        targets: daemon.targets.as_deref().map(targets::Targets::new),
+        base: settings,
+        daemon: daemon.clone(),
+        node,
+        memory: Arc::new(Memory::default()),
+        last_check: HashMap::new(),
+        local_ok: HashMap::new(),
+        checked_round: HashMap::new(),
+        counters: Counters::default(),
+        round: 0,
+    };
+    // The first round comes soon, but not at the same second on every node of a rollout.
+    let mut wait = daemon
+        .interval
+        .min(Duration::from_secs(10))
+        .mul_f64(fastrand::f64());
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => break,
+        }
+        health.round_started();
+        let outcome = tokio::select! {
+            r = agent.round() => Some(r),
+            _ = shutdown.changed() => None,
+        };
+        health.round_ended();
+        match outcome {
+            None => {
+                tracing::info!(
+                    event = "stop",
+                    round = agent.round,
+                    "round abandoned on shutdown"
+                );
+                break;
+            }
+            Some(Err(e)) => {
+                tracing::error!(event = "round", round = agent.round, error = %e, "the round could not run");
+            }
+            Some(Ok((report, registry_round))) => {
+                agent.counters.add_round(&report, registry_round);
+                agent.counters.retain_registries(&report);
+                let mut line = Vec::new();
+                let mut metrics = Vec::new();
+                if let Err(e) = report::json::write(&report, false, &mut line)
+                    .and_then(|()| report::metrics::write(&report, &agent.counters, &mut metrics))
+                {
+                    tracing::error!(event = "render", error = %e, "cannot render the report");
+                } else {
+                    // Published first: whoever reads the line finds the
+                    // same round (or a later one) on /report and /metrics.
+                    let line = Bytes::from(line);
+                    let _ = publish.send(Some(Arc::new(Published {
+                        round: agent.round,
+                        report: line.clone(),
+                        metrics: Bytes::from(metrics),
+                    })));
+                    if let Some(path) = &daemon.report_file
+                        && let Err(e) = write_atomically(path, &line)
+                    {
+                        tracing::error!(event = "report_file", path = %path.display(), error = %e, "cannot write the report file");
+                    }
+                    let mut out = io::stdout().lock();
+                    if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                        tracing::error!(event = "stdout", "cannot write the report line");
+                    }
+                }
+            }
+        }
+        if daemon.max_rounds.is_some_and(|m| agent.round >= m) {
+            break;
+        }
+        wait = jittered(daemon.interval);
+    }
+    server.abort();
+    let _ = io::stdout().lock().flush();
+    tracing::info!(
+        event = "stop",
+        rounds = agent.round,
+        "regprobe agent stopped"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_atomically(&path, b"{\"a\":1}\n").unwrap();
+        write_atomically(&path, b"{\"a\":2}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":2}\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(60));
+            assert!(d >= Duration::from_secs(48) && d <= Duration::from_secs(72));
+        }
+    }
+}
