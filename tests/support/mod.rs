@@ -9,10 +9,14 @@
 // binary are used in another.
 #![allow(dead_code, unused_imports)]
 
+pub mod acr;
+pub mod aks;
 pub mod content;
 pub mod http;
 pub mod netns;
 pub mod pki;
+pub mod provider;
+pub mod record;
 pub mod root;
 pub mod token;
 pub mod world;
