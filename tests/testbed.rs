@@ -720,6 +720,13 @@ fn acr_admin_service_principal_and_refresh_token_pull_with_skopeo() {
         support::content::digest(pulled.as_bytes()),
         w.content().multi
     );
+    // Blobs come through the front too (skopeo reads the config blob).
+    let config = inspect_with(w, &[], &["--creds", &admin], "acr.test/single:1");
+    assert!(
+        config
+            .expect("config blob")
+            .contains(r#""Architecture": "amd64""#)
+    );
     let sp = format!("{}:{}", PULLER_SP.client_id, PULLER_SP.secret);
     assert!(with(&sp).is_ok(), "a service principal with AcrPull pulls");
     assert_fails(
@@ -923,4 +930,69 @@ fn aks_node_root_and_credential_providers() {
     };
     assert_eq!(sleeper.code(), Some(124), "still running after a second");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The README's recipe: an ACR front of its own whose exchange takes only
+/// ARM-audience AAD tokens.
+#[test]
+fn a_world_with_an_arm_only_acr() {
+    if !support::require_netns() {
+        return;
+    }
+    let backend = SocketAddr::new(Ipv4Addr::new(10, 77, 0, 61).into(), 5000);
+    let policy = acr::AcrPolicy {
+        audiences: vec![Audience::Arm],
+    };
+    let w = WorldBuilder::new()
+        .host(acr::front_host(
+            "armonly.test",
+            Ipv4Addr::new(10, 77, 0, 60),
+            backend,
+            policy,
+        ))
+        .host(acr::backend_host(
+            "armonly-backend.test",
+            Ipv4Addr::new(10, 77, 0, 61),
+            5000,
+            "armonly.test",
+        ))
+        .host(acr::imds_host("imds", acr::IMDS_IP, 80))
+        .host(Host::registry(
+            "registry.test",
+            Ipv4Addr::new(10, 77, 0, 10),
+        ))
+        .build();
+    let exchange = |audience| {
+        let aad = w.imds_token(&PULLER_MI, audience);
+        let body = form(&[
+            ("grant_type", "access_token"),
+            ("service", "armonly.test"),
+            ("access_token", &aad),
+        ]);
+        w.call("armonly.test", "POST", "/oauth2/exchange", FORM, &body)
+            .expect("exchange")
+    };
+    assert_eq!(exchange(Audience::Acr).status, 401);
+    let arm = exchange(Audience::Arm);
+    assert_eq!(arm.status, 200);
+    let refresh = json(&arm)["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let token = w.acr_access_token("armonly.test", &refresh, "repository:single:pull");
+    let auth = format!("Bearer {token}");
+    let manifest = w
+        .call(
+            "armonly.test",
+            "GET",
+            "/v2/single/manifests/1",
+            &[
+                ("Authorization", &auth),
+                ("Accept", support::content::MANIFEST),
+            ],
+            b"",
+        )
+        .expect("manifest");
+    assert_eq!(manifest.status, 200);
+    assert_eq!(support::content::digest(&manifest.body), w.content().single);
 }

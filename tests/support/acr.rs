@@ -34,10 +34,14 @@
 //!   `apps/managedidentity/managedidentity.go` `createIMDSAuthRequest`;
 //!   Azure/aad-pod-identity#778).
 //!
-//! Not verified against ACR, and the bed's own choice: the bodies of a
-//! refused exchange (401 `UNAUTHORIZED` "token validation failed") and of a
-//! wrong `service` (400). Nothing here logs a secret: requests are recorded
-//! through `record::Recorder`.
+//! Not verified against ACR/IMDS, and the bed's own choice: the bodies of a
+//! refused exchange (401 `UNAUTHORIZED` "token validation failed", the text
+//! ACR gives a refused ARM-audience token at pull), of a wrong `service`
+//! (400), of wrong Basic credentials at the token endpoint (401 with
+//! `Basic realm="Azure Container Registry"`, what `/v2/` answers them,
+//! Azure/acr#651), and IMDS's answers to a missing `api-version` or
+//! `resource`. Nothing here logs a secret: requests are recorded through
+//! `record::Recorder`.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -254,11 +258,10 @@ pub fn firewall(req: &Request) -> Answer {
     // Go's encoding/json escapes ' as \u0027: keep ACR's bytes.
     let body = format!(
         "{{\"errors\":[{{\"code\":\"DENIED\",\"message\":\"client with IP \\u0027{ip}\\u0027 is \
-         not allowed access. Refer <https://aka.ms/acr/firewall> to grant access.\"}}]}}\n"
+         not allowed access. Refer https://aka.ms/acr/firewall to grant access.\"}}]}}\n"
     );
     Reply::new(403)
         .header("Content-Type", "application/json; charset=utf-8")
-        .header("Docker-Distribution-Api-Version", "registry/2.0")
         .body(body)
         .into()
 }
@@ -335,7 +338,7 @@ fn acr_error(status: u16, code: &str, message: &str) -> Reply {
 }
 
 const ACR_AUTHORIZATION: &str =
-    "authentication required, visit <https://aka.ms/acr/authorization> for more information.";
+    "authentication required, visit https://aka.ms/acr/authorization for more information.";
 
 impl Front {
     fn answer(&self, req: &Request) -> (Answer, Option<Principal>) {

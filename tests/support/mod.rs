@@ -31,7 +31,7 @@ pub use pki::Cert;
 pub use root::NodeRoot;
 pub use token::{NO_PULL, PULLER};
 pub use world::{
-    Auth, DNS_IP, Dns, Host, Net, SILENT_DNS_IP, Serve, World, WorldBuilder, standard,
+    Auth, DNS_IP, Dns, Host, Kit, Net, SILENT_DNS_IP, Serve, World, WorldBuilder, standard,
 };
 
 /// What the bed runs; `scripts/test` installs them.

@@ -1,5 +1,6 @@
 //! A world: one network namespace holding a DNS server, registries, fault
-//! servers and a proxy, described as a list of [`Host`]s. The standard
+//! servers, a proxy and the Azure parts (ACR-like front, IMDS; see
+//! `acr.rs`), described as a list of [`Host`]s. The standard
 //! world ([`standard`]) is the one every end-to-end test shares; a test
 //! that needs one more fault builds its own with [`WorldBuilder`].
 //!
