@@ -1,6 +1,6 @@
 //! A deliberately small HTTP/1.1 server and client for the in-process
 //! servers of the bed (token issuer, canned-answer faults, the blob
-//! redirector) and for pushing content.
+//! redirector, the ACR-like front, IMDS) and for pushing content.
 //!
 //! One request per connection (`Connection: close`): every client we test
 //! against copes with that, and it keeps this code obviously correct. It is
@@ -20,6 +20,8 @@ use rustls::{ClientConfig, ServerConfig};
 #[derive(Clone, Debug)]
 pub struct Request {
     pub method: String,
+    /// The client's address (server side only).
+    pub peer: Option<SocketAddr>,
     /// Path and query, as sent.
     pub target: String,
     pub headers: Vec<(String, String)>,
@@ -45,6 +47,13 @@ impl Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Decoded `application/x-www-form-urlencoded` body pairs.
+    pub fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
 }
 
 /// What a handler wants done with a request.
@@ -53,6 +62,8 @@ pub enum Answer {
     Reply(Reply),
     /// Pass the request to a plain-HTTP upstream and relay its answer.
     Forward(SocketAddr),
+    /// A complete response, head and body, written as is (see [`relay`]).
+    Raw(Vec<u8>),
 }
 
 /// A complete response.
@@ -138,10 +149,10 @@ pub fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, handler: Han
     thread::spawn(move || {
         while !flag.load(Ordering::Relaxed) {
             match listener.accept() {
-                Ok((tcp, _)) => {
+                Ok((tcp, peer)) => {
                     let (tls, handler) = (tls.clone(), handler.clone());
                     thread::spawn(move || {
-                        let _ = connection(tcp, tls, &handler);
+                        let _ = connection(tcp, peer, tls, &handler);
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -154,7 +165,12 @@ pub fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, handler: Han
     Server { stop }
 }
 
-fn connection(tcp: TcpStream, tls: Option<Arc<ServerConfig>>, handler: &Handler) -> io::Result<()> {
+fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
+    handler: &Handler,
+) -> io::Result<()> {
     tcp.set_nonblocking(false)?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut stream: Box<dyn Stream> = match tls {
@@ -164,15 +180,17 @@ fn connection(tcp: TcpStream, tls: Option<Arc<ServerConfig>>, handler: &Handler)
         }
         None => Box::new(tcp),
     };
-    let Some(request) = read_request(&mut stream)? else {
+    let Some(mut request) = read_request(&mut stream)? else {
         return Ok(());
     };
+    request.peer = Some(peer);
     match handler(&request) {
-        Answer::Reply(reply) => write_reply(&mut stream, &reply)?,
+        Answer::Reply(reply) => write_reply(&mut stream, &reply, request.method == "HEAD")?,
         Answer::Forward(upstream) => {
             let raw = send(upstream, None, "", &request)?;
             stream.write_all(&raw)?;
         }
+        Answer::Raw(raw) => stream.write_all(&raw)?,
     }
     stream.flush()
 }
@@ -225,6 +243,7 @@ fn read_request(stream: &mut dyn Stream) -> io::Result<Option<Request>> {
     }
     Ok(Some(Request {
         method,
+        peer: None,
         target,
         headers,
         body,
@@ -241,6 +260,7 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -248,7 +268,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_reply(stream: &mut dyn Stream, reply: &Reply) -> io::Result<()> {
+/// Writes `reply`; for a HEAD request the head only (with the length the
+/// body would have).
+fn write_reply(stream: &mut dyn Stream, reply: &Reply, head_only: bool) -> io::Result<()> {
     let mut out = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (k, v) in &reply.headers {
         let _ = write!(out, "{k}: {v}\r\n");
@@ -259,6 +281,9 @@ fn write_reply(stream: &mut dyn Stream, reply: &Reply) -> io::Result<()> {
         reply.body.len()
     );
     stream.write_all(out.as_bytes())?;
+    if head_only {
+        return Ok(());
+    }
     stream.write_all(&reply.body)
 }
 
@@ -336,11 +361,25 @@ pub fn request(
     all.extend(headers.iter().map(|(k, v)| ((*k).into(), (*v).into())));
     let req = Request {
         method: method.into(),
+        peer: None,
         target: target.into(),
         headers: all,
         body,
     };
-    let raw = send(addr, tls, host, &req)?;
+    parse_response(&send(addr, tls, host, &req)?)
+}
+
+/// Sends `req` unchanged to the plain-HTTP `upstream` and returns its raw
+/// answer, for a handler that looks at it before relaying it
+/// ([`Answer::Raw`]). Call it from a handler: the connection threads run
+/// inside the namespace.
+pub fn relay(upstream: SocketAddr, req: &Request) -> io::Result<Vec<u8>> {
+    send(upstream, None, "", req)
+}
+
+/// Splits a raw response into status, headers and body (the body as sent:
+/// not de-chunked; the bed's upstreams send `Content-Length`).
+pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

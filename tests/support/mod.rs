@@ -9,10 +9,14 @@
 // binary are used in another.
 #![allow(dead_code, unused_imports)]
 
+pub mod acr;
+pub mod aks;
 pub mod content;
 pub mod http;
 pub mod netns;
 pub mod pki;
+pub mod provider;
+pub mod record;
 pub mod root;
 pub mod token;
 pub mod world;
@@ -27,7 +31,7 @@ pub use pki::Cert;
 pub use root::NodeRoot;
 pub use token::{NO_PULL, PULLER};
 pub use world::{
-    Auth, DNS_IP, Dns, Host, Net, SILENT_DNS_IP, Serve, World, WorldBuilder, standard,
+    Auth, DNS_IP, Dns, Host, Kit, Net, SILENT_DNS_IP, Serve, World, WorldBuilder, standard,
 };
 
 /// What the bed runs; `scripts/test` installs them.

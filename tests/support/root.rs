@@ -3,6 +3,7 @@
 //!
 //! The default root of a world is shared by every test; a test that needs
 //! other files takes its own with `World::new_root()` and writes into it.
+//! `aks::AksNode` and `provider` write the files of issue 8's scenarios.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -64,6 +65,24 @@ impl NodeRoot {
         }
         fs::write(&file, text).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
         self
+    }
+
+    /// Writes `text` to `relative` like [`NodeRoot::write`], mode 0755: a
+    /// credential provider or another program the probe runs from the
+    /// node root.
+    pub fn exec_file(&self, relative: &str, text: &str) -> &NodeRoot {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.write(relative, text);
+        let file = self.path.join(relative.trim_start_matches('/'));
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", file.display()));
+        self
+    }
+
+    /// The text of `relative`, if it exists (e.g. what a provider script
+    /// recorded).
+    pub fn read(&self, relative: &str) -> Option<String> {
+        fs::read_to_string(self.path.join(relative.trim_start_matches('/'))).ok()
     }
 
     /// Points `etc/resolv.conf` at `ip` (e.g. the silent resolver).

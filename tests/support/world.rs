@@ -1,5 +1,6 @@
 //! A world: one network namespace holding a DNS server, registries, fault
-//! servers and a proxy, described as a list of [`Host`]s. The standard
+//! servers, a proxy and the Azure parts (ACR-like front, IMDS; see
+//! `acr.rs`), described as a list of [`Host`]s. The standard
 //! world ([`standard`]) is the one every end-to-end test shares; a test
 //! that needs one more fault builds its own with [`WorldBuilder`].
 //!
@@ -7,6 +8,8 @@
 //! there); nothing outside the namespace is ever contacted.
 
 use std::collections::HashSet;
+
+use rustls::pki_types::pem::PemObject as _;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -16,12 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::acr::{self, ManagedIdentity};
 use super::content::{self, Content};
-use super::http::{self, Answer, Handler, Reply, Request, Server};
+use super::http::{self, Answer, Handler, Reply, Request, Response, Server};
 use super::netns::{self, Netns, Proc, tool};
 use super::pki::{Cert, Pki};
+use super::record::{self, Recorded, Recorder, Secrets};
 use super::root::NodeRoot;
-use super::token::{self, NO_PULL, PULLER};
+use super::token::{self, NO_PULL, PULLER, Signer};
 
 /// dnsmasq, the node's resolver in every world.
 pub const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
@@ -36,11 +41,25 @@ pub enum Auth {
     Anonymous,
     /// htpasswd with [`PULLER`] and [`NO_PULL`].
     Htpasswd,
-    /// Bearer tokens from `realm`, `service` = the host name.
+    /// Bearer tokens from `realm`; `service` defaults to the host name.
     Token {
         realm: String,
+        service: Option<String>,
     },
 }
+
+/// What an in-process server built at start-up gets from its world.
+pub struct Kit {
+    /// Signs registry tokens the world's registries accept.
+    pub signer: Signer,
+    /// Writes the server's request log (`logs/<name>.log`).
+    pub recorder: Recorder,
+    /// Where to register secrets the server hands out.
+    pub secrets: Secrets,
+}
+
+/// Builds a handler once the world's signer and log exist.
+pub type Factory = Arc<dyn Fn(&Kit) -> Handler + Send + Sync>;
 
 /// What listens on a host's address.
 #[derive(Clone)]
@@ -53,6 +72,9 @@ pub enum Serve {
     Handler { tls: Option<Cert>, handler: Handler },
     /// The in-process token issuer (`/token`, `/error`, `/garbage`).
     TokenIssuer { tls: Cert },
+    /// An in-process server built at start-up with the world's [`Kit`]
+    /// (recording servers, token services).
+    Built { tls: Option<Cert>, build: Factory },
     /// tinyproxy; it alone can resolve and reach `proxy_only` hosts.
     Proxy,
 }
@@ -77,6 +99,9 @@ pub enum Dns {
     NoAddress,
     /// The resolver answers REFUSED (`DNS_SERVFAIL`).
     Refused,
+    /// Not in the node's DNS at all: a backend only other servers reach,
+    /// or a service found by address (IMDS).
+    Hidden,
 }
 
 /// One name in a world. Build with a constructor, adjust with the
@@ -125,6 +150,22 @@ impl Host {
         Host::new(name, Some(ip), 443, serve)
     }
 
+    /// An in-process server on `port` (TLS with `tls`, else plain HTTP)
+    /// whose handler `build` makes from the world's [`Kit`].
+    pub fn built(
+        name: &str,
+        ip: Ipv4Addr,
+        port: u16,
+        tls: Option<Cert>,
+        build: impl Fn(&Kit) -> Handler + Send + Sync + 'static,
+    ) -> Host {
+        let serve = Serve::Built {
+            tls,
+            build: Arc::new(build),
+        };
+        Host::new(name, Some(ip), port, serve)
+    }
+
     pub fn token_issuer(name: &str, ip: Ipv4Addr) -> Host {
         Host::new(name, Some(ip), 443, Serve::TokenIssuer { tls: Cert::Good })
     }
@@ -157,7 +198,9 @@ impl Host {
     pub fn plain_http(mut self, port: u16) -> Host {
         self.port = port;
         match &mut self.serve {
-            Serve::Registry { tls, .. } | Serve::Handler { tls, .. } => *tls = None,
+            Serve::Registry { tls, .. } | Serve::Handler { tls, .. } | Serve::Built { tls, .. } => {
+                *tls = None;
+            }
             _ => panic!(
                 "{}: only registries and handlers can be plain HTTP",
                 self.name
@@ -169,7 +212,9 @@ impl Host {
     #[must_use]
     pub fn cert(mut self, cert: Cert) -> Host {
         match &mut self.serve {
-            Serve::Registry { tls, .. } | Serve::Handler { tls, .. } => *tls = Some(cert),
+            Serve::Registry { tls, .. } | Serve::Handler { tls, .. } | Serve::Built { tls, .. } => {
+                *tls = Some(cert);
+            }
             Serve::TokenIssuer { tls } => *tls = cert,
             _ => panic!("{}: has no certificate", self.name),
         }
@@ -188,6 +233,12 @@ impl Host {
     #[must_use]
     pub fn net(mut self, net: Net) -> Host {
         self.net = net;
+        self
+    }
+
+    #[must_use]
+    pub fn dns(mut self, dns: Dns) -> Host {
+        self.dns = dns;
         self
     }
 
@@ -274,6 +325,7 @@ const PLAIN_REGISTRY: SocketAddrV4 = SocketAddrV4::new(ip(14), 5000);
 pub fn standard() -> WorldBuilder {
     let realm = |path: &str| Auth::Token {
         realm: format!("https://auth.test/{path}"),
+        service: None,
     };
     WorldBuilder::new()
         .host(Host::proxy("proxy.test", ip(5), 3128))
@@ -284,6 +336,7 @@ pub fn standard() -> WorldBuilder {
         .host(Host::registry("plainhttp.test", ip(14)).plain_http(PLAIN_REGISTRY.port()))
         .host(Host::registry("tokengone.test", ip(15)).auth(Auth::Token {
             realm: "https://gone.test/token".into(),
+            service: None,
         }))
         .host(Host::registry("tokenerror.test", ip(16)).auth(realm("error")))
         .host(Host::registry("tokengarbage.test", ip(17)).auth(realm("garbage")))
@@ -304,6 +357,18 @@ pub fn standard() -> WorldBuilder {
         .host(Host::registry("proxied.test", ip(40)).net(Net::ProxyOnly))
         .host(Host::no_address("noaddr.test"))
         .host(Host::refused_lookup("servfail.test"))
+        .hosts(acr::standard_hosts(ip))
+        .host(Host::registry("httprealm.test", ip(53)).auth(Auth::Token {
+            realm: "http://realm-http.test/token".into(),
+            service: None,
+        }))
+        .host(Host::built(
+            "realm-http.test",
+            ip(54),
+            80,
+            None,
+            |kit: &Kit| token::plain_realm(kit.signer.clone(), kit.recorder.clone()),
+        ))
 }
 
 /// Collects hosts, then [`WorldBuilder::build`]s the namespace.
@@ -320,6 +385,12 @@ impl WorldBuilder {
     #[must_use]
     pub fn host(mut self, host: Host) -> WorldBuilder {
         self.hosts.push(host);
+        self
+    }
+
+    #[must_use]
+    pub fn hosts(mut self, hosts: impl IntoIterator<Item = Host>) -> WorldBuilder {
+        self.hosts.extend(hosts);
         self
     }
 
@@ -345,6 +416,7 @@ impl WorldBuilder {
             content: Content::default(),
             procs: Vec::new(),
             servers: Vec::new(),
+            secrets: Secrets::default(),
             watchdog: Some(watchdog),
         };
         world.setup(&pki);
@@ -362,6 +434,7 @@ pub struct World {
     content: Content,
     procs: Vec<Proc>,
     servers: Vec<Server>,
+    secrets: Secrets,
     watchdog: Option<Proc>,
 }
 
@@ -509,13 +582,168 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
         fs::read_to_string(self.dir.join("logs").join(format!("{name}.log"))).unwrap_or_default()
     }
 
+    /// `http://169.254.169.254`: IMDS as the node finds it (the probe's
+    /// default `--imds-endpoint`).
+    pub fn imds_url(&self) -> String {
+        self.url("imds")
+    }
+
+    /// An IMDS address where nothing listens (connection refused): "IMDS
+    /// down" for `--imds-endpoint`.
+    pub fn imds_down_url(&self) -> String {
+        self.url("imds-down")
+    }
+
+    /// `http://ip[:port]` of a plain-HTTP host.
+    pub fn url(&self, name: &str) -> String {
+        let addr = self.addr(name);
+        if addr.port() == 80 {
+            format!("http://{}", addr.ip())
+        } else {
+            format!("http://{addr}")
+        }
+    }
+
+    /// What recording server `name` (`acr.test`, `imds`, `realm-http.test`)
+    /// has seen so far, in order. Shared by every test of the binary:
+    /// filter by what your test asked for (a repository, an identity).
+    pub fn requests(&self, name: &str) -> Vec<Recorded> {
+        record::read(&self.dir.join("logs").join(format!("{name}.log")))
+    }
+
+    /// [`World::requests`] of `acr.test`.
+    pub fn acr_log(&self) -> Vec<Recorded> {
+        self.requests("acr.test")
+    }
+
+    /// [`World::requests`] of IMDS.
+    pub fn imds_log(&self) -> Vec<Recorded> {
+        self.requests("imds")
+    }
+
+    /// [`World::requests`] of `realm-http.test`.
+    pub fn realm_log(&self) -> Vec<Recorded> {
+        self.requests("realm-http.test")
+    }
+
+    /// Every secret of the bed a test may find leaked: the fixed ones
+    /// (passwords, AAD tokens, service principal secrets) and every token
+    /// the world's servers issued so far.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut all = acr::static_secrets();
+        all.extend([PULLER.1, NO_PULL.1].map(str::to_owned));
+        all.extend(self.secrets.all());
+        all
+    }
+
+    /// A TLS client configuration trusting the test CA.
+    pub fn client_tls(&self) -> Arc<rustls::ClientConfig> {
+        let pem = fs::read(self.ca_pem_path()).expect("read ca.pem");
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).expect("ca pem");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).expect("add test CA");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// One HTTP request from inside the namespace to host `name` (TLS when
+    /// the host serves TLS), `Host` set to the name.
+    pub fn call(
+        &self,
+        name: &str,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let host = self.host(name);
+        let tls = match &host.serve {
+            Serve::Registry { tls: Some(_), .. }
+            | Serve::Handler { tls: Some(_), .. }
+            | Serve::Built { tls: Some(_), .. }
+            | Serve::TokenIssuer { .. } => Some(self.client_tls()),
+            _ => None,
+        };
+        let addr = self.addr(name);
+        let host_header = host.authority();
+        let (method, target, body) = (method.to_owned(), target.to_owned(), body.to_vec());
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.run(move || {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            http::request(addr, tls, &host_header, &method, &target, &headers, body)
+        })
+    }
+
+    /// The AAD token IMDS gives `mi` for `audience`, fetched from IMDS.
+    pub fn imds_token(&self, mi: &ManagedIdentity, audience: acr::Audience) -> String {
+        let target = format!(
+            "{}?api-version=2018-02-01&resource={}&client_id={}",
+            acr::IMDS_TOKEN_PATH,
+            url::form_urlencoded::byte_serialize(audience.resource().as_bytes())
+                .collect::<String>(),
+            mi.client_id
+        );
+        let resp = self
+            .call("imds", "GET", &target, &[("Metadata", "true")], b"")
+            .expect("IMDS answers");
+        assert_eq!(resp.status, 200, "IMDS token for {}", mi.name);
+        json_field(&resp, "access_token")
+    }
+
+    /// An ACR refresh token for `mi` from `registry` (an ACR front), the
+    /// way acr-credential-provider gets one: IMDS, then `/oauth2/exchange`.
+    /// What the kubelet hands containerd as the null-GUID user's password.
+    pub fn acr_refresh_token(&self, registry: &str, mi: &ManagedIdentity) -> String {
+        let aad = self.imds_token(mi, acr::Audience::Acr);
+        let form = form_body(&[
+            ("grant_type", "access_token"),
+            ("service", registry),
+            ("tenant", acr::TENANT_ID),
+            ("access_token", &aad),
+        ]);
+        let resp = self
+            .call(registry, "POST", "/oauth2/exchange", FORM, &form)
+            .expect("exchange answers");
+        assert_eq!(resp.status, 200, "exchange for {}", mi.name);
+        json_field(&resp, "refresh_token")
+    }
+
+    /// An ACR access token for `scope` (e.g. `repository:multi:pull`) from
+    /// a refresh token, through `POST /oauth2/token`.
+    pub fn acr_access_token(&self, registry: &str, refresh: &str, scope: &str) -> String {
+        let form = form_body(&[
+            ("grant_type", "refresh_token"),
+            ("service", registry),
+            ("scope", scope),
+            ("refresh_token", refresh),
+        ]);
+        let resp = self
+            .call(registry, "POST", "/oauth2/token", FORM, &form)
+            .expect("token endpoint answers");
+        assert_eq!(resp.status, 200, "access token for {scope}");
+        json_field(&resp, "access_token")
+    }
+
     fn setup(&mut self, pki: &Pki) {
         self.network();
         self.files(pki);
         self.start_dns();
+        let signer = Signer::new(&pki.token_signer(), self.secrets.clone());
         let mut waits = vec![SocketAddr::from((DNS_IP, 53))];
         for host in self.hosts.clone() {
-            let addr = self.start(&host, pki);
+            let addr = self.start(&host, pki, &signer);
             // Only the proxy may connect to a proxy-only host; its registry
             // starts as fast as the others, which are waited for.
             if let (Some(addr), false) = (addr, host.net == Net::ProxyOnly) {
@@ -619,7 +847,7 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
         .args(["--log-queries", "--local=/test/"]);
         for h in &self.hosts {
             match (h.dns, h.ip, h.net) {
-                (_, _, Net::ProxyOnly) => {}
+                (_, _, Net::ProxyOnly) | (Dns::Hidden, ..) => {}
                 (Dns::A, Some(ip), _) => {
                     cmd.arg(format!("--host-record={},{ip}", h.name));
                 }
@@ -639,7 +867,7 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
     }
 
     /// Starts what `host` serves; returns the address to wait for.
-    fn start(&mut self, host: &Host, pki: &Pki) -> Option<SocketAddr> {
+    fn start(&mut self, host: &Host, pki: &Pki, signer: &Signer) -> Option<SocketAddr> {
         let ip = host.ip?;
         let addr = SocketAddr::new(ip.into(), host.port);
         let log = self.dir.join("logs").join(format!("{}.log", host.name));
@@ -660,7 +888,16 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
             }
             Serve::TokenIssuer { tls } => {
                 let tls = server_tls(pki, &host.name, tls);
-                self.serve_in_process(addr, Some(tls), token::issuer(&pki.token_signer()));
+                self.serve_in_process(addr, Some(tls), token::issuer(signer.clone()));
+            }
+            Serve::Built { tls, build } => {
+                let tls = tls.as_ref().map(|c| server_tls(pki, &host.name, c));
+                let kit = Kit {
+                    signer: signer.clone(),
+                    recorder: Recorder::create(&log),
+                    secrets: self.secrets.clone(),
+                };
+                self.serve_in_process(addr, tls, build(&kit));
             }
             Serve::Proxy => self.start_proxy(host, &log),
         }
@@ -715,12 +952,12 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
                     d.join("htpasswd").display()
                 );
             }
-            Auth::Token { realm } => {
+            Auth::Token { realm, service } => {
                 let _ = write!(
                     y,
                     "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    \
                      rootcertbundle: {}\n",
-                    host.name,
+                    service.as_deref().unwrap_or(&host.name),
                     token::ISSUER,
                     d.join("tls/token-ca.pem").display()
                 );
@@ -839,4 +1076,21 @@ fn client_tls(pki: &Pki) -> Arc<rustls::ClientConfig> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Arc::new(config)
+}
+
+const FORM: &[(&str, &str)] = &[("Content-Type", "application/x-www-form-urlencoded")];
+
+fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+        .into_bytes()
+}
+
+fn json_field(resp: &Response, field: &str) -> String {
+    let json: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON answer");
+    json[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in the answer"))
+        .to_owned()
 }
