@@ -13,8 +13,9 @@
 //! [`endpoints_for`] read files, through [`HostRoot`]. Secrets (`password`,
 //! `auth`, `identitytoken`, header values) stay [`Secret`]s.
 
+use crate::config::hostport::split_authority;
 use crate::config::hosts::{
-    self, clean_path, is_localhost, is_proxy, split_authority, split_url, str_value, string_list,
+    self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
 use crate::config::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;

@@ -869,23 +869,6 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
 // ---------------------------------------------------------------------------
 // Endpoints
 
-/// Split `host[:port]` (IPv6 in brackets) into host and optional port.
-pub(crate) fn split_host_port(authority: &str) -> (String, Option<u16>) {
-    if let Some(rest) = authority.strip_prefix('[')
-        && let Some((host, after)) = rest.split_once(']')
-    {
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        return (host.to_owned(), port);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(p) => (host.to_owned(), Some(p)),
-            Err(_) => (authority.to_owned(), None),
-        },
-        _ => (authority.to_owned(), None),
-    }
-}
-
 /// The certs.d directory containers/image would use for `host_port`, if any.
 fn certs_dir_for(root: &HostRoot, host_port: &str) -> Option<String> {
     if host_port.is_empty() || host_port.contains('/') || host_port.starts_with('.') {
@@ -948,7 +931,7 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
             ));
             continue;
         }
-        let (host, port) = split_host_port(domain);
+        let (host, port) = super::hostport::split_lenient(domain);
         let host = if host == DOCKER_HOSTNAME {
             DOCKER_REGISTRY.to_owned()
         } else {

@@ -415,7 +415,7 @@ pub fn insecure_source<'a>(cfg: &'a DockerConfig, host_port: &str) -> Option<&'a
     if let Some(h) = cfg.insecure_hosts.iter().find(|h| h.value == name) {
         return Some(&h.source);
     }
-    let (host, _) = super::crio::split_host_port(name);
+    let (host, _) = super::hostport::split_lenient(name);
     let addr: IpAddr = host.parse().ok()?;
     insecure_cidr_for(cfg, addr).map(|c| c.source.as_str())
 }
@@ -667,7 +667,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
         return plan;
     }
 
-    let (host, port) = super::crio::split_host_port(hostname);
+    let (host, port) = super::hostport::split_lenient(hostname);
     let insecure = insecure_source(cfg, hostname).map(str::to_owned);
     let mut https = Endpoint::https(&host, port.unwrap_or(443));
     https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.problems);

@@ -305,16 +305,20 @@ pub(crate) fn parse_schemeless(s: &str) -> Option<KeyUrl> {
         None => (s, ""),
     };
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    // url.go parseHost / validOptionalPort / shouldEscape(encodeHost).
-    let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if let Some(after) = host.strip_prefix('[') {
-        let (_, tail) = after.split_once(']')?;
-        if !tail.is_empty() && !tail.strip_prefix(':').is_some_and(port_ok) {
-            return None;
+    // url.go parseHost / validOptionalPort / shouldEscape(encodeHost): what
+    // follows the host must be `:digits`. Go takes the last `:` of a bare
+    // IPv6 literal as a port too; a stray `[`/`]`, which Go lets through,
+    // is refused (no registry name has one).
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let port_ok = match super::hostport::split(host) {
+        Ok((_, Some(port))) => digits(port),
+        Ok((bare, None)) if bare.contains(':') && !host.starts_with('[') => {
+            bare.rsplit(':').next().is_some_and(digits)
         }
-    } else if let Some((_, port)) = host.rsplit_once(':')
-        && !port_ok(port)
-    {
+        Ok((_, None)) => true,
+        Err(_) => false,
+    };
+    if !port_ok {
         return None;
     }
     let host_char = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"".contains(c);
@@ -347,19 +351,11 @@ fn keyring_key(key: &str) -> Option<String> {
     })
 }
 
-/// keyring.go `SplitURL`: dot-separated host parts and the port (`net.SplitHostPort`).
+/// keyring.go `SplitURL`: dot-separated host parts and the port
+/// (`net.SplitHostPort`, the whole host and no port where it fails).
 fn split_url(url: &KeyUrl) -> (Vec<&str>, &str) {
-    let h = url.host.as_str();
-    let (host, port) = if let Some(after) = h.strip_prefix('[') {
-        match after.split_once("]:") {
-            Some((inside, port)) => (inside, port),
-            None => (h, ""),
-        }
-    } else if h.matches(':').count() == 1 {
-        h.split_once(':').unwrap_or((h, ""))
-    } else {
-        (h, "")
-    };
+    let (host, port) =
+        super::hostport::go_split_host_port(&url.host).unwrap_or((url.host.as_str(), ""));
     (host.split('.').collect(), port)
 }
 

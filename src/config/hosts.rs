@@ -12,6 +12,7 @@
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
 //! re-rooted with [`HostRoot::resolve`] when endpoints are built.
 
+use crate::config::hostport::split_authority;
 use crate::config::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -412,39 +413,6 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts, String> {
         authority,
         path: path.to_owned(),
     })
-}
-
-/// `host[:port]` or `[v6][:port]` into host (no brackets) and port, if any.
-pub(crate) fn split_authority(authority: &str) -> Result<(String, Option<u16>), String> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "missing ']' in host".to_owned())?;
-        match after.strip_prefix(':') {
-            Some(p) => (host, Some(p)),
-            None if after.is_empty() => (host, None),
-            None => return Err(format!("invalid host {authority:?}")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            // Go's net.SplitHostPort refuses a bare IPv6 literal: it is all host.
-            Some((h, _)) if h.contains(':') => (authority, None),
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("empty host".to_owned());
-    }
-    let port = match port {
-        None | Some("") => None,
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(
-            p.parse::<u16>()
-                .map_err(|_| format!("invalid port {p:?}"))?,
-        ),
-        Some(p) => return Err(format!("invalid port {p:?}")),
-    };
-    Ok((host.to_owned(), port))
 }
 
 /// Go's `path.Clean` for the absolute paths found in URLs.

@@ -306,29 +306,12 @@ fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port_str) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("invalid IPv6 host in {endpoint:?}"))?;
-        (h.to_owned(), after.strip_prefix(':').unwrap_or_default())
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h.to_owned(), p),
-            None => (authority.to_owned(), ""),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("no host in {endpoint:?}"));
+    let (host, port) =
+        super::hostport::split_authority(authority).map_err(|e| format!("{e} in {endpoint:?}"))?;
+    // Go's url.Parse reads the last `:` of an unbracketed host as the port.
+    if host.contains(':') && !authority.starts_with('[') {
+        return Err(format!("an IPv6 address needs brackets in {endpoint:?}"));
     }
-    let port = if port_str.is_empty() {
-        None
-    } else {
-        Some(
-            port_str
-                .parse::<u16>()
-                .map_err(|_| format!("invalid port {port_str:?} in {endpoint:?}"))?,
-        )
-    };
     let scheme = match scheme {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,

@@ -9,6 +9,7 @@ pub mod containerd;
 pub mod crio;
 pub mod docker;
 pub mod dockercfg;
+pub mod hostport;
 pub mod hosts;
 pub mod k3s;
 pub mod kubelet;

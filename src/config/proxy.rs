@@ -233,7 +233,7 @@ impl NoProxy {
                 out.ips.push(IpMatcher::Cidr { net, prefix });
                 continue;
             }
-            let (mut phost, pport) = match go_split_host_port(&p) {
+            let (mut phost, pport) = match super::hostport::go_split_host_port(&p) {
                 Some((h, port)) => {
                     if h.is_empty() {
                         continue;
@@ -343,29 +343,6 @@ fn idna_ascii(v: &str) -> Option<String> {
         )
         .ok()
         .map(std::borrow::Cow::into_owned)
-}
-
-/// Go's `net.SplitHostPort`, error cases included (the port is not validated).
-fn go_split_host_port(hostport: &str) -> Option<(&str, &str)> {
-    let i = hostport.rfind(':')?;
-    let (host, j, k) = if hostport.starts_with('[') {
-        let end = hostport.find(']')?;
-        // `[host]` with nothing after, `[host]x:port` and `[a]:b:c` are all errors.
-        if end + 1 != i {
-            return None;
-        }
-        (&hostport[1..end], 1, end + 1)
-    } else {
-        let host = &hostport[..i];
-        if host.contains(':') {
-            return None;
-        }
-        (host, 0, 0)
-    };
-    if hostport[j..].contains('[') || hostport[k..].contains(']') {
-        return None;
-    }
-    Some((host, &hostport[i + 1..]))
 }
 
 /// Go's `net.ParseIP`: dotted IPv4 or IPv6, no zone.
