@@ -20,10 +20,7 @@ use crate::config::hosts::{
 use crate::config::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use crate::target::{
-    Capabilities, ClientCert, Credential, Endpoint, Role, Scheme, Secretish, TlsSettings,
-};
-use base64::Engine as _;
+use crate::target::{Capabilities, ClientCert, Endpoint, Role, Scheme, TlsSettings};
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -57,14 +54,7 @@ pub struct TlsConfig {
 }
 
 /// `configs."<host>".auth` (or a deprecated `auths."<url>"` folded in).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthConfig {
-    pub username: String,
-    pub password: Secret,
-    /// base64 of `user:password`.
-    pub auth: Secret,
-    pub identity_token: Secret,
-}
+pub use super::basic_auth::AuthConfig;
 
 /// `configs."<host>"`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -231,12 +221,13 @@ fn in_file_order<'a, 'i>(
     v
 }
 
-fn parse_auth(text: &str, t: &DeTable<'_>) -> Result<AuthConfig, ParseError> {
+fn parse_auth(text: &str, t: &DeTable<'_>, line: usize) -> Result<AuthConfig, ParseError> {
     Ok(AuthConfig {
         username: opt_string(text, t, "username")?.unwrap_or_default(),
         password: Secret::new(opt_string(text, t, "password")?.unwrap_or_default()),
         auth: Secret::new(opt_string(text, t, "auth")?.unwrap_or_default()),
         identity_token: Secret::new(opt_string(text, t, "identitytoken")?.unwrap_or_default()),
+        line: Some(line),
     })
 }
 
@@ -283,7 +274,11 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
                 });
             }
             if let Some(auth) = c.get("auth") {
-                rc.auth = Some(parse_auth(text, table(text, auth, "auth")?)?);
+                rc.auth = Some(parse_auth(
+                    text,
+                    table(text, auth, "auth")?,
+                    line(text, auth),
+                )?);
             }
             out.configs.push((host.get_ref().to_string(), rc));
         }
@@ -291,7 +286,7 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
     // ValidateImageConfig folds the deprecated `auths` (keyed by URL) into `configs` by host.
     if let Some(v) = reg.get("auths") {
         for (endpoint, a) in in_file_order(table(text, v, "auths")?) {
-            let auth = parse_auth(text, table(text, a, "auths entry")?)?;
+            let auth = parse_auth(text, table(text, a, "auths entry")?, line(text, a))?;
             let key = match split_url(endpoint.get_ref()) {
                 Ok(parts) => parts.authority,
                 Err(_) => endpoint.get_ref().to_string(),
@@ -580,50 +575,17 @@ pub fn registry_hosts(
             .find_map(|(k, c)| (*k == authority).then_some((k, c.auth.as_ref()?)))
         {
             let source = format!("{file} (configs.\"{key}\".auth)");
-            match credential(auth, source) {
+            match auth.credential(source) {
                 Ok(c) => ep.credential = c,
                 Err(e) => sources.push(Source::error(
                     &file,
                     KIND,
-                    format!("configs.\"{key}\".auth: {e}; containerd fails the pull"),
+                    format!("configs.\"{key}\".auth: `auth` {e}; containerd fails the pull"),
                 )),
             }
         }
     }
     (hosts, sources)
-}
-
-/// containerd's `ParseAuth`: username/password, else an identity token, else
-/// the base64 `auth` field.
-fn credential(auth: &AuthConfig, source: String) -> Result<Option<Credential>, String> {
-    let secret = if !auth.username.is_empty() {
-        Secretish::Basic {
-            username: auth.username.clone(),
-            password: auth.password.clone(),
-        }
-    } else if !auth.identity_token.is_empty() {
-        Secretish::IdentityToken {
-            username: String::new(),
-            token: auth.identity_token.clone(),
-        }
-    } else if !auth.auth.is_empty() {
-        // The decoded text is never echoed: it holds the password.
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(auth.auth.expose())
-            .map_err(|_| "`auth` is not valid base64".to_owned())?;
-        let decoded =
-            String::from_utf8(bytes).map_err(|_| "`auth` does not decode to text".to_owned())?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| "`auth` does not decode to user:password".to_owned())?;
-        Secretish::Basic {
-            username: user.to_owned(),
-            password: Secret::new(pass.trim_matches('\0')),
-        }
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Credential { secret, source }))
 }
 
 /// `registryEndpoints` + the legacy branch of `registryHosts`: the mirror's
@@ -772,6 +734,7 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Secretish;
 
     fn fixture(name: &str) -> String {
         crate::config::fixture("containerd", name)

@@ -15,9 +15,9 @@
 //! reported. Secrets live in [`Secret`]; [`DockerConfig`] is not `Serialize`
 //! and its `Debug` shows no secret, and no error message quotes a value.
 
+use super::basic_auth::{self, AuthRules};
 use crate::secret::Secret;
 use crate::target::{Credential, Secretish};
-use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -246,8 +246,8 @@ fn parse_entry(text: &str, key: &str, value: &Value) -> Result<AuthEntry, ParseE
         .map(Secret::from);
     if let Some(auth) = string("auth")?.filter(|a| !a.is_empty()) {
         // kubelet: `auth` replaces username/password; a bad one fails the whole secret.
-        let (u, p) =
-            decode_auth(&auth).map_err(|m| at(text, key, &format!("`auth` of {key:?}: {m}")))?;
+        let (u, p) = basic_auth::decode(&auth, AuthRules::Kubelet)
+            .map_err(|e| at(text, key, &format!("`auth` of {key:?} {e}")))?;
         username = u;
         password = Some(p);
     }
@@ -264,26 +264,6 @@ fn parse_entry(text: &str, key: &str, value: &Value) -> Result<AuthEntry, ParseE
         email: string("email")?.filter(|e| !e.is_empty()),
         match_key: keyring_key(key),
     })
-}
-
-/// kubernetes config.go `decodeDockerConfigFieldAuth`: padded or unpadded
-/// standard base64 of `user:password`, split at the first `:`.
-fn decode_auth(field: &str) -> Result<(String, Secret), &'static str> {
-    // Go's base64 decoder skips CR and LF.
-    let cleaned: String = field.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    let engine = if field.trim().ends_with('=') {
-        base64::engine::general_purpose::STANDARD
-    } else {
-        base64::engine::general_purpose::STANDARD_NO_PAD
-    };
-    let decoded = engine
-        .decode(cleaned.as_bytes())
-        .map_err(|_| "not valid base64")?;
-    let decoded = String::from_utf8(decoded).map_err(|_| "does not decode to text")?;
-    let Some((user, pass)) = decoded.split_once(':') else {
-        return Err("unable to parse auth field, must be formatted as base64(username:password)");
-    };
-    Ok((user.to_owned(), Secret::new(pass)))
 }
 
 // ---- kubelet's keyring -----------------------------------------------------

@@ -17,11 +17,7 @@
 use super::{ParseError, Plan, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use crate::target::{
-    Capabilities, ClientCert, Credential, Endpoint, HttpFallback, Role, Scheme, Secretish,
-    TlsSettings,
-};
-use base64::Engine as _;
+use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io;
@@ -45,14 +41,9 @@ pub struct Mirror {
     pub rewrites: BTreeMap<String, String>,
 }
 
-/// `configs.<host>.auth`. Every value is secret; `auth` is base64 `user:pass`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Auth {
-    pub username: String,
-    pub password: Secret,
-    pub auth: Secret,
-    pub identity_token: Secret,
-}
+/// `configs.<host>.auth`: k3s writes it into containerd's config, so
+/// containerd's `ParseAuth` reads it.
+pub use super::basic_auth::AuthConfig;
 
 /// `configs.<host>.tls`; paths are node paths, not re-rooted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,7 +57,7 @@ pub struct Tls {
 /// `configs.<host>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistryConfig {
-    pub auth: Option<Auth>,
+    pub auth: Option<AuthConfig>,
     pub tls: Option<Tls>,
 }
 
@@ -160,11 +151,12 @@ pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
         .into_iter()
         .map(|(host, c)| {
             let c = c.unwrap_or_default();
-            let auth = c.auth.map(|a| Auth {
+            let auth = c.auth.map(|a| AuthConfig {
                 username: a.username.unwrap_or_default(),
                 password: Secret::new(a.password.unwrap_or_default()),
                 auth: Secret::new(a.auth.unwrap_or_default()),
                 identity_token: Secret::new(a.identity_token.unwrap_or_default()),
+                line: None,
             });
             let tls = c.tls.map(|t| Tls {
                 ca_file: t.ca_file.unwrap_or_default(),
@@ -528,37 +520,6 @@ fn host_configs(
 // ---------------------------------------------------------------------------
 // Endpoints
 
-/// containerd's CRI `ParseAuth` order: username/password, identity token, `auth`.
-fn credential(auth: &Auth, source: String) -> Result<Option<Credential>, String> {
-    let secret = if !auth.username.is_empty() {
-        Secretish::Basic {
-            username: auth.username.clone(),
-            password: auth.password.clone(),
-        }
-    } else if !auth.identity_token.is_empty() {
-        Secretish::IdentityToken {
-            username: String::new(),
-            token: auth.identity_token.clone(),
-        }
-    } else if !auth.auth.is_empty() {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.auth.expose().trim())
-            .map_err(|_| "auth field is not valid base64".to_owned())?;
-        let decoded =
-            String::from_utf8(decoded).map_err(|_| "auth field is not UTF-8".to_owned())?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| "auth field does not decode to user:password".to_owned())?;
-        Secretish::Basic {
-            username: user.to_owned(),
-            password: Secret::new(pass),
-        }
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Credential { secret, source }))
-}
-
 fn to_endpoint(
     cfg: &K3sConfig,
     root: &HostRoot,
@@ -636,9 +597,9 @@ fn to_endpoint(
         }
     }
     if let Some(auth) = &ep.config.auth {
-        match credential(auth, format!("{} (configs.\"{key}\".auth)", cfg.path)) {
+        match auth.credential(format!("{} (configs.\"{key}\".auth)", cfg.path)) {
             Ok(c) => out.credential = c,
-            Err(e) => problems.push(format!("configs.\"{key}\".auth: {e}")),
+            Err(e) => problems.push(format!("configs.\"{key}\".auth: `auth` {e}")),
         }
     }
     out
@@ -729,6 +690,7 @@ pub fn registries(cfg: &K3sConfig) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Secretish;
     use std::path::Path;
 
     fn fixture(name: &str) -> String {
@@ -1113,7 +1075,7 @@ configs:
             let mut r = K3sRegistries::default();
             for k in &keys {
                 r.mirrors.insert(k.clone(), Mirror { endpoints: eps.clone(), rewrites: BTreeMap::new() });
-                r.configs.insert(k.clone(), RegistryConfig { auth: Some(Auth { auth: Secret::new("!!"), ..Auth::default() }), tls: Some(Tls { cert_file: "c".into(), ..Tls::default() }) });
+                r.configs.insert(k.clone(), RegistryConfig { auth: Some(AuthConfig { auth: Secret::new("!!"), ..AuthConfig::default() }), tls: Some(Tls { cert_file: "c".into(), ..Tls::default() }) });
             }
             let cfg = K3sConfig { registries: r, path: REGISTRIES_YAML.to_owned(), disable_default_endpoint: false };
             let root = HostRoot::new("/nonexistent-probe-root");

@@ -5,6 +5,7 @@
 //! Problems are collected as [`Source`]s with path, line and reason; a broken
 //! file never stops the run.
 
+pub mod basic_auth;
 pub mod containerd;
 pub mod crio;
 pub mod docker;
