@@ -18,6 +18,7 @@
 
 use super::{ParseError, Source, line_of};
 use crate::hostroot::HostRoot;
+use crate::secret::Secret;
 use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,8 +79,9 @@ pub struct Mirror {
     /// Skip TLS verification and allow plain HTTP.
     pub insecure: bool,
     pub pull_from_mirror: PullFromMirror,
-    /// `proxy` URL for this mirror, validated (http, https, socks5, socks5h).
-    pub proxy: Option<String>,
+    /// `proxy` URL for this mirror, validated (http, https, socks5, socks5h);
+    /// its user info is secret.
+    pub proxy: Option<ProxyUrl>,
     pub origin: Origin,
 }
 
@@ -95,7 +97,7 @@ pub struct Registry {
     pub blocked: bool,
     pub mirror_by_digest_only: bool,
     pub mirrors: Vec<Mirror>,
-    pub proxy: Option<String>,
+    pub proxy: Option<ProxyUrl>,
     pub origin: Origin,
 }
 
@@ -142,7 +144,7 @@ pub struct PullSource {
     /// `host[:port][/namespace]` as written in the config.
     pub location: String,
     pub insecure: bool,
-    pub proxy: Option<String>,
+    pub proxy: Option<ProxyUrl>,
     /// The reference rewritten for this location (`mirror.example/ns/image:tag`).
     pub reference: String,
     pub origin: Origin,
@@ -229,8 +231,9 @@ struct RawMirror {
 struct Pending {
     reg: Registry,
     pull_from_mirror: String,
-    proxy_raw: String,
-    mirrors: Vec<(String, String)>, // (pull-from-mirror, proxy) per mirror, raw
+    /// As written; dropped once parsed (it may hold a password).
+    proxy_raw: Secret,
+    mirrors: Vec<(String, Secret)>, // (pull-from-mirror, proxy) per mirror, raw
 }
 
 fn toml_error(text: &str, e: &toml::de::Error) -> ParseError {
@@ -279,7 +282,7 @@ pub fn parse_registries(text: &str) -> Result<RegistriesConf, ParseError> {
             for m in r.mirror {
                 let mline = Some(line_of(text, m.span().start));
                 let m = m.into_inner();
-                raw_mirrors.push((m.pull_from_mirror, m.proxy));
+                raw_mirrors.push((m.pull_from_mirror, Secret::new(m.proxy)));
                 mirrors.push(Mirror {
                     location: m.location,
                     insecure: m.insecure,
@@ -306,7 +309,7 @@ pub fn parse_registries(text: &str) -> Result<RegistriesConf, ParseError> {
                     },
                 },
                 pull_from_mirror: r.pull_from_mirror,
-                proxy_raw: r.proxy,
+                proxy_raw: Secret::new(r.proxy),
                 mirrors: raw_mirrors,
             });
         }
@@ -385,7 +388,7 @@ fn convert_v1(v1: &RawV1) -> Result<Vec<Pending>, ParseError> {
                         origin: Origin::default(),
                     },
                     pull_from_mirror: String::new(),
-                    proxy_raw: String::new(),
+                    proxy_raw: Secret::default(),
                     mirrors: Vec::new(),
                 });
                 out.len() - 1
@@ -413,12 +416,13 @@ fn parse_location(input: &str) -> Result<String, ParseError> {
 }
 
 /// `parseProxy`: empty is no proxy; otherwise a URL with a supported scheme.
-fn parse_proxy(input: &str, line: Option<usize>) -> Result<Option<String>, ParseError> {
+/// The error never quotes the value: it may hold a password.
+fn parse_proxy(input: &Secret, line: Option<usize>) -> Result<Option<ProxyUrl>, ParseError> {
     if input.is_empty() {
         return Ok(None);
     }
-    let url = url::Url::parse(input)
-        .map_err(|e| ParseError::new(line, format!("parsing proxy URL {input:?}: {e}")))?;
+    let url = url::Url::parse(input.expose())
+        .map_err(|e| ParseError::new(line, format!("parsing the proxy URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
         return Err(ParseError::new(
             line,
@@ -428,7 +432,7 @@ fn parse_proxy(input: &str, line: Option<usize>) -> Result<Option<String>, Parse
             ),
         ));
     }
-    Ok(Some(input.to_owned()))
+    Ok(Some(ProxyUrl::from_url(url)))
 }
 
 /// A loose version of distribution's anchored `DomainRegexp`: a host
@@ -444,6 +448,8 @@ fn is_domain(s: &str) -> bool {
 /// duplicates, keep the first entry per prefix and sort by prefix.
 fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
     let mut regs = Vec::with_capacity(pending.len());
+    // The proxies as written, for the conflict check below (upstream compares strings).
+    let mut raw_proxies = Vec::with_capacity(pending.len());
     for p in pending {
         let mut reg = p.reg;
         let line = reg.origin.line;
@@ -470,6 +476,7 @@ fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
             }
         }
         reg.proxy = parse_proxy(&p.proxy_raw, line)?;
+        raw_proxies.push(p.proxy_raw);
         if !p.pull_from_mirror.is_empty() {
             return Err(ParseError::new(
                 line,
@@ -526,10 +533,14 @@ fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
         }
     };
     for (i, reg) in regs.iter().enumerate() {
-        for other in regs[..i].iter().filter(|o| key(o) == key(reg)) {
+        for (j, other) in regs[..i]
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| key(o) == key(reg))
+        {
             let conflict = if reg.insecure != other.insecure {
                 Some("insecure")
-            } else if reg.proxy != other.proxy {
+            } else if raw_proxies[i] != raw_proxies[j] {
                 Some("proxy")
             } else if reg.blocked != other.blocked {
                 Some("blocked")
@@ -942,7 +953,7 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         } else {
             src.origin.describe()
         };
-        let proxy = src.proxy.as_deref().and_then(|p| ProxyUrl::parse(p).ok());
+        let proxy = src.proxy.clone();
 
         let mut https = Endpoint::https(&host, port.unwrap_or(Scheme::Https.default_port()));
         https.role = src.role;
@@ -1624,6 +1635,36 @@ mod tests {
         let err =
             parse_registries("[[registry]]\nlocation = \"x\"\ninsecure = \"yes\"\n").unwrap_err();
         assert_eq!(err.line, Some(3));
+    }
+
+    /// A `proxy` with a password is a `ProxyUrl` from parsing on: the
+    /// password reaches the endpoint as `Proxy-Authorization` only, and no
+    /// `Debug` or error message shows it.
+    #[test]
+    fn proxy_passwords_stay_secret() {
+        let text = "[[registry]]\nlocation = \"a.test\"\nproxy = \"http://bob:pr0xy-s3cret@proxy.test:3128\"\n\n[[registry.mirror]]\nlocation = \"m.test\"\nproxy = \"socks5://eve:m1rror-s3cret@socks.test:1080\"\n";
+        let conf = parse_registries(text).unwrap();
+        let shown = format!("{conf:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("proxy.test:3128"),
+            "{shown}"
+        );
+        let cfg = CrioConfig {
+            registries: conf,
+            crio: CrioConf::default(),
+        };
+        let eps = endpoints_for(&cfg, &HostRoot::new("/nonexistent"), "a.test/x:1", false);
+        let upstream = eps[1].proxy.as_ref().unwrap();
+        assert_eq!(upstream.redacted(), "http://redacted@proxy.test:3128");
+        assert!(upstream.basic_authorization().is_some());
+        assert_eq!(eps[0].proxy.as_ref().unwrap().scheme(), "socks5");
+        // A value that does not parse is not quoted back.
+        let err = parse_registries(
+            "[[registry]]\nlocation = \"a.test\"\nproxy = \"http://bob:pr0xy-s3cret@[bad\"\n",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(err.line, Some(1));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 use super::{ParseError, Plan, Source};
 use crate::hostroot::HostRoot;
+use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -53,15 +54,38 @@ const DEFAULT_REGISTRY_HOST: &str = "registry-1.docker.io";
 /// Always insecure in moby (`loadInsecureRegistries`).
 const ALWAYS_INSECURE: [&str; 2] = ["::1/128", "127.0.0.0/8"];
 
-/// daemon.json `proxies` (moby `daemon/config` `Proxies`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// daemon.json `proxies` (moby `daemon/config` `Proxies`). A proxy URL may
+/// carry a password, so the values are secret from parsing on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proxies {
+    pub http_proxy: Option<Secret>,
+    pub https_proxy: Option<Secret>,
+    pub no_proxy: Option<Secret>,
+}
+
+/// `proxies` as serde reads it, turned into [`Proxies`] at once.
+#[derive(Deserialize)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "the names of dockerd's keys, as in Proxies"
+)]
+struct RawProxies {
     #[serde(rename = "http-proxy")]
-    pub http_proxy: Option<String>,
+    http_proxy: Option<String>,
     #[serde(rename = "https-proxy")]
-    pub https_proxy: Option<String>,
+    https_proxy: Option<String>,
     #[serde(rename = "no-proxy")]
-    pub no_proxy: Option<String>,
+    no_proxy: Option<String>,
+}
+
+impl From<RawProxies> for Proxies {
+    fn from(raw: RawProxies) -> Self {
+        Self {
+            http_proxy: raw.http_proxy.map(Secret::new),
+            https_proxy: raw.https_proxy.map(Secret::new),
+            no_proxy: raw.no_proxy.map(Secret::new),
+        }
+    }
 }
 
 /// The registry-related part of one daemon.json.
@@ -82,7 +106,7 @@ struct RawDaemon {
     registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
-    proxies: Option<Proxies>,
+    proxies: Option<RawProxies>,
 }
 
 /// A configured value and where it was set (`file:line`, `unit:line`, `default`).
@@ -146,7 +170,7 @@ pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
         proxies_line: raw.proxies.as_ref().and_then(|_| key_line(text, "proxies")),
         registry_mirrors: raw.registry_mirrors,
         insecure_registries: raw.insecure_registries,
-        proxies: raw.proxies,
+        proxies: raw.proxies.map(Proxies::from),
     })
 }
 
@@ -750,9 +774,9 @@ WantedBy=multi-user.target
         assert_eq!(
             d.proxies,
             Some(Proxies {
-                http_proxy: Some("http://proxy.example.com:80".to_owned()),
-                https_proxy: Some("https://proxy.example.com:443".to_owned()),
-                no_proxy: Some("*.test.example.com,.example.org".to_owned()),
+                http_proxy: Some(Secret::new("http://proxy.example.com:80")),
+                https_proxy: Some(Secret::new("https://proxy.example.com:443")),
+                no_proxy: Some(Secret::new("*.test.example.com,.example.org")),
             })
         );
         assert_eq!(
@@ -773,6 +797,17 @@ WantedBy=multi-user.target
         let cli = parse_daemon_json(&fixture("docker-cli-test-config-index-docker-io-auth.json"))
             .unwrap();
         assert_eq!(cli, DaemonConfig::default());
+    }
+
+    #[test]
+    fn proxy_passwords_in_daemon_json_stay_secret() {
+        let d = parse_daemon_json(
+            "{\"proxies\": {\"https-proxy\": \"http://bob:pr0xy-s3cret@proxy.test:3128\"}}",
+        )
+        .unwrap();
+        assert!(!format!("{d:?}").contains("s3cret"));
+        let https = d.proxies.unwrap().https_proxy.unwrap();
+        assert_eq!(https.expose(), "http://bob:pr0xy-s3cret@proxy.test:3128");
     }
 
     #[test]
@@ -899,7 +934,7 @@ WantedBy=multi-user.target
             .collect();
         assert_eq!(cidrs, ["10.96.0.0/12", "::1/128", "127.0.0.0/8"]);
         assert_eq!(
-            cfg.proxies.http_proxy.as_deref(),
+            cfg.proxies.http_proxy.as_ref().map(Secret::expose),
             Some("http://10.0.0.1:3128")
         );
         assert_eq!(

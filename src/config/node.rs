@@ -161,9 +161,9 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
                 .clone()
                 .unwrap_or_else(|| cfg.daemon_json.clone());
             env = env.with_docker_proxies(
-                p.http_proxy.as_deref(),
-                p.https_proxy.as_deref(),
-                p.no_proxy.as_deref(),
+                p.http_proxy.as_ref(),
+                p.https_proxy.as_ref(),
+                p.no_proxy.as_ref(),
                 &format!("{at} (proxies)"),
             );
         }
