@@ -14,7 +14,7 @@
 //! `auth`, `identitytoken`, header values) stay [`Secret`]s.
 
 use crate::config::hostport::split_authority;
-use crate::config::hosts::{
+use crate::config::hosts_toml::{
     self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
 use crate::config::{ParseError, Source, line_of};
@@ -509,7 +509,7 @@ pub fn registry_hosts(
     cfg: &ContainerdConfig,
     root: &HostRoot,
     registry_host: &str,
-) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+) -> (Vec<hosts_toml::HostEntry>, Vec<Source>) {
     let file = cfg.origin.clone().unwrap_or_else(|| CONFIG_PATH.to_owned());
     let reg = &cfg.registry;
     let mut sources = Vec::new();
@@ -550,7 +550,7 @@ pub fn registry_hosts(
     }
 
     let mut hosts = if let Some(paths) = effective_config_path(cfg) {
-        let (h, s) = hosts::discover_hosts(root, &paths, registry_host);
+        let (h, s) = hosts_toml::discover_hosts(root, &paths, registry_host);
         sources.extend(s);
         h
     } else {
@@ -596,7 +596,7 @@ fn legacy_hosts(
     root: &HostRoot,
     registry_host: &str,
     file: &str,
-) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+) -> (Vec<hosts_toml::HostEntry>, Vec<Source>) {
     let mirror = cfg
         .registry
         .mirrors
@@ -698,7 +698,7 @@ fn legacy_hosts(
             dial_timeout: None,
             repository: None,
         };
-        out.push(hosts::RegistryHost {
+        out.push(hosts_toml::HostEntry {
             endpoint,
             http_fallback: false,
             dial_timeout: None,
@@ -724,7 +724,7 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
         add(h);
     }
     if let Some(paths) = effective_config_path(cfg) {
-        for h in hosts::registries(root, &paths) {
+        for h in hosts_toml::registries(root, &paths) {
             add(&h);
         }
     }
@@ -1149,7 +1149,7 @@ version = 2
                 bytes.truncate(cut.index(bytes.len() + 1));
                 let text = String::from_utf8_lossy(&bytes);
                 let _ = parse(&text);
-                let _ = hosts::parse(&text);
+                let _ = hosts_toml::parse(&text);
                 Ok(())
             })
             .unwrap();

@@ -619,7 +619,7 @@ pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> Plan {
         // No directory rendered: containerd's own defaults (localhost gets https
         // with skip_verify and an http fallback).
         plan.endpoints.extend(
-            super::hosts::configure(registry_host, None, root)
+            super::hosts_toml::configure(registry_host, None, root)
                 .into_iter()
                 .map(|h| h.endpoint),
         );

@@ -11,7 +11,7 @@ pub mod crio;
 pub mod docker;
 pub mod dockercfg;
 pub mod hostport;
-pub mod hosts;
+pub mod hosts_toml;
 pub mod k3s;
 pub mod kubelet;
 pub mod node;

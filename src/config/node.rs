@@ -16,7 +16,7 @@
 //! file never stops a run.
 
 use super::runtime::{self, Runtime};
-use super::{Source, containerd, crio, docker, hosts, k3s, kubelet, proxy};
+use super::{Source, containerd, crio, docker, hosts_toml, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::target::{Endpoint, Role, Target};
@@ -329,13 +329,13 @@ fn containerd_remarks(
     let Some(paths) = containerd::effective_config_path(cfg) else {
         return out;
     };
-    let Some(dir) = hosts::find_host_dir(root, &paths, registry) else {
+    let Some(dir) = hosts_toml::find_host_dir(root, &paths, registry) else {
         return out;
     };
     // hostDirFromRoots tries every name under one root before the next root,
     // so a `_default` there wins over Docker's per-host directory.
     if dir.file_name().is_some_and(|n| n == "_default") {
-        let docker_dir = Path::new(docker::CERTS_D).join(hosts::host_directory(registry));
+        let docker_dir = Path::new(docker::CERTS_D).join(hosts_toml::host_directory(registry));
         let docker_dir_plain = Path::new(docker::CERTS_D).join(registry);
         if let Some(shadowed) = [docker_dir, docker_dir_plain]
             .into_iter()

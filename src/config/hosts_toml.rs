@@ -553,11 +553,13 @@ pub struct HostDir {
     pub hosts: HostsFile,
 }
 
-/// One host as containerd's resolver would use it. `endpoint` carries the
-/// same facts (`http_fallback`, `dial_timeout`) for the probe; these fields
-/// keep the parser's view for table tests.
+/// One host as containerd's resolver would use it (an entry of its
+/// `[]docker.RegistryHost`; not [`crate::reference::RegistryHost`], which is
+/// a `--registry` value). `endpoint` carries the same facts (`http_fallback`,
+/// `dial_timeout`) for the probe; these fields keep the parser's view for
+/// table tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistryHost {
+pub struct HostEntry {
     pub endpoint: Endpoint,
     /// containerd tries HTTPS first and retries over plain HTTP on a TLS
     /// failure (`docker.NewHTTPFallback`). `endpoint.scheme` is then `Https`.
@@ -598,7 +600,7 @@ fn abs_node_path(p: &str, dir: &Path) -> PathBuf {
 /// entry without a host, then turn each entry into an endpoint, switching
 /// `http` hosts with TLS settings to HTTPS-with-HTTP-fallback.
 #[must_use]
-pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<RegistryHost> {
+pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<HostEntry> {
     let mut hosts = dir.map_or_else(|| vec![HostConfig::empty()], |d| d.hosts.hosts.clone());
     if let Some(last) = hosts.last_mut()
         && last.host.is_empty()
@@ -711,7 +713,7 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
             dial_timeout: h.dial_timeout,
             repository: None,
         };
-        out.push(RegistryHost {
+        out.push(HostEntry {
             endpoint,
             http_fallback,
             dial_timeout: h.dial_timeout,
@@ -809,7 +811,7 @@ pub fn discover_hosts(
     root: &HostRoot,
     config_paths: &[String],
     registry_host: &str,
-) -> (Vec<RegistryHost>, Vec<Source>) {
+) -> (Vec<HostEntry>, Vec<Source>) {
     match find_host_dir(root, config_paths, registry_host) {
         Some(dir) => {
             let (host_dir, sources) = load_host_dir(root, &dir);
