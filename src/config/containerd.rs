@@ -731,6 +731,69 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
     out
 }
 
+impl super::RuntimeConfig for ContainerdConfig {
+    fn registries(&self, root: &HostRoot) -> Vec<String> {
+        registries(self, root)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        _image: Option<&crate::reference::Reference>,
+    ) -> super::RegistryPlan {
+        let (hosts, sources) = registry_hosts(self, root, registry);
+        super::RegistryPlan {
+            endpoints: hosts.into_iter().map(|h| h.endpoint).collect(),
+            remarks: remarks(self, root, registry),
+            sources,
+            blocked: None,
+        }
+    }
+}
+
+/// Config facts containerd users trip over, for one registry.
+fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(paths) = effective_config_path(cfg) else {
+        return out;
+    };
+    let Some(dir) = hosts_toml::find_host_dir(root, &paths, registry) else {
+        return out;
+    };
+    // hostDirFromRoots tries every name under one root before the next root,
+    // so a `_default` there wins over Docker's per-host directory.
+    if dir.file_name().is_some_and(|n| n == "_default") {
+        let docker_dir =
+            Path::new(super::docker::CERTS_D).join(hosts_toml::host_directory(registry));
+        let docker_dir_plain = Path::new(super::docker::CERTS_D).join(registry);
+        if let Some(shadowed) = [docker_dir, docker_dir_plain]
+            .into_iter()
+            .find(|d| root.resolve(d).is_dir())
+        {
+            out.push(format!(
+                "containerd uses {} for {registry}, which shadows {}: its certificates are not used; move them to a {registry} directory next to _default",
+                dir.display(),
+                shadowed.display()
+            ));
+        }
+    }
+    if cfg.version >= 3 && paths.len() > 1 {
+        let first = paths.first().map(String::as_str).unwrap_or_default();
+        let which = if dir.starts_with(first) {
+            "the first"
+        } else {
+            "a later"
+        };
+        out.push(format!(
+            "{registry}'s hosts directory {} is in {which} entry of config_path {:?}: containerd 2.1+ pulls through the transfer service, which reads config_path as one directory (containerd#12415, #12808), so it may be ignored unless the CRI plugin pulls locally (use_local_image_pull = true)",
+            dir.display(),
+            paths.join(":")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,9 +150,10 @@ pub struct PullSource {
     pub origin: Origin,
 }
 
-/// What a pull of one reference would contact, and why not when it would not.
+/// What a pull of one reference would contact, and why not when it would
+/// not: [`super::RegistryPlan`] plus the pull sources it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct PullPlan {
     /// In the runtime's order. An insecure location yields one `https`
     /// endpoint with `skip_verify` and an `http_fallback`, as
     /// `detectPropertiesHelper` pings https first, then http, on one host.
@@ -895,8 +896,13 @@ fn certs_dir_for(root: &HostRoot, host_port: &str) -> Option<String> {
 /// `image_or_registry` is a normalised reference (`docker.io/library/nginx:latest`)
 /// or a registry host; a reference containing `@` counts as a digest pull.
 #[must_use]
-pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_digest: bool) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(
+    cfg: &CrioConfig,
+    root: &HostRoot,
+    image_or_registry: &str,
+    by_digest: bool,
+) -> PullPlan {
+    let mut plan = PullPlan::default();
     let by_digest = by_digest || image_or_registry.contains('@');
     let name = reference_name(image_or_registry);
 
@@ -1028,6 +1034,61 @@ pub fn registries(cfg: &CrioConfig) -> Vec<String> {
         add(s);
     }
     out
+}
+
+impl super::RuntimeConfig for CrioConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        image: Option<&crate::reference::Reference>,
+    ) -> super::RegistryPlan {
+        let what = image.map_or_else(|| registry.to_owned(), ToString::to_string);
+        let by_digest = image.is_some_and(|r| r.digest.is_some());
+        let p = plan(self, root, &what, by_digest);
+        let mut remarks = Vec::new();
+        if let Some(why) = &p.blocked {
+            remarks.push(format!(
+                "{why}: CRI-O refuses every pull from it; remove `blocked = true` there to allow it"
+            ));
+        }
+        remarks.extend(p.problems);
+        remarks.extend(insecure_registries_remark(self, registry));
+        super::RegistryPlan {
+            endpoints: p.endpoints,
+            remarks,
+            sources: Vec::new(),
+            blocked: p.blocked,
+        }
+    }
+}
+
+/// crio.conf's `insecure_registries` for `registry`: honoured before 1.35,
+/// ignored since, so say so when registries.conf does not cover it.
+fn insecure_registries_remark(cfg: &CrioConfig, registry: &str) -> Option<String> {
+    let listed = cfg
+        .crio
+        .insecure_registries
+        .iter()
+        .flatten()
+        .any(|r| r == registry);
+    let insecure_in_conf = find_registry(&cfg.registries, registry)
+        .is_some_and(|r| r.insecure && r.prefix == registry);
+    if !listed || insecure_in_conf {
+        return None;
+    }
+    let at = cfg
+        .crio
+        .insecure_registries_source
+        .as_deref()
+        .unwrap_or(CRIO_CONF);
+    Some(format!(
+        "{registry} is in crio.conf insecure_registries ({at}), which CRI-O 1.35+ ignores: add a [[registry]] with location = \"{registry}\" and insecure = true to registries.conf"
+    ))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::{ParseError, Plan, Source};
+use super::{ParseError, RegistryPlan, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -641,6 +641,9 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         ));
     }
     build(&mut cfg, mirrors, insecure);
+    for p in &cfg.problems {
+        sources.push(Source::error(&cfg.daemon_json, "docker", p.clone()));
+    }
     (cfg, sources)
 }
 
@@ -649,8 +652,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
 
 /// Endpoints for `registry_host` (`docker.io`, `myreg:5000`) in dockerd's order.
 #[must_use]
-pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> RegistryPlan {
+    let mut plan = RegistryPlan::default();
     let hostname = normalize_index_name(registry_host);
     if hostname == INDEX_NAME {
         for m in &cfg.mirrors {
@@ -681,7 +684,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
             ep.source.clone_from(&m.source);
             if scheme == Scheme::Https {
                 let secure = insecure_source(cfg, &host_port).is_none();
-                ep.tls = tls_for(root, &host_port, secure, &mut plan.problems);
+                ep.tls = tls_for(root, &host_port, secure, &mut plan.remarks);
             }
             plan.endpoints.push(ep);
         }
@@ -694,7 +697,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
     let (host, port) = super::hostport::split_lenient(hostname);
     let insecure = insecure_source(cfg, hostname).map(str::to_owned);
     let mut https = Endpoint::https(&host, port.unwrap_or(443));
-    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.problems);
+    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.remarks);
     if let Some(src) = &insecure {
         https.source.clone_from(src);
     }
@@ -729,6 +732,21 @@ pub fn registries(cfg: &DockerConfig) -> Vec<String> {
         }
     }
     out
+}
+
+impl super::RuntimeConfig for DockerConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        _image: Option<&crate::reference::Reference>,
+    ) -> RegistryPlan {
+        plan(self, root, registry)
+    }
 }
 
 #[cfg(test)]
@@ -1064,7 +1082,7 @@ WantedBy=multi-user.target
 
         let broken = plan(&cfg, &root, "broken.example");
         assert_eq!(
-            broken.problems,
+            broken.remarks,
             [
                 "/etc/docker/certs.d/broken.example: missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
             ]

@@ -14,8 +14,9 @@
 //!
 //! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
 
-use super::{ParseError, Plan, Source};
+use super::{ParseError, RegistryPlan, Source};
 use crate::hostroot::HostRoot;
+use crate::reference::Reference;
 use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use serde::Deserialize;
@@ -605,17 +606,24 @@ fn to_endpoint(
     out
 }
 
-/// Endpoints for `registry_host` (a reference domain such as `docker.io`).
+/// Endpoints for `registry_host` (a reference domain such as `docker.io`),
+/// and what k3s would skip or refuse on the way.
 #[must_use]
-pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> Plan {
-    let mut plan = Plan::default();
-    let hosts = host_configs(
-        &cfg.registries,
-        cfg.disable_default_endpoint,
-        &mut plan.problems,
-    );
+pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> RegistryPlan {
+    let mut plan = RegistryPlan::default();
+    let mut problems = Vec::new();
+    let hosts = host_configs(&cfg.registries, cfg.disable_default_endpoint, &mut problems);
     // containerd looks for the registry's own directory first, then _default.
-    let Some(host) = hosts.get(registry_host).or_else(|| hosts.get("_default")) else {
+    if let Some(host) = hosts.get(registry_host).or_else(|| hosts.get("_default")) {
+        for ep in &host.endpoints {
+            let e = to_endpoint(cfg, root, ep, registry_host, Role::Mirror, &mut problems);
+            plan.endpoints.push(e);
+        }
+        if let Some(d) = &host.default {
+            let e = to_endpoint(cfg, root, d, registry_host, Role::Upstream, &mut problems);
+            plan.endpoints.push(e);
+        }
+    } else {
         // No directory rendered: containerd's own defaults (localhost gets https
         // with skip_verify and an http fallback).
         plan.endpoints.extend(
@@ -623,30 +631,11 @@ pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> Plan {
                 .into_iter()
                 .map(|h| h.endpoint),
         );
-        return plan;
-    };
-    for ep in &host.endpoints {
-        let e = to_endpoint(
-            cfg,
-            root,
-            ep,
-            registry_host,
-            Role::Mirror,
-            &mut plan.problems,
-        );
-        plan.endpoints.push(e);
     }
-    if let Some(d) = &host.default {
-        let e = to_endpoint(
-            cfg,
-            root,
-            d,
-            registry_host,
-            Role::Upstream,
-            &mut plan.problems,
-        );
-        plan.endpoints.push(e);
-    }
+    plan.sources = problems
+        .into_iter()
+        .map(|p| Source::error(&cfg.path, "k3s", p))
+        .collect();
     plan
 }
 
@@ -685,6 +674,89 @@ pub fn registries(cfg: &K3sConfig) -> Vec<String> {
         }
     }
     out
+}
+
+impl super::RuntimeConfig for K3sConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(&self, root: &HostRoot, registry: &str, image: Option<&Reference>) -> RegistryPlan {
+        let mut plan = plan(self, root, registry);
+        if let (Some(rules), Some(image)) = (rewrites_for(self, registry), image) {
+            apply_rewrites(
+                &mut plan.endpoints,
+                rules,
+                image,
+                &self.path,
+                &mut plan.remarks,
+            );
+        }
+        plan
+    }
+}
+
+/// k3s `rewrite`: a Go regexp over the repository, applied per mirror
+/// endpoint. Without a regexp engine in the build, only the form k3s documents
+/// (`^prefix/(.*)` -> `new/prefix/$1`) is applied; any other rule is named in a
+/// remark so a person knows the mirror is asked for another path.
+fn apply_rewrites(
+    endpoints: &mut [Endpoint],
+    rules: &std::collections::BTreeMap<String, String>,
+    image: &Reference,
+    file: &str,
+    remarks: &mut Vec<String>,
+) {
+    let mut applied = None;
+    let mut unknown = Vec::new();
+    for (pattern, replacement) in rules {
+        match simple_rewrite(pattern, replacement, &image.path) {
+            Rewrite::To(path) => {
+                applied = Some(path);
+                break;
+            }
+            Rewrite::NoMatch => {}
+            Rewrite::Unsupported => unknown.push(pattern.clone()),
+        }
+    }
+    if let Some(path) = applied {
+        for ep in endpoints.iter_mut().filter(|e| e.role == Role::Mirror) {
+            ep.repository = Some(path.clone());
+        }
+    } else if !unknown.is_empty() {
+        remarks.push(format!(
+            "{file} rewrites repositories on mirrors of {} ({}); this probe asks the mirrors for {} unchanged",
+            image.domain,
+            unknown.join(", "),
+            image.path
+        ));
+    }
+}
+
+/// How a k3s rewrite rule applies to one repository path.
+enum Rewrite {
+    /// A `^literal(.*)` rule that matches: the new path.
+    To(String),
+    /// A `^literal(.*)` rule that does not match.
+    NoMatch,
+    /// Any other regexp: not evaluated here.
+    Unsupported,
+}
+
+/// Evaluate `pattern` (k3s documents `^prefix/(.*)`) on `path`.
+fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
+    let Some(prefix) = pattern
+        .strip_prefix('^')
+        .map(|b| b.strip_suffix('$').unwrap_or(b))
+        .and_then(|b| b.strip_suffix("(.*)"))
+        .filter(|p| !p.contains(|c: char| "\\.+*?()[]{}|^$".contains(c)))
+    else {
+        return Rewrite::Unsupported;
+    };
+    match path.strip_prefix(prefix) {
+        Some(rest) => Rewrite::To(replacement.replace("${1}", rest).replace("$1", rest)),
+        None => Rewrite::NoMatch,
+    }
 }
 
 #[cfg(test)]
@@ -740,7 +812,7 @@ mod tests {
         );
         let root = HostRoot::new("/host");
         let p = plan(&cfg, &root, "docker.io");
-        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert!(p.sources.is_empty(), "{:?}", p.sources);
         assert_eq!(
             urls(&p.endpoints),
             [
@@ -835,7 +907,10 @@ configs:
         let p = plan(&cfg, &root, "docker.io");
         // The duplicate is skipped; `docker.io` as last endpoint becomes the default.
         assert_eq!(
-            p.problems,
+            p.sources
+                .iter()
+                .filter_map(Source::message)
+                .collect::<Vec<_>>(),
             ["Skipping duplicate endpoint URL 2=https://proxy.example/v3/ for docker.io"]
         );
         assert_eq!(

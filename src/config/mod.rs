@@ -5,6 +5,7 @@
 //! Problems are collected as [`Source`]s with path, line and reason; a broken
 //! file never stops the run.
 
+pub mod backend;
 pub mod basic_auth;
 pub mod containerd;
 pub mod crio;
@@ -22,13 +23,7 @@ pub mod trust;
 
 use std::fmt;
 
-/// The endpoints a runtime would try for one registry, in its order, and the
-/// problems it would hit on the way (Docker, k3s; CRI-O's plan adds more).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub endpoints: Vec<crate::target::Endpoint>,
-    pub problems: Vec<String>,
-}
+pub use backend::{RegistryPlan, RuntimeConfig};
 
 /// How bad a config finding is (`CONTRACT.md`: `config_sources[].severity`).
 ///
