@@ -17,7 +17,7 @@ use crate::config::hostport::split_authority;
 use crate::config::hosts_toml::{
     self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
-use crate::config::{ParseError, Source, line_of};
+use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, Role, Scheme, TlsSettings};
@@ -51,6 +51,8 @@ pub struct TlsConfig {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub insecure_skip_verify: bool,
+    /// The 1-based line of the `tls` table.
+    pub line: Option<usize>,
 }
 
 /// `configs."<host>".auth` (or a deprecated `auths."<url>"` folded in).
@@ -85,6 +87,8 @@ pub struct ContainerdConfig {
     /// Whether the file wrote `version` at all: a root config without one lets
     /// the first drop-in that has one set the ceiling for the others.
     pub version_set: bool,
+    /// The 1-based line of `version`, for findings about the whole file.
+    pub version_line: Option<usize>,
     /// `imports`: paths or globs, relative ones relative to the importing file.
     pub imports: Vec<String>,
     pub registry: Registry,
@@ -105,6 +109,7 @@ pub fn parse(text: &str) -> Result<ContainerdConfig, ParseError> {
     };
     if let Some(v) = doc.get("version") {
         cfg.version_set = true;
+        cfg.version_line = Some(line(text, v));
         let DeValue::Integer(i) = v.get_ref() else {
             return Err(ParseError::at(
                 text,
@@ -255,9 +260,10 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
         for (host, c) in in_file_order(table(text, v, "configs")?) {
             let c = table(text, c, "configs entry")?;
             let mut rc = RegistryConfig::default();
-            if let Some(tls) = c.get("tls") {
-                let tls = table(text, tls, "tls")?;
+            if let Some(tls_value) = c.get("tls") {
+                let tls = table(text, tls_value, "tls")?;
                 rc.tls = Some(TlsConfig {
+                    line: Some(line(text, tls_value)),
                     ca_file: opt_string(text, tls, "ca_file")?,
                     cert_file: opt_string(text, tls, "cert_file")?,
                     key_file: opt_string(text, tls, "key_file")?,
@@ -425,10 +431,10 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
         let mut cfg = match parse(&text) {
             Ok(c) => c,
             Err(e) => {
-                sources.push(Source::error(
+                sources.push(Source::parse_error(
                     &shown,
                     KIND,
-                    format!("{e}; containerd fails to start with this file"),
+                    &e.with_consequence("containerd fails to start with this file"),
                 ));
                 if root_version.is_none() {
                     root_version = Some(1);
@@ -448,9 +454,11 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
                 merged.version = cfg.version;
             }
             Some(rv) if cfg.version > rv => {
-                sources.push(Source::error(
+                sources.push(Source::finding(
                     &shown,
                     KIND,
+                    Severity::Error,
+                    cfg.version_line,
                     format!("drop-in config version {} higher than root config version {rv}; containerd fails to start", cfg.version),
                 ));
                 continue;
@@ -512,43 +520,7 @@ pub fn registry_hosts(
 ) -> (Vec<hosts_toml::HostEntry>, Vec<Source>) {
     let file = cfg.origin.clone().unwrap_or_else(|| CONFIG_PATH.to_owned());
     let reg = &cfg.registry;
-    let mut sources = Vec::new();
-    let at = |line: Option<usize>| line.map_or_else(|| file.clone(), |l| format!("{file}:{l}"));
-
-    if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
-        sources.push(Source::error(
-            at(reg.config_path_line),
-            KIND,
-            "`mirrors` cannot be set when `config_path` is provided: containerd's CRI plugin refuses to load this \
-             registry config; probing with config_path",
-        ));
-    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
-        sources.push(Source::error(
-            at(reg.mirrors.first().map(|m| m.line)),
-            KIND,
-            format!(
-                "containerd 2.2+ defaults config_path to {DEFAULT_CONFIG_PATH_V2}, and then refuses `mirrors` \
-                 (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
-            ),
-        ));
-    }
-    if cfg.version >= 3 && reg.config_path.contains(':') {
-        sources.push(Source::error(
-            at(reg.config_path_line),
-            KIND,
-            "containerd 2.x pulls through the transfer service, which takes config_path as one directory, not a \
-             `:` list (containerd#12808); unless disable_image_pull_with_transfer_service = true, these hosts.toml \
-             files may be ignored",
-        ));
-    }
-    if cfg.version >= 3 && reg.configs.iter().any(|(_, c)| c.tls.is_some()) {
-        sources.push(Source::error(
-            &file,
-            KIND,
-            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`",
-        ));
-    }
-
+    let mut sources = file_findings(cfg, &file);
     let mut hosts = if let Some(paths) = effective_config_path(cfg) {
         let (h, s) = hosts_toml::discover_hosts(root, &paths, registry_host);
         sources.extend(s);
@@ -577,15 +549,80 @@ pub fn registry_hosts(
             let source = format!("{file} (configs.\"{key}\".auth)");
             match auth.credential(source) {
                 Ok(c) => ep.credential = c,
-                Err(e) => sources.push(Source::error(
+                Err(e) if e.runtime_fails() => sources.push(Source::finding(
                     &file,
                     KIND,
+                    Severity::Error,
+                    auth.line,
                     format!("configs.\"{key}\".auth: `auth` {e}; containerd fails the pull"),
+                )),
+                Err(e) => sources.push(Source::finding(
+                    &file,
+                    KIND,
+                    Severity::Warning,
+                    auth.line,
+                    format!("configs.\"{key}\".auth: `auth` {e}; the probe goes without it"),
                 )),
             }
         }
     }
     (hosts, sources)
+}
+
+/// What is wrong or risky in the registry table as a whole: the same for
+/// every registry, so [`super::merge_sources`] keeps one copy.
+fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
+    let reg = &cfg.registry;
+    let at = |severity, line, message: String| Source::finding(file, KIND, severity, line, message);
+    let mut out = Vec::new();
+    if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
+        out.push(at(
+            Severity::Error,
+            reg.config_path_line,
+            "`mirrors` cannot be set when `config_path` is provided: containerd's CRI plugin refuses to load this \
+             registry config; probing with config_path"
+                .to_owned(),
+        ));
+    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
+        out.push(at(
+            Severity::Warning,
+            reg.mirrors.first().map(|m| m.line),
+            format!(
+                "containerd 2.2+ defaults config_path to {DEFAULT_CONFIG_PATH_V2}, and then refuses `mirrors` \
+                 (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
+            ),
+        ));
+    } else if reg.config_path.is_empty() && cfg.version >= 3 {
+        out.push(at(
+            Severity::Warning,
+            cfg.version_line,
+            format!(
+                "config_path is not set: containerd 2.2+ reads hosts.toml from its default {DEFAULT_CONFIG_PATH_V2}, \
+                 containerd 2.0/2.1 from nowhere; set it so every version reads the same directories"
+            ),
+        ));
+    }
+    if cfg.version >= 3 && reg.config_path.contains(':') {
+        out.push(at(
+            Severity::Warning,
+            reg.config_path_line,
+            "containerd 2.x pulls through the transfer service, which takes config_path as one directory, not a \
+             `:` list (containerd#12808); unless disable_image_pull_with_transfer_service = true, these hosts.toml \
+             files may be ignored"
+                .to_owned(),
+        ));
+    }
+    if cfg.version >= 3
+        && let Some(tls) = reg.configs.iter().find_map(|(_, c)| c.tls.as_ref())
+    {
+        out.push(at(
+            Severity::Error,
+            tls.line,
+            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`"
+                .to_owned(),
+        ));
+    }
+    out
 }
 
 /// `registryEndpoints` + the legacy branch of `registryHosts`: the mirror's
@@ -604,7 +641,8 @@ fn legacy_hosts(
         .find(|m| m.host == registry_host)
         .or_else(|| cfg.registry.mirrors.iter().find(|m| m.host == "*"));
     let default_scheme = |host: &str| if is_localhost(host) { "http" } else { "https" };
-    let mut urls: Vec<(String, String)> = Vec::new();
+    // Each URL with the line of the mirror that names it (`None`: the default host).
+    let mut urls: Vec<(String, Option<usize>)> = Vec::new();
     if let Some(m) = mirror {
         for e in &m.endpoints {
             let url = if e.contains("://") {
@@ -613,7 +651,7 @@ fn legacy_hosts(
                 let host = e.split('/').next().unwrap_or("");
                 format!("{}://{e}", default_scheme(host))
             };
-            urls.push((url, format!("{file}:{}", m.line)));
+            urls.push((url, Some(m.line)));
         }
     }
     let has_registry = urls
@@ -627,23 +665,29 @@ fn legacy_hosts(
         };
         urls.push((
             format!("{}://{default_host}", default_scheme(default_host)),
-            "default".to_owned(),
+            None,
         ));
     }
 
     let mut out = Vec::new();
     let mut sources = Vec::new();
-    for (url, source) in urls {
+    for (url, line) in urls {
+        let source = line.map_or_else(|| "default".to_owned(), |l| format!("{file}:{l}"));
         // containerd fails the whole pull on a bad URL; probing the rest is the closest we get.
         let parts = match split_url(&url)
             .and_then(|p| split_authority(&p.authority).map(|hp| (p, hp)))
         {
             Ok(p) => p,
             Err(e) => {
-                sources.push(Source::error(
-                    &source,
+                sources.push(Source::finding(
+                    file,
                     KIND,
-                    format!("parse registry endpoint {url:?} from mirrors: {e}; containerd fails every pull from {registry_host}"),
+                    Severity::Error,
+                    line,
+                    format!(
+                        "parse registry endpoint {:?} from mirrors: {e}; containerd fails every pull from {registry_host}",
+                        without_userinfo(&url)
+                    ),
                 ));
                 continue;
             }
@@ -705,6 +749,18 @@ fn legacy_hosts(
         });
     }
     (out, sources)
+}
+
+/// `url` for a message: user info (`user:pass@`) in the authority is cut out.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Every registry the config names: mirror keys (not `*`), `configs` keys,
@@ -914,7 +970,15 @@ mod tests {
             eps.iter().map(Endpoint::url).collect::<Vec<_>>(),
             ["https://quay.io/v2/"]
         );
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:11");
+        // The path is the file; the line is the `*` mirror's, and the pull fails: an error.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(11), Severity::Error)
+        );
         assert!(
             sources[0]
                 .message()
@@ -1005,7 +1069,15 @@ version = 2
                 .unwrap()
                 .contains("cannot be set")
         );
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:5");
+        // Version-dependent (2.0/2.1 use the mirrors): a warning at the first mirror.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(5), Severity::Warning)
+        );
     }
 
     #[test]
@@ -1016,13 +1088,67 @@ version = 2
         let (eps, sources) = endpoints_for(&c, &HostRoot::new("/nonexistent"), "docker.io");
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0].url(), "https://registry-1.docker.io/v2/");
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:3");
+        // The CRI plugin refuses the contradiction: an error at config_path's line.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(3), Severity::Error)
+        );
         assert!(
             sources[0]
                 .message()
                 .as_deref()
                 .unwrap()
                 .starts_with("`mirrors` cannot be set when `config_path` is provided")
+        );
+    }
+
+    /// Each finding has its severity and its own line; the path stays the file.
+    #[test]
+    fn findings_carry_severity_and_line() {
+        let text = "version = 3\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry]\n\
+                    config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry.configs.\"r.test\".tls]\n\
+                    ca_file = \"/etc/ca.pem\"\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry.configs.\"r.test\".auth]\n\
+                    auth = \"bm8tY29sb24=\"\n";
+        let c = parse(text).unwrap();
+        let (_, sources) = endpoints_for(&c, &HostRoot::new("/nonexistent"), "r.test");
+        let got: Vec<(&str, Option<usize>, Severity)> = sources
+            .iter()
+            .flat_map(|s| {
+                s.findings
+                    .iter()
+                    .map(move |f| (s.path.as_str(), f.line, f.severity))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (CONFIG_PATH, Some(3), Severity::Warning),
+                (CONFIG_PATH, Some(4), Severity::Error),
+                (CONFIG_PATH, Some(6), Severity::Error),
+            ],
+            "{sources:?}"
+        );
+        assert!(sources[0].message().unwrap().contains("transfer service"));
+        assert!(sources[1].message().unwrap().contains("ignores configs"));
+        let auth = sources[2].message().unwrap();
+        assert!(auth.contains("does not decode to user:password"), "{auth}");
+        assert!(!auth.contains("no-colon"), "{auth}");
+        // A drop-in that outranks the root's version: an error at its `version` line.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        write(&root, CONFIG_PATH, "version = 2\nimports = [\"d.toml\"]\n");
+        write(&root, "/etc/containerd/d.toml", "# drop-in\nversion = 3\n");
+        let (_, sources) = discover(&root);
+        assert_eq!(
+            (sources[1].severity(), sources[1].line()),
+            (Severity::Error, Some(2))
         );
     }
 
@@ -1162,8 +1288,20 @@ version = 2
         assert_eq!(eps[0].headers[0].0, "X-Meta");
         assert_eq!(eps[0].credential.as_ref().unwrap().username(), "u");
         assert!(eps[1].credential.is_none());
+        // Version 3 without config_path: which directories count depends on the version.
         assert_eq!(
-            sources,
+            (sources[0].path.as_str(), sources[0].severity()),
+            (CONFIG_PATH, Severity::Warning)
+        );
+        assert!(
+            sources[0]
+                .message()
+                .unwrap()
+                .contains("config_path is not set"),
+            "{sources:?}"
+        );
+        assert_eq!(
+            sources[1..],
             [Source::ok(
                 "/etc/docker/certs.d/reg.test/hosts.toml",
                 "hosts.toml"

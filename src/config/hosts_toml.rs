@@ -13,7 +13,7 @@
 //! re-rooted with [`HostRoot::resolve`] when endpoints are built.
 
 use crate::config::hostport::split_authority;
-use crate::config::{ParseError, Source, line_of};
+use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -80,10 +80,10 @@ impl HostConfig {
 pub struct HostsFile {
     /// `[host."..."]` entries in file order, then the top-level entry.
     pub hosts: Vec<HostConfig>,
-    /// Hosts defined only through dotted keys or inline tables: go-toml's
-    /// tree walk in `getSortedHosts` only sees `[host."..."]` headers, so
-    /// containerd silently skips these.
-    pub ignored: Vec<String>,
+    /// Hosts defined only through dotted keys or inline tables, with the
+    /// line of their key: go-toml's tree walk in `getSortedHosts` only sees
+    /// `[host."..."]` headers, so containerd silently skips these.
+    pub ignored: Vec<(String, usize)>,
 }
 
 /// Parse a `hosts.toml`. Errors are the ones containerd's `parseHostsFile`
@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
                 ));
             }
             if !order.iter().any(|(n, _)| n == name.get_ref().as_ref()) {
-                ignored.push(name.get_ref().to_string());
+                ignored.push((name.get_ref().to_string(), line_of(text, name.span().start)));
             }
         }
         for (name, offset) in &order {
@@ -752,19 +752,30 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
         Ok(text) if !text.is_empty() => match parse(&text) {
             Ok(hosts) => {
                 sources.push(Source::ok(file.display().to_string(), "hosts.toml"));
-                for name in &hosts.ignored {
-                    sources.push(Source::error(
+                for (name, line) in &hosts.ignored {
+                    sources.push(Source::finding(
                         file.display().to_string(),
                         "hosts.toml",
+                        Severity::Error,
+                        Some(*line),
                         format!("host {name:?} is not declared with a [host.\"...\"] header; containerd skips it"),
                     ));
                 }
-                return (HostDir { dir: dir.to_owned(), file: Some(file), hosts }, sources);
+                return (
+                    HostDir {
+                        dir: dir.to_owned(),
+                        file: Some(file),
+                        hosts,
+                    },
+                    sources,
+                );
             }
-            Err(e) => sources.push(Source::error(
+            Err(e) => sources.push(Source::parse_error(
                 file.display().to_string(),
                 "hosts.toml",
-                format!("{e}; containerd ignores this file and uses only the directory's certificate files"),
+                &e.with_consequence(
+                    "containerd ignores this file and uses only the directory's certificate files",
+                ),
             )),
         },
         Ok(_) => {}
@@ -1010,7 +1021,7 @@ mod tests {
         // Dotted keys never become a header: containerd skips the host.
         let f = parse("[host]\n\"https://dotted\".capabilities = [\"pull\"]\n").unwrap();
         assert_eq!(f.hosts.len(), 1);
-        assert_eq!(f.ignored, ["https://dotted"]);
+        assert_eq!(f.ignored, [("https://dotted".to_owned(), 2)]);
     }
 
     #[test]
@@ -1289,6 +1300,10 @@ mod tests {
         );
         let err = sources[0].message().unwrap();
         assert!(err.starts_with("line 3: unknown capability fly"), "{err}");
+        assert_eq!(
+            (sources[0].severity(), sources[0].line()),
+            (Severity::Error, Some(3))
+        );
 
         let mut regs = registries(&root, &paths);
         regs.sort();

@@ -14,7 +14,7 @@
 //!
 //! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
 
-use super::{ParseError, RegistryPlan, Source};
+use super::{Finding, ParseError, RegistryPlan, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::secret::Secret;
@@ -67,6 +67,10 @@ pub struct RegistryConfig {
 pub struct K3sRegistries {
     pub mirrors: BTreeMap<String, Mirror>,
     pub configs: BTreeMap<String, RegistryConfig>,
+    /// The 1-based line of each `mirrors` and `configs` key, for findings
+    /// (block-style YAML only; a key written in flow style has none).
+    pub mirror_lines: BTreeMap<String, usize>,
+    pub config_lines: BTreeMap<String, usize>,
 }
 
 /// Everything discovered for k3s on a node.
@@ -168,7 +172,60 @@ pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
             (host, RegistryConfig { auth, tls })
         })
         .collect();
-    Ok(K3sRegistries { mirrors, configs })
+    Ok(K3sRegistries {
+        mirrors,
+        configs,
+        mirror_lines: key_lines(text, "mirrors"),
+        config_lines: key_lines(text, "configs"),
+    })
+}
+
+/// The line of each key directly under the top-level `section:` of a
+/// block-style YAML document. serde gives values without positions; this
+/// scan is only for naming lines in findings, never for values.
+fn key_lines(text: &str, section: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let mut inside = false;
+    let mut child_indent = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        if indent == 0 {
+            inside = trimmed
+                .strip_prefix(section)
+                .is_some_and(|r| r.trim_start().starts_with(':'));
+            child_indent = None;
+            continue;
+        }
+        if inside
+            && *child_indent.get_or_insert(indent) == indent
+            && let Some(key) = yaml_key(trimmed)
+        {
+            out.entry(key).or_insert(i + 1);
+        }
+    }
+    out
+}
+
+/// The key of a `key: value` or `key:` line, quoted or plain.
+fn yaml_key(line: &str) -> Option<String> {
+    for quote in ['"', '\''] {
+        if let Some(rest) = line.strip_prefix(quote) {
+            let end = rest.find(quote)?;
+            return rest[end + 1..]
+                .trim_start()
+                .starts_with(':')
+                .then(|| rest[..end].to_owned());
+        }
+    }
+    let key = match line.split_once(": ") {
+        Some((k, _)) => k,
+        None => line.trim_end().strip_suffix(':')?,
+    };
+    Some(key.trim_end().to_owned())
 }
 
 #[derive(Deserialize, Default)]
@@ -198,7 +255,11 @@ fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Opti
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
-            sources.push(Source::error(path, "k3s", format!("cannot read: {e}")));
+            sources.push(Source::error(
+                path,
+                "k3s",
+                format!("cannot read: {e}; k3s fails to start"),
+            ));
             None
         }
     }
@@ -234,7 +295,11 @@ pub fn discover(root: &HostRoot) -> (K3sConfig, Vec<Source>) {
                 }
                 sources.push(Source::ok(&path, "k3s"));
             }
-            Err(e) => sources.push(Source::error(&path, "k3s", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &path,
+                "k3s",
+                &e.with_consequence("k3s fails to start"),
+            )),
         }
     }
 
@@ -244,7 +309,11 @@ pub fn discover(root: &HostRoot) -> (K3sConfig, Vec<Source>) {
                 cfg.registries = r;
                 sources.push(Source::ok(&cfg.path, "k3s"));
             }
-            Err(e) => sources.push(Source::error(&cfg.path, "k3s", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &cfg.path,
+                "k3s",
+                &e.with_consequence("k3s fails to start"),
+            )),
         }
     }
     (cfg, sources)
@@ -380,8 +449,15 @@ struct HostConfig {
 fn host_configs(
     reg: &K3sRegistries,
     no_default_endpoint: bool,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) -> BTreeMap<String, HostConfig> {
+    // k3s skips what it cannot render (an error: the entry is ignored) and
+    // drops duplicates (a warning: nothing is lost).
+    let mirror_finding = |severity, host: &str, message| Finding {
+        line: reg.mirror_lines.get(host).copied(),
+        severity,
+        message,
+    };
     let mut hosts: BTreeMap<String, HostConfig> = BTreeMap::new();
     let dir = |h: &str| {
         if h == DEFAULT_KEY {
@@ -431,9 +507,11 @@ fn host_configs(
                     },
                 );
             }
-            Err(e) => problems.push(format!(
-                "Failed to generate config for registry {host}: {e}"
-            )),
+            Err(e) => problems.push(Finding {
+                line: reg.config_lines.get(host).copied(),
+                severity: Severity::Error,
+                message: format!("Failed to generate config for registry {host}: {e}"),
+            }),
         }
     }
 
@@ -452,8 +530,10 @@ fn host_configs(
                         endpoints: Vec::new(),
                     },
                     Err(e) => {
-                        problems.push(format!(
-                            "Failed to generate config for registry {host}: {e}"
+                        problems.push(mirror_finding(
+                            Severity::Error,
+                            host,
+                            format!("Failed to generate config for registry {host}: {e}"),
                         ));
                         continue;
                     }
@@ -477,15 +557,19 @@ fn host_configs(
             let url = match normalize_endpoint(endpoint) {
                 Ok(u) => u,
                 Err(e) => {
-                    problems.push(format!(
-                        "Ignoring invalid endpoint URL {i}={endpoint} for {host}: {e}"
+                    problems.push(mirror_finding(
+                        Severity::Error,
+                        host,
+                        format!("Ignoring invalid endpoint URL {i}={endpoint} for {host}: {e}"),
                     ));
                     continue;
                 }
             };
             if seen.contains(&url.key()) {
-                problems.push(format!(
-                    "Skipping duplicate endpoint URL {i}={endpoint} for {host}"
+                problems.push(mirror_finding(
+                    Severity::Warning,
+                    host,
+                    format!("Skipping duplicate endpoint URL {i}={endpoint} for {host}"),
                 ));
                 continue;
             }
@@ -527,7 +611,7 @@ fn to_endpoint(
     ep: &HostEndpoint,
     registry: &str,
     role: Role,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) -> Endpoint {
     let url = ep.url.clone().unwrap_or_else(|| {
         normalize_endpoint(registry).unwrap_or(EndpointUrl {
@@ -553,6 +637,11 @@ fn to_endpoint(
         out.ns_param = Some(registry.to_owned());
     }
     let key = ep.config_key.clone().unwrap_or_default();
+    let config_error = |message| Finding {
+        line: cfg.registries.config_lines.get(&key).copied(),
+        severity: Severity::Error,
+        message,
+    };
     out.source = if key.is_empty() && (ep.url.is_none() || role == Role::Upstream) {
         "default".to_owned()
     } else if key.is_empty() {
@@ -573,14 +662,14 @@ fn to_endpoint(
                 cert: root.resolve(&tls.cert_file),
                 key: root.resolve(&tls.key_file),
             }),
-            (false, true) => problems.push(format!(
+            (false, true) => problems.push(config_error(format!(
                 "configs.\"{key}\".tls: cert file {:?} was specified, but no corresponding key file was specified",
                 tls.cert_file
-            )),
-            (true, false) => problems.push(format!(
+            ))),
+            (true, false) => problems.push(config_error(format!(
                 "configs.\"{key}\".tls: key file {:?} was specified, but no corresponding cert file was specified",
                 tls.key_file
-            )),
+            ))),
             (true, true) => {}
         }
         out.tls = t;
@@ -600,7 +689,17 @@ fn to_endpoint(
     if let Some(auth) = &ep.config.auth {
         match auth.credential(format!("{} (configs.\"{key}\".auth)", cfg.path)) {
             Ok(c) => out.credential = c,
-            Err(e) => problems.push(format!("configs.\"{key}\".auth: `auth` {e}")),
+            Err(e) => {
+                let (severity, consequence) = if e.runtime_fails() {
+                    (Severity::Error, "containerd fails the pull")
+                } else {
+                    (Severity::Warning, "the probe goes without it")
+                };
+                problems.push(Finding {
+                    severity,
+                    ..config_error(format!("configs.\"{key}\".auth: `auth` {e}; {consequence}"))
+                });
+            }
         }
     }
     out
@@ -632,10 +731,19 @@ pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> RegistryPl
                 .map(|h| h.endpoint),
         );
     }
-    plan.sources = problems
-        .into_iter()
-        .map(|p| Source::error(&cfg.path, "k3s", p))
-        .collect();
+    let mut findings: Vec<Finding> = Vec::new();
+    for p in problems {
+        if !findings.contains(&p) {
+            findings.push(p);
+        }
+    }
+    if !findings.is_empty() {
+        plan.sources.push(Source {
+            path: cfg.path.clone(),
+            kind: "k3s".to_owned(),
+            findings,
+        });
+    }
     plan
 }
 
@@ -913,6 +1021,15 @@ configs:
                 .collect::<Vec<_>>(),
             ["Skipping duplicate endpoint URL 2=https://proxy.example/v3/ for docker.io"]
         );
+        // Nothing is lost by a duplicate: a warning, at the mirror's key.
+        assert_eq!(
+            (
+                p.sources[0].path.as_str(),
+                p.sources[0].severity(),
+                p.sources[0].line()
+            ),
+            (REGISTRIES_YAML, Severity::Warning, Some(6))
+        );
         assert_eq!(
             urls(&p.endpoints),
             [
@@ -960,6 +1077,36 @@ configs:
             registries(&cfg),
             ["docker.io", "mirror.local:5000", "proxy.example"]
         );
+    }
+
+    /// What k3s skips is an error at the key's line; a bad `auth` too.
+    #[test]
+    fn skipped_entries_are_errors_at_their_key() {
+        let text = "# registries\nmirrors:\n  docker.io:\n    endpoint:\n      - \"ftp://bad\"\n  \"quay.io\": {endpoint: [\"https://q.test\"]}\nconfigs:\n  'q.test':\n    auth:\n      auth: \"bm8tY29sb24=\"\n";
+        let r = parse(text).unwrap();
+        assert_eq!(r.mirror_lines.get("docker.io"), Some(&3));
+        assert_eq!(r.mirror_lines.get("quay.io"), Some(&6));
+        assert_eq!(r.config_lines.get("q.test"), Some(&8));
+        let cfg = cfg_of(text, false);
+        let root = HostRoot::new("/host");
+        let p = plan(&cfg, &root, "docker.io");
+        let f = &p.sources[0].findings[0];
+        assert_eq!((f.severity, f.line), (Severity::Error, Some(3)));
+        assert!(
+            f.message
+                .starts_with("Ignoring invalid endpoint URL 0=ftp://bad"),
+            "{f:?}"
+        );
+        // Every plan renders every registry, as k3s does at start: the
+        // docker.io finding comes along, then quay.io's mirror's auth.
+        let p = plan(&cfg, &root, "quay.io");
+        let f = &p.sources[0].findings[1];
+        assert_eq!((f.severity, f.line), (Severity::Error, Some(8)));
+        assert!(
+            f.message.contains("does not decode to user:password"),
+            "{f:?}"
+        );
+        assert!(p.endpoints[0].credential.is_none());
     }
 
     #[test]

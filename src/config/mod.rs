@@ -185,15 +185,14 @@ impl Source {
     }
 }
 
-/// Add sources to a list, one entry per file (path and kind): a file seen
-/// again adds only the findings not already recorded. Per-registry builders
-/// repeat file-wide warnings for every registry.
+/// Add sources to a list, one entry per file: a path seen again adds only
+/// the findings not already recorded, and keeps the kind it was first
+/// listed with (a docker.service drop-in is read for dockerd's flags and for
+/// its proxy environment; it is one file). Per-registry builders repeat
+/// file-wide findings for every registry.
 pub fn merge_sources(sources: &mut Vec<Source>, new: impl IntoIterator<Item = Source>) {
     for s in new {
-        match sources
-            .iter_mut()
-            .find(|o| o.path == s.path && o.kind == s.kind)
-        {
+        match sources.iter_mut().find(|o| o.path == s.path) {
             Some(existing) => {
                 for f in s.findings {
                     if !existing.findings.contains(&f) {
@@ -228,6 +227,14 @@ impl ParseError {
     /// An error at a byte offset of `text` (see [`line_of`]).
     pub(crate) fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
         Self::new(Some(line_of(text, offset)), message)
+    }
+
+    /// The same error with what the runtime does about it appended to the
+    /// message ("...; containerd fails to start with this file").
+    #[must_use]
+    pub(crate) fn with_consequence(mut self, consequence: &str) -> Self {
+        self.message = format!("{}; {consequence}", self.message);
+        self
     }
 
     /// The toml crate's own syntax error, located by its span.
@@ -284,4 +291,45 @@ pub(crate) fn damaged(
         mutated[i] = ch;
     }
     [truncated, mutated.into_iter().collect()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_file_with_its_worst_finding() {
+        let unit = "/etc/systemd/system/docker.service.d/http-proxy.conf";
+        let mut sources = vec![Source::ok(unit, "docker")];
+        merge_sources(
+            &mut sources,
+            [
+                Source::ok(unit, "proxy"),
+                Source::warning("/etc/containerd/config.toml", "containerd", "risky").at_line(3),
+                Source::error("/etc/containerd/config.toml", "containerd", "broken").at_line(7),
+                Source::warning("/etc/containerd/config.toml", "containerd", "risky").at_line(3),
+            ],
+        );
+        assert_eq!(sources.len(), 2);
+        assert_eq!(
+            (sources[0].kind.as_str(), sources[0].severity()),
+            ("docker", Severity::Ok)
+        );
+        let toml = &sources[1];
+        assert_eq!(toml.findings.len(), 2, "the repeated warning is kept once");
+        assert_eq!((toml.severity(), toml.line()), (Severity::Error, Some(7)));
+        assert_eq!(toml.message().as_deref(), Some("broken; risky"));
+        assert_eq!(toml.error_message().as_deref(), Some("broken; risky"));
+    }
+
+    #[test]
+    fn parse_errors_keep_their_line_and_consequence() {
+        let e = ParseError::at("a\nb = [\n", 4, "unclosed array").with_consequence("it fails");
+        let s = Source::parse_error("/f", "k", &e);
+        assert_eq!((s.severity(), s.line()), (Severity::Error, Some(2)));
+        assert_eq!(
+            s.message().as_deref(),
+            Some("line 2: unclosed array; it fails")
+        );
+    }
 }
