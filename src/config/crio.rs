@@ -16,7 +16,7 @@
 //! endpoint builders read files, always through [`HostRoot`]. This module does
 //! not resolve names or open connections.
 
-use super::{ParseError, Source, line_of};
+use super::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
@@ -126,6 +126,8 @@ pub struct CrioConf {
     pub insecure_registries: Option<Vec<String>>,
     /// `file:line` of the `insecure_registries` that won.
     pub insecure_registries_source: Option<String>,
+    /// The 1-based line of `insecure_registries` in the file just parsed.
+    pub insecure_registries_line: Option<usize>,
     /// `file:line` of the `global_auth_file` that won.
     pub global_auth_file_source: Option<String>,
 }
@@ -160,9 +162,12 @@ pub struct PullPlan {
     pub endpoints: Vec<Endpoint>,
     /// `Some("registry X is blocked in file:line")` when the pull is refused.
     pub blocked: Option<String>,
-    pub sources: Vec<PullSource>,
-    /// Problems the runtime would fail on for some endpoint (certs.d, bad proxy, rewrite).
+    pub pull_sources: Vec<PullSource>,
+    /// Problems the runtime would fail on for some endpoint (certs.d, a
+    /// mirror a `blocked` registry covers, a rewrite), as remarks...
     pub problems: Vec<String>,
+    /// ...and as findings of the file or directory at fault.
+    pub findings: Vec<Source>,
 }
 
 // ---------------------------------------------------------------------------
@@ -800,7 +805,9 @@ pub fn parse_crio_conf(text: &str) -> Result<CrioConf, ParseError> {
         out.global_auth_file = Some(v.into_inner());
     }
     if let Some(v) = image.insecure_registries {
-        out.insecure_registries_source = Some(format!("line {}", line_of(text, v.span().start)));
+        let line = line_of(text, v.span().start);
+        out.insecure_registries_source = Some(format!("line {line}"));
+        out.insecure_registries_line = Some(line);
         out.insecure_registries = Some(v.into_inner());
     }
     Ok(out)
@@ -825,7 +832,7 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                 cfg.registries = conf;
                 sources.push(Source::ok(REGISTRIES_CONF, "crio"));
             }
-            Err(e) => sources.push(Source::error(REGISTRIES_CONF, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(REGISTRIES_CONF, "crio", &e)),
         }
     }
     for path in conf_files(root, REGISTRIES_CONF_D, &mut sources) {
@@ -835,9 +842,12 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
         match parse_registries(&text) {
             // loadConfigFile(path, forceV2 = true) for drop-ins.
             Ok(conf) if conf.v1_format => {
-                sources.push(Source::error(
+                let line = text.find("[registries").map(|at| line_of(&text, at));
+                sources.push(Source::finding(
                     &path,
                     "crio",
+                    Severity::Error,
+                    line,
                     "registry must be in v2 format but is in v1",
                 ));
             }
@@ -846,7 +856,7 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                 cfg.registries.merge(conf);
                 sources.push(Source::ok(&path, "crio"));
             }
-            Err(e) => sources.push(Source::error(&path, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(&path, "crio", &e)),
         }
     }
 
@@ -861,6 +871,20 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
         };
         match parse_crio_conf(&text) {
             Ok(c) => {
+                sources.push(
+                    if c.insecure_registries.as_ref().is_some_and(|r| !r.is_empty()) {
+                        Source::finding(
+                            &path,
+                            "crio",
+                            Severity::Warning,
+                            c.insecure_registries_line,
+                            "[crio.image] insecure_registries works before CRI-O 1.35 only; 1.35+ ignores it \
+                             (use `insecure = true` in a registries.conf [[registry]])",
+                        )
+                    } else {
+                        Source::ok(&path, "crio")
+                    },
+                );
                 if c.global_auth_file.is_some() {
                     cfg.crio.global_auth_file = c.global_auth_file;
                     cfg.crio.global_auth_file_source = with_file(c.global_auth_file_source, &path);
@@ -870,9 +894,8 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                     cfg.crio.insecure_registries_source =
                         with_file(c.insecure_registries_source, &path);
                 }
-                sources.push(Source::ok(&path, "crio"));
             }
-            Err(e) => sources.push(Source::error(&path, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(&path, "crio", &e)),
         }
     }
     (cfg, sources)
@@ -916,6 +939,7 @@ pub fn plan(
         Some(reg) => match pull_sources(reg, image_or_registry, by_digest) {
             Ok(s) => s,
             Err(e) => {
+                plan.findings.push(origin_error(&reg.origin, &e));
                 plan.problems.push(e);
                 return plan;
             }
@@ -940,12 +964,14 @@ pub fn plan(
             && reg.blocked
             && src.role == Role::Mirror
         {
-            plan.problems.push(format!(
+            let why = format!(
                 "mirror {} skipped: registry {} is blocked in {}",
                 src.location,
                 reg.prefix,
                 reg.origin.describe()
-            ));
+            );
+            plan.findings.push(origin_error(&src.origin, &why));
+            plan.problems.push(why);
             continue;
         }
         let (host, port) = super::hostport::split_lenient(domain);
@@ -970,7 +996,14 @@ pub fn plan(
             match super::docker::load_certs_dir(root, &dir) {
                 Ok(Some(tls)) => https.tls = tls,
                 Ok(None) => {}
-                Err(e) => plan.problems.push(format!("{dir}: {e}")),
+                Err(e) => {
+                    plan.findings.push(Source::error(
+                        &dir,
+                        "certs.d",
+                        format!("{e}; CRI-O fails every pull from {domain}"),
+                    ));
+                    plan.problems.push(format!("{dir}: {e}"));
+                }
             }
         }
         https.tls.skip_verify = src.insecure;
@@ -992,8 +1025,18 @@ pub fn plan(
         }
         plan.endpoints.push(https);
     }
-    plan.sources = sources;
+    plan.pull_sources = sources;
     plan
+}
+
+/// An error at a `[[registry]]` or `[[registry.mirror]]` table.
+fn origin_error(origin: &Origin, message: &str) -> Source {
+    let path = if origin.file.is_empty() {
+        REGISTRIES_CONF
+    } else {
+        &origin.file
+    };
+    Source::finding(path, "crio", Severity::Error, origin.line, message)
 }
 
 /// The endpoints a pull would try, in order; empty when blocked (see [`blocked_reason`]).
@@ -1061,7 +1104,7 @@ impl super::RuntimeConfig for CrioConfig {
         super::RegistryPlan {
             endpoints: p.endpoints,
             remarks,
-            sources: Vec::new(),
+            sources: p.findings,
             blocked: p.blocked,
         }
     }
@@ -1838,9 +1881,22 @@ mod tests {
                 ("/etc/containers/registries.conf.d/10-docker.io.conf", true),
                 ("/etc/containers/registries.conf.d/20-blocked.conf", true),
                 ("/etc/containers/registries.conf.d/30-v1.conf", false),
-                (CRIO_CONF, true),
-                ("/etc/crio/crio.conf.d/01-override.conf", true),
+                (CRIO_CONF, false),
+                ("/etc/crio/crio.conf.d/01-override.conf", false),
             ]
+        );
+        // insecure_registries: version-dependent, a warning at its line.
+        let lines: Vec<(Severity, Option<usize>)> = sources[4..]
+            .iter()
+            .map(|s| (s.severity(), s.line()))
+            .collect();
+        assert_eq!(
+            lines,
+            [(Severity::Warning, Some(3)), (Severity::Warning, Some(4))]
+        );
+        assert_eq!(
+            (sources[3].severity(), sources[3].line()),
+            (Severity::Error, Some(1))
         );
         assert_eq!(
             sources[3].message().as_deref(),
@@ -1919,7 +1975,24 @@ mod tests {
                 "/etc/docker/certs.d/mirror.gcr.io: missing client certificate orphan.cert for key orphan.key"
             ]
         );
-        let sources: Vec<&str> = p.sources.iter().map(|s| s.reference.as_str()).collect();
+        // The directory is at fault: an error of its own, CRI-O fails the pull.
+        assert_eq!(
+            (
+                p.findings[0].path.as_str(),
+                p.findings[0].kind.as_str(),
+                p.findings[0].severity()
+            ),
+            (
+                "/etc/docker/certs.d/mirror.gcr.io",
+                "certs.d",
+                Severity::Error
+            )
+        );
+        let sources: Vec<&str> = p
+            .pull_sources
+            .iter()
+            .map(|s| s.reference.as_str())
+            .collect();
         assert_eq!(
             sources,
             [

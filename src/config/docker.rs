@@ -19,7 +19,7 @@
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::{ParseError, RegistryPlan, Source};
+use super::{ParseError, RegistryPlan, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -109,11 +109,28 @@ struct RawDaemon {
     proxies: Option<RawProxies>,
 }
 
-/// A configured value and where it was set (`file:line`, `unit:line`, `default`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A configured value and where it was set: `source` for people
+/// (`file:line`, `unit (ExecStart)`, `default`), `file` and `line` for
+/// findings (`file` empty for moby's built-in defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setting {
     pub value: String,
     pub source: String,
+    pub file: String,
+    pub line: Option<usize>,
+}
+
+impl Setting {
+    /// A finding about this setting that makes dockerd refuse to start.
+    fn refused(&self, message: String) -> Source {
+        Source::finding(
+            &self.file,
+            "docker",
+            Severity::Error,
+            self.line,
+            format!("{message} (dockerd refuses to start)"),
+        )
+    }
 }
 
 /// An insecure-registry CIDR.
@@ -138,8 +155,9 @@ pub struct DockerConfig {
     pub daemon_json: String,
     /// dockerd's `ExecStart` arguments, after unit/drop-in merging.
     pub exec_start: Vec<String>,
-    /// Things dockerd would refuse to start with, or skip.
-    pub problems: Vec<String>,
+    /// Things dockerd would refuse to start with, as findings of the file
+    /// (daemon.json or the unit) that has them.
+    pub problems: Vec<Source>,
 }
 
 // ---------------------------------------------------------------------------
@@ -226,15 +244,20 @@ fn split_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The `ExecStart=` assignments of a unit's `[Service]` section, in order:
-/// `None` for the empty reset, otherwise the command's words (with the
-/// `-@:+!` executable prefixes removed). Continuation lines are joined.
-fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
+/// The `ExecStart=` assignments of a unit's `[Service]` section, in order,
+/// each with the 1-based line it starts on: `None` for the empty reset,
+/// otherwise the command's words (with the `-@:+!` executable prefixes
+/// removed). Continuation lines are joined.
+fn exec_start_entries(text: &str) -> Vec<(Option<Vec<String>>, usize)> {
     let mut out = Vec::new();
     let mut section = String::new();
     let mut logical = String::new();
-    for raw in text.lines() {
+    let mut start = 1;
+    for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
+        if logical.is_empty() {
+            start = i + 1;
+        }
         // Comment lines are skipped, also inside a continuation (systemd does so).
         if line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -262,7 +285,7 @@ fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
         }
         let value = value.trim();
         if value.is_empty() {
-            out.push(None);
+            out.push((None, start));
             continue;
         }
         let mut words = split_words(value);
@@ -271,7 +294,7 @@ fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
                 .trim_start_matches(['-', '@', ':', '+', '!'])
                 .to_owned();
         }
-        out.push(Some(words));
+        out.push((Some(words), start));
     }
     out
 }
@@ -283,7 +306,7 @@ pub fn parse_unit_exec_start(text: &str) -> Vec<String> {
     exec_start_entries(text)
         .into_iter()
         .last()
-        .flatten()
+        .and_then(|(words, _)| words)
         .unwrap_or_default()
 }
 
@@ -370,38 +393,31 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
     for m in mirrors {
         match validate_mirror(&m.value) {
             Ok(v) if !cfg.mirrors.iter().any(|s| s.value == v) => {
-                cfg.mirrors.push(Setting {
-                    value: v,
-                    source: m.source,
-                });
+                cfg.mirrors.push(Setting { value: v, ..m });
             }
             Ok(_) => {}
-            Err(e) => cfg
-                .problems
-                .push(format!("{}: {e} (dockerd refuses to start)", m.source)),
+            Err(e) => cfg.problems.push(m.refused(e)),
         }
     }
     let implicit = ALWAYS_INSECURE.iter().map(|c| Setting {
         value: (*c).to_owned(),
         source: "default".to_owned(),
+        ..Setting::default()
     });
     for s in insecure.into_iter().chain(implicit) {
         let mut r = normalize_index_name(&s.value).to_owned();
         if r.starts_with('-') || r.ends_with('-') {
-            cfg.problems.push(format!(
-                "{}: invalid index name ({r}). Cannot begin or end with a hyphen (dockerd refuses to start)",
-                s.source
-            ));
+            cfg.problems.push(s.refused(format!(
+                "invalid index name ({r}). Cannot begin or end with a hyphen"
+            )));
             continue;
         }
         if let Some((scheme, host)) = r.split_once("://") {
             if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
                 r = String::from(host);
             } else {
-                cfg.problems.push(format!(
-                    "{}: insecure registry {r} should not contain '://' (dockerd refuses to start)",
-                    s.source
-                ));
+                cfg.problems
+                    .push(s.refused(format!("insecure registry {r} should not contain '://'")));
                 continue;
             }
         }
@@ -414,10 +430,7 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
                 });
             }
         } else if !cfg.insecure_hosts.iter().any(|h| h.value == r) {
-            cfg.insecure_hosts.push(Setting {
-                value: r,
-                source: s.source,
-            });
+            cfg.insecure_hosts.push(Setting { value: r, ..s });
         }
     }
 }
@@ -494,12 +507,7 @@ pub fn load_certs_dir(root: &HostRoot, node_dir: &str) -> Result<Option<TlsSetti
 }
 
 /// moby's `newTLSConfig`: certs.d is only read for secure registries.
-fn tls_for(
-    root: &HostRoot,
-    host_port: &str,
-    secure: bool,
-    problems: &mut Vec<String>,
-) -> TlsSettings {
+fn tls_for(root: &HostRoot, host_port: &str, secure: bool, plan: &mut RegistryPlan) -> TlsSettings {
     if !secure {
         return TlsSettings {
             skip_verify: true,
@@ -513,7 +521,12 @@ fn tls_for(
     match load_certs_dir(root, &dir) {
         Ok(tls) => tls.unwrap_or_default(),
         Err(e) => {
-            problems.push(format!("{dir}: {e}"));
+            plan.sources.push(Source::error(
+                &dir,
+                "certs.d",
+                format!("{e}; dockerd fails every pull from {host_port}"),
+            ));
+            plan.remarks.push(format!("{dir}: {e}"));
             TlsSettings::default()
         }
     }
@@ -560,7 +573,7 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
     let mut cfg = DockerConfig::default();
 
     // ExecStart from the unit, then drop-ins; an empty ExecStart= resets.
-    let mut exec: Option<(Vec<String>, String)> = None;
+    let mut exec: Option<(Vec<String>, String, usize)> = None;
     let unit = UNIT_PATHS
         .iter()
         .find(|p| root.resolve(p).is_file())
@@ -569,15 +582,12 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         let Some(text) = read_optional(root, &path, &mut sources) else {
             continue;
         };
-        let entries = exec_start_entries(&text);
-        if !entries.is_empty() {
-            sources.push(Source::ok(&path, "docker"));
-        }
-        for e in entries {
-            exec = e.map(|words| (words, path.clone()));
+        sources.push(Source::ok(&path, "docker"));
+        for (e, line) in exec_start_entries(&text) {
+            exec = e.map(|words| (words, path.clone(), line));
         }
     }
-    let (args, unit_path) = exec.unwrap_or_default();
+    let (args, unit_path, exec_line) = exec.unwrap_or_default();
     let flags = flags_from_args(&args);
     cfg.exec_start = args;
 
@@ -592,7 +602,11 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
                 file = d;
                 sources.push(Source::ok(&cfg.daemon_json, "docker"));
             }
-            Err(e) => sources.push(Source::error(&cfg.daemon_json, "docker", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &cfg.daemon_json,
+                "docker",
+                &e.with_consequence("dockerd refuses to start"),
+            )),
         }
     }
 
@@ -611,6 +625,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
     let flag_setting = |v: &String| Setting {
         value: v.clone(),
         source: format!("{unit_path} (ExecStart)"),
+        file: unit_path.clone(),
+        line: Some(exec_line),
     };
     let mirrors: Vec<Setting> = flags
         .registry_mirrors
@@ -619,6 +635,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         .chain(file.registry_mirrors.iter().flatten().map(|v| Setting {
             value: v.clone(),
             source: at(file.registry_mirrors_line),
+            file: cfg.daemon_json.clone(),
+            line: file.registry_mirrors_line,
         }))
         .collect();
     let insecure: Vec<Setting> = flags
@@ -628,22 +646,33 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         .chain(file.insecure_registries.iter().flatten().map(|v| Setting {
             value: v.clone(),
             source: at(file.insecure_registries_line),
+            file: cfg.daemon_json.clone(),
+            line: file.insecure_registries_line,
         }))
         .collect();
     if let Some(p) = file.proxies.take() {
         cfg.proxies_source = Some(at(file.proxies_line));
         cfg.proxies = p;
     }
-    if !conflicts.is_empty() {
-        cfg.problems.push(format!(
-            "the following directives are specified both as a flag and in the configuration file: {} (dockerd refuses to start)",
-            conflicts.join(", ")
+    if let Some(first) = conflicts.first() {
+        let line = if *first == "registry-mirrors" {
+            file.registry_mirrors_line
+        } else {
+            file.insecure_registries_line
+        };
+        cfg.problems.push(Source::finding(
+            &cfg.daemon_json,
+            "docker",
+            Severity::Error,
+            line,
+            format!(
+                "the following directives are specified both as a flag and in the configuration file: {} (dockerd refuses to start)",
+                conflicts.join(", ")
+            ),
         ));
     }
     build(&mut cfg, mirrors, insecure);
-    for p in &cfg.problems {
-        sources.push(Source::error(&cfg.daemon_json, "docker", p.clone()));
-    }
+    super::merge_sources(&mut sources, cfg.problems.iter().cloned());
     (cfg, sources)
 }
 
@@ -684,7 +713,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Registr
             ep.source.clone_from(&m.source);
             if scheme == Scheme::Https {
                 let secure = insecure_source(cfg, &host_port).is_none();
-                ep.tls = tls_for(root, &host_port, secure, &mut plan.remarks);
+                ep.tls = tls_for(root, &host_port, secure, &mut plan);
             }
             plan.endpoints.push(ep);
         }
@@ -697,7 +726,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Registr
     let (host, port) = super::hostport::split_lenient(hostname);
     let insecure = insecure_source(cfg, hostname).map(str::to_owned);
     let mut https = Endpoint::https(&host, port.unwrap_or(443));
-    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.remarks);
+    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan);
     if let Some(src) = &insecure {
         https.source.clone_from(src);
     }
@@ -942,7 +971,9 @@ WantedBy=multi-user.target
             cfg.mirrors,
             [Setting {
                 value: "https://mirror.example.com/".to_owned(),
-                source: unit.to_owned()
+                source: unit.to_owned(),
+                file: "/etc/systemd/system/docker.service.d/10-machine.conf".to_owned(),
+                line: Some(15),
             }]
         );
         let cidrs: Vec<String> = cfg
@@ -1039,14 +1070,26 @@ WantedBy=multi-user.target
         let (cfg, _) = discover(&root);
         assert_eq!(cfg.daemon_json, "/etc/docker/custom.json");
         assert_eq!(cfg.problems.len(), 2, "{:?}", cfg.problems);
+        let problems: Vec<(String, Option<usize>, Severity, String)> = cfg
+            .problems
+            .iter()
+            .map(|p| (p.path.clone(), p.line(), p.severity(), p.message().unwrap()))
+            .collect();
+        // Both make dockerd refuse to start: errors, at the daemon.json key.
+        let custom = "/etc/docker/custom.json".to_owned();
         assert!(
-            cfg.problems
+            problems
                 .iter()
-                .any(|p| p.contains("invalid index name (-bad)"))
+                .any(|(path, line, sev, m)| (path, *line, *sev)
+                    == (&custom, Some(1), Severity::Error)
+                    && m.contains("invalid index name (-bad)")),
+            "{problems:?}"
         );
-        assert!(cfg.problems.iter().any(|p| p.contains(
-            "specified both as a flag and in the configuration file: insecure-registries"
-        )));
+        assert!(problems.iter().any(|(path, _, sev, m)| (path, *sev)
+            == (&custom, Severity::Error)
+            && m.contains(
+                "specified both as a flag and in the configuration file: insecure-registries"
+            )));
         let hosts: Vec<&str> = cfg
             .insecure_hosts
             .iter()
@@ -1087,6 +1130,13 @@ WantedBy=multi-user.target
                 "/etc/docker/certs.d/broken.example: missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
             ]
         );
+        assert_eq!(
+            (
+                broken.sources[0].path.as_str(),
+                broken.sources[0].severity()
+            ),
+            ("/etc/docker/certs.d/broken.example", Severity::Error)
+        );
         let mine = plan(&cfg, &root, "myreg:5000");
         assert!(mine.endpoints[0].tls.ca_files.is_empty());
         assert_eq!(
@@ -1109,6 +1159,7 @@ WantedBy=multi-user.target
             let s = |v: &String| Setting {
                 value: v.clone(),
                 source: "t".to_owned(),
+                ..Setting::default()
             };
             build(
                 &mut cfg,
@@ -1159,7 +1210,7 @@ WantedBy=multi-user.target
         #[test]
         fn random_mirror_and_insecure_values_never_panic(values in proptest::collection::vec("\\PC{0,40}", 0..8)) {
             let mut cfg = DockerConfig::default();
-            let s = |v: &String| Setting { value: v.clone(), source: "t".to_owned() };
+            let s = |v: &String| Setting { value: v.clone(), source: "t".to_owned(), ..Setting::default() };
             build(&mut cfg, values.iter().map(s).collect(), values.iter().map(s).collect());
             let root = HostRoot::new("/nonexistent-probe-root");
             for v in &values {

@@ -20,7 +20,7 @@
 //! [`super::httpproxy`]'s job, not this module's.
 
 use super::ProxyEnv;
-use crate::config::Source;
+use crate::config::{Finding, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
@@ -749,15 +749,20 @@ fn read_node(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<S
     }
 }
 
+/// A unit or `system.conf` file and the lines systemd ignores in it (an
+/// error each: the setting on that line does not apply).
 fn errors_source(path: &str, errors: &[(usize, String)]) -> Source {
-    if errors.is_empty() {
-        Source::ok(path, "proxy")
-    } else {
-        let joined: Vec<String> = errors
+    Source {
+        path: path.to_owned(),
+        kind: "proxy".to_owned(),
+        findings: errors
             .iter()
-            .map(|(l, m)| format!("line {l}: {m}"))
-            .collect();
-        Source::error(path, "proxy", joined.join("; "))
+            .map(|(l, m)| Finding {
+                line: Some(*l),
+                severity: Severity::Error,
+                message: format!("line {l}: {m}"),
+            })
+            .collect(),
     }
 }
 
@@ -809,7 +814,9 @@ pub fn discover(root: &HostRoot, runtime: &str) -> (ProxyEnv, Vec<Source>) {
     if let Some(proc_env) = proc_env(root, runtime, &mut sources) {
         env = proc_env;
     }
-    (ProxyEnv::from_env(&env), sources)
+    let mut merged = Vec::new();
+    crate::config::merge_sources(&mut merged, sources);
+    (ProxyEnv::from_env(&env), merged)
 }
 
 /// The environment systemd would give the runtime's unit.
@@ -921,9 +928,11 @@ fn apply_unit(
     }
     for (f, unit_path) in &env_files {
         let Some(path) = expand_specifiers(&f.path, unit) else {
-            sources.push(Source::error(
+            sources.push(Source::finding(
                 unit_path.clone(),
                 "proxy",
+                Severity::Error,
+                Some(f.line),
                 format!(
                     "line {}: EnvironmentFile= uses an unknown specifier",
                     f.line
@@ -995,7 +1004,8 @@ fn proc_env(root: &HostRoot, runtime: &str, sources: &mut Vec<Source>) -> Option
             Some(env)
         }
         Err(e) => {
-            sources.push(Source::error(
+            // Not the runtime's problem, only ours: a warning.
+            sources.push(Source::warning(
                 path,
                 "proxy",
                 format!("cannot read: {e}; using the unit files instead"),
@@ -1326,6 +1336,37 @@ mod tests {
                 .contains("fails to start"),
             "{missing:?}"
         );
+    }
+
+    /// Each line systemd ignores is an error of its own, at its line, in
+    /// the one entry the file has; what parsed before it still applies.
+    #[test]
+    fn ignored_unit_lines_are_errors_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = "/etc/systemd/system/containerd.service.d/p.conf";
+        write(
+            dir.path(),
+            path,
+            b"[Service]\nEnvironment=HTTPS_PROXY=http://p:1 \"BROKEN\nnot an assignment\nEnvironmentFile=%Z/x\n",
+        );
+        let (env, sources) = discover(&HostRoot::new(dir.path()), "containerd");
+        assert_eq!(env.https_proxy.unwrap().value.expose(), "http://p:1");
+        let unit: Vec<&Source> = sources.iter().filter(|s| s.path == path).collect();
+        assert_eq!(unit.len(), 1, "{sources:?}");
+        let got: Vec<(Option<usize>, Severity)> = unit[0]
+            .findings
+            .iter()
+            .map(|f| (f.line, f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(2), Severity::Error),
+                (Some(3), Severity::Error),
+                (Some(4), Severity::Error)
+            ]
+        );
+        assert_eq!(unit[0].line(), Some(2));
     }
 
     #[test]
