@@ -122,7 +122,7 @@ pub struct Setting {
 
 impl Setting {
     /// A finding about this setting that makes dockerd refuse to start.
-    fn refused(&self, message: String) -> Source {
+    fn refused(&self, message: &str) -> Source {
         Source::finding(
             &self.file,
             "docker",
@@ -396,7 +396,7 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
                 cfg.mirrors.push(Setting { value: v, ..m });
             }
             Ok(_) => {}
-            Err(e) => cfg.problems.push(m.refused(e)),
+            Err(e) => cfg.problems.push(m.refused(&e)),
         }
     }
     let implicit = ALWAYS_INSECURE.iter().map(|c| Setting {
@@ -407,7 +407,7 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
     for s in insecure.into_iter().chain(implicit) {
         let mut r = normalize_index_name(&s.value).to_owned();
         if r.starts_with('-') || r.ends_with('-') {
-            cfg.problems.push(s.refused(format!(
+            cfg.problems.push(s.refused(&format!(
                 "invalid index name ({r}). Cannot begin or end with a hyphen"
             )));
             continue;
@@ -417,7 +417,7 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
                 r = String::from(host);
             } else {
                 cfg.problems
-                    .push(s.refused(format!("insecure registry {r} should not contain '://'")));
+                    .push(s.refused(&format!("insecure registry {r} should not contain '://'")));
                 continue;
             }
         }
