@@ -87,8 +87,11 @@ pub struct ContainerdConfig {
     /// Whether the file wrote `version` at all: a root config without one lets
     /// the first drop-in that has one set the ceiling for the others.
     pub version_set: bool,
-    /// The 1-based line of `version`, for findings about the whole file.
+    /// The 1-based line of `version`, for findings about the whole config,
+    /// and the node path of the file it is in when that is not the file
+    /// the registry table came from (set by [`discover`]).
     pub version_line: Option<usize>,
+    pub version_file: Option<String>,
     /// `imports`: paths or globs, relative ones relative to the importing file.
     pub imports: Vec<String>,
     pub registry: Registry,
@@ -452,6 +455,8 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
                 root_version = Some(cfg.version);
                 ceiling_set = cfg.version_set;
                 merged.version = cfg.version;
+                merged.version_line = cfg.version_line;
+                merged.version_file = Some(shown.clone());
             }
             Some(rv) if cfg.version > rv => {
                 sources.push(Source::finding(
@@ -466,8 +471,10 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
             Some(_) => {}
         }
         // mergeConfig overrides with any non-zero version; none exceeds the ceiling.
-        if cfg.version_set {
-            merged.version = merged.version.max(cfg.version);
+        if cfg.version_set && cfg.version > merged.version {
+            merged.version = cfg.version;
+            merged.version_line = cfg.version_line;
+            merged.version_file = Some(shown.clone());
         }
         sources.push(Source::ok(&shown, KIND));
         cfg.origin = Some(shown);
@@ -490,13 +497,21 @@ pub fn effective_config_path(cfg: &ContainerdConfig) -> Option<Vec<String>> {
     } else {
         return None;
     };
-    // filepath.SplitList; an empty element would mean containerd's working directory.
-    Some(
-        raw.split(':')
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
+    Some(split_config_path(raw))
+}
+
+/// `filepath.SplitList` of a `config_path`: `:`-separated, or `;`-separated
+/// when it is a Windows path (`C:\ProgramData\containerd\certs.d`, as AKS
+/// writes for Windows nodes), whose drive colon is no separator. An empty
+/// element would mean containerd's working directory; it is left out.
+fn split_config_path(raw: &str) -> Vec<String> {
+    let b = raw.as_bytes();
+    let windows =
+        b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/');
+    raw.split(if windows { ';' } else { ':' })
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Endpoints for `registry_host` in containerd's order, with global headers
@@ -593,7 +608,9 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
             ),
         ));
     } else if reg.config_path.is_empty() && cfg.version >= 3 {
-        out.push(at(
+        out.push(Source::finding(
+            cfg.version_file.as_deref().unwrap_or(file),
+            KIND,
             Severity::Warning,
             cfg.version_line,
             format!(
@@ -602,7 +619,7 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
             ),
         ));
     }
-    if cfg.version >= 3 && reg.config_path.contains(':') {
+    if cfg.version >= 3 && split_config_path(&reg.config_path).len() > 1 {
         out.push(at(
             Severity::Warning,
             reg.config_path_line,
@@ -890,6 +907,19 @@ mod tests {
             (c.version, c.registry.config_path.as_str()),
             (3, r"C:\ProgramData\containerd\certs.d")
         );
+        // A Windows path: its drive colon is no list separator (`;` is).
+        assert_eq!(
+            effective_config_path(&c).unwrap(),
+            [r"C:\ProgramData\containerd\certs.d"]
+        );
+        assert_eq!(
+            split_config_path(r"C:\a\certs.d;D:\b"),
+            [r"C:\a\certs.d", r"D:\b"]
+        );
+        assert_eq!(
+            split_config_path("/etc/containerd/certs.d::/etc/docker/certs.d"),
+            ["/etc/containerd/certs.d", "/etc/docker/certs.d"]
+        );
 
         let c = parse(&fixture("config-v1-plugins-cri-registry-mirrors-docs.toml")).unwrap();
         assert_eq!(c.version, 1);
@@ -1149,6 +1179,18 @@ version = 2
         assert_eq!(
             (sources[1].severity(), sources[1].line()),
             (Severity::Error, Some(2))
+        );
+        // Version 3 without config_path, found by discovery: the note is at `version`.
+        write(&root, CONFIG_PATH, "# containerd 2\nversion = 3\n");
+        let (c, _) = discover(&root);
+        let (_, sources) = endpoints_for(&c, &root, "r.test");
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].severity(),
+                sources[0].line()
+            ),
+            (CONFIG_PATH, Severity::Warning, Some(2))
         );
     }
 
