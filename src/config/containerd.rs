@@ -1,6 +1,8 @@
 //! containerd's `/etc/containerd/config.toml`: the CRI plugin's registry
 //! settings (`config_path`, the deprecated `mirrors`/`configs`/`auths`, and
-//! `headers`), its `imports`, and the endpoints they give a registry.
+//! `headers`), its `imports`, and the endpoints they give a registry
+//! ([`ContainerdConfig`] implements [`super::RuntimeConfig`]). The
+//! `certs.d/<host>/hosts.toml` side is [`super::hosts_toml`].
 //!
 //! Sources ported: `internal/cri/config/config.go` (`Registry`,
 //! `ValidateImageConfig`), `internal/cri/server/images/image_pull.go`
@@ -9,9 +11,15 @@
 //! `resolveImports`, `mergeConfig`, `v1Migrate`) and, for 1.x, `configs.tls`
 //! from `pkg/cri/server/image_pull.go` (`getTLSConfig`).
 //!
+//! Findings: a file containerd refuses or a contradiction it rejects is an
+//! `error`; what depends on the containerd version (2.2's default
+//! `config_path`, the transfer service's single directory) is a `warning`.
+//!
 //! [`parse`] takes `&str` and never touches the disk; only [`discover`] and
-//! [`endpoints_for`] read files, through [`HostRoot`]. Secrets (`password`,
-//! `auth`, `identitytoken`, header values) stay [`Secret`]s.
+//! the endpoint builders ([`registry_hosts`], [`endpoints_for`]) read files,
+//! through [`HostRoot`]. It applies no proxy and no kubelet credential (the
+//! caller does). Secrets (`password`, `auth`, `identitytoken`, header values)
+//! stay [`Secret`]s.
 
 use crate::config::hostport::split_authority;
 use crate::config::hosts_toml::{

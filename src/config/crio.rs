@@ -12,9 +12,15 @@
 //! (now containers/container-libs `image/pkg/sysregistriesv2/`) and
 //! `docker/docker_client.go` / `docker_image_src.go`.
 //!
+//! [`CrioConfig`] implements [`super::RuntimeConfig`]: a `blocked` registry
+//! is the plan's `blocked` (no endpoint); a `certs.d` CRI-O fails on, or a
+//! mirror a blocked registry covers, is an `error` finding of that file;
+//! crio.conf's `insecure_registries`, ignored by CRI-O 1.35+, a `warning`.
+//!
 //! Parsers take `&str` and never touch the disk; only [`discover`] and the
 //! endpoint builders read files, always through [`HostRoot`]. This module does
-//! not resolve names or open connections.
+//! not resolve names or open connections. A `proxy` URL is a
+//! [`ProxyUrl`] from parsing on (its user info secret), and no error quotes it.
 
 use super::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
@@ -994,7 +1000,10 @@ pub fn plan(
         // certs.d is looked up by the reference's host:port (docker.io, not registry-1).
         if let Some(dir) = certs_dir_for(root, domain) {
             match super::docker::load_certs_dir(root, &dir) {
-                Ok(Some(tls)) => https.tls = tls,
+                Ok(Some(tls)) => {
+                    plan.findings.push(Source::ok(&dir, "certs.d"));
+                    https.tls = tls;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     plan.findings.push(Source::error(
@@ -1975,18 +1984,27 @@ mod tests {
                 "/etc/docker/certs.d/mirror.gcr.io: missing client certificate orphan.cert for key orphan.key"
             ]
         );
-        // The directory is at fault: an error of its own, CRI-O fails the pull.
+        // Each certs.d read is listed; the one at fault is an error of its own,
+        // CRI-O fails the pull.
+        let dirs: Vec<(&str, &str, Severity)> = p
+            .findings
+            .iter()
+            .map(|s| (s.path.as_str(), s.kind.as_str(), s.severity()))
+            .collect();
         assert_eq!(
-            (
-                p.findings[0].path.as_str(),
-                p.findings[0].kind.as_str(),
-                p.findings[0].severity()
-            ),
-            (
-                "/etc/docker/certs.d/mirror.gcr.io",
-                "certs.d",
-                Severity::Error
-            )
+            dirs,
+            [
+                (
+                    "/etc/containers/certs.d/192.168.100.100:5000",
+                    "certs.d",
+                    Severity::Ok
+                ),
+                (
+                    "/etc/docker/certs.d/mirror.gcr.io",
+                    "certs.d",
+                    Severity::Error
+                )
+            ]
         );
         let sources: Vec<&str> = p
             .pull_sources

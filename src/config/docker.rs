@@ -14,6 +14,11 @@
 //! `registry/service_v2.go` (`lookupV2Endpoints`) and
 //! `daemon/pkg/registry/registry.go` (`newTLSConfig`, `loadTLSConfig`).
 //!
+//! [`DockerConfig`] implements [`super::RuntimeConfig`]. What dockerd refuses
+//! to start with is an `error` finding of the file (daemon.json or the unit)
+//! at the line that has it. `proxies` are held as [`Secret`]s and applied by
+//! the caller ([`super::proxy::ProxyEnv::with_docker_proxies`]), not here.
+//!
 //! Parsers take `&str`; only [`discover`] and the endpoint builders read
 //! files, through [`HostRoot`]. Host names are never resolved here: moby
 //! matches insecure CIDRs against resolved addresses, so callers that have
@@ -519,7 +524,11 @@ fn tls_for(root: &HostRoot, host_port: &str, secure: bool, plan: &mut RegistryPl
     }
     let dir = format!("{CERTS_D}/{host_port}");
     match load_certs_dir(root, &dir) {
-        Ok(tls) => tls.unwrap_or_default(),
+        Ok(Some(tls)) => {
+            plan.sources.push(Source::ok(&dir, "certs.d"));
+            tls
+        }
+        Ok(None) => TlsSettings::default(),
         Err(e) => {
             plan.sources.push(Source::error(
                 &dir,

@@ -4,7 +4,7 @@
 //!
 //! Parsing follows kubernetes pkg/credentialprovider/config.go
 //! (`DockerConfigJSON`, `DockerConfigEntry.UnmarshalJSON`,
-//! `decodeDockerConfigFieldAuth`) and docker/cli cli/config/configfile/file.go
+//! `decodeDockerConfigFieldAuth`, in [`super::basic_auth`]) and docker/cli cli/config/configfile/file.go
 //! (`ConfigFile`: `auths`, `credsStore`, `credHelpers`, `identitytoken`,
 //! `registrytoken`). Matching follows kubernetes
 //! pkg/credentialprovider/keyring.go (`BasicDockerKeyring.Add`/`Lookup`,

@@ -1,16 +1,20 @@
 //! containerd's per-registry host directories: `<config_path>/<host>/hosts.toml`
-//! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback.
+//! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback. (The node's
+//! `/etc/hosts` is [`super::resolv`]'s, not this module's.)
 //!
 //! A port of containerd's `core/remotes/docker/config/hosts.go`
 //! (`ConfigureHosts`, `parseHostsFile`, `parseHostConfig`, `getSortedHosts`,
 //! `loadHostDir`, `loadCertFiles`, `HostDirFromRoot`, `hostDirectory`) and
 //! `config_unix.go` (`hostPaths`), so the endpoints come out in the order and
-//! with the schemes containerd itself would use.
+//! with the schemes containerd itself would use, one [`HostEntry`] each.
 //!
 //! [`parse`] takes `&str` and never touches the disk; only [`discover`],
 //! [`load_host_dir`] and [`registries`] read files, always through
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
-//! re-rooted with [`HostRoot::resolve`] when endpoints are built.
+//! re-rooted with [`HostRoot::resolve`] when endpoints are built. A
+//! `hosts.toml` containerd ignores (it does not parse, or a host has no
+//! `[host."..."]` header) is an `error` finding at its line. Header values
+//! stay [`Secret`]s.
 
 use crate::config::hostport::split_authority;
 use crate::config::{ParseError, Severity, Source, line_of};

@@ -1,4 +1,5 @@
-//! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`.
+//! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`
+//! ([`K3sConfig`] implements [`super::RuntimeConfig`]).
 //!
 //! k3s does not hand this file to containerd directly; at start it renders
 //! one `hosts.toml` per registry under [`HOSTS_DIR`]. This module reproduces
@@ -6,13 +7,19 @@
 //! `normalizeEndpointAddress`, `configForHost`; types from rancher/wharfie
 //! `pkg/registries`) so a plan can be made from registries.yaml alone, and
 //! exposes [`HOSTS_DIR`] so the caller can also read what k3s actually wrote
-//! with the containerd hosts.toml discovery.
+//! with the containerd hosts.toml discovery. `configs.<host>.auth` goes into
+//! containerd's own config, so containerd's rules decode it
+//! ([`super::basic_auth`]).
 //!
 //! Endpoint order: the mirror's endpoints, then the registry itself unless
 //! `disable-default-registry-endpoint` is set in the k3s config. Registries
 //! without their own entry use the `"*"` entry (containerd's `_default`).
+//! What k3s skips is an `error` finding at its key's line, a duplicate it
+//! drops a `warning`.
 //!
-//! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
+//! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`];
+//! [`plan`] only checks `certs.d` paths by re-rooting them. Secrets stay
+//! [`Secret`]s.
 
 use super::{Finding, ParseError, RegistryPlan, Severity, Source};
 use crate::hostroot::HostRoot;

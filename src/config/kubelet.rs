@@ -602,7 +602,7 @@ fn find_docker_config(
 }
 
 impl KubeletCredentials {
-    /// The providers the kubelet would call for `image` (see [`matches`]).
+    /// The providers the kubelet would call for `image` (see [`matches()`]).
     #[must_use]
     pub fn providers_for(&self, image: &str) -> Vec<&NodeProvider> {
         self.providers

@@ -1,9 +1,24 @@
-//! Config discovery: read the node's files (always through [`HostRoot`]) and
-//! turn them into targets and endpoints. Each submodule parses one format
-//! from `&str` and never touches the disk itself.
+//! Config discovery: read the node's files (always through
+//! [`crate::hostroot::HostRoot`]) and turn them into targets and endpoints,
+//! the way the node's container runtime would.
 //!
-//! Problems are collected as [`Source`]s with path, line and reason; a broken
-//! file never stops the run.
+//! The map: [`runtime`] says which runtime runs the pods. Each runtime's
+//! module reads its own files (`discover(&HostRoot) -> (Config, Vec<Source>)`)
+//! and implements [`RuntimeConfig`] ([`backend`]): [`containerd`] (with
+//! [`hosts_toml`] for `certs.d`), [`k3s`], [`crio`], [`docker`]. Shared
+//! pieces: [`proxy`] (the daemon's proxy environment and Go's rules for it),
+//! [`kubelet`] and [`dockercfg`] (the credentials the kubelet hands the
+//! runtime), [`basic_auth`] (the `auth` field), [`hostport`] (`host:port`),
+//! [`resolv`] and [`trust`] (the node's resolver and CAs). [`node`] folds
+//! them into one [`node::NodeConfig`].
+//!
+//! Each format's `parse` takes `&str` and never touches the disk; nothing
+//! here opens a connection or resolves a name. What is wrong or risky in a
+//! file is a [`Source`] finding with its [`Severity`] and line (`error`: the
+//! runtime fails on the file or ignores it; `warning`: it works, but is
+//! risky or version-dependent), one entry per file ([`merge_sources`]); a
+//! broken file never stops the run. Secrets stay [`crate::secret::Secret`]s
+//! and no finding quotes one.
 
 pub mod backend;
 pub mod basic_auth;

@@ -9,11 +9,13 @@
 //! `registries.yaml` (k3s renders it into [`k3s::HOSTS_DIR`] at start, the
 //! same view; that directory is read only when registries.yaml is absent);
 //! CRI-O `registries.conf(.d)` + `crio.conf(.d)`; Docker `daemon.json`, its
-//! unit flags and `daemon.json` `proxies`.
+//! unit flags and `daemon.json` `proxies`. After discovery it talks to the
+//! runtime's config only through [`RuntimeConfig`], then applies the
+//! daemon's proxy environment and the kubelet's credentials on top.
 //!
 //! It reads only through [`HostRoot`] (via each format's `discover`) and never
-//! touches the network. Problems become [`Source`]s or target remarks; a broken
-//! file never stops a run.
+//! touches the network. Problems become [`Source`]s (one per file) or target
+//! remarks; a broken file never stops a run.
 
 use super::runtime::{self, Runtime};
 use super::{RuntimeConfig, Source, containerd, crio, docker, k3s, kubelet, proxy};
