@@ -711,7 +711,7 @@ fn legacy_hosts(
                     line,
                     format!(
                         "parse registry endpoint {:?} from mirrors: {e}; containerd fails every pull from {registry_host}",
-                        without_userinfo(&url)
+                        super::without_userinfo(&url)
                     ),
                 ));
                 continue;
@@ -774,18 +774,6 @@ fn legacy_hosts(
         });
     }
     (out, sources)
-}
-
-/// `url` for a message: user info (`user:pass@`) in the authority is cut out.
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
 }
 
 /// Every registry the config names: mirror keys (not `*`), `configs` keys,

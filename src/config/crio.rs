@@ -421,7 +421,10 @@ fn parse_location(input: &str) -> Result<String, ParseError> {
     if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
         return Err(ParseError::new(
             None,
-            format!("invalid location '{input}': URI schemes are not supported"),
+            format!(
+                "invalid location '{}': URI schemes are not supported",
+                super::without_userinfo(input)
+            ),
         ));
     }
     Ok(trimmed.to_owned())

@@ -356,25 +356,27 @@ pub fn flags_from_args(args: &[String]) -> Flags {
 /// `ValidateMirror`: an http(s) URL without query, fragment or credentials;
 /// normalised with one trailing slash.
 pub fn validate_mirror(mirror: &str) -> Result<String, String> {
+    // What the messages quote: never the credentials the URL may carry.
+    let shown = super::without_userinfo(mirror);
     match mirror.split_once("://") {
         Some((scheme, _)) if !scheme.is_empty() => {}
         _ => {
             return Err(format!(
-                "invalid mirror: no scheme specified for {mirror:?}: must use either 'https://' or 'http://'"
+                "invalid mirror: no scheme specified for {shown:?}: must use either 'https://' or 'http://'"
             ));
         }
     }
     let uri = url::Url::parse(mirror)
-        .map_err(|e| format!("invalid mirror: {mirror:?} is not a valid URI: {e}"))?;
+        .map_err(|e| format!("invalid mirror: {shown:?} is not a valid URI: {e}"))?;
     if uri.scheme() != "http" && uri.scheme() != "https" {
         return Err(format!(
-            "invalid mirror: unsupported scheme {:?} in {mirror:?}: must use either 'https://' or 'http://'",
+            "invalid mirror: unsupported scheme {:?} in {shown:?}: must use either 'https://' or 'http://'",
             uri.scheme()
         ));
     }
     if uri.query().is_some() || uri.fragment().is_some() {
         return Err(format!(
-            "invalid mirror: query or fragment at end of the URI {mirror:?}"
+            "invalid mirror: query or fragment at end of the URI {shown:?}"
         ));
     }
     if !uri.username().is_empty() || uri.password().is_some() {
@@ -926,6 +928,10 @@ WantedBy=multi-user.target
             (
                 "https://user:hunter2@mirror.example.com",
                 Err("username/password not allowed"),
+            ),
+            (
+                "https://user:hunter2@mirror.example.com/?x=1",
+                Err("query or fragment"),
             ),
         ] {
             match (validate_mirror(input), want) {

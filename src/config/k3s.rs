@@ -365,6 +365,8 @@ fn is_localhost(host: &str) -> bool {
 /// port other than 443), `docker.io` -> `registry-1.docker.io`, and `/v2`
 /// unless the endpoint names another path (then `override_path`).
 fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
+    // Errors quote the endpoint without the user info it may carry.
+    let shown = super::without_userinfo(endpoint);
     let (scheme, rest) = match endpoint.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, endpoint),
@@ -376,15 +378,15 @@ fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     let (host, port) =
-        super::hostport::split_authority(authority).map_err(|e| format!("{e} in {endpoint:?}"))?;
+        super::hostport::split_authority(authority).map_err(|e| format!("{e} in {shown:?}"))?;
     // Go's url.Parse reads the last `:` of an unbracketed host as the port.
     if host.contains(':') && !authority.starts_with('[') {
-        return Err(format!("an IPv6 address needs brackets in {endpoint:?}"));
+        return Err(format!("an IPv6 address needs brackets in {shown:?}"));
     }
     let scheme = match scheme {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
-        Some(other) => return Err(format!("unsupported scheme {other:?} in {endpoint:?}")),
+        Some(other) => return Err(format!("unsupported scheme {other:?} in {shown:?}")),
         None if is_localhost(&host) && port.is_some_and(|p| p != 443) => Scheme::Http,
         None => Scheme::Https,
     };
@@ -567,7 +569,10 @@ fn host_configs(
                     problems.push(mirror_finding(
                         Severity::Error,
                         host,
-                        format!("Ignoring invalid endpoint URL {i}={endpoint} for {host}: {e}"),
+                        format!(
+                            "Ignoring invalid endpoint URL {i}={} for {host}: {e}",
+                            super::without_userinfo(endpoint)
+                        ),
                     ));
                     continue;
                 }
@@ -576,7 +581,10 @@ fn host_configs(
                 problems.push(mirror_finding(
                     Severity::Warning,
                     host,
-                    format!("Skipping duplicate endpoint URL {i}={endpoint} for {host}"),
+                    format!(
+                        "Skipping duplicate endpoint URL {i}={} for {host}",
+                        super::without_userinfo(endpoint)
+                    ),
                 ));
                 continue;
             }
@@ -1089,7 +1097,7 @@ configs:
     /// What k3s skips is an error at the key's line; a bad `auth` too.
     #[test]
     fn skipped_entries_are_errors_at_their_key() {
-        let text = "# registries\nmirrors:\n  docker.io:\n    endpoint:\n      - \"ftp://bad\"\n  \"quay.io\": {endpoint: [\"https://q.test\"]}\nconfigs:\n  'q.test':\n    auth:\n      auth: \"bm8tY29sb24=\"\n";
+        let text = "# registries\nmirrors:\n  docker.io:\n    endpoint:\n      - \"ftp://u:s3cret@bad\"\n  \"quay.io\": {endpoint: [\"https://q.test\"]}\nconfigs:\n  'q.test':\n    auth:\n      auth: \"bm8tY29sb24=\"\n";
         let r = parse(text).unwrap();
         assert_eq!(r.mirror_lines.get("docker.io"), Some(&3));
         assert_eq!(r.mirror_lines.get("quay.io"), Some(&6));
@@ -1104,6 +1112,7 @@ configs:
                 .starts_with("Ignoring invalid endpoint URL 0=ftp://bad"),
             "{f:?}"
         );
+        assert!(!f.message.contains("s3cret"), "{f:?}");
         // Every plan renders every registry, as k3s does at start: the
         // docker.io finding comes along, then quay.io's mirror's auth.
         let p = plan(&cfg, &root, "quay.io");

@@ -271,6 +271,23 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// A URL (or a schemeless `host[:port][/path]`) as written in a config, for
+/// a message: user info in its authority (`user:pass@`) is cut out, since
+/// a finding must never quote a password.
+#[must_use]
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return url.to_owned();
+    };
+    let kept = &rest[at + 1..];
+    scheme.map_or_else(|| kept.to_owned(), |s| format!("{s}://{kept}"))
+}
+
 /// The 1-based line of a byte offset in `text`, for error messages. Counts
 /// bytes, so an offset inside a multi-byte character (a span from a damaged
 /// file) cannot panic; `\n` is never part of one, so the line is the same.
@@ -335,6 +352,22 @@ mod tests {
         assert_eq!((toml.severity(), toml.line()), (Severity::Error, Some(7)));
         assert_eq!(toml.message().as_deref(), Some("broken; risky"));
         assert_eq!(toml.error_message().as_deref(), Some("broken; risky"));
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_user_info() {
+        for (input, want) in [
+            (
+                "https://u:pw@mirror.test:5000/v2?x",
+                "https://mirror.test:5000/v2?x",
+            ),
+            ("u:pw@mirror.test/x", "mirror.test/x"),
+            ("https://mirror.test/a@b", "https://mirror.test/a@b"),
+            ("https://HostIP1:Port1", "https://HostIP1:Port1"),
+            ("", ""),
+        ] {
+            assert_eq!(without_userinfo(input), want, "{input}");
+        }
     }
 
     #[test]
