@@ -830,6 +830,17 @@ mod tests {
         let why = broken.message().unwrap();
         assert!(why.contains("line 2"), "{why}");
         assert_eq!(
+            (broken.severity(), broken.line()),
+            (crate::config::Severity::Error, Some(2))
+        );
+        assert_eq!(
+            sources
+                .iter()
+                .filter(|s| s.path == "/etc/containerd/config.toml")
+                .count(),
+            1
+        );
+        assert_eq!(
             urls(&t),
             [(s("https://registry-1.docker.io/v2/"), Role::Upstream)]
         );
