@@ -203,10 +203,70 @@ fn a_broken_config_toml_is_reported_and_the_probe_goes_on() {
         .find(|s| s.path == "/etc/containerd/config.toml")
         .unwrap_or_else(|| panic!("config.toml not listed: {}", r.stdout));
     assert_eq!(broken.severity, "error", "{}", r.stdout);
+    // The path is the file; the line is a field of its own.
+    assert_eq!(broken.line, Some(3), "{}", r.stdout);
     let error = broken.message.as_deref().expect("an error");
     assert!(error.contains("line 3"), "{error}");
     assert_eq!(report.targets[0].code, "OK", "{}", r.stdout);
     assert_eq!(r.status, Some(0));
+}
+
+/// containerd's `config_path` notes depend on its version: warnings, each at
+/// its line, and the probe is not the worse for them.
+#[test]
+fn containerd_config_path_notes_are_warnings() {
+    let Some(w) = support::world() else { return };
+    let warning_of = |config: &str| {
+        let root = w.new_root();
+        root.write("run/containerd/containerd.sock", "");
+        root.write("etc/containerd/config.toml", config);
+        let r = run(w, &root, &["--registry", "registry.test"]);
+        let report = r.report();
+        assert_eq!(report.targets[0].code, "OK", "{}", r.stdout);
+        assert_eq!(r.status, Some(0));
+        let socket = report
+            .config_sources
+            .iter()
+            .find(|s| s.path == "/run/containerd/containerd.sock")
+            .unwrap();
+        assert_eq!(
+            (
+                socket.severity.as_str(),
+                socket.line,
+                socket.message.as_deref()
+            ),
+            ("ok", None, None)
+        );
+        let toml: Vec<_> = report
+            .config_sources
+            .iter()
+            .filter(|s| s.path == "/etc/containerd/config.toml")
+            .collect();
+        assert_eq!(toml.len(), 1, "one entry per file: {}", r.stdout);
+        assert_eq!(
+            (toml[0].kind.as_str(), toml[0].severity.as_str()),
+            ("containerd", "warning"),
+            "{}",
+            r.stdout
+        );
+        (toml[0].line, toml[0].message.clone().unwrap())
+    };
+
+    // Version 3 without config_path: containerd 2.2 reads its default directories, 2.0/2.1 none.
+    let (line, message) = warning_of("# containerd 2.x\nversion = 3\n");
+    assert_eq!(line, Some(2));
+    assert!(message.contains("config_path is not set"), "{message}");
+    assert!(
+        message.contains("/etc/containerd/certs.d:/etc/docker/certs.d"),
+        "{message}"
+    );
+
+    // Two config_path entries: the transfer service reads one directory.
+    let (line, message) = warning_of(
+        "version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n",
+    );
+    assert_eq!(line, Some(3));
+    assert!(message.contains("transfer service"), "{message}");
 }
 
 #[test]

@@ -72,6 +72,7 @@ fn target<'a>(v: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no target {name} in {v:#}"))
 }
 
+/// Every config source that is not `ok`, as `"path": message`.
 fn errors(v: &Value) -> Vec<String> {
     v["config_sources"]
         .as_array()
@@ -553,9 +554,325 @@ fn a_broken_file_is_named_with_its_line_and_the_rest_still_plans() {
             .any(|e| e.contains("/etc/containerd/config.toml") && e.contains("line 2")),
         "{errs:?}"
     );
+    // containerd does not start with it: an error, at the line, the path plain.
+    assert_eq!(
+        findings(&v),
+        [(
+            "/etc/containerd/config.toml".to_owned(),
+            "error".to_owned(),
+            Some(2)
+        )]
+    );
     assert_eq!(
         target(&v, "docker.io/library/nginx:latest")["endpoints"][0]["proxy"],
         "http://proxy.example.com:3128"
+    );
+}
+
+/// (path, severity, line) of every config source that is not `ok`; an `ok`
+/// one has neither line nor message.
+fn findings(v: &Value) -> Vec<(String, String, Option<u64>)> {
+    let mut out = Vec::new();
+    for s in v["config_sources"].as_array().unwrap() {
+        let severity = s["severity"].as_str().unwrap();
+        if severity == "ok" {
+            assert!(s["line"].is_null() && s["message"].is_null(), "{s}");
+        } else {
+            assert!(s["message"].is_string(), "{s}");
+            out.push((
+                s["path"].as_str().unwrap().to_owned(),
+                severity.to_owned(),
+                s["line"].as_u64(),
+            ));
+        }
+    }
+    out
+}
+
+fn message<'a>(v: &'a Value, path: &str) -> &'a str {
+    v["config_sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == path)
+        .and_then(|s| s["message"].as_str())
+        .unwrap_or_else(|| panic!("no message for {path} in {v:#}"))
+}
+
+/// Every file in `../shared/fixtures`, placed where its runtime reads it and
+/// planned for every registry the node names: no `error` anywhere except in
+/// the one file that is broken (the containerd docs sample whose mirrors
+/// are `HostIP1:Port1` placeholders), each finding with its line.
+#[test]
+fn every_fixture_plans_without_errors_but_the_broken_one() {
+    /// Fixture, where it goes, the other files of the node, and the findings
+    /// expected (path, severity, line).
+    struct Case {
+        fixture: &'static str,
+        at: String,
+        node: Vec<(String, String)>,
+        want: Vec<(&'static str, &'static str, Option<u64>)>,
+    }
+    const CONFIG_TOML: &str = "/etc/containerd/config.toml";
+    let hosts_toml = |dir: &str| format!("/etc/containerd/certs.d/{dir}/hosts.toml");
+    let file = |path: &str, text: &str| (path.to_owned(), text.to_owned());
+    let containerd = vec![file(CONTAINERD_SOCK.0, "")];
+    let (config_path, config_path_text) = config_path_toml();
+    let containerd_certs_d = vec![
+        file(CONTAINERD_SOCK.0, ""),
+        file(config_path, &config_path_text),
+    ];
+    let crio = vec![file(CRIO_SOCK.0, "")];
+    let kubelet_with = |provider: &str| {
+        vec![
+            file(CONTAINERD_SOCK.0, ""),
+            file(
+                "/etc/default/kubelet",
+                "KUBELET_FLAGS=--image-credential-provider-config=/var/lib/kubelet/credential-provider-config.yaml --image-credential-provider-bin-dir=/var/lib/kubelet/credential-provider\n",
+            ),
+            file(
+                &format!("/var/lib/kubelet/credential-provider/{provider}"),
+                "",
+            ),
+        ]
+    };
+    let case = |fixture, at: &str, node: &Vec<(String, String)>, want| Case {
+        fixture,
+        at: at.to_owned(),
+        node: node.clone(),
+        want,
+    };
+    let cases = [
+        case(
+            "containerd/aks-containerd-config-v1-template-rendered.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![],
+        ),
+        case(
+            "containerd/aks-containerd-config-v2-template-rendered.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![],
+        ),
+        // A Windows config_path: its drive colon is no second entry.
+        case(
+            "containerd/aks-windows-containerd2-config-v3-template-rendered.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![],
+        ),
+        case(
+            "containerd/minikube-kicbase-containerd-config.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![],
+        ),
+        // The broken one: its mirrors' `HostIP1:Port1` (line 6) and
+        // `HostIP2:Port2` (line 8) make containerd fail those pulls.
+        case(
+            "containerd/config-v1-plugins-cri-registry-mirrors-docs.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![(CONFIG_TOML, "error", Some(6))],
+        ),
+        // `mirrors` at version 3: containerd 2.2's default config_path refuses them, 2.0/2.1 do not.
+        case(
+            "containerd/config-v3-cri-images-registry-gcr-auth-docs.toml",
+            CONFIG_TOML,
+            &containerd,
+            vec![(CONFIG_TOML, "warning", Some(5))],
+        ),
+        case(
+            "containerd/aks-mcr.azk8s.cn-hosts.toml",
+            &hosts_toml("mcr.azk8s.cn"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "containerd/hosts-docs-docker-io-local-mirror.toml",
+            &hosts_toml("docker.io"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "containerd/hosts-docs-docker-io-simple.toml",
+            &hosts_toml("docker.io"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "containerd/hosts-test-parsehostfile.toml",
+            &hosts_toml("test-default.registry"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "containerd/kind-localhost-5001-hosts.toml",
+            &hosts_toml("localhost:5001"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "containerd/minikube-insecure-registry-192.168.49.1_5000-hosts.toml",
+            &hosts_toml("192.168.49.1:5000"),
+            &containerd_certs_d,
+            vec![],
+        ),
+        case(
+            "crio/containers-image-testdata-find-registry.conf",
+            "/etc/containers/registries.conf",
+            &crio,
+            vec![],
+        ),
+        case(
+            "crio/containers-image-testdata-pull-sources-from-reference.conf",
+            "/etc/containers/registries.conf",
+            &crio,
+            vec![],
+        ),
+        // It blocks base.com: a policy, not a broken file.
+        case(
+            "crio/containers-image-testdata-registries.conf.d-config-2.conf",
+            "/etc/containers/registries.conf.d/config-2.conf",
+            &crio,
+            vec![],
+        ),
+        case(
+            "crio/kubespray-registries.conf.d-10-docker.io.conf",
+            "/etc/containers/registries.conf.d/10-docker.io.conf",
+            &crio,
+            vec![],
+        ),
+        case(
+            "crio/minikube-iso-registries-v1-format.conf",
+            "/etc/containers/registries.conf",
+            &crio,
+            vec![],
+        ),
+        case(
+            "docker/dockerd-docs-daemon-linux-full.json",
+            "/etc/docker/daemon.json",
+            &vec![file("/var/run/cri-dockerd.sock", "")],
+            vec![],
+        ),
+        case(
+            "docker/docker-cli-docs-sample-config.json",
+            "/var/lib/kubelet/config.json",
+            &containerd,
+            vec![],
+        ),
+        case(
+            "docker/docker-cli-test-config-index-docker-io-auth.json",
+            "/var/lib/kubelet/config.json",
+            &containerd,
+            vec![],
+        ),
+        case(
+            "k3s/k3s-docs-registries-with-tls-and-auth.yaml",
+            "/etc/rancher/k3s/registries.yaml",
+            &vec![],
+            vec![],
+        ),
+        case(
+            "kubelet/aks-credential-provider-config-network-isolated.yaml",
+            "/var/lib/kubelet/credential-provider-config.yaml",
+            &kubelet_with("acr-credential-provider"),
+            vec![],
+        ),
+        case(
+            "kubelet/k8s-docs-ecr-credential-provider-config.yaml",
+            "/var/lib/kubelet/credential-provider-config.yaml",
+            &kubelet_with("ecr"),
+            vec![],
+        ),
+        case(
+            "proxy/aks-system.conf.d-proxy.conf",
+            "/etc/systemd/system.conf.d/proxy.conf",
+            &containerd,
+            vec![],
+        ),
+        case(
+            "proxy/kubespray-containerd.service.d-http-proxy.conf",
+            "/etc/systemd/system/containerd.service.d/http-proxy.conf",
+            &containerd,
+            vec![],
+        ),
+    ];
+
+    // Every fixture is here: a new one must say what it plans to.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    let mut on_disk: Vec<String> = Vec::new();
+    for sub in std::fs::read_dir(dir).unwrap() {
+        let sub = sub.unwrap().path();
+        if sub.is_dir() {
+            for f in std::fs::read_dir(&sub).unwrap() {
+                let f = f.unwrap().path();
+                on_disk.push(format!(
+                    "{}/{}",
+                    sub.file_name().unwrap().to_str().unwrap(),
+                    f.file_name().unwrap().to_str().unwrap()
+                ));
+            }
+        }
+    }
+    on_disk.sort();
+    let mut covered: Vec<String> = cases.iter().map(|c| c.fixture.to_owned()).collect();
+    covered.sort();
+    assert_eq!(covered, on_disk);
+
+    for c in &cases {
+        let mut files: Vec<(&str, String)> = c
+            .node
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.clone()))
+            .collect();
+        files.push((&c.at, fixture(c.fixture)));
+        let r = root(&files);
+        let v = plan(r.path(), &[]);
+        let want: Vec<(String, String, Option<u64>)> = c
+            .want
+            .iter()
+            .map(|(p, s, l)| ((*p).to_owned(), (*s).to_owned(), *l))
+            .collect();
+        assert_eq!(findings(&v), want, "{}", c.fixture);
+        // The fixture itself was read, and is listed once.
+        let listed = v["config_sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["path"] == c.at.as_str())
+            .count();
+        assert_eq!(listed, 1, "{}: {v:#}", c.fixture);
+    }
+}
+
+/// The broken docs sample: one entry for the file, at the first bad
+/// mirror's line, naming both; the placeholders never reach an endpoint.
+#[test]
+fn the_broken_containerd_docs_sample_is_an_error_with_its_lines() {
+    let r = root(&[
+        CONTAINERD_SOCK,
+        (
+            "/etc/containerd/config.toml",
+            fixture("containerd/config-v1-plugins-cri-registry-mirrors-docs.toml"),
+        ),
+    ]);
+    let v = plan(r.path(), &[]);
+    let why = message(&v, "/etc/containerd/config.toml");
+    assert!(
+        why.contains("\"https://HostIP1:Port1\"") && why.contains("invalid port \"Port1\""),
+        "{why}"
+    );
+    assert!(why.contains("\"http://HostIP2:Port2\""), "{why}");
+    assert!(
+        why.contains("containerd fails every pull from test.https-registry.io"),
+        "{why}"
+    );
+    // The registry itself is still probed: containerd's default host comes after the bad mirror.
+    assert_eq!(
+        endpoints(&v, "test.https-registry.io"),
+        [("https://test.https-registry.io/v2/", "upstream")]
     );
 }
 

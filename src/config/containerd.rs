@@ -1,6 +1,8 @@
 //! containerd's `/etc/containerd/config.toml`: the CRI plugin's registry
 //! settings (`config_path`, the deprecated `mirrors`/`configs`/`auths`, and
-//! `headers`), its `imports`, and the endpoints they give a registry.
+//! `headers`), its `imports`, and the endpoints they give a registry
+//! ([`ContainerdConfig`] implements [`super::RuntimeConfig`]). The
+//! `certs.d/<host>/hosts.toml` side is [`super::hosts_toml`].
 //!
 //! Sources ported: `internal/cri/config/config.go` (`Registry`,
 //! `ValidateImageConfig`), `internal/cri/server/images/image_pull.go`
@@ -9,20 +11,24 @@
 //! `resolveImports`, `mergeConfig`, `v1Migrate`) and, for 1.x, `configs.tls`
 //! from `pkg/cri/server/image_pull.go` (`getTLSConfig`).
 //!
+//! Findings: a file containerd refuses or a contradiction it rejects is an
+//! `error`; what depends on the containerd version (2.2's default
+//! `config_path`, the transfer service's single directory) is a `warning`.
+//!
 //! [`parse`] takes `&str` and never touches the disk; only [`discover`] and
-//! [`endpoints_for`] read files, through [`HostRoot`]. Secrets (`password`,
-//! `auth`, `identitytoken`, header values) stay [`Secret`]s.
+//! the endpoint builders ([`registry_hosts`], [`endpoints_for`]) read files,
+//! through [`HostRoot`]. It applies no proxy and no kubelet credential (the
+//! caller does). Secrets (`password`, `auth`, `identitytoken`, header values)
+//! stay [`Secret`]s.
 
-use crate::config::hosts::{
-    self, clean_path, is_localhost, is_proxy, split_authority, split_url, str_value, string_list,
+use crate::config::hostport::split_authority;
+use crate::config::hosts_toml::{
+    self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
-use crate::config::{ParseError, Source, line_of};
+use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use crate::target::{
-    Capabilities, ClientCert, Credential, Endpoint, Role, Scheme, Secretish, TlsSettings,
-};
-use base64::Engine as _;
+use crate::target::{Capabilities, ClientCert, Endpoint, Role, Scheme, TlsSettings};
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -53,17 +59,12 @@ pub struct TlsConfig {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub insecure_skip_verify: bool,
+    /// The 1-based line of the `tls` table.
+    pub line: Option<usize>,
 }
 
 /// `configs."<host>".auth` (or a deprecated `auths."<url>"` folded in).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthConfig {
-    pub username: String,
-    pub password: Secret,
-    /// base64 of `user:password`.
-    pub auth: Secret,
-    pub identity_token: Secret,
-}
+pub use super::basic_auth::AuthConfig;
 
 /// `configs."<host>"`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,6 +95,11 @@ pub struct ContainerdConfig {
     /// Whether the file wrote `version` at all: a root config without one lets
     /// the first drop-in that has one set the ceiling for the others.
     pub version_set: bool,
+    /// The 1-based line of `version`, for findings about the whole config,
+    /// and the node path of the file it is in when that is not the file
+    /// the registry table came from (set by [`discover`]).
+    pub version_line: Option<usize>,
+    pub version_file: Option<String>,
     /// `imports`: paths or globs, relative ones relative to the importing file.
     pub imports: Vec<String>,
     pub registry: Registry,
@@ -114,6 +120,7 @@ pub fn parse(text: &str) -> Result<ContainerdConfig, ParseError> {
     };
     if let Some(v) = doc.get("version") {
         cfg.version_set = true;
+        cfg.version_line = Some(line(text, v));
         let DeValue::Integer(i) = v.get_ref() else {
             return Err(ParseError::at(
                 text,
@@ -230,12 +237,13 @@ fn in_file_order<'a, 'i>(
     v
 }
 
-fn parse_auth(text: &str, t: &DeTable<'_>) -> Result<AuthConfig, ParseError> {
+fn parse_auth(text: &str, t: &DeTable<'_>, line: usize) -> Result<AuthConfig, ParseError> {
     Ok(AuthConfig {
         username: opt_string(text, t, "username")?.unwrap_or_default(),
         password: Secret::new(opt_string(text, t, "password")?.unwrap_or_default()),
         auth: Secret::new(opt_string(text, t, "auth")?.unwrap_or_default()),
         identity_token: Secret::new(opt_string(text, t, "identitytoken")?.unwrap_or_default()),
+        line: Some(line),
     })
 }
 
@@ -263,9 +271,10 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
         for (host, c) in in_file_order(table(text, v, "configs")?) {
             let c = table(text, c, "configs entry")?;
             let mut rc = RegistryConfig::default();
-            if let Some(tls) = c.get("tls") {
-                let tls = table(text, tls, "tls")?;
+            if let Some(tls_value) = c.get("tls") {
+                let tls = table(text, tls_value, "tls")?;
                 rc.tls = Some(TlsConfig {
+                    line: Some(line(text, tls_value)),
                     ca_file: opt_string(text, tls, "ca_file")?,
                     cert_file: opt_string(text, tls, "cert_file")?,
                     key_file: opt_string(text, tls, "key_file")?,
@@ -282,7 +291,11 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
                 });
             }
             if let Some(auth) = c.get("auth") {
-                rc.auth = Some(parse_auth(text, table(text, auth, "auth")?)?);
+                rc.auth = Some(parse_auth(
+                    text,
+                    table(text, auth, "auth")?,
+                    line(text, auth),
+                )?);
             }
             out.configs.push((host.get_ref().to_string(), rc));
         }
@@ -290,7 +303,7 @@ fn parse_registry(text: &str, reg: &DeTable<'_>) -> Result<Registry, ParseError>
     // ValidateImageConfig folds the deprecated `auths` (keyed by URL) into `configs` by host.
     if let Some(v) = reg.get("auths") {
         for (endpoint, a) in in_file_order(table(text, v, "auths")?) {
-            let auth = parse_auth(text, table(text, a, "auths entry")?)?;
+            let auth = parse_auth(text, table(text, a, "auths entry")?, line(text, a))?;
             let key = match split_url(endpoint.get_ref()) {
                 Ok(parts) => parts.authority,
                 Err(_) => endpoint.get_ref().to_string(),
@@ -429,10 +442,10 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
         let mut cfg = match parse(&text) {
             Ok(c) => c,
             Err(e) => {
-                sources.push(Source::error(
+                sources.push(Source::parse_error(
                     &shown,
                     KIND,
-                    format!("{e}; containerd fails to start with this file"),
+                    &e.with_consequence("containerd fails to start with this file"),
                 ));
                 if root_version.is_none() {
                     root_version = Some(1);
@@ -450,11 +463,15 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
                 root_version = Some(cfg.version);
                 ceiling_set = cfg.version_set;
                 merged.version = cfg.version;
+                merged.version_line = cfg.version_line;
+                merged.version_file = Some(shown.clone());
             }
             Some(rv) if cfg.version > rv => {
-                sources.push(Source::error(
+                sources.push(Source::finding(
                     &shown,
                     KIND,
+                    Severity::Error,
+                    cfg.version_line,
                     format!("drop-in config version {} higher than root config version {rv}; containerd fails to start", cfg.version),
                 ));
                 continue;
@@ -462,8 +479,10 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
             Some(_) => {}
         }
         // mergeConfig overrides with any non-zero version; none exceeds the ceiling.
-        if cfg.version_set {
-            merged.version = merged.version.max(cfg.version);
+        if cfg.version_set && cfg.version > merged.version {
+            merged.version = cfg.version;
+            merged.version_line = cfg.version_line;
+            merged.version_file = Some(shown.clone());
         }
         sources.push(Source::ok(&shown, KIND));
         cfg.origin = Some(shown);
@@ -486,13 +505,21 @@ pub fn effective_config_path(cfg: &ContainerdConfig) -> Option<Vec<String>> {
     } else {
         return None;
     };
-    // filepath.SplitList; an empty element would mean containerd's working directory.
-    Some(
-        raw.split(':')
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
+    Some(split_config_path(raw))
+}
+
+/// `filepath.SplitList` of a `config_path`: `:`-separated, or `;`-separated
+/// when it is a Windows path (`C:\ProgramData\containerd\certs.d`, as AKS
+/// writes for Windows nodes), whose drive colon is no separator. An empty
+/// element would mean containerd's working directory; it is left out.
+fn split_config_path(raw: &str) -> Vec<String> {
+    let b = raw.as_bytes();
+    let windows =
+        b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/');
+    raw.split(if windows { ';' } else { ':' })
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Endpoints for `registry_host` in containerd's order, with global headers
@@ -513,48 +540,12 @@ pub fn registry_hosts(
     cfg: &ContainerdConfig,
     root: &HostRoot,
     registry_host: &str,
-) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+) -> (Vec<hosts_toml::HostEntry>, Vec<Source>) {
     let file = cfg.origin.clone().unwrap_or_else(|| CONFIG_PATH.to_owned());
     let reg = &cfg.registry;
-    let mut sources = Vec::new();
-    let at = |line: Option<usize>| line.map_or_else(|| file.clone(), |l| format!("{file}:{l}"));
-
-    if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
-        sources.push(Source::error(
-            at(reg.config_path_line),
-            KIND,
-            "`mirrors` cannot be set when `config_path` is provided: containerd's CRI plugin refuses to load this \
-             registry config; probing with config_path",
-        ));
-    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
-        sources.push(Source::error(
-            at(reg.mirrors.first().map(|m| m.line)),
-            KIND,
-            format!(
-                "containerd 2.2+ defaults config_path to {DEFAULT_CONFIG_PATH_V2}, and then refuses `mirrors` \
-                 (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
-            ),
-        ));
-    }
-    if cfg.version >= 3 && reg.config_path.contains(':') {
-        sources.push(Source::error(
-            at(reg.config_path_line),
-            KIND,
-            "containerd 2.x pulls through the transfer service, which takes config_path as one directory, not a \
-             `:` list (containerd#12808); unless disable_image_pull_with_transfer_service = true, these hosts.toml \
-             files may be ignored",
-        ));
-    }
-    if cfg.version >= 3 && reg.configs.iter().any(|(_, c)| c.tls.is_some()) {
-        sources.push(Source::error(
-            &file,
-            KIND,
-            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`",
-        ));
-    }
-
+    let mut sources = file_findings(cfg, &file);
     let mut hosts = if let Some(paths) = effective_config_path(cfg) {
-        let (h, s) = hosts::discover_hosts(root, &paths, registry_host);
+        let (h, s) = hosts_toml::discover_hosts(root, &paths, registry_host);
         sources.extend(s);
         h
     } else {
@@ -579,12 +570,21 @@ pub fn registry_hosts(
             .find_map(|(k, c)| (*k == authority).then_some((k, c.auth.as_ref()?)))
         {
             let source = format!("{file} (configs.\"{key}\".auth)");
-            match credential(auth, source) {
+            match auth.credential(source) {
                 Ok(c) => ep.credential = c,
-                Err(e) => sources.push(Source::error(
+                Err(e) if e.runtime_fails() => sources.push(Source::finding(
                     &file,
                     KIND,
-                    format!("configs.\"{key}\".auth: {e}; containerd fails the pull"),
+                    Severity::Error,
+                    auth.line,
+                    format!("configs.\"{key}\".auth: `auth` {e}; containerd fails the pull"),
+                )),
+                Err(e) => sources.push(Source::finding(
+                    &file,
+                    KIND,
+                    Severity::Warning,
+                    auth.line,
+                    format!("configs.\"{key}\".auth: `auth` {e}; the probe goes without it"),
                 )),
             }
         }
@@ -592,37 +592,62 @@ pub fn registry_hosts(
     (hosts, sources)
 }
 
-/// containerd's `ParseAuth`: username/password, else an identity token, else
-/// the base64 `auth` field.
-fn credential(auth: &AuthConfig, source: String) -> Result<Option<Credential>, String> {
-    let secret = if !auth.username.is_empty() {
-        Secretish::Basic {
-            username: auth.username.clone(),
-            password: auth.password.clone(),
-        }
-    } else if !auth.identity_token.is_empty() {
-        Secretish::IdentityToken {
-            username: String::new(),
-            token: auth.identity_token.clone(),
-        }
-    } else if !auth.auth.is_empty() {
-        // The decoded text is never echoed: it holds the password.
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(auth.auth.expose())
-            .map_err(|_| "`auth` is not valid base64".to_owned())?;
-        let decoded =
-            String::from_utf8(bytes).map_err(|_| "`auth` does not decode to text".to_owned())?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| "`auth` does not decode to user:password".to_owned())?;
-        Secretish::Basic {
-            username: user.to_owned(),
-            password: Secret::new(pass.trim_matches('\0')),
-        }
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Credential { secret, source }))
+/// What is wrong or risky in the registry table as a whole: the same for
+/// every registry, so [`super::merge_sources`] keeps one copy.
+fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
+    let reg = &cfg.registry;
+    let at = |severity, line, message: String| Source::finding(file, KIND, severity, line, message);
+    let mut out = Vec::new();
+    if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
+        out.push(at(
+            Severity::Error,
+            reg.config_path_line,
+            "`mirrors` cannot be set when `config_path` is provided: containerd's CRI plugin refuses to load this \
+             registry config; probing with config_path"
+                .to_owned(),
+        ));
+    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
+        out.push(at(
+            Severity::Warning,
+            reg.mirrors.first().map(|m| m.line),
+            format!(
+                "containerd 2.2+ defaults config_path to {DEFAULT_CONFIG_PATH_V2}, and then refuses `mirrors` \
+                 (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
+            ),
+        ));
+    } else if reg.config_path.is_empty() && cfg.version >= 3 {
+        out.push(Source::finding(
+            cfg.version_file.as_deref().unwrap_or(file),
+            KIND,
+            Severity::Warning,
+            cfg.version_line,
+            format!(
+                "config_path is not set: containerd 2.2+ reads hosts.toml from its default {DEFAULT_CONFIG_PATH_V2}, \
+                 containerd 2.0/2.1 from nowhere; set it so every version reads the same directories"
+            ),
+        ));
+    }
+    if cfg.version >= 3 && split_config_path(&reg.config_path).len() > 1 {
+        out.push(at(
+            Severity::Warning,
+            reg.config_path_line,
+            "containerd 2.x pulls through the transfer service, which takes config_path as one directory, not a \
+             `:` list (containerd#12808); unless disable_image_pull_with_transfer_service = true, these hosts.toml \
+             files may be ignored"
+                .to_owned(),
+        ));
+    }
+    if cfg.version >= 3
+        && let Some(tls) = reg.configs.iter().find_map(|(_, c)| c.tls.as_ref())
+    {
+        out.push(at(
+            Severity::Error,
+            tls.line,
+            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`"
+                .to_owned(),
+        ));
+    }
+    out
 }
 
 /// `registryEndpoints` + the legacy branch of `registryHosts`: the mirror's
@@ -633,7 +658,7 @@ fn legacy_hosts(
     root: &HostRoot,
     registry_host: &str,
     file: &str,
-) -> (Vec<hosts::RegistryHost>, Vec<Source>) {
+) -> (Vec<hosts_toml::HostEntry>, Vec<Source>) {
     let mirror = cfg
         .registry
         .mirrors
@@ -641,7 +666,8 @@ fn legacy_hosts(
         .find(|m| m.host == registry_host)
         .or_else(|| cfg.registry.mirrors.iter().find(|m| m.host == "*"));
     let default_scheme = |host: &str| if is_localhost(host) { "http" } else { "https" };
-    let mut urls: Vec<(String, String)> = Vec::new();
+    // Each URL with the line of the mirror that names it (`None`: the default host).
+    let mut urls: Vec<(String, Option<usize>)> = Vec::new();
     if let Some(m) = mirror {
         for e in &m.endpoints {
             let url = if e.contains("://") {
@@ -650,7 +676,7 @@ fn legacy_hosts(
                 let host = e.split('/').next().unwrap_or("");
                 format!("{}://{e}", default_scheme(host))
             };
-            urls.push((url, format!("{file}:{}", m.line)));
+            urls.push((url, Some(m.line)));
         }
     }
     let has_registry = urls
@@ -664,23 +690,29 @@ fn legacy_hosts(
         };
         urls.push((
             format!("{}://{default_host}", default_scheme(default_host)),
-            "default".to_owned(),
+            None,
         ));
     }
 
     let mut out = Vec::new();
     let mut sources = Vec::new();
-    for (url, source) in urls {
+    for (url, line) in urls {
+        let source = line.map_or_else(|| "default".to_owned(), |l| format!("{file}:{l}"));
         // containerd fails the whole pull on a bad URL; probing the rest is the closest we get.
         let parts = match split_url(&url)
             .and_then(|p| split_authority(&p.authority).map(|hp| (p, hp)))
         {
             Ok(p) => p,
             Err(e) => {
-                sources.push(Source::error(
-                    &source,
+                sources.push(Source::finding(
+                    file,
                     KIND,
-                    format!("parse registry endpoint {url:?} from mirrors: {e}; containerd fails every pull from {registry_host}"),
+                    Severity::Error,
+                    line,
+                    format!(
+                        "parse registry endpoint {:?} from mirrors: {e}; containerd fails every pull from {registry_host}",
+                        super::without_userinfo(&url)
+                    ),
                 ));
                 continue;
             }
@@ -735,7 +767,7 @@ fn legacy_hosts(
             dial_timeout: None,
             repository: None,
         };
-        out.push(hosts::RegistryHost {
+        out.push(hosts_toml::HostEntry {
             endpoint,
             http_fallback: false,
             dial_timeout: None,
@@ -761,9 +793,72 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
         add(h);
     }
     if let Some(paths) = effective_config_path(cfg) {
-        for h in hosts::registries(root, &paths) {
+        for h in hosts_toml::registries(root, &paths) {
             add(&h);
         }
+    }
+    out
+}
+
+impl super::RuntimeConfig for ContainerdConfig {
+    fn registries(&self, root: &HostRoot) -> Vec<String> {
+        registries(self, root)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        _image: Option<&crate::reference::Reference>,
+    ) -> super::RegistryPlan {
+        let (hosts, sources) = registry_hosts(self, root, registry);
+        super::RegistryPlan {
+            endpoints: hosts.into_iter().map(|h| h.endpoint).collect(),
+            remarks: remarks(self, root, registry),
+            sources,
+            blocked: None,
+        }
+    }
+}
+
+/// Config facts containerd users trip over, for one registry.
+fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(paths) = effective_config_path(cfg) else {
+        return out;
+    };
+    let Some(dir) = hosts_toml::find_host_dir(root, &paths, registry) else {
+        return out;
+    };
+    // hostDirFromRoots tries every name under one root before the next root,
+    // so a `_default` there wins over Docker's per-host directory.
+    if dir.file_name().is_some_and(|n| n == "_default") {
+        let docker_dir =
+            Path::new(super::docker::CERTS_D).join(hosts_toml::host_directory(registry));
+        let docker_dir_plain = Path::new(super::docker::CERTS_D).join(registry);
+        if let Some(shadowed) = [docker_dir, docker_dir_plain]
+            .into_iter()
+            .find(|d| root.resolve(d).is_dir())
+        {
+            out.push(format!(
+                "containerd uses {} for {registry}, which shadows {}: its certificates are not used; move them to a {registry} directory next to _default",
+                dir.display(),
+                shadowed.display()
+            ));
+        }
+    }
+    if cfg.version >= 3 && paths.len() > 1 {
+        let first = paths.first().map(String::as_str).unwrap_or_default();
+        let which = if dir.starts_with(first) {
+            "the first"
+        } else {
+            "a later"
+        };
+        out.push(format!(
+            "{registry}'s hosts directory {} is in {which} entry of config_path {:?}: containerd 2.1+ pulls through the transfer service, which reads config_path as one directory (containerd#12415, #12808), so it may be ignored unless the CRI plugin pulls locally (use_local_image_pull = true)",
+            dir.display(),
+            paths.join(":")
+        ));
     }
     out
 }
@@ -771,6 +866,7 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Secretish;
 
     fn fixture(name: &str) -> String {
         crate::config::fixture("containerd", name)
@@ -806,6 +902,19 @@ mod tests {
         assert_eq!(
             (c.version, c.registry.config_path.as_str()),
             (3, r"C:\ProgramData\containerd\certs.d")
+        );
+        // A Windows path: its drive colon is no list separator (`;` is).
+        assert_eq!(
+            effective_config_path(&c).unwrap(),
+            [r"C:\ProgramData\containerd\certs.d"]
+        );
+        assert_eq!(
+            split_config_path(r"C:\a\certs.d;D:\b"),
+            [r"C:\a\certs.d", r"D:\b"]
+        );
+        assert_eq!(
+            split_config_path("/etc/containerd/certs.d::/etc/docker/certs.d"),
+            ["/etc/containerd/certs.d", "/etc/docker/certs.d"]
         );
 
         let c = parse(&fixture("config-v1-plugins-cri-registry-mirrors-docs.toml")).unwrap();
@@ -887,7 +996,15 @@ mod tests {
             eps.iter().map(Endpoint::url).collect::<Vec<_>>(),
             ["https://quay.io/v2/"]
         );
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:11");
+        // The path is the file; the line is the `*` mirror's, and the pull fails: an error.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(11), Severity::Error)
+        );
         assert!(
             sources[0]
                 .message()
@@ -978,7 +1095,15 @@ version = 2
                 .unwrap()
                 .contains("cannot be set")
         );
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:5");
+        // Version-dependent (2.0/2.1 use the mirrors): a warning at the first mirror.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(5), Severity::Warning)
+        );
     }
 
     #[test]
@@ -989,13 +1114,79 @@ version = 2
         let (eps, sources) = endpoints_for(&c, &HostRoot::new("/nonexistent"), "docker.io");
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0].url(), "https://registry-1.docker.io/v2/");
-        assert_eq!(sources[0].path, "/etc/containerd/config.toml:3");
+        // The CRI plugin refuses the contradiction: an error at config_path's line.
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].line(),
+                sources[0].severity()
+            ),
+            ("/etc/containerd/config.toml", Some(3), Severity::Error)
+        );
         assert!(
             sources[0]
                 .message()
                 .as_deref()
                 .unwrap()
                 .starts_with("`mirrors` cannot be set when `config_path` is provided")
+        );
+    }
+
+    /// Each finding has its severity and its own line; the path stays the file.
+    #[test]
+    fn findings_carry_severity_and_line() {
+        let text = "version = 3\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry]\n\
+                    config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry.configs.\"r.test\".tls]\n\
+                    ca_file = \"/etc/ca.pem\"\n\
+                    [plugins.\"io.containerd.cri.v1.images\".registry.configs.\"r.test\".auth]\n\
+                    auth = \"bm8tY29sb24=\"\n";
+        let c = parse(text).unwrap();
+        let (_, sources) = endpoints_for(&c, &HostRoot::new("/nonexistent"), "r.test");
+        let got: Vec<(&str, Option<usize>, Severity)> = sources
+            .iter()
+            .flat_map(|s| {
+                s.findings
+                    .iter()
+                    .map(move |f| (s.path.as_str(), f.line, f.severity))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (CONFIG_PATH, Some(3), Severity::Warning),
+                (CONFIG_PATH, Some(4), Severity::Error),
+                (CONFIG_PATH, Some(6), Severity::Error),
+            ],
+            "{sources:?}"
+        );
+        assert!(sources[0].message().unwrap().contains("transfer service"));
+        assert!(sources[1].message().unwrap().contains("ignores configs"));
+        let auth = sources[2].message().unwrap();
+        assert!(auth.contains("does not decode to user:password"), "{auth}");
+        assert!(!auth.contains("no-colon"), "{auth}");
+        // A drop-in that outranks the root's version: an error at its `version` line.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        write(&root, CONFIG_PATH, "version = 2\nimports = [\"d.toml\"]\n");
+        write(&root, "/etc/containerd/d.toml", "# drop-in\nversion = 3\n");
+        let (_, sources) = discover(&root);
+        assert_eq!(
+            (sources[1].severity(), sources[1].line()),
+            (Severity::Error, Some(2))
+        );
+        // Version 3 without config_path, found by discovery: the note is at `version`.
+        write(&root, CONFIG_PATH, "# containerd 2\nversion = 3\n");
+        let (c, _) = discover(&root);
+        let (_, sources) = endpoints_for(&c, &root, "r.test");
+        assert_eq!(
+            (
+                sources[0].path.as_str(),
+                sources[0].severity(),
+                sources[0].line()
+            ),
+            (CONFIG_PATH, Severity::Warning, Some(2))
         );
     }
 
@@ -1135,8 +1326,20 @@ version = 2
         assert_eq!(eps[0].headers[0].0, "X-Meta");
         assert_eq!(eps[0].credential.as_ref().unwrap().username(), "u");
         assert!(eps[1].credential.is_none());
+        // Version 3 without config_path: which directories count depends on the version.
         assert_eq!(
-            sources,
+            (sources[0].path.as_str(), sources[0].severity()),
+            (CONFIG_PATH, Severity::Warning)
+        );
+        assert!(
+            sources[0]
+                .message()
+                .unwrap()
+                .contains("config_path is not set"),
+            "{sources:?}"
+        );
+        assert_eq!(
+            sources[1..],
             [Source::ok(
                 "/etc/docker/certs.d/reg.test/hosts.toml",
                 "hosts.toml"
@@ -1185,7 +1388,7 @@ version = 2
                 bytes.truncate(cut.index(bytes.len() + 1));
                 let text = String::from_utf8_lossy(&bytes);
                 let _ = parse(&text);
-                let _ = hosts::parse(&text);
+                let _ = hosts_toml::parse(&text);
                 Ok(())
             })
             .unwrap();

@@ -12,12 +12,19 @@
 //! (now containers/container-libs `image/pkg/sysregistriesv2/`) and
 //! `docker/docker_client.go` / `docker_image_src.go`.
 //!
+//! [`CrioConfig`] implements [`super::RuntimeConfig`]: a `blocked` registry
+//! is the plan's `blocked` (no endpoint); a `certs.d` CRI-O fails on, or a
+//! mirror a blocked registry covers, is an `error` finding of that file;
+//! crio.conf's `insecure_registries`, ignored by CRI-O 1.35+, a `warning`.
+//!
 //! Parsers take `&str` and never touch the disk; only [`discover`] and the
 //! endpoint builders read files, always through [`HostRoot`]. This module does
-//! not resolve names or open connections.
+//! not resolve names or open connections. A `proxy` URL is a
+//! [`ProxyUrl`] from parsing on (its user info secret), and no error quotes it.
 
-use super::{ParseError, Source, line_of};
+use super::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
+use crate::secret::Secret;
 use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,8 +85,9 @@ pub struct Mirror {
     /// Skip TLS verification and allow plain HTTP.
     pub insecure: bool,
     pub pull_from_mirror: PullFromMirror,
-    /// `proxy` URL for this mirror, validated (http, https, socks5, socks5h).
-    pub proxy: Option<String>,
+    /// `proxy` URL for this mirror, validated (http, https, socks5, socks5h);
+    /// its user info is secret.
+    pub proxy: Option<ProxyUrl>,
     pub origin: Origin,
 }
 
@@ -95,7 +103,7 @@ pub struct Registry {
     pub blocked: bool,
     pub mirror_by_digest_only: bool,
     pub mirrors: Vec<Mirror>,
-    pub proxy: Option<String>,
+    pub proxy: Option<ProxyUrl>,
     pub origin: Origin,
 }
 
@@ -124,6 +132,8 @@ pub struct CrioConf {
     pub insecure_registries: Option<Vec<String>>,
     /// `file:line` of the `insecure_registries` that won.
     pub insecure_registries_source: Option<String>,
+    /// The 1-based line of `insecure_registries` in the file just parsed.
+    pub insecure_registries_line: Option<usize>,
     /// `file:line` of the `global_auth_file` that won.
     pub global_auth_file_source: Option<String>,
 }
@@ -142,24 +152,28 @@ pub struct PullSource {
     /// `host[:port][/namespace]` as written in the config.
     pub location: String,
     pub insecure: bool,
-    pub proxy: Option<String>,
+    pub proxy: Option<ProxyUrl>,
     /// The reference rewritten for this location (`mirror.example/ns/image:tag`).
     pub reference: String,
     pub origin: Origin,
 }
 
-/// What a pull of one reference would contact, and why not when it would not.
+/// What a pull of one reference would contact, and why not when it would
+/// not: [`super::RegistryPlan`] plus the pull sources it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct PullPlan {
     /// In the runtime's order. An insecure location yields one `https`
     /// endpoint with `skip_verify` and an `http_fallback`, as
     /// `detectPropertiesHelper` pings https first, then http, on one host.
     pub endpoints: Vec<Endpoint>,
     /// `Some("registry X is blocked in file:line")` when the pull is refused.
     pub blocked: Option<String>,
-    pub sources: Vec<PullSource>,
-    /// Problems the runtime would fail on for some endpoint (certs.d, bad proxy, rewrite).
+    pub pull_sources: Vec<PullSource>,
+    /// Problems the runtime would fail on for some endpoint (certs.d, a
+    /// mirror a `blocked` registry covers, a rewrite), as remarks...
     pub problems: Vec<String>,
+    /// ...and as findings of the file or directory at fault.
+    pub findings: Vec<Source>,
 }
 
 // ---------------------------------------------------------------------------
@@ -229,8 +243,9 @@ struct RawMirror {
 struct Pending {
     reg: Registry,
     pull_from_mirror: String,
-    proxy_raw: String,
-    mirrors: Vec<(String, String)>, // (pull-from-mirror, proxy) per mirror, raw
+    /// As written; dropped once parsed (it may hold a password).
+    proxy_raw: Secret,
+    mirrors: Vec<(String, Secret)>, // (pull-from-mirror, proxy) per mirror, raw
 }
 
 fn toml_error(text: &str, e: &toml::de::Error) -> ParseError {
@@ -279,7 +294,7 @@ pub fn parse_registries(text: &str) -> Result<RegistriesConf, ParseError> {
             for m in r.mirror {
                 let mline = Some(line_of(text, m.span().start));
                 let m = m.into_inner();
-                raw_mirrors.push((m.pull_from_mirror, m.proxy));
+                raw_mirrors.push((m.pull_from_mirror, Secret::new(m.proxy)));
                 mirrors.push(Mirror {
                     location: m.location,
                     insecure: m.insecure,
@@ -306,7 +321,7 @@ pub fn parse_registries(text: &str) -> Result<RegistriesConf, ParseError> {
                     },
                 },
                 pull_from_mirror: r.pull_from_mirror,
-                proxy_raw: r.proxy,
+                proxy_raw: Secret::new(r.proxy),
                 mirrors: raw_mirrors,
             });
         }
@@ -385,7 +400,7 @@ fn convert_v1(v1: &RawV1) -> Result<Vec<Pending>, ParseError> {
                         origin: Origin::default(),
                     },
                     pull_from_mirror: String::new(),
-                    proxy_raw: String::new(),
+                    proxy_raw: Secret::default(),
                     mirrors: Vec::new(),
                 });
                 out.len() - 1
@@ -406,19 +421,23 @@ fn parse_location(input: &str) -> Result<String, ParseError> {
     if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
         return Err(ParseError::new(
             None,
-            format!("invalid location '{input}': URI schemes are not supported"),
+            format!(
+                "invalid location '{}': URI schemes are not supported",
+                super::without_userinfo(input)
+            ),
         ));
     }
     Ok(trimmed.to_owned())
 }
 
 /// `parseProxy`: empty is no proxy; otherwise a URL with a supported scheme.
-fn parse_proxy(input: &str, line: Option<usize>) -> Result<Option<String>, ParseError> {
+/// The error never quotes the value: it may hold a password.
+fn parse_proxy(input: &Secret, line: Option<usize>) -> Result<Option<ProxyUrl>, ParseError> {
     if input.is_empty() {
         return Ok(None);
     }
-    let url = url::Url::parse(input)
-        .map_err(|e| ParseError::new(line, format!("parsing proxy URL {input:?}: {e}")))?;
+    let url = url::Url::parse(input.expose())
+        .map_err(|e| ParseError::new(line, format!("parsing the proxy URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
         return Err(ParseError::new(
             line,
@@ -428,7 +447,7 @@ fn parse_proxy(input: &str, line: Option<usize>) -> Result<Option<String>, Parse
             ),
         ));
     }
-    Ok(Some(input.to_owned()))
+    Ok(Some(ProxyUrl::from_url(url)))
 }
 
 /// A loose version of distribution's anchored `DomainRegexp`: a host
@@ -444,6 +463,8 @@ fn is_domain(s: &str) -> bool {
 /// duplicates, keep the first entry per prefix and sort by prefix.
 fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
     let mut regs = Vec::with_capacity(pending.len());
+    // The proxies as written, for the conflict check below (upstream compares strings).
+    let mut raw_proxies = Vec::with_capacity(pending.len());
     for p in pending {
         let mut reg = p.reg;
         let line = reg.origin.line;
@@ -470,6 +491,7 @@ fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
             }
         }
         reg.proxy = parse_proxy(&p.proxy_raw, line)?;
+        raw_proxies.push(p.proxy_raw);
         if !p.pull_from_mirror.is_empty() {
             return Err(ParseError::new(
                 line,
@@ -526,10 +548,14 @@ fn post_process(pending: Vec<Pending>) -> Result<Vec<Registry>, ParseError> {
         }
     };
     for (i, reg) in regs.iter().enumerate() {
-        for other in regs[..i].iter().filter(|o| key(o) == key(reg)) {
+        for (j, other) in regs[..i]
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| key(o) == key(reg))
+        {
             let conflict = if reg.insecure != other.insecure {
                 Some("insecure")
-            } else if reg.proxy != other.proxy {
+            } else if raw_proxies[i] != raw_proxies[j] {
                 Some("proxy")
             } else if reg.blocked != other.blocked {
                 Some("blocked")
@@ -788,7 +814,9 @@ pub fn parse_crio_conf(text: &str) -> Result<CrioConf, ParseError> {
         out.global_auth_file = Some(v.into_inner());
     }
     if let Some(v) = image.insecure_registries {
-        out.insecure_registries_source = Some(format!("line {}", line_of(text, v.span().start)));
+        let line = line_of(text, v.span().start);
+        out.insecure_registries_source = Some(format!("line {line}"));
+        out.insecure_registries_line = Some(line);
         out.insecure_registries = Some(v.into_inner());
     }
     Ok(out)
@@ -813,7 +841,7 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                 cfg.registries = conf;
                 sources.push(Source::ok(REGISTRIES_CONF, "crio"));
             }
-            Err(e) => sources.push(Source::error(REGISTRIES_CONF, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(REGISTRIES_CONF, "crio", &e)),
         }
     }
     for path in conf_files(root, REGISTRIES_CONF_D, &mut sources) {
@@ -823,9 +851,12 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
         match parse_registries(&text) {
             // loadConfigFile(path, forceV2 = true) for drop-ins.
             Ok(conf) if conf.v1_format => {
-                sources.push(Source::error(
+                let line = text.find("[registries").map(|at| line_of(&text, at));
+                sources.push(Source::finding(
                     &path,
                     "crio",
+                    Severity::Error,
+                    line,
                     "registry must be in v2 format but is in v1",
                 ));
             }
@@ -834,7 +865,7 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                 cfg.registries.merge(conf);
                 sources.push(Source::ok(&path, "crio"));
             }
-            Err(e) => sources.push(Source::error(&path, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(&path, "crio", &e)),
         }
     }
 
@@ -849,6 +880,20 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
         };
         match parse_crio_conf(&text) {
             Ok(c) => {
+                sources.push(
+                    if c.insecure_registries.as_ref().is_some_and(|r| !r.is_empty()) {
+                        Source::finding(
+                            &path,
+                            "crio",
+                            Severity::Warning,
+                            c.insecure_registries_line,
+                            "[crio.image] insecure_registries works before CRI-O 1.35 only; 1.35+ ignores it \
+                             (use `insecure = true` in a registries.conf [[registry]])",
+                        )
+                    } else {
+                        Source::ok(&path, "crio")
+                    },
+                );
                 if c.global_auth_file.is_some() {
                     cfg.crio.global_auth_file = c.global_auth_file;
                     cfg.crio.global_auth_file_source = with_file(c.global_auth_file_source, &path);
@@ -858,9 +903,8 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
                     cfg.crio.insecure_registries_source =
                         with_file(c.insecure_registries_source, &path);
                 }
-                sources.push(Source::ok(&path, "crio"));
             }
-            Err(e) => sources.push(Source::error(&path, "crio", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(&path, "crio", &e)),
         }
     }
     (cfg, sources)
@@ -868,23 +912,6 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
 
 // ---------------------------------------------------------------------------
 // Endpoints
-
-/// Split `host[:port]` (IPv6 in brackets) into host and optional port.
-pub(crate) fn split_host_port(authority: &str) -> (String, Option<u16>) {
-    if let Some(rest) = authority.strip_prefix('[')
-        && let Some((host, after)) = rest.split_once(']')
-    {
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        return (host.to_owned(), port);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(p) => (host.to_owned(), Some(p)),
-            Err(_) => (authority.to_owned(), None),
-        },
-        _ => (authority.to_owned(), None),
-    }
-}
 
 /// The certs.d directory containers/image would use for `host_port`, if any.
 fn certs_dir_for(root: &HostRoot, host_port: &str) -> Option<String> {
@@ -901,8 +928,13 @@ fn certs_dir_for(root: &HostRoot, host_port: &str) -> Option<String> {
 /// `image_or_registry` is a normalised reference (`docker.io/library/nginx:latest`)
 /// or a registry host; a reference containing `@` counts as a digest pull.
 #[must_use]
-pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_digest: bool) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(
+    cfg: &CrioConfig,
+    root: &HostRoot,
+    image_or_registry: &str,
+    by_digest: bool,
+) -> PullPlan {
+    let mut plan = PullPlan::default();
     let by_digest = by_digest || image_or_registry.contains('@');
     let name = reference_name(image_or_registry);
 
@@ -916,6 +948,7 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         Some(reg) => match pull_sources(reg, image_or_registry, by_digest) {
             Ok(s) => s,
             Err(e) => {
+                plan.findings.push(origin_error(&reg.origin, &e));
                 plan.problems.push(e);
                 return plan;
             }
@@ -940,15 +973,17 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
             && reg.blocked
             && src.role == Role::Mirror
         {
-            plan.problems.push(format!(
+            let why = format!(
                 "mirror {} skipped: registry {} is blocked in {}",
                 src.location,
                 reg.prefix,
                 reg.origin.describe()
-            ));
+            );
+            plan.findings.push(origin_error(&src.origin, &why));
+            plan.problems.push(why);
             continue;
         }
-        let (host, port) = split_host_port(domain);
+        let (host, port) = super::hostport::split_lenient(domain);
         let host = if host == DOCKER_HOSTNAME {
             DOCKER_REGISTRY.to_owned()
         } else {
@@ -959,7 +994,7 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         } else {
             src.origin.describe()
         };
-        let proxy = src.proxy.as_deref().and_then(|p| ProxyUrl::parse(p).ok());
+        let proxy = src.proxy.clone();
 
         let mut https = Endpoint::https(&host, port.unwrap_or(Scheme::Https.default_port()));
         https.role = src.role;
@@ -968,9 +1003,19 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         // certs.d is looked up by the reference's host:port (docker.io, not registry-1).
         if let Some(dir) = certs_dir_for(root, domain) {
             match super::docker::load_certs_dir(root, &dir) {
-                Ok(Some(tls)) => https.tls = tls,
+                Ok(Some(tls)) => {
+                    plan.findings.push(Source::ok(&dir, "certs.d"));
+                    https.tls = tls;
+                }
                 Ok(None) => {}
-                Err(e) => plan.problems.push(format!("{dir}: {e}")),
+                Err(e) => {
+                    plan.findings.push(Source::error(
+                        &dir,
+                        "certs.d",
+                        format!("{e}; CRI-O fails every pull from {domain}"),
+                    ));
+                    plan.problems.push(format!("{dir}: {e}"));
+                }
             }
         }
         https.tls.skip_verify = src.insecure;
@@ -992,8 +1037,18 @@ pub fn plan(cfg: &CrioConfig, root: &HostRoot, image_or_registry: &str, by_diges
         }
         plan.endpoints.push(https);
     }
-    plan.sources = sources;
+    plan.pull_sources = sources;
     plan
+}
+
+/// An error at a `[[registry]]` or `[[registry.mirror]]` table.
+fn origin_error(origin: &Origin, message: &str) -> Source {
+    let path = if origin.file.is_empty() {
+        REGISTRIES_CONF
+    } else {
+        &origin.file
+    };
+    Source::finding(path, "crio", Severity::Error, origin.line, message)
 }
 
 /// The endpoints a pull would try, in order; empty when blocked (see [`blocked_reason`]).
@@ -1034,6 +1089,61 @@ pub fn registries(cfg: &CrioConfig) -> Vec<String> {
         add(s);
     }
     out
+}
+
+impl super::RuntimeConfig for CrioConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        image: Option<&crate::reference::Reference>,
+    ) -> super::RegistryPlan {
+        let what = image.map_or_else(|| registry.to_owned(), ToString::to_string);
+        let by_digest = image.is_some_and(|r| r.digest.is_some());
+        let p = plan(self, root, &what, by_digest);
+        let mut remarks = Vec::new();
+        if let Some(why) = &p.blocked {
+            remarks.push(format!(
+                "{why}: CRI-O refuses every pull from it; remove `blocked = true` there to allow it"
+            ));
+        }
+        remarks.extend(p.problems);
+        remarks.extend(insecure_registries_remark(self, registry));
+        super::RegistryPlan {
+            endpoints: p.endpoints,
+            remarks,
+            sources: p.findings,
+            blocked: p.blocked,
+        }
+    }
+}
+
+/// crio.conf's `insecure_registries` for `registry`: honoured before 1.35,
+/// ignored since, so say so when registries.conf does not cover it.
+fn insecure_registries_remark(cfg: &CrioConfig, registry: &str) -> Option<String> {
+    let listed = cfg
+        .crio
+        .insecure_registries
+        .iter()
+        .flatten()
+        .any(|r| r == registry);
+    let insecure_in_conf = find_registry(&cfg.registries, registry)
+        .is_some_and(|r| r.insecure && r.prefix == registry);
+    if !listed || insecure_in_conf {
+        return None;
+    }
+    let at = cfg
+        .crio
+        .insecure_registries_source
+        .as_deref()
+        .unwrap_or(CRIO_CONF);
+    Some(format!(
+        "{registry} is in crio.conf insecure_registries ({at}), which CRI-O 1.35+ ignores: add a [[registry]] with location = \"{registry}\" and insecure = true to registries.conf"
+    ))
 }
 
 #[cfg(test)]
@@ -1643,6 +1753,36 @@ mod tests {
         assert_eq!(err.line, Some(3));
     }
 
+    /// A `proxy` with a password is a `ProxyUrl` from parsing on: the
+    /// password reaches the endpoint as `Proxy-Authorization` only, and no
+    /// `Debug` or error message shows it.
+    #[test]
+    fn proxy_passwords_stay_secret() {
+        let text = "[[registry]]\nlocation = \"a.test\"\nproxy = \"http://bob:pr0xy-s3cret@proxy.test:3128\"\n\n[[registry.mirror]]\nlocation = \"m.test\"\nproxy = \"socks5://eve:m1rror-s3cret@socks.test:1080\"\n";
+        let conf = parse_registries(text).unwrap();
+        let shown = format!("{conf:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("proxy.test:3128"),
+            "{shown}"
+        );
+        let cfg = CrioConfig {
+            registries: conf,
+            crio: CrioConf::default(),
+        };
+        let eps = endpoints_for(&cfg, &HostRoot::new("/nonexistent"), "a.test/x:1", false);
+        let upstream = eps[1].proxy.as_ref().unwrap();
+        assert_eq!(upstream.redacted(), "http://redacted@proxy.test:3128");
+        assert!(upstream.basic_authorization().is_some());
+        assert_eq!(eps[0].proxy.as_ref().unwrap().scheme(), "socks5");
+        // A value that does not parse is not quoted back.
+        let err = parse_registries(
+            "[[registry]]\nlocation = \"a.test\"\nproxy = \"http://bob:pr0xy-s3cret@[bad\"\n",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(err.line, Some(1));
+    }
+
     #[test]
     fn minikube_v1_and_kubespray_fixtures() {
         let v1 = parse_registries(&fixture("minikube-iso-registries-v1-format.conf")).unwrap();
@@ -1753,9 +1893,22 @@ mod tests {
                 ("/etc/containers/registries.conf.d/10-docker.io.conf", true),
                 ("/etc/containers/registries.conf.d/20-blocked.conf", true),
                 ("/etc/containers/registries.conf.d/30-v1.conf", false),
-                (CRIO_CONF, true),
-                ("/etc/crio/crio.conf.d/01-override.conf", true),
+                (CRIO_CONF, false),
+                ("/etc/crio/crio.conf.d/01-override.conf", false),
             ]
+        );
+        // insecure_registries: version-dependent, a warning at its line.
+        let lines: Vec<(Severity, Option<usize>)> = sources[4..]
+            .iter()
+            .map(|s| (s.severity(), s.line()))
+            .collect();
+        assert_eq!(
+            lines,
+            [(Severity::Warning, Some(3)), (Severity::Warning, Some(4))]
+        );
+        assert_eq!(
+            (sources[3].severity(), sources[3].line()),
+            (Severity::Error, Some(1))
         );
         assert_eq!(
             sources[3].message().as_deref(),
@@ -1834,7 +1987,33 @@ mod tests {
                 "/etc/docker/certs.d/mirror.gcr.io: missing client certificate orphan.cert for key orphan.key"
             ]
         );
-        let sources: Vec<&str> = p.sources.iter().map(|s| s.reference.as_str()).collect();
+        // Each certs.d read is listed; the one at fault is an error of its own,
+        // CRI-O fails the pull.
+        let dirs: Vec<(&str, &str, Severity)> = p
+            .findings
+            .iter()
+            .map(|s| (s.path.as_str(), s.kind.as_str(), s.severity()))
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                (
+                    "/etc/containers/certs.d/192.168.100.100:5000",
+                    "certs.d",
+                    Severity::Ok
+                ),
+                (
+                    "/etc/docker/certs.d/mirror.gcr.io",
+                    "certs.d",
+                    Severity::Error
+                )
+            ]
+        );
+        let sources: Vec<&str> = p
+            .pull_sources
+            .iter()
+            .map(|s| s.reference.as_str())
+            .collect();
         assert_eq!(
             sources,
             [

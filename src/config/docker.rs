@@ -14,13 +14,19 @@
 //! `registry/service_v2.go` (`lookupV2Endpoints`) and
 //! `daemon/pkg/registry/registry.go` (`newTLSConfig`, `loadTLSConfig`).
 //!
+//! [`DockerConfig`] implements [`super::RuntimeConfig`]. What dockerd refuses
+//! to start with is an `error` finding of the file (daemon.json or the unit)
+//! at the line that has it. `proxies` are held as [`Secret`]s and applied by
+//! the caller ([`super::proxy::ProxyEnv::with_docker_proxies`]), not here.
+//!
 //! Parsers take `&str`; only [`discover`] and the endpoint builders read
 //! files, through [`HostRoot`]. Host names are never resolved here: moby
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::{ParseError, Plan, Source};
+use super::{ParseError, RegistryPlan, Severity, Source};
 use crate::hostroot::HostRoot;
+use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -53,15 +59,38 @@ const DEFAULT_REGISTRY_HOST: &str = "registry-1.docker.io";
 /// Always insecure in moby (`loadInsecureRegistries`).
 const ALWAYS_INSECURE: [&str; 2] = ["::1/128", "127.0.0.0/8"];
 
-/// daemon.json `proxies` (moby `daemon/config` `Proxies`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// daemon.json `proxies` (moby `daemon/config` `Proxies`). A proxy URL may
+/// carry a password, so the values are secret from parsing on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proxies {
+    pub http_proxy: Option<Secret>,
+    pub https_proxy: Option<Secret>,
+    pub no_proxy: Option<Secret>,
+}
+
+/// `proxies` as serde reads it, turned into [`Proxies`] at once.
+#[derive(Deserialize)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "the names of dockerd's keys, as in Proxies"
+)]
+struct RawProxies {
     #[serde(rename = "http-proxy")]
-    pub http_proxy: Option<String>,
+    http_proxy: Option<String>,
     #[serde(rename = "https-proxy")]
-    pub https_proxy: Option<String>,
+    https_proxy: Option<String>,
     #[serde(rename = "no-proxy")]
-    pub no_proxy: Option<String>,
+    no_proxy: Option<String>,
+}
+
+impl From<RawProxies> for Proxies {
+    fn from(raw: RawProxies) -> Self {
+        Self {
+            http_proxy: raw.http_proxy.map(Secret::new),
+            https_proxy: raw.https_proxy.map(Secret::new),
+            no_proxy: raw.no_proxy.map(Secret::new),
+        }
+    }
 }
 
 /// The registry-related part of one daemon.json.
@@ -82,14 +111,31 @@ struct RawDaemon {
     registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
-    proxies: Option<Proxies>,
+    proxies: Option<RawProxies>,
 }
 
-/// A configured value and where it was set (`file:line`, `unit:line`, `default`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A configured value and where it was set: `source` for people
+/// (`file:line`, `unit (ExecStart)`, `default`), `file` and `line` for
+/// findings (`file` empty for moby's built-in defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setting {
     pub value: String,
     pub source: String,
+    pub file: String,
+    pub line: Option<usize>,
+}
+
+impl Setting {
+    /// A finding about this setting that makes dockerd refuse to start.
+    fn refused(&self, message: &str) -> Source {
+        Source::finding(
+            &self.file,
+            "docker",
+            Severity::Error,
+            self.line,
+            format!("{message} (dockerd refuses to start)"),
+        )
+    }
 }
 
 /// An insecure-registry CIDR.
@@ -114,8 +160,9 @@ pub struct DockerConfig {
     pub daemon_json: String,
     /// dockerd's `ExecStart` arguments, after unit/drop-in merging.
     pub exec_start: Vec<String>,
-    /// Things dockerd would refuse to start with, or skip.
-    pub problems: Vec<String>,
+    /// Things dockerd would refuse to start with, as findings of the file
+    /// (daemon.json or the unit) that has them.
+    pub problems: Vec<Source>,
 }
 
 // ---------------------------------------------------------------------------
@@ -146,7 +193,7 @@ pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
         proxies_line: raw.proxies.as_ref().and_then(|_| key_line(text, "proxies")),
         registry_mirrors: raw.registry_mirrors,
         insecure_registries: raw.insecure_registries,
-        proxies: raw.proxies,
+        proxies: raw.proxies.map(Proxies::from),
     })
 }
 
@@ -202,15 +249,20 @@ fn split_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The `ExecStart=` assignments of a unit's `[Service]` section, in order:
-/// `None` for the empty reset, otherwise the command's words (with the
-/// `-@:+!` executable prefixes removed). Continuation lines are joined.
-fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
+/// The `ExecStart=` assignments of a unit's `[Service]` section, in order,
+/// each with the 1-based line it starts on: `None` for the empty reset,
+/// otherwise the command's words (with the `-@:+!` executable prefixes
+/// removed). Continuation lines are joined.
+fn exec_start_entries(text: &str) -> Vec<(Option<Vec<String>>, usize)> {
     let mut out = Vec::new();
     let mut section = String::new();
     let mut logical = String::new();
-    for raw in text.lines() {
+    let mut start = 1;
+    for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
+        if logical.is_empty() {
+            start = i + 1;
+        }
         // Comment lines are skipped, also inside a continuation (systemd does so).
         if line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -238,7 +290,7 @@ fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
         }
         let value = value.trim();
         if value.is_empty() {
-            out.push(None);
+            out.push((None, start));
             continue;
         }
         let mut words = split_words(value);
@@ -247,7 +299,7 @@ fn exec_start_entries(text: &str) -> Vec<Option<Vec<String>>> {
                 .trim_start_matches(['-', '@', ':', '+', '!'])
                 .to_owned();
         }
-        out.push(Some(words));
+        out.push((Some(words), start));
     }
     out
 }
@@ -259,7 +311,7 @@ pub fn parse_unit_exec_start(text: &str) -> Vec<String> {
     exec_start_entries(text)
         .into_iter()
         .last()
-        .flatten()
+        .and_then(|(words, _)| words)
         .unwrap_or_default()
 }
 
@@ -304,25 +356,27 @@ pub fn flags_from_args(args: &[String]) -> Flags {
 /// `ValidateMirror`: an http(s) URL without query, fragment or credentials;
 /// normalised with one trailing slash.
 pub fn validate_mirror(mirror: &str) -> Result<String, String> {
+    // What the messages quote: never the credentials the URL may carry.
+    let shown = super::without_userinfo(mirror);
     match mirror.split_once("://") {
         Some((scheme, _)) if !scheme.is_empty() => {}
         _ => {
             return Err(format!(
-                "invalid mirror: no scheme specified for {mirror:?}: must use either 'https://' or 'http://'"
+                "invalid mirror: no scheme specified for {shown:?}: must use either 'https://' or 'http://'"
             ));
         }
     }
     let uri = url::Url::parse(mirror)
-        .map_err(|e| format!("invalid mirror: {mirror:?} is not a valid URI: {e}"))?;
+        .map_err(|e| format!("invalid mirror: {shown:?} is not a valid URI: {e}"))?;
     if uri.scheme() != "http" && uri.scheme() != "https" {
         return Err(format!(
-            "invalid mirror: unsupported scheme {:?} in {mirror:?}: must use either 'https://' or 'http://'",
+            "invalid mirror: unsupported scheme {:?} in {shown:?}: must use either 'https://' or 'http://'",
             uri.scheme()
         ));
     }
     if uri.query().is_some() || uri.fragment().is_some() {
         return Err(format!(
-            "invalid mirror: query or fragment at end of the URI {mirror:?}"
+            "invalid mirror: query or fragment at end of the URI {shown:?}"
         ));
     }
     if !uri.username().is_empty() || uri.password().is_some() {
@@ -346,38 +400,31 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
     for m in mirrors {
         match validate_mirror(&m.value) {
             Ok(v) if !cfg.mirrors.iter().any(|s| s.value == v) => {
-                cfg.mirrors.push(Setting {
-                    value: v,
-                    source: m.source,
-                });
+                cfg.mirrors.push(Setting { value: v, ..m });
             }
             Ok(_) => {}
-            Err(e) => cfg
-                .problems
-                .push(format!("{}: {e} (dockerd refuses to start)", m.source)),
+            Err(e) => cfg.problems.push(m.refused(&e)),
         }
     }
     let implicit = ALWAYS_INSECURE.iter().map(|c| Setting {
         value: (*c).to_owned(),
         source: "default".to_owned(),
+        ..Setting::default()
     });
     for s in insecure.into_iter().chain(implicit) {
         let mut r = normalize_index_name(&s.value).to_owned();
         if r.starts_with('-') || r.ends_with('-') {
-            cfg.problems.push(format!(
-                "{}: invalid index name ({r}). Cannot begin or end with a hyphen (dockerd refuses to start)",
-                s.source
-            ));
+            cfg.problems.push(s.refused(&format!(
+                "invalid index name ({r}). Cannot begin or end with a hyphen"
+            )));
             continue;
         }
         if let Some((scheme, host)) = r.split_once("://") {
             if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
                 r = String::from(host);
             } else {
-                cfg.problems.push(format!(
-                    "{}: insecure registry {r} should not contain '://' (dockerd refuses to start)",
-                    s.source
-                ));
+                cfg.problems
+                    .push(s.refused(&format!("insecure registry {r} should not contain '://'")));
                 continue;
             }
         }
@@ -390,10 +437,7 @@ fn build(cfg: &mut DockerConfig, mirrors: Vec<Setting>, insecure: Vec<Setting>) 
                 });
             }
         } else if !cfg.insecure_hosts.iter().any(|h| h.value == r) {
-            cfg.insecure_hosts.push(Setting {
-                value: r,
-                source: s.source,
-            });
+            cfg.insecure_hosts.push(Setting { value: r, ..s });
         }
     }
 }
@@ -415,7 +459,7 @@ pub fn insecure_source<'a>(cfg: &'a DockerConfig, host_port: &str) -> Option<&'a
     if let Some(h) = cfg.insecure_hosts.iter().find(|h| h.value == name) {
         return Some(&h.source);
     }
-    let (host, _) = super::crio::split_host_port(name);
+    let (host, _) = super::hostport::split_lenient(name);
     let addr: IpAddr = host.parse().ok()?;
     insecure_cidr_for(cfg, addr).map(|c| c.source.as_str())
 }
@@ -470,12 +514,7 @@ pub fn load_certs_dir(root: &HostRoot, node_dir: &str) -> Result<Option<TlsSetti
 }
 
 /// moby's `newTLSConfig`: certs.d is only read for secure registries.
-fn tls_for(
-    root: &HostRoot,
-    host_port: &str,
-    secure: bool,
-    problems: &mut Vec<String>,
-) -> TlsSettings {
+fn tls_for(root: &HostRoot, host_port: &str, secure: bool, plan: &mut RegistryPlan) -> TlsSettings {
     if !secure {
         return TlsSettings {
             skip_verify: true,
@@ -487,9 +526,18 @@ fn tls_for(
     }
     let dir = format!("{CERTS_D}/{host_port}");
     match load_certs_dir(root, &dir) {
-        Ok(tls) => tls.unwrap_or_default(),
+        Ok(Some(tls)) => {
+            plan.sources.push(Source::ok(&dir, "certs.d"));
+            tls
+        }
+        Ok(None) => TlsSettings::default(),
         Err(e) => {
-            problems.push(format!("{dir}: {e}"));
+            plan.sources.push(Source::error(
+                &dir,
+                "certs.d",
+                format!("{e}; dockerd fails every pull from {host_port}"),
+            ));
+            plan.remarks.push(format!("{dir}: {e}"));
             TlsSettings::default()
         }
     }
@@ -536,7 +584,7 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
     let mut cfg = DockerConfig::default();
 
     // ExecStart from the unit, then drop-ins; an empty ExecStart= resets.
-    let mut exec: Option<(Vec<String>, String)> = None;
+    let mut exec: Option<(Vec<String>, String, usize)> = None;
     let unit = UNIT_PATHS
         .iter()
         .find(|p| root.resolve(p).is_file())
@@ -545,15 +593,12 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         let Some(text) = read_optional(root, &path, &mut sources) else {
             continue;
         };
-        let entries = exec_start_entries(&text);
-        if !entries.is_empty() {
-            sources.push(Source::ok(&path, "docker"));
-        }
-        for e in entries {
-            exec = e.map(|words| (words, path.clone()));
+        sources.push(Source::ok(&path, "docker"));
+        for (e, line) in exec_start_entries(&text) {
+            exec = e.map(|words| (words, path.clone(), line));
         }
     }
-    let (args, unit_path) = exec.unwrap_or_default();
+    let (args, unit_path, exec_line) = exec.unwrap_or_default();
     let flags = flags_from_args(&args);
     cfg.exec_start = args;
 
@@ -568,7 +613,11 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
                 file = d;
                 sources.push(Source::ok(&cfg.daemon_json, "docker"));
             }
-            Err(e) => sources.push(Source::error(&cfg.daemon_json, "docker", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &cfg.daemon_json,
+                "docker",
+                &e.with_consequence("dockerd refuses to start"),
+            )),
         }
     }
 
@@ -587,6 +636,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
     let flag_setting = |v: &String| Setting {
         value: v.clone(),
         source: format!("{unit_path} (ExecStart)"),
+        file: unit_path.clone(),
+        line: Some(exec_line),
     };
     let mirrors: Vec<Setting> = flags
         .registry_mirrors
@@ -595,6 +646,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         .chain(file.registry_mirrors.iter().flatten().map(|v| Setting {
             value: v.clone(),
             source: at(file.registry_mirrors_line),
+            file: cfg.daemon_json.clone(),
+            line: file.registry_mirrors_line,
         }))
         .collect();
     let insecure: Vec<Setting> = flags
@@ -604,19 +657,33 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         .chain(file.insecure_registries.iter().flatten().map(|v| Setting {
             value: v.clone(),
             source: at(file.insecure_registries_line),
+            file: cfg.daemon_json.clone(),
+            line: file.insecure_registries_line,
         }))
         .collect();
     if let Some(p) = file.proxies.take() {
         cfg.proxies_source = Some(at(file.proxies_line));
         cfg.proxies = p;
     }
-    if !conflicts.is_empty() {
-        cfg.problems.push(format!(
-            "the following directives are specified both as a flag and in the configuration file: {} (dockerd refuses to start)",
-            conflicts.join(", ")
+    if let Some(first) = conflicts.first() {
+        let line = if *first == "registry-mirrors" {
+            file.registry_mirrors_line
+        } else {
+            file.insecure_registries_line
+        };
+        cfg.problems.push(Source::finding(
+            &cfg.daemon_json,
+            "docker",
+            Severity::Error,
+            line,
+            format!(
+                "the following directives are specified both as a flag and in the configuration file: {} (dockerd refuses to start)",
+                conflicts.join(", ")
+            ),
         ));
     }
     build(&mut cfg, mirrors, insecure);
+    super::merge_sources(&mut sources, cfg.problems.iter().cloned());
     (cfg, sources)
 }
 
@@ -625,8 +692,8 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
 
 /// Endpoints for `registry_host` (`docker.io`, `myreg:5000`) in dockerd's order.
 #[must_use]
-pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> RegistryPlan {
+    let mut plan = RegistryPlan::default();
     let hostname = normalize_index_name(registry_host);
     if hostname == INDEX_NAME {
         for m in &cfg.mirrors {
@@ -657,7 +724,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
             ep.source.clone_from(&m.source);
             if scheme == Scheme::Https {
                 let secure = insecure_source(cfg, &host_port).is_none();
-                ep.tls = tls_for(root, &host_port, secure, &mut plan.problems);
+                ep.tls = tls_for(root, &host_port, secure, &mut plan);
             }
             plan.endpoints.push(ep);
         }
@@ -667,10 +734,10 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Plan {
         return plan;
     }
 
-    let (host, port) = super::crio::split_host_port(hostname);
+    let (host, port) = super::hostport::split_lenient(hostname);
     let insecure = insecure_source(cfg, hostname).map(str::to_owned);
     let mut https = Endpoint::https(&host, port.unwrap_or(443));
-    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan.problems);
+    https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan);
     if let Some(src) = &insecure {
         https.source.clone_from(src);
     }
@@ -705,6 +772,21 @@ pub fn registries(cfg: &DockerConfig) -> Vec<String> {
         }
     }
     out
+}
+
+impl super::RuntimeConfig for DockerConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(
+        &self,
+        root: &HostRoot,
+        registry: &str,
+        _image: Option<&crate::reference::Reference>,
+    ) -> RegistryPlan {
+        plan(self, root, registry)
+    }
 }
 
 #[cfg(test)]
@@ -750,9 +832,9 @@ WantedBy=multi-user.target
         assert_eq!(
             d.proxies,
             Some(Proxies {
-                http_proxy: Some("http://proxy.example.com:80".to_owned()),
-                https_proxy: Some("https://proxy.example.com:443".to_owned()),
-                no_proxy: Some("*.test.example.com,.example.org".to_owned()),
+                http_proxy: Some(Secret::new("http://proxy.example.com:80")),
+                https_proxy: Some(Secret::new("https://proxy.example.com:443")),
+                no_proxy: Some(Secret::new("*.test.example.com,.example.org")),
             })
         );
         assert_eq!(
@@ -773,6 +855,17 @@ WantedBy=multi-user.target
         let cli = parse_daemon_json(&fixture("docker-cli-test-config-index-docker-io-auth.json"))
             .unwrap();
         assert_eq!(cli, DaemonConfig::default());
+    }
+
+    #[test]
+    fn proxy_passwords_in_daemon_json_stay_secret() {
+        let d = parse_daemon_json(
+            "{\"proxies\": {\"https-proxy\": \"http://bob:pr0xy-s3cret@proxy.test:3128\"}}",
+        )
+        .unwrap();
+        assert!(!format!("{d:?}").contains("s3cret"));
+        let https = d.proxies.unwrap().https_proxy.unwrap();
+        assert_eq!(https.expose(), "http://bob:pr0xy-s3cret@proxy.test:3128");
     }
 
     #[test]
@@ -836,6 +929,10 @@ WantedBy=multi-user.target
                 "https://user:hunter2@mirror.example.com",
                 Err("username/password not allowed"),
             ),
+            (
+                "https://user:hunter2@mirror.example.com/?x=1",
+                Err("query or fragment"),
+            ),
         ] {
             match (validate_mirror(input), want) {
                 (Ok(got), Ok(w)) => assert_eq!(got, w),
@@ -889,7 +986,9 @@ WantedBy=multi-user.target
             cfg.mirrors,
             [Setting {
                 value: "https://mirror.example.com/".to_owned(),
-                source: unit.to_owned()
+                source: unit.to_owned(),
+                file: "/etc/systemd/system/docker.service.d/10-machine.conf".to_owned(),
+                line: Some(15),
             }]
         );
         let cidrs: Vec<String> = cfg
@@ -899,7 +998,7 @@ WantedBy=multi-user.target
             .collect();
         assert_eq!(cidrs, ["10.96.0.0/12", "::1/128", "127.0.0.0/8"]);
         assert_eq!(
-            cfg.proxies.http_proxy.as_deref(),
+            cfg.proxies.http_proxy.as_ref().map(Secret::expose),
             Some("http://10.0.0.1:3128")
         );
         assert_eq!(
@@ -986,14 +1085,26 @@ WantedBy=multi-user.target
         let (cfg, _) = discover(&root);
         assert_eq!(cfg.daemon_json, "/etc/docker/custom.json");
         assert_eq!(cfg.problems.len(), 2, "{:?}", cfg.problems);
+        let problems: Vec<(String, Option<usize>, Severity, String)> = cfg
+            .problems
+            .iter()
+            .map(|p| (p.path.clone(), p.line(), p.severity(), p.message().unwrap()))
+            .collect();
+        // Both make dockerd refuse to start: errors, at the daemon.json key.
+        let custom = "/etc/docker/custom.json".to_owned();
         assert!(
-            cfg.problems
+            problems
                 .iter()
-                .any(|p| p.contains("invalid index name (-bad)"))
+                .any(|(path, line, sev, m)| (path, *line, *sev)
+                    == (&custom, Some(1), Severity::Error)
+                    && m.contains("invalid index name (-bad)")),
+            "{problems:?}"
         );
-        assert!(cfg.problems.iter().any(|p| p.contains(
-            "specified both as a flag and in the configuration file: insecure-registries"
-        )));
+        assert!(problems.iter().any(|(path, _, sev, m)| (path, *sev)
+            == (&custom, Severity::Error)
+            && m.contains(
+                "specified both as a flag and in the configuration file: insecure-registries"
+            )));
         let hosts: Vec<&str> = cfg
             .insecure_hosts
             .iter()
@@ -1029,10 +1140,17 @@ WantedBy=multi-user.target
 
         let broken = plan(&cfg, &root, "broken.example");
         assert_eq!(
-            broken.problems,
+            broken.remarks,
             [
                 "/etc/docker/certs.d/broken.example: missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
             ]
+        );
+        assert_eq!(
+            (
+                broken.sources[0].path.as_str(),
+                broken.sources[0].severity()
+            ),
+            ("/etc/docker/certs.d/broken.example", Severity::Error)
         );
         let mine = plan(&cfg, &root, "myreg:5000");
         assert!(mine.endpoints[0].tls.ca_files.is_empty());
@@ -1056,6 +1174,7 @@ WantedBy=multi-user.target
             let s = |v: &String| Setting {
                 value: v.clone(),
                 source: "t".to_owned(),
+                ..Setting::default()
             };
             build(
                 &mut cfg,
@@ -1106,7 +1225,7 @@ WantedBy=multi-user.target
         #[test]
         fn random_mirror_and_insecure_values_never_panic(values in proptest::collection::vec("\\PC{0,40}", 0..8)) {
             let mut cfg = DockerConfig::default();
-            let s = |v: &String| Setting { value: v.clone(), source: "t".to_owned() };
+            let s = |v: &String| Setting { value: v.clone(), source: "t".to_owned(), ..Setting::default() };
             build(&mut cfg, values.iter().map(s).collect(), values.iter().map(s).collect());
             let root = HostRoot::new("/nonexistent-probe-root");
             for v in &values {

@@ -4,7 +4,7 @@
 //!
 //! Parsing follows kubernetes pkg/credentialprovider/config.go
 //! (`DockerConfigJSON`, `DockerConfigEntry.UnmarshalJSON`,
-//! `decodeDockerConfigFieldAuth`) and docker/cli cli/config/configfile/file.go
+//! `decodeDockerConfigFieldAuth`, in [`super::basic_auth`]) and docker/cli cli/config/configfile/file.go
 //! (`ConfigFile`: `auths`, `credsStore`, `credHelpers`, `identitytoken`,
 //! `registrytoken`). Matching follows kubernetes
 //! pkg/credentialprovider/keyring.go (`BasicDockerKeyring.Add`/`Lookup`,
@@ -15,9 +15,9 @@
 //! reported. Secrets live in [`Secret`]; [`DockerConfig`] is not `Serialize`
 //! and its `Debug` shows no secret, and no error message quotes a value.
 
+use super::basic_auth::{self, AuthRules};
 use crate::secret::Secret;
 use crate::target::{Credential, Secretish};
-use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -246,8 +246,8 @@ fn parse_entry(text: &str, key: &str, value: &Value) -> Result<AuthEntry, ParseE
         .map(Secret::from);
     if let Some(auth) = string("auth")?.filter(|a| !a.is_empty()) {
         // kubelet: `auth` replaces username/password; a bad one fails the whole secret.
-        let (u, p) =
-            decode_auth(&auth).map_err(|m| at(text, key, &format!("`auth` of {key:?}: {m}")))?;
+        let (u, p) = basic_auth::decode(&auth, AuthRules::Kubelet)
+            .map_err(|e| at(text, key, &format!("`auth` of {key:?} {e}")))?;
         username = u;
         password = Some(p);
     }
@@ -264,26 +264,6 @@ fn parse_entry(text: &str, key: &str, value: &Value) -> Result<AuthEntry, ParseE
         email: string("email")?.filter(|e| !e.is_empty()),
         match_key: keyring_key(key),
     })
-}
-
-/// kubernetes config.go `decodeDockerConfigFieldAuth`: padded or unpadded
-/// standard base64 of `user:password`, split at the first `:`.
-fn decode_auth(field: &str) -> Result<(String, Secret), &'static str> {
-    // Go's base64 decoder skips CR and LF.
-    let cleaned: String = field.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    let engine = if field.trim().ends_with('=') {
-        base64::engine::general_purpose::STANDARD
-    } else {
-        base64::engine::general_purpose::STANDARD_NO_PAD
-    };
-    let decoded = engine
-        .decode(cleaned.as_bytes())
-        .map_err(|_| "not valid base64")?;
-    let decoded = String::from_utf8(decoded).map_err(|_| "does not decode to text")?;
-    let Some((user, pass)) = decoded.split_once(':') else {
-        return Err("unable to parse auth field, must be formatted as base64(username:password)");
-    };
-    Ok((user.to_owned(), Secret::new(pass)))
 }
 
 // ---- kubelet's keyring -----------------------------------------------------
@@ -305,16 +285,20 @@ pub(crate) fn parse_schemeless(s: &str) -> Option<KeyUrl> {
         None => (s, ""),
     };
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    // url.go parseHost / validOptionalPort / shouldEscape(encodeHost).
-    let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if let Some(after) = host.strip_prefix('[') {
-        let (_, tail) = after.split_once(']')?;
-        if !tail.is_empty() && !tail.strip_prefix(':').is_some_and(port_ok) {
-            return None;
+    // url.go parseHost / validOptionalPort / shouldEscape(encodeHost): what
+    // follows the host must be `:digits`. Go takes the last `:` of a bare
+    // IPv6 literal as a port too; a stray `[`/`]`, which Go lets through,
+    // is refused (no registry name has one).
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let port_ok = match super::hostport::split(host) {
+        Ok((_, Some(port))) => digits(port),
+        Ok((bare, None)) if bare.contains(':') && !host.starts_with('[') => {
+            bare.rsplit(':').next().is_some_and(digits)
         }
-    } else if let Some((_, port)) = host.rsplit_once(':')
-        && !port_ok(port)
-    {
+        Ok((_, None)) => true,
+        Err(_) => false,
+    };
+    if !port_ok {
         return None;
     }
     let host_char = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"".contains(c);
@@ -347,19 +331,11 @@ fn keyring_key(key: &str) -> Option<String> {
     })
 }
 
-/// keyring.go `SplitURL`: dot-separated host parts and the port (`net.SplitHostPort`).
+/// keyring.go `SplitURL`: dot-separated host parts and the port
+/// (`net.SplitHostPort`, the whole host and no port where it fails).
 fn split_url(url: &KeyUrl) -> (Vec<&str>, &str) {
-    let h = url.host.as_str();
-    let (host, port) = if let Some(after) = h.strip_prefix('[') {
-        match after.split_once("]:") {
-            Some((inside, port)) => (inside, port),
-            None => (h, ""),
-        }
-    } else if h.matches(':').count() == 1 {
-        h.split_once(':').unwrap_or((h, ""))
-    } else {
-        (h, "")
-    };
+    let (host, port) =
+        super::hostport::go_split_host_port(&url.host).unwrap_or((url.host.as_str(), ""));
     (host.split('.').collect(), port)
 }
 

@@ -1,4 +1,5 @@
-//! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`.
+//! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`
+//! ([`K3sConfig`] implements [`super::RuntimeConfig`]).
 //!
 //! k3s does not hand this file to containerd directly; at start it renders
 //! one `hosts.toml` per registry under [`HOSTS_DIR`]. This module reproduces
@@ -6,22 +7,25 @@
 //! `normalizeEndpointAddress`, `configForHost`; types from rancher/wharfie
 //! `pkg/registries`) so a plan can be made from registries.yaml alone, and
 //! exposes [`HOSTS_DIR`] so the caller can also read what k3s actually wrote
-//! with the containerd hosts.toml discovery.
+//! with the containerd hosts.toml discovery. `configs.<host>.auth` goes into
+//! containerd's own config, so containerd's rules decode it
+//! ([`super::basic_auth`]).
 //!
 //! Endpoint order: the mirror's endpoints, then the registry itself unless
 //! `disable-default-registry-endpoint` is set in the k3s config. Registries
 //! without their own entry use the `"*"` entry (containerd's `_default`).
+//! What k3s skips is an `error` finding at its key's line, a duplicate it
+//! drops a `warning`.
 //!
-//! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`].
+//! Parsers take `&str`; only [`discover`] reads files, through [`HostRoot`];
+//! [`plan`] only checks `certs.d` paths by re-rooting them. Secrets stay
+//! [`Secret`]s.
 
-use super::{ParseError, Plan, Source};
+use super::{Finding, ParseError, RegistryPlan, Severity, Source};
 use crate::hostroot::HostRoot;
+use crate::reference::Reference;
 use crate::secret::Secret;
-use crate::target::{
-    Capabilities, ClientCert, Credential, Endpoint, HttpFallback, Role, Scheme, Secretish,
-    TlsSettings,
-};
-use base64::Engine as _;
+use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io;
@@ -45,14 +49,9 @@ pub struct Mirror {
     pub rewrites: BTreeMap<String, String>,
 }
 
-/// `configs.<host>.auth`. Every value is secret; `auth` is base64 `user:pass`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Auth {
-    pub username: String,
-    pub password: Secret,
-    pub auth: Secret,
-    pub identity_token: Secret,
-}
+/// `configs.<host>.auth`: k3s writes it into containerd's config, so
+/// containerd's `ParseAuth` reads it.
+pub use super::basic_auth::AuthConfig;
 
 /// `configs.<host>.tls`; paths are node paths, not re-rooted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,7 +65,7 @@ pub struct Tls {
 /// `configs.<host>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistryConfig {
-    pub auth: Option<Auth>,
+    pub auth: Option<AuthConfig>,
     pub tls: Option<Tls>,
 }
 
@@ -75,6 +74,10 @@ pub struct RegistryConfig {
 pub struct K3sRegistries {
     pub mirrors: BTreeMap<String, Mirror>,
     pub configs: BTreeMap<String, RegistryConfig>,
+    /// The 1-based line of each `mirrors` and `configs` key, for findings
+    /// (block-style YAML only; a key written in flow style has none).
+    pub mirror_lines: BTreeMap<String, usize>,
+    pub config_lines: BTreeMap<String, usize>,
 }
 
 /// Everything discovered for k3s on a node.
@@ -160,11 +163,12 @@ pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
         .into_iter()
         .map(|(host, c)| {
             let c = c.unwrap_or_default();
-            let auth = c.auth.map(|a| Auth {
+            let auth = c.auth.map(|a| AuthConfig {
                 username: a.username.unwrap_or_default(),
                 password: Secret::new(a.password.unwrap_or_default()),
                 auth: Secret::new(a.auth.unwrap_or_default()),
                 identity_token: Secret::new(a.identity_token.unwrap_or_default()),
+                line: None,
             });
             let tls = c.tls.map(|t| Tls {
                 ca_file: t.ca_file.unwrap_or_default(),
@@ -175,7 +179,60 @@ pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
             (host, RegistryConfig { auth, tls })
         })
         .collect();
-    Ok(K3sRegistries { mirrors, configs })
+    Ok(K3sRegistries {
+        mirrors,
+        configs,
+        mirror_lines: key_lines(text, "mirrors"),
+        config_lines: key_lines(text, "configs"),
+    })
+}
+
+/// The line of each key directly under the top-level `section:` of a
+/// block-style YAML document. serde gives values without positions; this
+/// scan is only for naming lines in findings, never for values.
+fn key_lines(text: &str, section: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let mut inside = false;
+    let mut child_indent = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        if indent == 0 {
+            inside = trimmed
+                .strip_prefix(section)
+                .is_some_and(|r| r.trim_start().starts_with(':'));
+            child_indent = None;
+            continue;
+        }
+        if inside
+            && *child_indent.get_or_insert(indent) == indent
+            && let Some(key) = yaml_key(trimmed)
+        {
+            out.entry(key).or_insert(i + 1);
+        }
+    }
+    out
+}
+
+/// The key of a `key: value` or `key:` line, quoted or plain.
+fn yaml_key(line: &str) -> Option<String> {
+    for quote in ['"', '\''] {
+        if let Some(rest) = line.strip_prefix(quote) {
+            let end = rest.find(quote)?;
+            return rest[end + 1..]
+                .trim_start()
+                .starts_with(':')
+                .then(|| rest[..end].to_owned());
+        }
+    }
+    let key = match line.split_once(": ") {
+        Some((k, _)) => k,
+        None => line.trim_end().strip_suffix(':')?,
+    };
+    Some(key.trim_end().to_owned())
 }
 
 #[derive(Deserialize, Default)]
@@ -205,7 +262,11 @@ fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Opti
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
-            sources.push(Source::error(path, "k3s", format!("cannot read: {e}")));
+            sources.push(Source::error(
+                path,
+                "k3s",
+                format!("cannot read: {e}; k3s fails to start"),
+            ));
             None
         }
     }
@@ -241,7 +302,11 @@ pub fn discover(root: &HostRoot) -> (K3sConfig, Vec<Source>) {
                 }
                 sources.push(Source::ok(&path, "k3s"));
             }
-            Err(e) => sources.push(Source::error(&path, "k3s", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &path,
+                "k3s",
+                &e.with_consequence("k3s fails to start"),
+            )),
         }
     }
 
@@ -251,7 +316,11 @@ pub fn discover(root: &HostRoot) -> (K3sConfig, Vec<Source>) {
                 cfg.registries = r;
                 sources.push(Source::ok(&cfg.path, "k3s"));
             }
-            Err(e) => sources.push(Source::error(&cfg.path, "k3s", e.to_string())),
+            Err(e) => sources.push(Source::parse_error(
+                &cfg.path,
+                "k3s",
+                &e.with_consequence("k3s fails to start"),
+            )),
         }
     }
     (cfg, sources)
@@ -296,6 +365,8 @@ fn is_localhost(host: &str) -> bool {
 /// port other than 443), `docker.io` -> `registry-1.docker.io`, and `/v2`
 /// unless the endpoint names another path (then `override_path`).
 fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
+    // Errors quote the endpoint without the user info it may carry.
+    let shown = super::without_userinfo(endpoint);
     let (scheme, rest) = match endpoint.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, endpoint),
@@ -306,33 +377,16 @@ fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port_str) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("invalid IPv6 host in {endpoint:?}"))?;
-        (h.to_owned(), after.strip_prefix(':').unwrap_or_default())
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h.to_owned(), p),
-            None => (authority.to_owned(), ""),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("no host in {endpoint:?}"));
+    let (host, port) =
+        super::hostport::split_authority(authority).map_err(|e| format!("{e} in {shown:?}"))?;
+    // Go's url.Parse reads the last `:` of an unbracketed host as the port.
+    if host.contains(':') && !authority.starts_with('[') {
+        return Err(format!("an IPv6 address needs brackets in {shown:?}"));
     }
-    let port = if port_str.is_empty() {
-        None
-    } else {
-        Some(
-            port_str
-                .parse::<u16>()
-                .map_err(|_| format!("invalid port {port_str:?} in {endpoint:?}"))?,
-        )
-    };
     let scheme = match scheme {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
-        Some(other) => return Err(format!("unsupported scheme {other:?} in {endpoint:?}")),
+        Some(other) => return Err(format!("unsupported scheme {other:?} in {shown:?}")),
         None if is_localhost(&host) && port.is_some_and(|p| p != 443) => Scheme::Http,
         None => Scheme::Https,
     };
@@ -404,8 +458,15 @@ struct HostConfig {
 fn host_configs(
     reg: &K3sRegistries,
     no_default_endpoint: bool,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) -> BTreeMap<String, HostConfig> {
+    // k3s skips what it cannot render (an error: the entry is ignored) and
+    // drops duplicates (a warning: nothing is lost).
+    let mirror_finding = |severity, host: &str, message| Finding {
+        line: reg.mirror_lines.get(host).copied(),
+        severity,
+        message,
+    };
     let mut hosts: BTreeMap<String, HostConfig> = BTreeMap::new();
     let dir = |h: &str| {
         if h == DEFAULT_KEY {
@@ -455,9 +516,11 @@ fn host_configs(
                     },
                 );
             }
-            Err(e) => problems.push(format!(
-                "Failed to generate config for registry {host}: {e}"
-            )),
+            Err(e) => problems.push(Finding {
+                line: reg.config_lines.get(host).copied(),
+                severity: Severity::Error,
+                message: format!("Failed to generate config for registry {host}: {e}"),
+            }),
         }
     }
 
@@ -476,8 +539,10 @@ fn host_configs(
                         endpoints: Vec::new(),
                     },
                     Err(e) => {
-                        problems.push(format!(
-                            "Failed to generate config for registry {host}: {e}"
+                        problems.push(mirror_finding(
+                            Severity::Error,
+                            host,
+                            format!("Failed to generate config for registry {host}: {e}"),
                         ));
                         continue;
                     }
@@ -501,15 +566,25 @@ fn host_configs(
             let url = match normalize_endpoint(endpoint) {
                 Ok(u) => u,
                 Err(e) => {
-                    problems.push(format!(
-                        "Ignoring invalid endpoint URL {i}={endpoint} for {host}: {e}"
+                    problems.push(mirror_finding(
+                        Severity::Error,
+                        host,
+                        format!(
+                            "Ignoring invalid endpoint URL {i}={} for {host}: {e}",
+                            super::without_userinfo(endpoint)
+                        ),
                     ));
                     continue;
                 }
             };
             if seen.contains(&url.key()) {
-                problems.push(format!(
-                    "Skipping duplicate endpoint URL {i}={endpoint} for {host}"
+                problems.push(mirror_finding(
+                    Severity::Warning,
+                    host,
+                    format!(
+                        "Skipping duplicate endpoint URL {i}={} for {host}",
+                        super::without_userinfo(endpoint)
+                    ),
                 ));
                 continue;
             }
@@ -545,44 +620,13 @@ fn host_configs(
 // ---------------------------------------------------------------------------
 // Endpoints
 
-/// containerd's CRI `ParseAuth` order: username/password, identity token, `auth`.
-fn credential(auth: &Auth, source: String) -> Result<Option<Credential>, String> {
-    let secret = if !auth.username.is_empty() {
-        Secretish::Basic {
-            username: auth.username.clone(),
-            password: auth.password.clone(),
-        }
-    } else if !auth.identity_token.is_empty() {
-        Secretish::IdentityToken {
-            username: String::new(),
-            token: auth.identity_token.clone(),
-        }
-    } else if !auth.auth.is_empty() {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.auth.expose().trim())
-            .map_err(|_| "auth field is not valid base64".to_owned())?;
-        let decoded =
-            String::from_utf8(decoded).map_err(|_| "auth field is not UTF-8".to_owned())?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| "auth field does not decode to user:password".to_owned())?;
-        Secretish::Basic {
-            username: user.to_owned(),
-            password: Secret::new(pass),
-        }
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Credential { secret, source }))
-}
-
 fn to_endpoint(
     cfg: &K3sConfig,
     root: &HostRoot,
     ep: &HostEndpoint,
     registry: &str,
     role: Role,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) -> Endpoint {
     let url = ep.url.clone().unwrap_or_else(|| {
         normalize_endpoint(registry).unwrap_or(EndpointUrl {
@@ -608,6 +652,11 @@ fn to_endpoint(
         out.ns_param = Some(registry.to_owned());
     }
     let key = ep.config_key.clone().unwrap_or_default();
+    let config_error = |message| Finding {
+        line: cfg.registries.config_lines.get(&key).copied(),
+        severity: Severity::Error,
+        message,
+    };
     out.source = if key.is_empty() && (ep.url.is_none() || role == Role::Upstream) {
         "default".to_owned()
     } else if key.is_empty() {
@@ -628,14 +677,14 @@ fn to_endpoint(
                 cert: root.resolve(&tls.cert_file),
                 key: root.resolve(&tls.key_file),
             }),
-            (false, true) => problems.push(format!(
+            (false, true) => problems.push(config_error(format!(
                 "configs.\"{key}\".tls: cert file {:?} was specified, but no corresponding key file was specified",
                 tls.cert_file
-            )),
-            (true, false) => problems.push(format!(
+            ))),
+            (true, false) => problems.push(config_error(format!(
                 "configs.\"{key}\".tls: key file {:?} was specified, but no corresponding cert file was specified",
                 tls.key_file
-            )),
+            ))),
             (true, true) => {}
         }
         out.tls = t;
@@ -653,55 +702,62 @@ fn to_endpoint(
         }
     }
     if let Some(auth) = &ep.config.auth {
-        match credential(auth, format!("{} (configs.\"{key}\".auth)", cfg.path)) {
+        match auth.credential(format!("{} (configs.\"{key}\".auth)", cfg.path)) {
             Ok(c) => out.credential = c,
-            Err(e) => problems.push(format!("configs.\"{key}\".auth: {e}")),
+            Err(e) => {
+                let (severity, consequence) = if e.runtime_fails() {
+                    (Severity::Error, "containerd fails the pull")
+                } else {
+                    (Severity::Warning, "the probe goes without it")
+                };
+                problems.push(Finding {
+                    severity,
+                    ..config_error(format!("configs.\"{key}\".auth: `auth` {e}; {consequence}"))
+                });
+            }
         }
     }
     out
 }
 
-/// Endpoints for `registry_host` (a reference domain such as `docker.io`).
+/// Endpoints for `registry_host` (a reference domain such as `docker.io`),
+/// and what k3s would skip or refuse on the way.
 #[must_use]
-pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> Plan {
-    let mut plan = Plan::default();
-    let hosts = host_configs(
-        &cfg.registries,
-        cfg.disable_default_endpoint,
-        &mut plan.problems,
-    );
+pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> RegistryPlan {
+    let mut plan = RegistryPlan::default();
+    let mut problems = Vec::new();
+    let hosts = host_configs(&cfg.registries, cfg.disable_default_endpoint, &mut problems);
     // containerd looks for the registry's own directory first, then _default.
-    let Some(host) = hosts.get(registry_host).or_else(|| hosts.get("_default")) else {
+    if let Some(host) = hosts.get(registry_host).or_else(|| hosts.get("_default")) {
+        for ep in &host.endpoints {
+            let e = to_endpoint(cfg, root, ep, registry_host, Role::Mirror, &mut problems);
+            plan.endpoints.push(e);
+        }
+        if let Some(d) = &host.default {
+            let e = to_endpoint(cfg, root, d, registry_host, Role::Upstream, &mut problems);
+            plan.endpoints.push(e);
+        }
+    } else {
         // No directory rendered: containerd's own defaults (localhost gets https
         // with skip_verify and an http fallback).
         plan.endpoints.extend(
-            super::hosts::configure(registry_host, None, root)
+            super::hosts_toml::configure(registry_host, None, root)
                 .into_iter()
                 .map(|h| h.endpoint),
         );
-        return plan;
-    };
-    for ep in &host.endpoints {
-        let e = to_endpoint(
-            cfg,
-            root,
-            ep,
-            registry_host,
-            Role::Mirror,
-            &mut plan.problems,
-        );
-        plan.endpoints.push(e);
     }
-    if let Some(d) = &host.default {
-        let e = to_endpoint(
-            cfg,
-            root,
-            d,
-            registry_host,
-            Role::Upstream,
-            &mut plan.problems,
-        );
-        plan.endpoints.push(e);
+    let mut findings: Vec<Finding> = Vec::new();
+    for p in problems {
+        if !findings.contains(&p) {
+            findings.push(p);
+        }
+    }
+    if !findings.is_empty() {
+        plan.sources.push(Source {
+            path: cfg.path.clone(),
+            kind: "k3s".to_owned(),
+            findings,
+        });
     }
     plan
 }
@@ -743,9 +799,93 @@ pub fn registries(cfg: &K3sConfig) -> Vec<String> {
     out
 }
 
+impl super::RuntimeConfig for K3sConfig {
+    fn registries(&self, _root: &HostRoot) -> Vec<String> {
+        registries(self)
+    }
+
+    fn plan(&self, root: &HostRoot, registry: &str, image: Option<&Reference>) -> RegistryPlan {
+        let mut plan = plan(self, root, registry);
+        if let (Some(rules), Some(image)) = (rewrites_for(self, registry), image) {
+            apply_rewrites(
+                &mut plan.endpoints,
+                rules,
+                image,
+                &self.path,
+                &mut plan.remarks,
+            );
+        }
+        plan
+    }
+}
+
+/// k3s `rewrite`: a Go regexp over the repository, applied per mirror
+/// endpoint. Without a regexp engine in the build, only the form k3s documents
+/// (`^prefix/(.*)` -> `new/prefix/$1`) is applied; any other rule is named in a
+/// remark so a person knows the mirror is asked for another path.
+fn apply_rewrites(
+    endpoints: &mut [Endpoint],
+    rules: &std::collections::BTreeMap<String, String>,
+    image: &Reference,
+    file: &str,
+    remarks: &mut Vec<String>,
+) {
+    let mut applied = None;
+    let mut unknown = Vec::new();
+    for (pattern, replacement) in rules {
+        match simple_rewrite(pattern, replacement, &image.path) {
+            Rewrite::To(path) => {
+                applied = Some(path);
+                break;
+            }
+            Rewrite::NoMatch => {}
+            Rewrite::Unsupported => unknown.push(pattern.clone()),
+        }
+    }
+    if let Some(path) = applied {
+        for ep in endpoints.iter_mut().filter(|e| e.role == Role::Mirror) {
+            ep.repository = Some(path.clone());
+        }
+    } else if !unknown.is_empty() {
+        remarks.push(format!(
+            "{file} rewrites repositories on mirrors of {} ({}); this probe asks the mirrors for {} unchanged",
+            image.domain,
+            unknown.join(", "),
+            image.path
+        ));
+    }
+}
+
+/// How a k3s rewrite rule applies to one repository path.
+enum Rewrite {
+    /// A `^literal(.*)` rule that matches: the new path.
+    To(String),
+    /// A `^literal(.*)` rule that does not match.
+    NoMatch,
+    /// Any other regexp: not evaluated here.
+    Unsupported,
+}
+
+/// Evaluate `pattern` (k3s documents `^prefix/(.*)`) on `path`.
+fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
+    let Some(prefix) = pattern
+        .strip_prefix('^')
+        .map(|b| b.strip_suffix('$').unwrap_or(b))
+        .and_then(|b| b.strip_suffix("(.*)"))
+        .filter(|p| !p.contains(|c: char| "\\.+*?()[]{}|^$".contains(c)))
+    else {
+        return Rewrite::Unsupported;
+    };
+    match path.strip_prefix(prefix) {
+        Some(rest) => Rewrite::To(replacement.replace("${1}", rest).replace("$1", rest)),
+        None => Rewrite::NoMatch,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Secretish;
     use std::path::Path;
 
     fn fixture(name: &str) -> String {
@@ -795,7 +935,7 @@ mod tests {
         );
         let root = HostRoot::new("/host");
         let p = plan(&cfg, &root, "docker.io");
-        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert!(p.sources.is_empty(), "{:?}", p.sources);
         assert_eq!(
             urls(&p.endpoints),
             [
@@ -890,8 +1030,20 @@ configs:
         let p = plan(&cfg, &root, "docker.io");
         // The duplicate is skipped; `docker.io` as last endpoint becomes the default.
         assert_eq!(
-            p.problems,
+            p.sources
+                .iter()
+                .filter_map(Source::message)
+                .collect::<Vec<_>>(),
             ["Skipping duplicate endpoint URL 2=https://proxy.example/v3/ for docker.io"]
+        );
+        // Nothing is lost by a duplicate: a warning, at the mirror's key.
+        assert_eq!(
+            (
+                p.sources[0].path.as_str(),
+                p.sources[0].severity(),
+                p.sources[0].line()
+            ),
+            (REGISTRIES_YAML, Severity::Warning, Some(6))
         );
         assert_eq!(
             urls(&p.endpoints),
@@ -940,6 +1092,37 @@ configs:
             registries(&cfg),
             ["docker.io", "mirror.local:5000", "proxy.example"]
         );
+    }
+
+    /// What k3s skips is an error at the key's line; a bad `auth` too.
+    #[test]
+    fn skipped_entries_are_errors_at_their_key() {
+        let text = "# registries\nmirrors:\n  docker.io:\n    endpoint:\n      - \"ftp://u:s3cret@bad\"\n  \"quay.io\": {endpoint: [\"https://q.test\"]}\nconfigs:\n  'q.test':\n    auth:\n      auth: \"bm8tY29sb24=\"\n";
+        let r = parse(text).unwrap();
+        assert_eq!(r.mirror_lines.get("docker.io"), Some(&3));
+        assert_eq!(r.mirror_lines.get("quay.io"), Some(&6));
+        assert_eq!(r.config_lines.get("q.test"), Some(&8));
+        let cfg = cfg_of(text, false);
+        let root = HostRoot::new("/host");
+        let p = plan(&cfg, &root, "docker.io");
+        let f = &p.sources[0].findings[0];
+        assert_eq!((f.severity, f.line), (Severity::Error, Some(3)));
+        assert!(
+            f.message
+                .starts_with("Ignoring invalid endpoint URL 0=ftp://bad"),
+            "{f:?}"
+        );
+        assert!(!f.message.contains("s3cret"), "{f:?}");
+        // Every plan renders every registry, as k3s does at start: the
+        // docker.io finding comes along, then quay.io's mirror's auth.
+        let p = plan(&cfg, &root, "quay.io");
+        let f = &p.sources[0].findings[1];
+        assert_eq!((f.severity, f.line), (Severity::Error, Some(8)));
+        assert!(
+            f.message.contains("does not decode to user:password"),
+            "{f:?}"
+        );
+        assert!(p.endpoints[0].credential.is_none());
     }
 
     #[test]
@@ -1130,7 +1313,7 @@ configs:
             let mut r = K3sRegistries::default();
             for k in &keys {
                 r.mirrors.insert(k.clone(), Mirror { endpoints: eps.clone(), rewrites: BTreeMap::new() });
-                r.configs.insert(k.clone(), RegistryConfig { auth: Some(Auth { auth: Secret::new("!!"), ..Auth::default() }), tls: Some(Tls { cert_file: "c".into(), ..Tls::default() }) });
+                r.configs.insert(k.clone(), RegistryConfig { auth: Some(AuthConfig { auth: Secret::new("!!"), ..AuthConfig::default() }), tls: Some(Tls { cert_file: "c".into(), ..Tls::default() }) });
             }
             let cfg = K3sConfig { registries: r, path: REGISTRIES_YAML.to_owned(), disable_default_endpoint: false };
             let root = HostRoot::new("/nonexistent-probe-root");

@@ -23,7 +23,7 @@
 //! values are [`Secret`]s: they may carry cloud keys.
 
 use super::dockercfg::{self, DockerConfig, Format};
-use super::{ParseError, Source};
+use super::{ParseError, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::Credential;
@@ -341,6 +341,7 @@ struct FlagAt {
     value: String,
     at: String,
     file: String,
+    line: usize,
 }
 
 /// The files that may carry kubelet flags, in the order a later one wins.
@@ -368,31 +369,32 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
         let Ok(text) = root.read_to_string(&file) else {
             continue;
         };
-        let mut named = false;
+        // Every flag file read is listed, with or without the flags we look for.
+        super::merge_sources(&mut sources, [Source::ok(&file, "kubelet")]);
         for (flag, slot) in [
             (CONFIG_FLAG, &mut config),
             (BIN_DIR_FLAG, &mut bin_dir),
             (ROOT_DIR_FLAG, &mut root_dir),
         ] {
             if let Some((value, line)) = kubelet_flag(&text, flag) {
-                named = true;
                 *slot = Some(FlagAt {
                     value,
                     at: format!("{file}:{line}"),
                     file: file.clone(),
+                    line,
                 });
             }
-        }
-        if named {
-            super::node::push_unique(&mut sources, [Source::ok(&file, "kubelet")]);
         }
     }
     if let Some(cfg) = &config {
         out.providers = read_providers(root, cfg, bin_dir.as_ref(), &mut sources);
     } else if let Some(bin) = &bin_dir {
-        sources.push(Source::error(
+        // The kubelet starts; the flag does nothing: risky, not broken.
+        sources.push(Source::finding(
             &bin.file,
             "kubelet",
+            Severity::Warning,
+            Some(bin.line),
             format!(
                 "--{BIN_DIR_FLAG} is set ({}) but --{CONFIG_FLAG} is not: the kubelet registers no credential provider",
                 bin.at
@@ -403,7 +405,9 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
     out.bin_dir = bin_dir.map(|f| (f.value, f.at));
     let root_dir = root_dir.map_or_else(|| DEFAULT_ROOT_DIR.to_owned(), |f| f.value);
     out.docker_config = find_docker_config(root, &root_dir, &mut sources);
-    (out, sources)
+    let mut merged = Vec::new();
+    super::merge_sources(&mut merged, sources);
+    (out, merged)
 }
 
 /// readCredentialProviderConfig: one file, or every `*.json`/`*.yaml`/`*.yml`
@@ -459,18 +463,22 @@ fn read_providers(
             }
         };
         match parse_credential_provider_config(&text) {
-            Err(e) => sources.push(Source::error(
+            Err(e) => sources.push(Source::parse_error(
                 &file,
                 "kubelet",
-                format!("{e}; the kubelet does not start with this credential provider config"),
+                &e.with_consequence(
+                    "the kubelet does not start with this credential provider config",
+                ),
             )),
             Ok(parsed) => {
                 sources.push(Source::ok(&file, "kubelet"));
                 for p in parsed.providers {
                     if providers.iter().any(|q| q.provider.name == p.name) {
-                        sources.push(Source::error(
+                        sources.push(Source::finding(
                             &file,
                             "kubelet",
+                            Severity::Error,
+                            Some(p.line),
                             format!(
                                 "line {}: duplicate provider name {:?} found in configuration file(s)",
                                 p.line, p.name
@@ -489,9 +497,11 @@ fn read_providers(
     }
     let Some(bin) = bin_dir else {
         if !providers.is_empty() {
-            sources.push(Source::error(
+            sources.push(Source::finding(
                 &cfg.file,
                 "kubelet",
+                Severity::Error,
+                Some(cfg.line),
                 format!(
                     "--{CONFIG_FLAG} is set ({}) without --{BIN_DIR_FLAG}: the kubelet cannot run any provider",
                     cfg.at
@@ -504,9 +514,11 @@ fn read_providers(
     for p in &mut providers {
         let exe = format!("{dir}/{}", p.provider.name);
         if !root.exists(&exe) {
-            sources.push(Source::error(
+            sources.push(Source::finding(
                 &p.file,
                 "kubelet",
+                Severity::Error,
+                Some(p.provider.line),
                 format!(
                     "line {}: kubelet cannot run provider {}: {exe} not found (--{BIN_DIR_FLAG} in {})",
                     p.provider.line, p.provider.name, bin.at
@@ -560,9 +572,11 @@ fn find_docker_config(
                 }
             };
             match dockercfg::parse(&text) {
-                Err(e) => sources.push(Source::error(
+                Err(e) => sources.push(Source::finding(
                     path,
                     "kubelet",
+                    Severity::Error,
+                    Some(e.line),
                     format!("{e}; the kubelet skips it"),
                 )),
                 Ok(mut cfg) => {
@@ -588,7 +602,7 @@ fn find_docker_config(
 }
 
 impl KubeletCredentials {
-    /// The providers the kubelet would call for `image` (see [`matches`]).
+    /// The providers the kubelet would call for `image` (see [`matches()`]).
     #[must_use]
     pub fn providers_for(&self, image: &str) -> Vec<&NodeProvider> {
         self.providers
@@ -946,6 +960,22 @@ mod tests {
                 "line 12: kubelet cannot run provider ecr: /opt/cp/bin/ecr not found (--image-credential-provider-bin-dir in /etc/systemd/system/kubelet.service.d/20-cp.conf:2)"
             )
         );
+        assert_eq!(
+            (missing.severity(), missing.line()),
+            (Severity::Error, Some(12))
+        );
+        let at = |path: &str| {
+            let s = sources.iter().find(|s| s.path == path).unwrap();
+            (s.severity(), s.line())
+        };
+        assert_eq!(
+            at("/etc/kubernetes/cp/20-broken.yaml"),
+            (Severity::Error, Some(4))
+        );
+        assert_eq!(
+            at("/var/lib/kubelet/config.json"),
+            (Severity::Error, Some(2))
+        );
         let broken = sources
             .iter()
             .find(|s| s.path == "/etc/kubernetes/cp/20-broken.yaml")
@@ -979,6 +1009,28 @@ mod tests {
         for s in &sources {
             assert!(!format!("{s:?}").contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn a_bin_dir_without_a_config_is_a_warning_at_its_line() {
+        let r = Root::new();
+        r.put(
+            "/etc/default/kubelet",
+            "# AKS\nKUBELET_FLAGS=--v=2 --image-credential-provider-bin-dir=/opt/cp\n",
+        );
+        let (k, sources) = r.discover();
+        assert!(k.providers.is_empty());
+        let s: Vec<_> = sources
+            .iter()
+            .filter(|s| s.path == "/etc/default/kubelet")
+            .collect();
+        assert_eq!(s.len(), 1, "one entry per file: {sources:?}");
+        assert_eq!((s[0].severity(), s[0].line()), (Severity::Warning, Some(2)));
+        assert!(
+            s[0].message()
+                .unwrap()
+                .contains("registers no credential provider")
+        );
     }
 
     #[test]

@@ -1,15 +1,33 @@
-//! Config discovery: read the node's files (always through [`HostRoot`]) and
-//! turn them into targets and endpoints. Each submodule parses one format
-//! from `&str` and never touches the disk itself.
+//! Config discovery: read the node's files (always through
+//! [`crate::hostroot::HostRoot`]) and turn them into targets and endpoints,
+//! the way the node's container runtime would.
 //!
-//! Problems are collected as [`Source`]s with path, line and reason; a broken
-//! file never stops the run.
+//! The map: [`runtime`] says which runtime runs the pods. Each runtime's
+//! module reads its own files (`discover(&HostRoot) -> (Config, Vec<Source>)`)
+//! and implements [`RuntimeConfig`] ([`backend`]): [`containerd`] (with
+//! [`hosts_toml`] for `certs.d`), [`k3s`], [`crio`], [`docker`]. Shared
+//! pieces: [`proxy`] (the daemon's proxy environment and Go's rules for it),
+//! [`kubelet`] and [`dockercfg`] (the credentials the kubelet hands the
+//! runtime), [`basic_auth`] (the `auth` field), [`hostport`] (`host:port`),
+//! [`resolv`] and [`trust`] (the node's resolver and CAs). [`node`] folds
+//! them into one [`node::NodeConfig`].
+//!
+//! Each format's `parse` takes `&str` and never touches the disk; nothing
+//! here opens a connection or resolves a name. What is wrong or risky in a
+//! file is a [`Source`] finding with its [`Severity`] and line (`error`: the
+//! runtime fails on the file or ignores it; `warning`: it works, but is
+//! risky or version-dependent), one entry per file ([`merge_sources`]); a
+//! broken file never stops the run. Secrets stay [`crate::secret::Secret`]s
+//! and no finding quotes one.
 
+pub mod backend;
+pub mod basic_auth;
 pub mod containerd;
 pub mod crio;
 pub mod docker;
 pub mod dockercfg;
-pub mod hosts;
+pub mod hostport;
+pub mod hosts_toml;
 pub mod k3s;
 pub mod kubelet;
 pub mod node;
@@ -20,13 +38,7 @@ pub mod trust;
 
 use std::fmt;
 
-/// The endpoints a runtime would try for one registry, in its order, and the
-/// problems it would hit on the way (Docker, k3s; CRI-O's plan adds more).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub endpoints: Vec<crate::target::Endpoint>,
-    pub problems: Vec<String>,
-}
+pub use backend::{RegistryPlan, RuntimeConfig};
 
 /// How bad a config finding is (`CONTRACT.md`: `config_sources[].severity`).
 ///
@@ -188,15 +200,14 @@ impl Source {
     }
 }
 
-/// Add sources to a list, one entry per file (path and kind): a file seen
-/// again adds only the findings not already recorded. Per-registry builders
-/// repeat file-wide warnings for every registry.
+/// Add sources to a list, one entry per file: a path seen again adds only
+/// the findings not already recorded, and keeps the kind it was first
+/// listed with (a docker.service drop-in is read for dockerd's flags and for
+/// its proxy environment; it is one file). Per-registry builders repeat
+/// file-wide findings for every registry.
 pub fn merge_sources(sources: &mut Vec<Source>, new: impl IntoIterator<Item = Source>) {
     for s in new {
-        match sources
-            .iter_mut()
-            .find(|o| o.path == s.path && o.kind == s.kind)
-        {
+        match sources.iter_mut().find(|o| o.path == s.path) {
             Some(existing) => {
                 for f in s.findings {
                     if !existing.findings.contains(&f) {
@@ -233,6 +244,14 @@ impl ParseError {
         Self::new(Some(line_of(text, offset)), message)
     }
 
+    /// The same error with what the runtime does about it appended to the
+    /// message ("...; containerd fails to start with this file").
+    #[must_use]
+    pub(crate) fn with_consequence(mut self, consequence: &str) -> Self {
+        self.message = format!("{}; {consequence}", self.message);
+        self
+    }
+
     /// The toml crate's own syntax error, located by its span.
     pub(crate) fn from_toml(text: &str, err: &toml::de::Error) -> Self {
         let offset = err.span().map_or(0, |s| s.start);
@@ -251,6 +270,23 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// A URL (or a schemeless `host[:port][/path]`) as written in a config, for
+/// a message: user info in its authority (`user:pass@`) is cut out, since
+/// a finding must never quote a password.
+#[must_use]
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return url.to_owned();
+    };
+    let kept = &rest[at + 1..];
+    scheme.map_or_else(|| kept.to_owned(), |s| format!("{s}://{kept}"))
+}
 
 /// The 1-based line of a byte offset in `text`, for error messages. Counts
 /// bytes, so an offset inside a multi-byte character (a span from a damaged
@@ -287,4 +323,61 @@ pub(crate) fn damaged(
         mutated[i] = ch;
     }
     [truncated, mutated.into_iter().collect()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_file_with_its_worst_finding() {
+        let unit = "/etc/systemd/system/docker.service.d/http-proxy.conf";
+        let mut sources = vec![Source::ok(unit, "docker")];
+        merge_sources(
+            &mut sources,
+            [
+                Source::ok(unit, "proxy"),
+                Source::warning("/etc/containerd/config.toml", "containerd", "risky").at_line(3),
+                Source::error("/etc/containerd/config.toml", "containerd", "broken").at_line(7),
+                Source::warning("/etc/containerd/config.toml", "containerd", "risky").at_line(3),
+            ],
+        );
+        assert_eq!(sources.len(), 2);
+        assert_eq!(
+            (sources[0].kind.as_str(), sources[0].severity()),
+            ("docker", Severity::Ok)
+        );
+        let toml = &sources[1];
+        assert_eq!(toml.findings.len(), 2, "the repeated warning is kept once");
+        assert_eq!((toml.severity(), toml.line()), (Severity::Error, Some(7)));
+        assert_eq!(toml.message().as_deref(), Some("broken; risky"));
+        assert_eq!(toml.error_message().as_deref(), Some("broken; risky"));
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_user_info() {
+        for (input, want) in [
+            (
+                "https://u:pw@mirror.test:5000/v2?x",
+                "https://mirror.test:5000/v2?x",
+            ),
+            ("u:pw@mirror.test/x", "mirror.test/x"),
+            ("https://mirror.test/a@b", "https://mirror.test/a@b"),
+            ("https://HostIP1:Port1", "https://HostIP1:Port1"),
+            ("", ""),
+        ] {
+            assert_eq!(without_userinfo(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_keep_their_line_and_consequence() {
+        let e = ParseError::at("a\nb = [\n", 4, "unclosed array").with_consequence("it fails");
+        let s = Source::parse_error("/f", "k", &e);
+        assert_eq!((s.severity(), s.line()), (Severity::Error, Some(2)));
+        assert_eq!(
+            s.message().as_deref(),
+            Some("line 2: unclosed array; it fails")
+        );
+    }
 }

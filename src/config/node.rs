@@ -9,18 +9,20 @@
 //! `registries.yaml` (k3s renders it into [`k3s::HOSTS_DIR`] at start, the
 //! same view; that directory is read only when registries.yaml is absent);
 //! CRI-O `registries.conf(.d)` + `crio.conf(.d)`; Docker `daemon.json`, its
-//! unit flags and `daemon.json` `proxies`.
+//! unit flags and `daemon.json` `proxies`. After discovery it talks to the
+//! runtime's config only through [`RuntimeConfig`], then applies the
+//! daemon's proxy environment and the kubelet's credentials on top.
 //!
 //! It reads only through [`HostRoot`] (via each format's `discover`) and never
-//! touches the network. Problems become [`Source`]s or target remarks; a broken
-//! file never stops a run.
+//! touches the network. Problems become [`Source`]s (one per file) or target
+//! remarks; a broken file never stops a run.
 
 use super::runtime::{self, Runtime};
-use super::{Source, containerd, crio, docker, hosts, k3s, kubelet, proxy};
+use super::{RuntimeConfig, Source, containerd, crio, docker, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
-use crate::target::{Endpoint, Role, Target};
-use std::path::Path;
+use crate::target::{Endpoint, Target};
+use std::sync::Arc;
 
 /// The registry config of the runtime the node's kubelet uses.
 #[derive(Clone, Debug)]
@@ -34,15 +36,8 @@ pub struct NodeConfig {
     pub notes: Vec<String>,
     /// The kubelet's own credential sources (providers, its docker config).
     pub kubelet: kubelet::KubeletCredentials,
-    backend: Backend,
-}
-
-#[derive(Clone, Debug)]
-enum Backend {
-    Containerd(containerd::ContainerdConfig),
-    K3s(k3s::K3sConfig),
-    Crio(crio::CrioConfig),
-    Docker(docker::DockerConfig),
+    /// The runtime's registry config, behind the one shape all runtimes share.
+    backend: Arc<dyn RuntimeConfig>,
 }
 
 /// Docker Hub, the registry every runtime defaults to.
@@ -74,11 +69,13 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
         sources.push(Source::ok(path, "runtime"));
     }
     let mut notes = Vec::new();
-    let backend = match runtime {
+    // dockerd's daemon.json `proxies` and where they are, applied below.
+    let mut docker_proxies = None;
+    let backend: Arc<dyn RuntimeConfig> = match runtime {
         Runtime::Containerd | Runtime::Unknown => {
             let (cfg, s) = containerd::discover(root);
             push_unique(&mut sources, s);
-            Backend::Containerd(cfg)
+            Arc::new(cfg)
         }
         Runtime::K3s => {
             let (cfg, s) = k3s::discover(root);
@@ -91,7 +88,7 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
                         k3s::HOSTS_DIR
                     ));
                 }
-                Backend::K3s(cfg)
+                Arc::new(cfg)
             } else {
                 // No registries.yaml: what k3s's containerd reads is the rendered directory.
                 notes.push(format!(
@@ -105,24 +102,23 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
                     ..containerd::ContainerdConfig::default()
                 };
                 k3s::HOSTS_DIR.clone_into(&mut c.registry.config_path);
-                Backend::Containerd(c)
+                Arc::new(c)
             }
         }
         Runtime::Crio => {
             let (cfg, s) = crio::discover(root);
             push_unique(&mut sources, s);
-            Backend::Crio(cfg)
+            Arc::new(cfg)
         }
         Runtime::Docker => {
             let (cfg, s) = docker::discover(root);
             push_unique(&mut sources, s);
-            for p in &cfg.problems {
-                push_unique(
-                    &mut sources,
-                    [Source::error(&cfg.daemon_json, "docker", p.clone())],
-                );
-            }
-            Backend::Docker(cfg)
+            let at = cfg
+                .proxies_source
+                .clone()
+                .unwrap_or_else(|| cfg.daemon_json.clone());
+            docker_proxies = Some((cfg.proxies.clone(), format!("{at} (proxies)")));
+            Arc::new(cfg)
         }
     };
     let daemon = match runtime {
@@ -153,20 +149,13 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
             "kubelet reads node credentials from {path} and passes them with each pull"
         ));
     }
-    if let Backend::Docker(cfg) = &backend {
-        let p = &cfg.proxies;
-        if p.http_proxy.is_some() || p.https_proxy.is_some() || p.no_proxy.is_some() {
-            let at = cfg
-                .proxies_source
-                .clone()
-                .unwrap_or_else(|| cfg.daemon_json.clone());
-            env = env.with_docker_proxies(
-                p.http_proxy.as_deref(),
-                p.https_proxy.as_deref(),
-                p.no_proxy.as_deref(),
-                &format!("{at} (proxies)"),
-            );
-        }
+    if let Some((p, at)) = &docker_proxies {
+        env = env.with_docker_proxies(
+            p.http_proxy.as_ref(),
+            p.https_proxy.as_ref(),
+            p.no_proxy.as_ref(),
+            at,
+        );
     }
     (
         NodeConfig {
@@ -191,7 +180,7 @@ impl NodeConfig {
             proxy: proxy::ProxyEnv::default(),
             notes: Vec::new(),
             kubelet: kubelet::KubeletCredentials::default(),
-            backend: Backend::Containerd(containerd::ContainerdConfig::default()),
+            backend: Arc::new(containerd::ContainerdConfig::default()),
         }
     }
 
@@ -205,12 +194,7 @@ impl NodeConfig {
     /// default) when it is not among them.
     #[must_use]
     pub fn registries(&self, root: &HostRoot) -> Vec<String> {
-        let mut out = match &self.backend {
-            Backend::Containerd(c) => containerd::registries(c, root),
-            Backend::K3s(c) => k3s::registries(c),
-            Backend::Crio(c) => crio::registries(c),
-            Backend::Docker(c) => docker::registries(c),
-        };
+        let mut out = self.backend.registries(root);
         if !out.iter().any(|r| r == DOCKER_HUB) {
             out.push(DOCKER_HUB.to_owned());
         }
@@ -228,45 +212,13 @@ impl NodeConfig {
         registry: &str,
         image: Option<&Reference>,
     ) -> (Target, Vec<Source>) {
-        let mut sources = Vec::new();
-        let mut remarks = Vec::new();
-        let mut endpoints = match &self.backend {
-            Backend::Containerd(cfg) => {
-                let (h, s) = containerd::registry_hosts(cfg, root, registry);
-                sources.extend(s);
-                remarks.extend(containerd_remarks(cfg, root, registry));
-                h.into_iter().map(|h| h.endpoint).collect()
-            }
-            Backend::K3s(cfg) => {
-                let plan = k3s::plan(cfg, root, registry);
-                for p in plan.problems {
-                    sources.push(Source::error(&cfg.path, "k3s", p));
-                }
-                let mut eps = plan.endpoints;
-                if let (Some(rules), Some(image)) = (k3s::rewrites_for(cfg, registry), image) {
-                    apply_k3s_rewrites(&mut eps, rules, image, &cfg.path, &mut remarks);
-                }
-                eps
-            }
-            Backend::Crio(cfg) => {
-                let what = image.map_or_else(|| registry.to_owned(), ToString::to_string);
-                let by_digest = image.is_some_and(|r| r.digest.is_some());
-                let plan = crio::plan(cfg, root, &what, by_digest);
-                if let Some(why) = plan.blocked {
-                    remarks.push(format!(
-                        "{why}: CRI-O refuses every pull from it; remove `blocked = true` there to allow it"
-                    ));
-                }
-                remarks.extend(plan.problems);
-                remarks.extend(crio_remarks(cfg, registry));
-                plan.endpoints
-            }
-            Backend::Docker(cfg) => {
-                let plan = docker::plan(cfg, root, registry);
-                remarks.extend(plan.problems);
-                plan.endpoints
-            }
-        };
+        let super::RegistryPlan {
+            mut endpoints,
+            mut remarks,
+            sources,
+            // Already a remark; `Target` has no field of its own for it yet.
+            blocked: _,
+        } = self.backend.plan(root, registry, image);
         for ep in &mut endpoints {
             self.apply_proxy(ep);
         }
@@ -319,141 +271,10 @@ impl NodeConfig {
     }
 }
 
-/// Config facts containerd users trip over, for one registry.
-fn containerd_remarks(
-    cfg: &containerd::ContainerdConfig,
-    root: &HostRoot,
-    registry: &str,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(paths) = containerd::effective_config_path(cfg) else {
-        return out;
-    };
-    let Some(dir) = hosts::find_host_dir(root, &paths, registry) else {
-        return out;
-    };
-    // hostDirFromRoots tries every name under one root before the next root,
-    // so a `_default` there wins over Docker's per-host directory.
-    if dir.file_name().is_some_and(|n| n == "_default") {
-        let docker_dir = Path::new(docker::CERTS_D).join(hosts::host_directory(registry));
-        let docker_dir_plain = Path::new(docker::CERTS_D).join(registry);
-        if let Some(shadowed) = [docker_dir, docker_dir_plain]
-            .into_iter()
-            .find(|d| root.resolve(d).is_dir())
-        {
-            out.push(format!(
-                "containerd uses {} for {registry}, which shadows {}: its certificates are not used; move them to a {registry} directory next to _default",
-                dir.display(),
-                shadowed.display()
-            ));
-        }
-    }
-    if cfg.version >= 3 && paths.len() > 1 {
-        let first = paths.first().map(String::as_str).unwrap_or_default();
-        let which = if dir.starts_with(first) {
-            "the first"
-        } else {
-            "a later"
-        };
-        out.push(format!(
-            "{registry}'s hosts directory {} is in {which} entry of config_path {:?}: containerd 2.1+ pulls through the transfer service, which reads config_path as one directory (containerd#12415, #12808), so it may be ignored unless the CRI plugin pulls locally (use_local_image_pull = true)",
-            dir.display(),
-            paths.join(":")
-        ));
-    }
-    out
-}
-
-/// CRI-O's `insecure_registries` in crio.conf: honoured before 1.35, ignored since.
-fn crio_remarks(cfg: &crio::CrioConfig, registry: &str) -> Vec<String> {
-    let listed = cfg
-        .crio
-        .insecure_registries
-        .iter()
-        .flatten()
-        .any(|r| r == registry);
-    let insecure_in_conf = crio::find_registry(&cfg.registries, registry)
-        .is_some_and(|r| r.insecure && r.prefix == registry);
-    if !listed || insecure_in_conf {
-        return Vec::new();
-    }
-    let at = cfg
-        .crio
-        .insecure_registries_source
-        .as_deref()
-        .unwrap_or(crio::CRIO_CONF);
-    vec![format!(
-        "{registry} is in crio.conf insecure_registries ({at}), which CRI-O 1.35+ ignores: add a [[registry]] with location = \"{registry}\" and insecure = true to registries.conf"
-    )]
-}
-
-/// k3s `rewrite`: a Go regexp over the repository, applied per mirror
-/// endpoint. Without a regexp engine in the build, only the form k3s documents
-/// (`^prefix/(.*)` -> `new/prefix/$1`) is applied; any other rule is named in a
-/// remark so a person knows the mirror is asked for another path.
-fn apply_k3s_rewrites(
-    endpoints: &mut [Endpoint],
-    rules: &std::collections::BTreeMap<String, String>,
-    image: &Reference,
-    file: &str,
-    remarks: &mut Vec<String>,
-) {
-    let mut applied = None;
-    let mut unknown = Vec::new();
-    for (pattern, replacement) in rules {
-        match simple_rewrite(pattern, replacement, &image.path) {
-            Rewrite::To(path) => {
-                applied = Some(path);
-                break;
-            }
-            Rewrite::NoMatch => {}
-            Rewrite::Unsupported => unknown.push(pattern.clone()),
-        }
-    }
-    if let Some(path) = applied {
-        for ep in endpoints.iter_mut().filter(|e| e.role == Role::Mirror) {
-            ep.repository = Some(path.clone());
-        }
-    } else if !unknown.is_empty() {
-        remarks.push(format!(
-            "{file} rewrites repositories on mirrors of {} ({}); this probe asks the mirrors for {} unchanged",
-            image.domain,
-            unknown.join(", "),
-            image.path
-        ));
-    }
-}
-
-/// How a k3s rewrite rule applies to one repository path.
-enum Rewrite {
-    /// A `^literal(.*)` rule that matches: the new path.
-    To(String),
-    /// A `^literal(.*)` rule that does not match.
-    NoMatch,
-    /// Any other regexp: not evaluated here.
-    Unsupported,
-}
-
-/// Evaluate `pattern` (k3s documents `^prefix/(.*)`) on `path`.
-fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
-    let Some(prefix) = pattern
-        .strip_prefix('^')
-        .map(|b| b.strip_suffix('$').unwrap_or(b))
-        .and_then(|b| b.strip_suffix("(.*)"))
-        .filter(|p| !p.contains(|c: char| "\\.+*?()[]{}|^$".contains(c)))
-    else {
-        return Rewrite::Unsupported;
-    };
-    match path.strip_prefix(prefix) {
-        Some(rest) => Rewrite::To(replacement.replace("${1}", rest).replace("$1", rest)),
-        None => Rewrite::NoMatch,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{Credential, ProxyUrl, Scheme};
+    use crate::target::{Credential, ProxyUrl, Role, Scheme};
     use std::path::PathBuf;
 
     /// A node root in a temp dir, built from the shared fixtures.
@@ -1008,6 +829,17 @@ mod tests {
             .unwrap();
         let why = broken.message().unwrap();
         assert!(why.contains("line 2"), "{why}");
+        assert_eq!(
+            (broken.severity(), broken.line()),
+            (crate::config::Severity::Error, Some(2))
+        );
+        assert_eq!(
+            sources
+                .iter()
+                .filter(|s| s.path == "/etc/containerd/config.toml")
+                .count(),
+            1
+        );
         assert_eq!(
             urls(&t),
             [(s("https://registry-1.docker.io/v2/"), Role::Upstream)]

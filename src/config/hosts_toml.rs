@@ -1,18 +1,23 @@
 //! containerd's per-registry host directories: `<config_path>/<host>/hosts.toml`
-//! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback.
+//! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback. (The node's
+//! `/etc/hosts` is [`super::resolv`]'s, not this module's.)
 //!
 //! A port of containerd's `core/remotes/docker/config/hosts.go`
 //! (`ConfigureHosts`, `parseHostsFile`, `parseHostConfig`, `getSortedHosts`,
 //! `loadHostDir`, `loadCertFiles`, `HostDirFromRoot`, `hostDirectory`) and
 //! `config_unix.go` (`hostPaths`), so the endpoints come out in the order and
-//! with the schemes containerd itself would use.
+//! with the schemes containerd itself would use, one [`HostEntry`] each.
 //!
 //! [`parse`] takes `&str` and never touches the disk; only [`discover`],
 //! [`load_host_dir`] and [`registries`] read files, always through
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
-//! re-rooted with [`HostRoot::resolve`] when endpoints are built.
+//! re-rooted with [`HostRoot::resolve`] when endpoints are built. A
+//! `hosts.toml` containerd ignores (it does not parse, or a host has no
+//! `[host."..."]` header) is an `error` finding at its line. Header values
+//! stay [`Secret`]s.
 
-use crate::config::{ParseError, Source, line_of};
+use crate::config::hostport::split_authority;
+use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -79,10 +84,10 @@ impl HostConfig {
 pub struct HostsFile {
     /// `[host."..."]` entries in file order, then the top-level entry.
     pub hosts: Vec<HostConfig>,
-    /// Hosts defined only through dotted keys or inline tables: go-toml's
-    /// tree walk in `getSortedHosts` only sees `[host."..."]` headers, so
-    /// containerd silently skips these.
-    pub ignored: Vec<String>,
+    /// Hosts defined only through dotted keys or inline tables, with the
+    /// line of their key: go-toml's tree walk in `getSortedHosts` only sees
+    /// `[host."..."]` headers, so containerd silently skips these.
+    pub ignored: Vec<(String, usize)>,
 }
 
 /// Parse a `hosts.toml`. Errors are the ones containerd's `parseHostsFile`
@@ -117,7 +122,7 @@ pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
                 ));
             }
             if !order.iter().any(|(n, _)| n == name.get_ref().as_ref()) {
-                ignored.push(name.get_ref().to_string());
+                ignored.push((name.get_ref().to_string(), line_of(text, name.span().start)));
             }
         }
         for (name, offset) in &order {
@@ -414,39 +419,6 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts, String> {
     })
 }
 
-/// `host[:port]` or `[v6][:port]` into host (no brackets) and port, if any.
-pub(crate) fn split_authority(authority: &str) -> Result<(String, Option<u16>), String> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "missing ']' in host".to_owned())?;
-        match after.strip_prefix(':') {
-            Some(p) => (host, Some(p)),
-            None if after.is_empty() => (host, None),
-            None => return Err(format!("invalid host {authority:?}")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            // Go's net.SplitHostPort refuses a bare IPv6 literal: it is all host.
-            Some((h, _)) if h.contains(':') => (authority, None),
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("empty host".to_owned());
-    }
-    let port = match port {
-        None | Some("") => None,
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(
-            p.parse::<u16>()
-                .map_err(|_| format!("invalid port {p:?}"))?,
-        ),
-        Some(p) => return Err(format!("invalid port {p:?}")),
-    };
-    Ok((host.to_owned(), port))
-}
-
 /// Go's `path.Clean` for the absolute paths found in URLs.
 pub(crate) fn clean_path(path: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
@@ -585,11 +557,13 @@ pub struct HostDir {
     pub hosts: HostsFile,
 }
 
-/// One host as containerd's resolver would use it. `endpoint` carries the
-/// same facts (`http_fallback`, `dial_timeout`) for the probe; these fields
-/// keep the parser's view for table tests.
+/// One host as containerd's resolver would use it (an entry of its
+/// `[]docker.RegistryHost`; not [`crate::reference::RegistryHost`], which is
+/// a `--registry` value). `endpoint` carries the same facts (`http_fallback`,
+/// `dial_timeout`) for the probe; these fields keep the parser's view for
+/// table tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistryHost {
+pub struct HostEntry {
     pub endpoint: Endpoint,
     /// containerd tries HTTPS first and retries over plain HTTP on a TLS
     /// failure (`docker.NewHTTPFallback`). `endpoint.scheme` is then `Https`.
@@ -630,7 +604,7 @@ fn abs_node_path(p: &str, dir: &Path) -> PathBuf {
 /// entry without a host, then turn each entry into an endpoint, switching
 /// `http` hosts with TLS settings to HTTPS-with-HTTP-fallback.
 #[must_use]
-pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<RegistryHost> {
+pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<HostEntry> {
     let mut hosts = dir.map_or_else(|| vec![HostConfig::empty()], |d| d.hosts.hosts.clone());
     if let Some(last) = hosts.last_mut()
         && last.host.is_empty()
@@ -744,7 +718,7 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
             dial_timeout: h.dial_timeout,
             repository: None,
         };
-        out.push(RegistryHost {
+        out.push(HostEntry {
             endpoint,
             http_fallback,
             dial_timeout: h.dial_timeout,
@@ -783,19 +757,30 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
         Ok(text) if !text.is_empty() => match parse(&text) {
             Ok(hosts) => {
                 sources.push(Source::ok(file.display().to_string(), "hosts.toml"));
-                for name in &hosts.ignored {
-                    sources.push(Source::error(
+                for (name, line) in &hosts.ignored {
+                    sources.push(Source::finding(
                         file.display().to_string(),
                         "hosts.toml",
+                        Severity::Error,
+                        Some(*line),
                         format!("host {name:?} is not declared with a [host.\"...\"] header; containerd skips it"),
                     ));
                 }
-                return (HostDir { dir: dir.to_owned(), file: Some(file), hosts }, sources);
+                return (
+                    HostDir {
+                        dir: dir.to_owned(),
+                        file: Some(file),
+                        hosts,
+                    },
+                    sources,
+                );
             }
-            Err(e) => sources.push(Source::error(
+            Err(e) => sources.push(Source::parse_error(
                 file.display().to_string(),
                 "hosts.toml",
-                format!("{e}; containerd ignores this file and uses only the directory's certificate files"),
+                &e.with_consequence(
+                    "containerd ignores this file and uses only the directory's certificate files",
+                ),
             )),
         },
         Ok(_) => {}
@@ -842,7 +827,7 @@ pub fn discover_hosts(
     root: &HostRoot,
     config_paths: &[String],
     registry_host: &str,
-) -> (Vec<RegistryHost>, Vec<Source>) {
+) -> (Vec<HostEntry>, Vec<Source>) {
     match find_host_dir(root, config_paths, registry_host) {
         Some(dir) => {
             let (host_dir, sources) = load_host_dir(root, &dir);
@@ -1041,7 +1026,7 @@ mod tests {
         // Dotted keys never become a header: containerd skips the host.
         let f = parse("[host]\n\"https://dotted\".capabilities = [\"pull\"]\n").unwrap();
         assert_eq!(f.hosts.len(), 1);
-        assert_eq!(f.ignored, ["https://dotted"]);
+        assert_eq!(f.ignored, [("https://dotted".to_owned(), 2)]);
     }
 
     #[test]
@@ -1320,6 +1305,10 @@ mod tests {
         );
         let err = sources[0].message().unwrap();
         assert!(err.starts_with("line 3: unknown capability fly"), "{err}");
+        assert_eq!(
+            (sources[0].severity(), sources[0].line()),
+            (Severity::Error, Some(3))
+        );
 
         let mut regs = registries(&root, &paths);
         regs.sort();
