@@ -1,7 +1,7 @@
 //! containerd's `/etc/containerd/config.toml`: the CRI plugin's registry
 //! settings (`config_path`, the deprecated `mirrors`/`configs`/`auths`, and
 //! `headers`), its `imports`, and the endpoints they give a registry
-//! ([`ContainerdConfig`] implements [`super::RuntimeConfig`]). The
+//! ([`ContainerdConfig`] implements [`super::backend::RuntimeConfig`]). The
 //! `certs.d/<host>/hosts.toml` side is [`super::hosts_toml`].
 //!
 //! Sources ported: `internal/cri/config/config.go` (`Registry`,
@@ -800,7 +800,7 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
     out
 }
 
-impl super::RuntimeConfig for ContainerdConfig {
+impl super::backend::RuntimeConfig for ContainerdConfig {
     fn registries(&self, root: &HostRoot) -> Vec<String> {
         registries(self, root)
     }
@@ -810,9 +810,9 @@ impl super::RuntimeConfig for ContainerdConfig {
         root: &HostRoot,
         registry: &str,
         _image: Option<&crate::reference::Reference>,
-    ) -> super::RegistryPlan {
+    ) -> super::backend::RegistryPlan {
         let (hosts, sources) = registry_hosts(self, root, registry);
-        super::RegistryPlan {
+        super::backend::RegistryPlan {
             endpoints: hosts.into_iter().map(|h| h.endpoint).collect(),
             remarks: remarks(self, root, registry),
             sources,

@@ -12,7 +12,7 @@
 //! (now containers/container-libs `image/pkg/sysregistriesv2/`) and
 //! `docker/docker_client.go` / `docker_image_src.go`.
 //!
-//! [`CrioConfig`] implements [`super::RuntimeConfig`]: a `blocked` registry
+//! [`CrioConfig`] implements [`super::backend::RuntimeConfig`]: a `blocked` registry
 //! is the plan's `blocked` (no endpoint); a `certs.d` CRI-O fails on, or a
 //! mirror a blocked registry covers, is an `error` finding of that file;
 //! crio.conf's `insecure_registries`, ignored by CRI-O 1.35+, a `warning`.
@@ -159,7 +159,7 @@ pub struct PullSource {
 }
 
 /// What a pull of one reference would contact, and why not when it would
-/// not: [`super::RegistryPlan`] plus the pull sources it came from.
+/// not: [`super::backend::RegistryPlan`] plus the pull sources it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullPlan {
     /// In the runtime's order. An insecure location yields one `https`
@@ -1091,7 +1091,7 @@ pub fn registries(cfg: &CrioConfig) -> Vec<String> {
     out
 }
 
-impl super::RuntimeConfig for CrioConfig {
+impl super::backend::RuntimeConfig for CrioConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }
@@ -1101,7 +1101,7 @@ impl super::RuntimeConfig for CrioConfig {
         root: &HostRoot,
         registry: &str,
         image: Option<&crate::reference::Reference>,
-    ) -> super::RegistryPlan {
+    ) -> super::backend::RegistryPlan {
         let what = image.map_or_else(|| registry.to_owned(), ToString::to_string);
         let by_digest = image.is_some_and(|r| r.digest.is_some());
         let p = plan(self, root, &what, by_digest);
@@ -1113,7 +1113,7 @@ impl super::RuntimeConfig for CrioConfig {
         }
         remarks.extend(p.problems);
         remarks.extend(insecure_registries_remark(self, registry));
-        super::RegistryPlan {
+        super::backend::RegistryPlan {
             endpoints: p.endpoints,
             remarks,
             sources: p.findings,

@@ -14,7 +14,7 @@
 //! `registry/service_v2.go` (`lookupV2Endpoints`) and
 //! `daemon/pkg/registry/registry.go` (`newTLSConfig`, `loadTLSConfig`).
 //!
-//! [`DockerConfig`] implements [`super::RuntimeConfig`]. What dockerd refuses
+//! [`DockerConfig`] implements [`super::backend::RuntimeConfig`]. What dockerd refuses
 //! to start with is an `error` finding of the file (daemon.json or the unit)
 //! at the line that has it. `proxies` are held as [`Secret`]s and applied by
 //! the caller ([`super::proxy::ProxyEnv::with_docker_proxies`]), not here.
@@ -24,7 +24,8 @@
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::{ParseError, RegistryPlan, Severity, Source};
+use super::backend::RegistryPlan;
+use super::{ParseError, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -774,7 +775,7 @@ pub fn registries(cfg: &DockerConfig) -> Vec<String> {
     out
 }
 
-impl super::RuntimeConfig for DockerConfig {
+impl super::backend::RuntimeConfig for DockerConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }

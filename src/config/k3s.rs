@@ -1,5 +1,5 @@
 //! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`
-//! ([`K3sConfig`] implements [`super::RuntimeConfig`]).
+//! ([`K3sConfig`] implements [`super::backend::RuntimeConfig`]).
 //!
 //! k3s does not hand this file to containerd directly; at start it renders
 //! one `hosts.toml` per registry under [`HOSTS_DIR`]. This module reproduces
@@ -21,7 +21,8 @@
 //! [`plan`] only checks `certs.d` paths by re-rooting them. Secrets stay
 //! [`Secret`]s.
 
-use super::{Finding, ParseError, RegistryPlan, Severity, Source};
+use super::backend::RegistryPlan;
+use super::{Finding, ParseError, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::secret::Secret;
@@ -799,7 +800,7 @@ pub fn registries(cfg: &K3sConfig) -> Vec<String> {
     out
 }
 
-impl super::RuntimeConfig for K3sConfig {
+impl super::backend::RuntimeConfig for K3sConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }

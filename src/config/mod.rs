@@ -38,8 +38,6 @@ pub mod trust;
 
 use std::fmt;
 
-pub use backend::{RegistryPlan, RuntimeConfig};
-
 /// How bad a config finding is (`CONTRACT.md`: `config_sources[].severity`).
 ///
 /// `Error`: the runtime itself would fail on the file or ignore it (a parse

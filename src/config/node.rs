@@ -17,8 +17,9 @@
 //! touches the network. Problems become [`Source`]s (one per file) or target
 //! remarks; a broken file never stops a run.
 
+use super::backend::RuntimeConfig;
 use super::runtime::{self, Runtime};
-use super::{RuntimeConfig, Source, containerd, crio, docker, k3s, kubelet, proxy};
+use super::{Source, containerd, crio, docker, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::target::{Endpoint, Target};
@@ -212,7 +213,7 @@ impl NodeConfig {
         registry: &str,
         image: Option<&Reference>,
     ) -> (Target, Vec<Source>) {
-        let super::RegistryPlan {
+        let super::backend::RegistryPlan {
             mut endpoints,
             mut remarks,
             sources,

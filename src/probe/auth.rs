@@ -26,6 +26,7 @@ use super::context::Context;
 use super::dial::url_target;
 use super::registry_error::error_message;
 use super::result::{AuthDetail, BearerFacts, Detail, Grant, Stage, StageResult, first_failure};
+use super::session::{DEFAULT_TOKEN_LIFETIME, Session};
 use crate::code::Code;
 use crate::secret::Secret;
 use crate::target::{Credential, Endpoint, Scheme, Target};
@@ -37,25 +38,6 @@ use tokio::time::Instant;
 
 /// The `client_id` containerd sends (`authorizer.go`: "TODO: Allow setting `client_id`").
 pub const CLIENT_ID: &str = "containerd-client";
-
-/// What later stages need from auth: the header to send, and whether it
-/// carries the node's credentials (which decides `ACCESS_DENIED` vs `AUTH_REQUIRED`).
-#[derive(Clone, Debug, Default)]
-pub struct Session {
-    /// The `Authorization` value (`Bearer ...`/`Basic ...`), secret.
-    pub authorization: Option<Secret>,
-    pub scheme: Option<AuthScheme>,
-    pub credentials_used: bool,
-    /// Scopes the current token was granted for.
-    pub scopes: Vec<String>,
-    /// When a Bearer token stops being valid (its `expires_in`, or
-    /// distribution's 60 s default); `None` for Basic, which does not expire.
-    pub expires: Option<Instant>,
-}
-
-/// distribution's token default lifetime when `expires_in` is absent
-/// (`registry/auth/token`: "if `ExpiresIn` is unset, use 60 seconds").
-pub const DEFAULT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A failed authorization: the contract code, a one-line summary, and detail.
 #[derive(Clone, Debug)]

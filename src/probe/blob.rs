@@ -19,13 +19,13 @@
 //! What it must not do: report a redirect URL's query (it carries signatures),
 //! send the token or endpoint headers to another host.
 
-use super::auth::Session;
 use super::client::{Body, HostClient, Req, authority, registry_target};
 use super::context::Context;
 use super::dial::url_target;
 use super::manifest::accept_for;
 use super::registry_error::{classify, parse_errors, snippet};
 use super::result::{BlobDetail, Detail, Hop, RedirectHost, Stage, StageResult, first_failure};
+use super::session::Session;
 use crate::code::Code;
 use crate::oci::{Descriptor, digest_matches, short_digest};
 use crate::reference::Reference;

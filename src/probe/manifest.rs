@@ -10,7 +10,7 @@
 //! What it must not do: retry a 429; read more than containerd's manifest
 //! limit; show the Authorization header.
 
-use super::auth::{self, Granted, Session};
+use super::auth::{self, Granted};
 use super::challenge;
 use super::client::{
     Body, ERROR_BODY_LIMIT, HostClient, MANIFEST_LIMIT, Reply, Req, registry_target,
@@ -18,6 +18,7 @@ use super::client::{
 use super::context::Context;
 use super::registry_error::{self, classify, parse_errors};
 use super::result::{Detail, ManifestDetail, ResponseFacts, Stage, StageResult};
+use super::session::Session;
 use crate::code::Code;
 use crate::oci::{self, Descriptor, MEDIA_DOCKER_SCHEMA1};
 use crate::reference::Reference;

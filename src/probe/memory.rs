@@ -15,8 +15,8 @@
 //! Values only, behind one lock; the sequencer decides when to use them.
 //! Authorizations are [`crate::secret::Secret`]s inside [`Session`]s.
 
-use super::auth::Session;
 use super::result::StageResult;
+use super::session::Session;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};

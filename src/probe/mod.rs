@@ -34,6 +34,7 @@ pub mod proxy;
 pub mod registry_error;
 pub mod result;
 pub mod sequence;
+pub mod session;
 pub mod tcp;
 #[cfg(test)]
 mod testutil;

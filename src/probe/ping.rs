@@ -6,11 +6,11 @@
 //! It reads the answer only: no credential is sent here (the endpoint's
 //! configured headers are, as containerd sends them on every request).
 
-use super::auth::Session;
 use super::challenge::{self, Challenge};
 use super::client::{Body, ERROR_BODY_LIMIT, Failure, HostClient, Reply, Req, strip_query};
 use super::registry_error::{self, parse_errors};
 use super::result::{Detail, PingAnswer, PingDetail, Stage, StageResult};
+use super::session::Session;
 use crate::code::Code;
 use crate::target::{Endpoint, Scheme};
 use http::header::SERVER;

@@ -5,12 +5,12 @@
 //! Matching is pure (`normalize`, `platform_vector`, `select`); the stage
 //! fetches only the chosen platform's manifest, by digest.
 
-use super::auth::Session;
 use super::client::{HostClient, MANIFEST_LIMIT, registry_target};
 use super::context::Context;
 use super::manifest::{Resolved, config_of, manifest_req, short};
 use super::registry_error::{classify, parse_errors};
 use super::result::{ChosenPlatform, Detail, PlatformDetail, Stage, StageResult};
+use super::session::Session;
 use crate::code::Code;
 use crate::oci::{self, Descriptor, Platform};
 use crate::reference::Reference;

@@ -7,7 +7,6 @@
 //! failure means is decided in `verdict.rs`.
 
 use super::auth;
-use super::auth::Session;
 use super::blob;
 use super::client::HostClient;
 use super::context::Context;
@@ -18,6 +17,7 @@ use super::memory::{Backoff, Memory, Warm, WarmKey};
 use super::ping::{self, ping};
 use super::platform;
 use super::result::{Detail, FallbackDetail, PingDetail, Stage, StageResult};
+use super::session::Session;
 use crate::code::Code;
 use crate::target::{Endpoint, Target};
 use std::time::Duration;
