@@ -1914,7 +1914,11 @@ fn created_mount_points_read_as_absent() {
         .env_clear()
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let problems: Vec<_> = plan["config_sources"]
         .as_array()
@@ -1922,5 +1926,8 @@ fn created_mount_points_read_as_absent() {
         .iter()
         .filter(|s| s["severity"] != "ok")
         .collect();
-    assert!(problems.is_empty(), "made by the mounts, not by the node: {problems:?}");
+    assert!(
+        problems.is_empty(),
+        "made by the mounts, not by the node: {problems:?}"
+    );
 }
