@@ -571,6 +571,14 @@ fn find_docker_config(
                     continue;
                 }
             };
+            // An empty file (a hostPath mount point the DaemonSet created)
+            // fails to unmarshal and the kubelet goes on to the next
+            // candidate without a word (config.go `ReadDockerConfigJSONFile`
+            // logs it at V(4) only): it is absent, not broken.
+            if text.trim().is_empty() {
+                sources.push(Source::ok(path, "kubelet"));
+                continue;
+            }
             match dockercfg::parse(&text) {
                 Err(e) => sources.push(Source::finding(
                     path,
