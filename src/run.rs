@@ -12,11 +12,12 @@ use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
 use crate::probe::dns::NodeResolver;
+use crate::probe::result::{CandidateOutcome, Detail};
 use crate::probe::tls::TrustStore;
 use crate::probe::{self, Context, Depth, EndpointOutcome};
 use crate::report::{Report, TargetReport};
 use crate::secret::Secret;
-use crate::target::{Credential, Role, Scheme, Secretish, Target};
+use crate::target::{Credential, CredentialSecret, Role, Scheme, Target};
 use crate::verdict;
 use std::io;
 use std::sync::Arc;
@@ -55,11 +56,8 @@ pub struct Setup {
     pub started: Instant,
 }
 
-/// Read the node's config and build the targets. No network.
-#[expect(
-    clippy::unused_async,
-    reason = "the one setup of probe, plan and the daemon; it runs credential providers next"
-)]
+/// Read the node's config and build the targets, running the kubelet's
+/// credential providers for them (a plan runs none). No registry is asked.
 pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -69,6 +67,7 @@ pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
     let (node, node_sources) = node::discover(&root);
     config::merge_sources(&mut sources, node_sources);
     let mut targets = targets(settings, &root, &node, &creds, &mut sources);
+    node_keyring(settings, &root, &node, &mut targets, &mut sources).await;
     for t in &mut targets {
         for ep in &mut t.endpoints {
             config::trust::load_endpoint_files(&mut ep.tls);
@@ -83,6 +82,115 @@ pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
         started_at,
         started,
     })
+}
+
+/// The rest of the node's keyring for each target, after its config.json:
+/// what the kubelet's credential providers answer (run for real, in name
+/// order, each once per image; a plan runs none), and for an Azure Container
+/// Registry the node's own identity from `azure.json`, exchanged at probe
+/// time as `acr-credential-provider` does. A provider that cannot answer is
+/// a [`crate::target::ProviderFailure`]; `acr-credential-provider` failing
+/// here is only noted, since the node's identity stands in for it.
+async fn node_keyring(
+    settings: &Settings,
+    root: &HostRoot,
+    node: &NodeConfig,
+    targets: &mut [Target],
+    sources: &mut Vec<Source>,
+) {
+    use config::credential_provider as cp;
+    use std::collections::HashMap;
+    let (azure, azure_sources) = config::azure::discover(root);
+    config::merge_sources(sources, azure_sources);
+    let bin_dir = node.kubelet.bin_dir.as_ref().map(|(d, _)| d.clone());
+    let limit = settings.deadline.min(cp::KUBELET_TIMEOUT);
+    let mut answers: HashMap<
+        (String, String),
+        Result<cp::ProviderAnswer, crate::target::ProviderFailure>,
+    > = HashMap::new();
+    for t in targets.iter_mut() {
+        let name = t
+            .image
+            .as_ref()
+            .map_or_else(|| t.registry.clone(), crate::reference::Reference::name);
+        let mut providers = node.kubelet.providers_for(&name);
+        // The kubelet's keyring asks its providers in name order.
+        providers.sort_by(|a, b| a.provider.name.cmp(&b.provider.name));
+        let mut acr_provider = None;
+        for p in providers {
+            let is_acr = p.provider.name == "acr-credential-provider";
+            let key = (p.provider.name.clone(), name.clone());
+            let answer = if settings.mode == crate::cli::Mode::Plan {
+                None
+            } else if let Some(a) = answers.get(&key) {
+                Some(a.clone())
+            } else {
+                let a = match &bin_dir {
+                    Some(dir) => cp::run(root, p, dir, &name, limit).await,
+                    None => Err(crate::target::ProviderFailure {
+                        name: p.provider.name.clone(),
+                        path: p.provider.name.clone(),
+                        config: p.file.clone(),
+                        reason: "no --image-credential-provider-bin-dir: the kubelet cannot run it"
+                            .to_owned(),
+                    }),
+                };
+                answers.insert(key, a.clone());
+                Some(a)
+            };
+            match answer {
+                None => t.remarks.push(format!(
+                    "the kubelet asks credential provider {} ({}) for {name}; the probe runs it (a plan does not)",
+                    p.provider.name, p.file
+                )),
+                Some(Ok(a)) => {
+                    if !a.rerooted.is_empty() {
+                        t.remarks.push(format!(
+                            "credential provider {} ran with node paths under --root: {}",
+                            p.provider.name,
+                            a.rerooted.join(", ")
+                        ));
+                    }
+                    let creds = a.credentials(&name);
+                    if creds.is_empty() {
+                        t.remarks.push(format!(
+                            "credential provider {} answered no credential for {name}",
+                            p.provider.name
+                        ));
+                    }
+                    t.kubelet_credentials.extend(creds);
+                    if is_acr {
+                        acr_provider = Some(Ok(()));
+                    }
+                }
+                Some(Err(f)) if is_acr && azure.is_some() => {
+                    t.remarks.push(format!(
+                        "acr-credential-provider could not run here ({}); the probe exchanges the node's identity itself, as the provider would",
+                        f.reason
+                    ));
+                    acr_provider = Some(Err(()));
+                }
+                Some(Err(f)) => t.provider_failures.push(f),
+            }
+        }
+        let acr = acr_provider.is_some() || config::azure::is_acr(&t.registry);
+        if let (true, Some(az)) = (acr, &azure) {
+            let why = match acr_provider {
+                Some(Ok(())) => "checked after acr-credential-provider's answer",
+                Some(Err(())) => "standing in for acr-credential-provider",
+                None => "as acr-credential-provider would use it",
+            };
+            if let Some(c) = config::azure::credential(az, &settings.imds_endpoint, why) {
+                if acr_provider.is_none() {
+                    t.remarks.push(format!(
+                        "no kubelet credential provider matches {name}; the probe uses {} as acr-credential-provider would: if the kubelet runs none, its pulls are anonymous",
+                        config::azure::AZURE_JSON
+                    ));
+                }
+                t.kubelet_credentials.push(c);
+            }
+        }
+    }
 }
 
 /// Probe every target the settings name (or the node's config names).
@@ -169,10 +277,9 @@ pub async fn probe_targets_at(
             let ctx = Arc::clone(ctx);
             tokio::spawn(async move {
                 let started = Instant::now();
-                let outcomes =
-                    tokio::time::timeout_at(hard_stop, probe::probe_target_at(&ctx, &t, depth))
-                        .await
-                        .unwrap_or_default();
+                let outcomes = tokio::time::timeout_at(hard_stop, with_candidates(&ctx, &t, depth))
+                    .await
+                    .unwrap_or_default();
                 (outcomes, started.elapsed())
             })
         })
@@ -189,6 +296,53 @@ pub async fn probe_targets_at(
         });
     }
     reports
+}
+
+/// Probe a target as the kubelet pulls it: with each of its credentials in
+/// turn until one works (`kuberuntime_image.go` `PullImage` tries every
+/// credential the keyring gives), or with the runtime's own when it has
+/// none. The outcomes are the working credential's, else the first's; the
+/// auth stages say how every credential fared.
+async fn with_candidates(ctx: &Context, target: &Target, depth: Depth) -> Vec<EndpointOutcome> {
+    if target.kubelet_credentials.is_empty() {
+        return probe::probe_target_at(ctx, target, depth).await;
+    }
+    let mut tried: Vec<CandidateOutcome> = Vec::new();
+    let mut chosen: Option<Vec<EndpointOutcome>> = None;
+    for c in &target.kubelet_credentials {
+        let t = target.with_kubelet_credential(c);
+        let outcomes = probe::probe_target_at(ctx, &t, depth).await;
+        let v = verdict::judge(&t, &outcomes);
+        let ok = v.status != verdict::TargetStatus::Fail;
+        tried.push(CandidateOutcome {
+            source: c.source.clone(),
+            kind: c.kind().as_str(),
+            user: Some(c.username().to_owned()).filter(|u| !u.is_empty()),
+            code: v.code,
+            summary: v.message,
+        });
+        if ok {
+            chosen = Some(outcomes);
+            break;
+        }
+        if chosen.is_none() {
+            chosen = Some(outcomes);
+        }
+        if ok || ctx.time_left().is_zero() {
+            break;
+        }
+    }
+    let mut outcomes = chosen.unwrap_or_default();
+    if tried.len() > 1 {
+        for o in &mut outcomes {
+            for s in &mut o.stages {
+                if let Detail::Auth(d) = &mut s.detail {
+                    d.candidates.clone_from(&tried);
+                }
+            }
+        }
+    }
+    outcomes
 }
 
 /// A plan report over set-up targets: nothing judged.
@@ -240,13 +394,13 @@ pub fn node_name(root: &HostRoot) -> String {
 /// Credentials given on the command line, for every target.
 fn flag_credential(settings: &Settings) -> Option<Credential> {
     match (&settings.username, &settings.password) {
-        (Some(u), Some(p)) => Some(Credential {
-            secret: Secretish::Basic {
+        (Some(u), Some(p)) => Some(Credential::new(
+            CredentialSecret::Basic {
                 username: u.clone(),
                 password: Secret::new(p.expose()),
             },
-            source: "--username/--password-stdin".to_owned(),
-        }),
+            "--username/--password-stdin",
+        )),
         _ => None,
     }
 }
@@ -274,7 +428,7 @@ fn targets(
     for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
         let (mut t, s) = node.target(root, &reference.domain, Some(reference));
         config::merge_sources(sources, s);
-        with_credential(&mut t, creds.lookup(&reference.name()));
+        creds.prepend(&mut t, &reference.name());
         let mut remarks = target_remarks(input, reference, creds);
         remarks.append(&mut t.remarks);
         t.remarks = remarks;
@@ -286,27 +440,18 @@ fn targets(
         if let Some(scheme) = r.scheme {
             force_scheme(&mut t, scheme, r.port);
         }
-        with_credential(&mut t, creds.lookup(&r.domain()));
+        creds.prepend(&mut t, &r.domain());
         out.push(t);
     }
     if settings.images.is_empty() && settings.registries.is_empty() {
         for registry in node.registries(root) {
             let (mut t, s) = node.target(root, &registry, None);
             config::merge_sources(sources, s);
-            with_credential(&mut t, creds.lookup(&registry));
+            creds.prepend(&mut t, &registry);
             out.push(t);
         }
     }
     out
-}
-
-/// The kubelet-like credential, when there is one, replaces the config's on every endpoint.
-fn with_credential(target: &mut Target, credential: Option<Credential>) {
-    if let Some(c) = credential {
-        for ep in &mut target.endpoints {
-            ep.credential = Some(c.clone());
-        }
-    }
 }
 
 /// `--registry http://host:port` asks for that scheme: it replaces the scheme
@@ -369,10 +514,16 @@ impl Credentials {
         })
     }
 
-    fn lookup(&self, name: &str) -> Option<Credential> {
-        self.flag
-            .clone()
-            .or_else(|| self.docker_config.as_ref().and_then(|c| c.lookup(name)))
+    /// Put the pull secrets' credentials for `name` first among the
+    /// kubelet's: the kubelet's keyring is the union of the pod's pull
+    /// secrets and then the node's own (`credentialprovider.MakeDockerKeyring`).
+    fn prepend(&self, target: &mut Target, name: &str) {
+        let mut first: Vec<Credential> = self.flag.iter().cloned().collect();
+        if let Some(c) = &self.docker_config {
+            first.extend(c.lookup_all(name));
+        }
+        first.append(&mut target.kubelet_credentials);
+        target.kubelet_credentials = first;
     }
 }
 

@@ -42,6 +42,14 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Read straight into a `Secret`, so a decoded password never lives as a
+/// plain `String` (serialising stays impossible).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self(value)

@@ -209,13 +209,30 @@ pub struct LoadedClientCert {
     pub key: Result<Secret, String>,
 }
 
-/// The secret part of a credential, in the two forms a registry accepts.
+/// The secret part of a credential: the two forms a registry accepts, or
+/// a cloud identity the auth stage exchanges for one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Secretish {
+pub enum CredentialSecret {
     /// Username and password (Basic, OAuth2 password grant, token GET).
     Basic { username: String, password: Secret },
     /// An identity (refresh) token, as `docker login` stores for ACR and others.
     IdentityToken { username: String, token: Secret },
+    /// An Azure managed identity, exchanged at probe time for an ACR refresh
+    /// token as `acr-credential-provider` does.
+    AzureIdentity(AzureIdentity),
+}
+
+/// An Azure managed identity and where to ask for its tokens
+/// (`/etc/kubernetes/azure.json`, as cloud-provider-azure reads it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureIdentity {
+    /// The user-assigned identity's client id; `None` for the VM's system-assigned one.
+    pub client_id: Option<String>,
+    pub tenant_id: String,
+    /// The instance metadata service (`--imds-endpoint`); never reached through a proxy.
+    pub imds: url::Url,
+    /// The ACR audience first, then the ARM one (the cloud's, from `cloud`).
+    pub resources: Vec<String>,
 }
 
 /// What kind of credential the runtime presents (`CONTRACT.md`,
@@ -247,29 +264,56 @@ impl CredentialKind {
 /// A credential and its provenance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
-    pub secret: Secretish,
+    pub secret: CredentialSecret,
     /// Where it came from, e.g. `--docker-config /tmp/cfg.json (auths."myreg.io")`.
     pub source: String,
+    /// What produced it, for reports (`basic` and `token` follow from the
+    /// form; `provider` and `identity` from where it came from).
+    pub kind: CredentialKind,
 }
 
 impl Credential {
+    /// A credential whose kind follows from its form: `basic` or `token`.
+    #[must_use]
+    pub fn new(secret: CredentialSecret, source: impl Into<String>) -> Self {
+        let kind = match secret {
+            CredentialSecret::Basic { .. } => CredentialKind::Basic,
+            CredentialSecret::IdentityToken { .. } => CredentialKind::Token,
+            CredentialSecret::AzureIdentity(_) => CredentialKind::Identity,
+        };
+        Self {
+            secret,
+            source: source.into(),
+            kind,
+        }
+    }
+
+    /// The same credential, of another kind (what a provider answered).
+    #[must_use]
+    pub fn of_kind(mut self, kind: CredentialKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// What kind of credential this is, for reports.
     #[must_use]
     pub fn kind(&self) -> CredentialKind {
-        match self.secret {
-            Secretish::Basic { .. } => CredentialKind::Basic,
-            Secretish::IdentityToken { .. } => CredentialKind::Token,
-        }
+        self.kind
     }
 
     /// The username and secret containerd's credential callback returns: an
     /// identity token comes back as `("", token)`, which selects the
     /// `refresh_token` grant (`core/remotes/docker/authorizer.go`).
+    ///
+    /// An Azure identity has no secret of its own until it is exchanged:
+    /// `("", "")`, which answers no challenge.
     #[must_use]
     pub fn user_and_secret(&self) -> (&str, &Secret) {
+        static NONE: std::sync::OnceLock<Secret> = std::sync::OnceLock::new();
         match &self.secret {
-            Secretish::Basic { username, password } => (username.as_str(), password),
-            Secretish::IdentityToken { token, .. } => ("", token),
+            CredentialSecret::Basic { username, password } => (username.as_str(), password),
+            CredentialSecret::IdentityToken { token, .. } => ("", token),
+            CredentialSecret::AzureIdentity(_) => ("", NONE.get_or_init(Secret::default)),
         }
     }
 
@@ -277,8 +321,10 @@ impl Credential {
     #[must_use]
     pub fn username(&self) -> &str {
         match &self.secret {
-            Secretish::Basic { username, .. } | Secretish::IdentityToken { username, .. } => {
-                username
+            CredentialSecret::Basic { username, .. }
+            | CredentialSecret::IdentityToken { username, .. } => username,
+            CredentialSecret::AzureIdentity(id) => {
+                id.client_id.as_deref().unwrap_or("system-assigned")
             }
         }
     }
@@ -418,7 +464,7 @@ impl Endpoint {
 }
 
 /// A registry or image to probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Target {
     /// The reference's host (`docker.io`) or the `--registry` value.
     pub registry: String,
@@ -427,6 +473,80 @@ pub struct Target {
     pub endpoints: Vec<Endpoint>,
     /// Remarks from reference parsing and config (e.g. "`myprivateregistry` is a Docker Hub user").
     pub remarks: Vec<String>,
+    /// The credentials the kubelet hands the runtime for this image, in the
+    /// order it tries them (pull secrets, then the node's keyring: its
+    /// `config.json`, its credential providers); empty when it has none and
+    /// the runtime's own config (each endpoint's `credential`) applies.
+    pub kubelet_credentials: Vec<Credential>,
+    /// Kubelet credential providers that match this image and could not answer.
+    pub provider_failures: Vec<ProviderFailure>,
+    /// Which endpoints the runtime sends the kubelet's credential to.
+    pub credential_reach: CredentialReach,
+}
+
+/// Which endpoints a runtime sends the kubelet's credential to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialReach {
+    /// Every endpoint, mirrors included: containerd's CRI `ParseAuth` hands
+    /// the pull's `AuthConfig` to every host, since the kubelet sends no
+    /// `ServerAddress` (`internal/cri/server/images/image_pull.go`).
+    #[default]
+    AllEndpoints,
+    /// Only endpoints in the registry's own domain: CRI-O's mirrors of
+    /// another domain get their own credentials (containers/image looks
+    /// them up per mirror).
+    SameDomain,
+}
+
+impl Target {
+    /// Whether the runtime sends the kubelet's credential to `ep`.
+    #[must_use]
+    pub fn kubelet_credential_reaches(&self, ep: &Endpoint) -> bool {
+        let domain = self.registry.split(':').next().unwrap_or(&self.registry);
+        match self.credential_reach {
+            CredentialReach::AllEndpoints => true,
+            CredentialReach::SameDomain => {
+                ep.role == Role::Upstream || ep.host.eq_ignore_ascii_case(domain)
+            }
+        }
+    }
+
+    /// The credential the runtime would send to `ep` first: the kubelet's
+    /// first, when it reaches `ep`, else the runtime config's own.
+    #[must_use]
+    pub fn credential_for<'a>(&'a self, ep: &'a Endpoint) -> Option<&'a Credential> {
+        match self.kubelet_credentials.first() {
+            Some(c) if self.kubelet_credential_reaches(ep) => Some(c),
+            _ => ep.credential.as_ref(),
+        }
+    }
+
+    /// The target as the runtime sees it when the kubelet hands it `c`: the
+    /// credential on the endpoints it reaches ([`CredentialReach`]).
+    #[must_use]
+    pub fn with_kubelet_credential(&self, c: &Credential) -> Target {
+        let mut t = self.clone();
+        for ep in &mut t.endpoints {
+            if self.kubelet_credential_reaches(ep) {
+                ep.credential = Some(c.clone());
+            }
+        }
+        t
+    }
+}
+
+/// A kubelet image credential provider that could not give credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderFailure {
+    /// The provider's name (its binary's name).
+    pub name: String,
+    /// The binary, as the node names it.
+    pub path: String,
+    /// The config file that declares it.
+    pub config: String,
+    /// What went wrong: missing, exit status, timeout, garbage; with the
+    /// last line of its stderr (never its stdout, which holds secrets).
+    pub reason: String,
 }
 
 impl fmt::Display for Target {

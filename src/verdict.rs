@@ -11,7 +11,7 @@ use crate::probe::EndpointOutcome;
 use crate::probe::result::{
     AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, Stage, StageResult,
 };
-use crate::target::{Role, Target};
+use crate::target::{CredentialKind, Role, Target};
 use std::fmt::Write as _;
 
 /// `ok`, `degraded` (a mirror failed, a later endpoint worked) or `fail`.
@@ -65,6 +65,49 @@ pub struct NodeFinding {
 /// `continue` on `StatusNotFound`); we pick the same endpoint.
 #[must_use]
 pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
+    let v = judge_outcomes(target, all);
+    match target.provider_failures.first() {
+        None => v,
+        // The kubelet goes on without a provider that fails; a pull that then
+        // fails is the provider's doing, and the node's config to fix.
+        Some(f) if v.status == TargetStatus::Fail => {
+            let more = if target.provider_failures.len() > 1 {
+                format!(" (and {} more)", target.provider_failures.len() - 1)
+            } else {
+                String::new()
+            };
+            Verdict {
+                status: TargetStatus::Fail,
+                code: Code::CredentialProviderFailed,
+                category: Code::CredentialProviderFailed.category(),
+                message: format!(
+                    "{target}: kubelet credential provider {} ({}) could not give credentials: {}{more}; without them: {}",
+                    f.name, f.path, f.reason, v.message
+                ),
+                hint: join(vec![
+                    format!(
+                        "fix the provider the kubelet runs for this image: {} declared in {} (`{}`); the kubelet logs \"Failed getting credential from external registry credential provider\"",
+                        f.path, f.config, f.name
+                    ),
+                    v.hint.unwrap_or_default(),
+                ]),
+                stage: v.stage,
+            }
+        }
+        Some(f) => Verdict {
+            hint: join(vec![
+                v.hint.clone().unwrap_or_default(),
+                format!(
+                    "kubelet credential provider {} ({}) fails ({}), though this pull works without it",
+                    f.name, f.path, f.reason
+                ),
+            ]),
+            ..v
+        },
+    }
+}
+
+fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
     // Endpoints the runtime would not use for this target take no part.
     let outcomes: Vec<&EndpointOutcome> = all.iter().filter(|o| o.skipped.is_none()).collect();
     if outcomes.is_empty() {
@@ -301,9 +344,16 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
                 "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
             ),
         },
+        Code::AuthRejected if imds_failed(failure) => {
+            let id = ep.credential.as_ref().map_or("the identity", |c| c.username());
+            format!("IMDS does not know {id} on this node: assign the user-assigned identity to the node pool's VMSS (`az vmss identity assign --identities <identity resource id> ...`), or fix userAssignedIdentityID in /etc/kubernetes/azure.json")
+        }
         Code::AuthRejected => {
             let from = ep.credential.as_ref().map_or("the configured credentials", |c| c.source.as_str());
             format!("the credentials from {from} were refused: check the username, the password or token (expired?), and recreate the imagePullSecret")
+        }
+        Code::AuthServerUnreachable if imds_failed(failure) => {
+            "the node's instance metadata service (IMDS) does not answer, so its managed identity gets no token: IMDS is link-local (169.254.169.254) and only reachable from the node's own network (hostNetwork), with nothing in between; check firewall/NetworkPolicy rules for 169.254.169.254:80 and that no proxy is used for it".to_owned()
         }
         Code::AuthServerUnreachable => {
             let realm = match &failure.detail {
@@ -317,7 +367,17 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
         Code::AuthError => "the registry's token service answered with an error or garbage: registry-side trouble, retry later or contact the registry's operator".to_owned(),
         Code::AccessDenied => {
             let repo = target.image.as_ref().map_or_else(|| registry.clone(), crate::reference::Reference::name);
-            format!("the credentials are valid but may not pull {repo}: grant pull access (e.g. the AcrPull role, a project membership)")
+            match ep.credential.as_ref().filter(|c| c.kind() == CredentialKind::Identity) {
+                Some(c) => {
+                    let name = registry.split('.').next().unwrap_or(registry);
+                    format!(
+                        "the node's identity {} may not pull {repo}: give it the AcrPull role on the registry (`az role assignment create --assignee {} --role AcrPull --scope $(az acr show --name {name} --query id -o tsv)`), or attach the registry to the cluster (`az aks update --name <cluster> --resource-group <group> --attach-acr {name}`)",
+                        c.username(),
+                        c.username()
+                    )
+                }
+                None => format!("the credentials are valid but may not pull {repo}: grant pull access (e.g. the AcrPull role, a project membership)"),
+            }
         }
         Code::ImageNotFound => {
             let image = target.image.as_ref().map_or_else(|| registry.clone(), ToString::to_string);
@@ -367,6 +427,13 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             )
         }
     }
+}
+
+/// Whether an identity exchange failed at IMDS.
+fn imds_failed(failure: &StageResult) -> bool {
+    matches!(&failure.detail, Detail::Auth(a) if a.identity.as_ref().is_some_and(|i| {
+        i.steps.last().is_some_and(|s| s.step == "imds" && s.code != Code::Ok)
+    }))
 }
 
 /// The client address a registry's firewall named in its refusal, if any.
@@ -518,6 +585,7 @@ mod tests {
             image: None,
             endpoints: vec![Endpoint::https("reg.test", 443)],
             remarks: vec![],
+            ..Default::default()
         }
     }
 

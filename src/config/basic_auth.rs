@@ -30,7 +30,7 @@
 //! it decodes to.
 
 use crate::secret::Secret;
-use crate::target::{Credential, Secretish};
+use crate::target::{Credential, CredentialSecret};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::fmt;
@@ -131,22 +131,22 @@ impl AuthConfig {
     /// identity token, else the `auth` field; `None` when all are empty.
     pub fn credential(&self, source: String) -> Result<Option<Credential>, AuthFieldError> {
         let secret = if !self.username.is_empty() {
-            Secretish::Basic {
+            CredentialSecret::Basic {
                 username: self.username.clone(),
                 password: self.password.clone(),
             }
         } else if !self.identity_token.is_empty() {
-            Secretish::IdentityToken {
+            CredentialSecret::IdentityToken {
                 username: String::new(),
                 token: self.identity_token.clone(),
             }
         } else if !self.auth.is_empty() {
             let (username, password) = decode(self.auth.expose(), AuthRules::Containerd)?;
-            Secretish::Basic { username, password }
+            CredentialSecret::Basic { username, password }
         } else {
             return Ok(None);
         };
-        Ok(Some(Credential { secret, source }))
+        Ok(Some(Credential::new(secret, source)))
     }
 }
 
@@ -245,7 +245,7 @@ mod tests {
         };
         assert!(matches!(
             token.credential(source()).unwrap().unwrap().secret,
-            Secretish::IdentityToken { .. }
+            CredentialSecret::IdentityToken { .. }
         ));
         let field = AuthConfig {
             identity_token: Secret::default(),

@@ -866,7 +866,7 @@ fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Secretish;
+    use crate::target::CredentialSecret;
 
     fn fixture(name: &str) -> String {
         crate::config::fixture("containerd", name)
@@ -1063,12 +1063,12 @@ version = 2
         );
         let cred = eps[0].credential.as_ref().unwrap();
         assert!(
-            matches!(&cred.secret, Secretish::IdentityToken { token, .. } if token.expose() == "tok")
+            matches!(&cred.secret, CredentialSecret::IdentityToken { token, .. } if token.expose() == "tok")
         );
         let cred = eps[1].credential.as_ref().unwrap();
         assert_eq!(cred.username(), "joejoe");
         assert!(
-            matches!(&cred.secret, Secretish::Basic { password, .. } if password.expose() == "hello")
+            matches!(&cred.secret, CredentialSecret::Basic { password, .. } if password.expose() == "hello")
         );
         assert_eq!(
             cred.source,

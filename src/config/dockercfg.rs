@@ -17,7 +17,7 @@
 
 use super::basic_auth::{self, AuthRules};
 use crate::secret::Secret;
-use crate::target::{Credential, Secretish};
+use crate::target::{Credential, CredentialSecret};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -53,23 +53,23 @@ impl AuthEntry {
     /// The credential this entry gives, if it has one we can use.
     fn credential(&self, label: &str) -> Option<Credential> {
         let secret = if let Some(token) = &self.identity_token {
-            Secretish::IdentityToken {
+            CredentialSecret::IdentityToken {
                 username: self.username.clone(),
                 token: token.clone(),
             }
         } else if self.password.is_some() || !self.username.is_empty() {
-            Secretish::Basic {
+            CredentialSecret::Basic {
                 username: self.username.clone(),
                 password: self.password.clone().unwrap_or_default(),
             }
         } else {
-            // A registrytoken alone has no `Secretish` form (see the report).
+            // A registrytoken alone has no `CredentialSecret` form (see the report).
             return None;
         };
-        Some(Credential {
+        Some(Credential::new(
             secret,
-            source: format!("{label} (key {:?})", self.key),
-        })
+            format!("{label} (key {:?})", self.key),
+        ))
     }
 }
 
@@ -498,6 +498,42 @@ impl DockerConfig {
         self
     }
 
+    /// A keyring of `(key, username, password)` entries, as the kubelet builds
+    /// one from a credential provider's `auth` answer.
+    #[must_use]
+    pub fn from_entries(label: impl Into<String>, entries: Vec<(String, String, Secret)>) -> Self {
+        let mut entries: Vec<AuthEntry> = entries
+            .into_iter()
+            .map(|(key, username, password)| AuthEntry {
+                match_key: keyring_key(&key),
+                key,
+                username,
+                password: Some(password).filter(|p| !p.is_empty()),
+                identity_token: None,
+                registry_token: None,
+                email: None,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Self {
+            format: Format::ConfigJson,
+            entries,
+            creds_store: None,
+            cred_helpers: BTreeMap::new(),
+            label: label.into(),
+        }
+    }
+
+    /// Every credential for `image`, most specific key first, as the
+    /// kubelet tries them in turn.
+    #[must_use]
+    pub fn lookup_all(&self, image_or_registry: &str) -> Vec<Credential> {
+        self.matching_entries(image_or_registry)
+            .into_iter()
+            .filter_map(|e| e.credential(&self.label))
+            .collect()
+    }
+
     /// Every entry matching `image`, most specific first, as kubelet's
     /// `BasicDockerKeyring.Lookup` orders them (kubelet tries them in turn).
     /// `image` is a repository name without tag, e.g. `docker.io/library/nginx`
@@ -631,8 +667,8 @@ mod tests {
 
     fn basic(c: &Credential) -> (&str, &str) {
         match &c.secret {
-            Secretish::Basic { username, password } => (username, password.expose()),
-            Secretish::IdentityToken { .. } => panic!("not basic"),
+            CredentialSecret::Basic { username, password } => (username, password.expose()),
+            _ => panic!("not basic"),
         }
     }
 
@@ -880,11 +916,11 @@ mod tests {
         let cfg = parse(text).unwrap();
         let acr = cfg.lookup("myreg.azurecr.io/app").unwrap();
         match &acr.secret {
-            Secretish::IdentityToken { username, token } => {
+            CredentialSecret::IdentityToken { username, token } => {
                 assert_eq!(username, "00000000-0000-0000-0000-000000000000");
                 assert_eq!(token.expose(), "refresh-xyz");
             }
-            Secretish::Basic { .. } => panic!("expected identity token"),
+            _ => panic!("expected identity token"),
         }
         assert!(
             cfg.remarks("myreg.azurecr.io/app")[0]

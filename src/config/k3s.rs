@@ -886,7 +886,7 @@ fn simple_rewrite(pattern: &str, replacement: &str, path: &str) -> Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Secretish;
+    use crate::target::CredentialSecret;
     use std::path::Path;
 
     fn fixture(name: &str) -> String {
@@ -1059,10 +1059,10 @@ configs:
         );
         assert_eq!(p.endpoints[1].path, "/v3/");
         match &p.endpoints[1].credential.as_ref().unwrap().secret {
-            Secretish::Basic { username, password } => {
+            CredentialSecret::Basic { username, password } => {
                 assert_eq!((username.as_str(), password.expose()), ("joejoe", "hello"));
             }
-            Secretish::IdentityToken { .. } => panic!("expected basic credentials"),
+            _ => panic!("expected basic credentials"),
         }
         assert_eq!(
             rewrites_for(&cfg, "docker.io").unwrap()["^library/(.*)"],

@@ -631,31 +631,20 @@ impl KubeletCredentials {
     #[must_use]
     pub fn remarks(&self, image: &str) -> Vec<String> {
         let mut out = Vec::new();
-        let instead = match self.lookup(image) {
-            Some(c) => format!(
-                "the probe uses {} instead (--docker-config/--username override it)",
-                c.source
-            ),
-            None => {
-                "the probe goes anonymous unless --docker-config/--username is given".to_owned()
-            }
-        };
-        for p in self.providers_for(image) {
-            let mut r = format!(
-                "kubelet gets credentials for {image} from credential provider {} ({}); regprobe cannot run it, so {instead}",
-                p.provider.name, p.file
-            );
-            if let Some(exe) = &p.missing_binary {
-                r = format!(
-                    "{r}; its binary {exe} is missing, so the kubelet cannot start with this config"
-                );
-            }
-            out.push(r);
-        }
         if let Some((_, cfg)) = &self.docker_config {
             out.extend(cfg.remarks(image));
         }
         out
+    }
+
+    /// Every credential the kubelet's docker config gives `image`, most
+    /// specific key first (the kubelet tries them in turn).
+    #[must_use]
+    pub fn lookup_all(&self, image: &str) -> Vec<Credential> {
+        self.docker_config
+            .as_ref()
+            .map(|(_, c)| c.lookup_all(image))
+            .unwrap_or_default()
     }
 }
 
@@ -927,12 +916,14 @@ mod tests {
         assert_eq!(k.providers[0].missing_binary, None);
         assert!(sources.iter().all(|s| s.message().is_none()), "{sources:?}");
         assert!(sources.iter().any(|s| s.path == "/etc/default/kubelet"));
-        let remarks = k.remarks("myreg.azurecr.io/app");
-        assert_eq!(remarks.len(), 1, "{remarks:?}");
-        assert!(remarks[0].contains(
-            "credential provider acr-credential-provider (/var/lib/kubelet/credential-provider-config.yaml)"
-        ));
-        assert!(k.remarks("docker.io/library/nginx").is_empty());
+        let acr = k.providers_for("myreg.azurecr.io/app");
+        assert_eq!(acr.len(), 1);
+        assert_eq!(acr[0].provider.name, "acr-credential-provider");
+        assert_eq!(
+            acr[0].file,
+            "/var/lib/kubelet/credential-provider-config.yaml"
+        );
+        assert!(k.providers_for("docker.io/library/nginx").is_empty());
     }
 
     #[test]
@@ -993,9 +984,11 @@ mod tests {
             broken.starts_with("line 4: provider \"x\": matchImages"),
             "{broken}"
         );
-        assert!(
-            k.remarks("123.dkr.ecr.eu-west-1.amazonaws.com/app")[0]
-                .contains("its binary /opt/cp/bin/ecr is missing")
+        assert_eq!(
+            k.providers_for("123.dkr.ecr.eu-west-1.amazonaws.com/app")[0]
+                .missing_binary
+                .as_deref(),
+            Some("/opt/cp/bin/ecr")
         );
         // The broken kubelet config.json is skipped; /.docker/config.json is used.
         let bad = sources

@@ -20,9 +20,11 @@
 //! broken file never stops the run. Secrets stay [`crate::secret::Secret`]s
 //! and no finding quotes one.
 
+pub mod azure;
 pub mod backend;
 pub mod basic_auth;
 pub mod containerd;
+pub mod credential_provider;
 pub mod crio;
 pub mod docker;
 pub mod dockercfg;

@@ -22,7 +22,7 @@ use super::runtime::{self, Runtime};
 use super::{Source, containerd, crio, docker, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
-use crate::target::{Endpoint, Target};
+use crate::target::{CredentialReach, Endpoint, Target};
 use std::sync::Arc;
 
 /// The registry config of the runtime the node's kubelet uses.
@@ -223,39 +223,24 @@ impl NodeConfig {
         for ep in &mut endpoints {
             self.apply_proxy(ep);
         }
-        self.apply_kubelet(registry, image, &mut endpoints, &mut remarks);
+        let name = image.map_or_else(|| registry.to_owned(), Reference::name);
+        remarks.extend(self.kubelet.remarks(&name));
         (
             Target {
                 registry: registry.to_owned(),
                 image: image.cloned(),
                 endpoints,
                 remarks,
+                kubelet_credentials: self.kubelet.lookup_all(&name),
+                credential_reach: if self.runtime == Runtime::Crio {
+                    CredentialReach::SameDomain
+                } else {
+                    CredentialReach::AllEndpoints
+                },
+                ..Default::default()
             },
             sources,
         )
-    }
-
-    /// The kubelet's own credentials for the target: a remark per credential
-    /// provider that matches, and its docker config's entry as every
-    /// endpoint's credential. That entry reaches the runtime as the pull's
-    /// `AuthConfig`, which wins over the runtime config's own auth (containerd
-    /// `internal/cri/server/images/image_pull.go` `registryHosts`: config
-    /// auth only `if auth == nil`); `--username`/`--docker-config` replace it
-    /// in `run`, as a pull secret comes before the node keyring.
-    fn apply_kubelet(
-        &self,
-        registry: &str,
-        image: Option<&Reference>,
-        endpoints: &mut [Endpoint],
-        remarks: &mut Vec<String>,
-    ) {
-        let name = image.map_or_else(|| registry.to_owned(), Reference::name);
-        remarks.extend(self.kubelet.remarks(&name));
-        if let Some(c) = self.kubelet.lookup(&name) {
-            for ep in endpoints {
-                ep.credential = Some(c.clone());
-            }
-        }
     }
 
     /// The proxy Go's `ProxyFromEnvironment` picks for the endpoint and for
@@ -888,12 +873,7 @@ mod tests {
             "",
         );
         let (t, sources) = n.plan("myreg.azurecr.io", Some("myreg.azurecr.io/app:1"));
-        assert!(
-            t.remarks.iter().any(|r| r
-                == "kubelet gets credentials for myreg.azurecr.io/app from credential provider acr-credential-provider (/var/lib/kubelet/credential-provider-config.yaml); regprobe cannot run it, so the probe goes anonymous unless --docker-config/--username is given"),
-            "{:?}",
-            t.remarks
-        );
+        assert!(t.kubelet_credentials.is_empty(), "no config.json yet");
         assert_eq!(
             t.endpoints[0].credential.as_ref().map(Credential::username),
             Some("runtime-user")
@@ -901,16 +881,6 @@ mod tests {
         assert!(sources.iter().any(|s| s.kind == "kubelet"
             && s.path == "/var/lib/kubelet/credential-provider-config.yaml"
             && s.message().is_none()));
-        // Not an ACR image: no remark.
-        let (t, _) = n.plan("docker.io", Some("nginx"));
-        assert!(t.remarks.iter().all(|r| !r.contains("credential provider")));
-        // `--registry myreg.azurecr.io` is matched by its host.
-        let (t, _) = n.plan("myreg.azurecr.io", None);
-        assert!(
-            t.remarks
-                .iter()
-                .any(|r| r.contains("acr-credential-provider"))
-        );
 
         // The kubelet's config.json wins over containerd's configs.auth.
         n.put(
@@ -918,15 +888,17 @@ mod tests {
             r#"{"auths": {"myreg.azurecr.io": {"auth": "a3ViZWxldC11c2VyOmt1YmVsZXQtczNjcmV0"}}}"#,
         );
         let (t, _) = n.plan("myreg.azurecr.io", Some("myreg.azurecr.io/app:1"));
-        let c = t.endpoints[0].credential.as_ref().unwrap();
+        let c = t.credential_for(&t.endpoints[0]).unwrap();
         assert_eq!(c.username(), "kubelet-user");
         assert_eq!(
             c.source,
             "kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\")"
         );
-        assert!(t.remarks.iter().any(|r| r.contains(
-            "so the probe uses kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\") instead (--docker-config/--username override it)"
-        )));
+        assert_eq!(
+            t.endpoints[0].credential.as_ref().map(Credential::username),
+            Some("runtime-user"),
+            "the runtime's own stays for when the kubelet passes none"
+        );
 
         // `probe plan` shows the source, never a secret; --username beats the kubelet.
         let root = n.dir.path().to_str().unwrap();
@@ -970,7 +942,7 @@ mod tests {
             out.contains("credential    user \"kubelet-user\" from kubelet config.json /var/lib/kubelet/config.json (key \"myreg.azurecr.io\")"),
             "{out}"
         );
-        assert!(out.contains(" kubelet gets credentials for myreg.azurecr.io/app from credential provider acr-credential-provider"), "{out}");
+        assert!(out.contains("the kubelet asks credential provider acr-credential-provider (/var/lib/kubelet/credential-provider-config.yaml) for myreg.azurecr.io/app; the probe runs it (a plan does not)"), "{out}");
         assert!(
             out.contains("/var/lib/kubelet/config.json (kubelet)"),
             "{out}"

@@ -685,17 +685,17 @@ mod tests {
     use super::super::testutil::{Seen, context, endpoint, reply, serve};
     use super::*;
     use crate::reference::Reference;
-    use crate::target::Secretish;
+    use crate::target::CredentialSecret;
     use std::time::Duration;
 
     fn cred() -> Credential {
-        Credential {
-            secret: Secretish::Basic {
+        Credential::new(
+            CredentialSecret::Basic {
                 username: "alice".to_owned(),
                 password: Secret::new("hunter2-very-secret"),
             },
-            source: "--docker-config /tmp/c.json".to_owned(),
-        }
+            "--docker-config /tmp/c.json",
+        )
     }
 
     fn image(path: &str) -> Reference {
@@ -714,6 +714,7 @@ mod tests {
             image,
             endpoints: vec![ep.clone()],
             remarks: vec![],
+            ..Default::default()
         }
     }
 

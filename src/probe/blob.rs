@@ -424,13 +424,13 @@ mod tests {
         let (ctx, _dir) = context(Duration::from_secs(2));
         let mut ep = endpoint(registry.port);
         if basic {
-            ep.credential = Some(crate::target::Credential {
-                secret: crate::target::Secretish::Basic {
+            ep.credential = Some(crate::target::Credential::new(
+                crate::target::CredentialSecret::Basic {
                     username: "u".to_owned(),
                     password: crate::secret::Secret::new("p"),
                 },
-                source: "test".to_owned(),
-            });
+                "test",
+            ));
             ep.headers = vec![("X-Mirror-Key".to_owned(), crate::secret::Secret::new("k"))];
         }
         let image = Reference {
@@ -444,6 +444,7 @@ mod tests {
             image: Some(image),
             endpoints: vec![ep.clone()],
             remarks: vec![],
+            ..Default::default()
         };
         let out = crate::probe::probe_endpoint(&ctx, &target, &ep)
             .await

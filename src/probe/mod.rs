@@ -25,6 +25,7 @@ pub mod client;
 pub mod context;
 pub mod dial;
 pub mod dns;
+pub mod identity;
 pub mod io;
 pub mod manifest;
 pub mod memory;

@@ -501,6 +501,42 @@ pub struct AuthDetail {
     pub bearer: Option<BearerFacts>,
     /// `GET /v2/` again with the authorization (Basic, or registry-only mode).
     pub recheck_status: Option<u16>,
+    /// A cloud identity exchanged for the registry credential, step by step.
+    pub identity: Option<IdentityFacts>,
+    /// Each credential the kubelet would try for this image, and how it
+    /// fared, when there were several or a step before this one decided.
+    pub candidates: Vec<CandidateOutcome>,
+}
+
+/// An Azure managed identity's exchange: which identity, which audience
+/// worked, and each step (IMDS, exchange) with its timing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityFacts {
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+    pub steps: Vec<IdentityStep>,
+}
+
+/// One step of an identity exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityStep {
+    /// `imds` or `exchange`.
+    pub step: String,
+    /// The audience (AAD resource) asked for.
+    pub audience: String,
+    pub code: Code,
+    pub duration_ms: u64,
+    pub summary: String,
+}
+
+/// How one of the kubelet's credentials fared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandidateOutcome {
+    pub source: String,
+    pub kind: &'static str,
+    pub user: Option<String>,
+    pub code: Code,
+    pub summary: String,
 }
 
 /// How a Bearer token was asked for.

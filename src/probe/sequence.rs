@@ -8,18 +8,20 @@
 
 use super::auth;
 use super::blob;
+use super::challenge::Challenge;
 use super::client::HostClient;
 use super::context::Context;
 use super::dial::{self, DialSpec};
+use super::identity;
 use super::io::BoxIo;
 use super::manifest;
 use super::memory::{Backoff, Memory, Warm, WarmKey};
 use super::ping::{self, ping};
 use super::platform;
-use super::result::{Detail, FallbackDetail, PingDetail, Stage, StageResult};
+use super::result::{AuthDetail, Detail, FallbackDetail, PingDetail, Stage, StageResult};
 use super::session::Session;
 use crate::code::Code;
-use crate::target::{Endpoint, Target};
+use crate::target::{AzureIdentity, Credential, CredentialSecret, Endpoint, Target};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -318,6 +320,22 @@ async fn remembered(
     pass.stages
 }
 
+/// The cloud identity on `ep`, with the Bearer challenge to exchange it at,
+/// when the registry asked for one.
+fn identity_for<'a>(
+    ep: &'a Endpoint,
+    challenges: &'a [Challenge],
+) -> Option<(&'a Credential, &'a AzureIdentity, &'a Challenge)> {
+    let cred = ep.credential.as_ref()?;
+    let CredentialSecret::AzureIdentity(id) = &cred.secret else {
+        return None;
+    };
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme == super::challenge::AuthScheme::Bearer)?;
+    Some((cred, id, bearer))
+}
+
 /// `:tag` or `@digest` of a reference.
 fn object_suffix(r: &crate::reference::Reference) -> String {
     match (&r.digest, &r.tag) {
@@ -473,7 +491,50 @@ async fn full_stages(
         return out;
     }
     out.push(p.result);
-    let (auth_result, mut session) = auth::run(ctx, target, ep, client, &p.challenges).await;
+    // A cloud identity is exchanged for the credential the kubelet would pass
+    // (acr-credential-provider's work), then answers the challenge as usual.
+    let exchanged_ep;
+    let mut identity_facts = None;
+    let ep = match identity_for(ep, &p.challenges) {
+        None => ep,
+        Some((cred, id, challenge)) => {
+            let started = tokio::time::Instant::now();
+            match identity::exchange_identity(ctx, ep, client, challenge, cred, id).await {
+                Ok(x) => {
+                    let mut e = ep.clone();
+                    e.credential = Some(x.credential);
+                    exchanged_ep = e;
+                    identity_facts = Some(x.facts);
+                    &exchanged_ep
+                }
+                Err(no) => {
+                    let detail = AuthDetail {
+                        scheme: Some(challenge.scheme.as_str()),
+                        credential_source: Some(cred.source.clone()),
+                        username: Some(cred.username().to_owned()),
+                        identity: Some(no.facts),
+                        ..AuthDetail::default()
+                    };
+                    out.push(StageResult::fail(
+                        Stage::Auth,
+                        no.code,
+                        started.elapsed(),
+                        no.summary,
+                        Detail::Auth(Box::new(detail)),
+                    ));
+                    out.extend(not_reached(
+                        &later[1..],
+                        &format!("auth failed ({})", no.code),
+                    ));
+                    return out;
+                }
+            }
+        }
+    };
+    let (mut auth_result, mut session) = auth::run(ctx, target, ep, client, &p.challenges).await;
+    if let (Some(facts), Detail::Auth(d)) = (identity_facts, &mut auth_result.detail) {
+        d.identity = Some(facts);
+    }
     let failed = auth_result.is_fail().then_some(auth_result.code);
     out.push(auth_result);
     if let Some(code) = failed {
@@ -561,6 +622,7 @@ mod tests {
             image: None,
             endpoints: Vec::new(),
             remarks: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -647,6 +709,7 @@ mod tests {
             image: None,
             endpoints: vec![ep.clone()],
             remarks: vec![],
+            ..Default::default()
         };
         let started = std::time::Instant::now();
         let out = probe_endpoint(&ctx, &target, &ep).await;

@@ -255,6 +255,7 @@ pub async fn probe_image(port: u16, tag: &str) -> Vec<super::result::StageResult
         image: Some(image),
         endpoints: vec![ep.clone()],
         remarks: vec![],
+        ..Default::default()
     };
     let dialed = super::dial::dial(&ctx, super::dial::DialSpec::for_endpoint(&ep)).await;
     super::sequence::http_stages(&ctx, &target, &ep, dialed.io.unwrap())

@@ -70,7 +70,7 @@ pub struct JsonCredential {
 
 impl JsonPlan {
     #[must_use]
-    pub fn new(ep: &Endpoint, runtime: Option<&str>) -> Self {
+    pub fn new(target: &Target, ep: &Endpoint, runtime: Option<&str>) -> Self {
         let mut headers = serde_json::Map::new();
         for (name, _) in &ep.headers {
             headers.insert(name.clone(), serde_json::Value::from(REDACTED));
@@ -104,7 +104,7 @@ impl JsonPlan {
                 })
             }),
             headers,
-            credential: ep.credential.as_ref().map(|c| JsonCredential {
+            credential: target.credential_for(ep).map(|c| JsonCredential {
                 source: c.source.clone(),
                 username: c.username().to_owned(),
             }),
@@ -162,7 +162,13 @@ fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
             writeln!(out, "  no endpoint")?;
         }
         for (i, ep) in t.target.endpoints.iter().enumerate() {
-            endpoint(out, i + 1, ep)?;
+            endpoint(out, i + 1, &t.target, ep)?;
+        }
+        if t.target.kubelet_credentials.len() > 1 {
+            writeln!(out, "  {BOLD}the kubelet tries, in order:{BOLD:#}")?;
+            for (i, c) in t.target.kubelet_credentials.iter().enumerate() {
+                writeln!(out, "    {}. {} ({})", i + 1, c.source, c.kind().as_str())?;
+            }
         }
         for r in &t.target.remarks {
             writeln!(out, "  {BOLD}note:{BOLD:#} {r}")?;
@@ -185,7 +191,7 @@ fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     Ok(())
 }
 
-fn endpoint(out: &mut dyn io::Write, n: usize, ep: &Endpoint) -> io::Result<()> {
+fn endpoint(out: &mut dyn io::Write, n: usize, target: &Target, ep: &Endpoint) -> io::Result<()> {
     writeln!(
         out,
         "  {n}. {} ({})  {DIM}[{}]{DIM:#}",
@@ -227,7 +233,7 @@ fn endpoint(out: &mut dyn io::Write, n: usize, ep: &Endpoint) -> io::Result<()> 
     for (name, _) in &ep.headers {
         field(out, "header", &format!("{name}: {REDACTED}"))?;
     }
-    match &ep.credential {
+    match target.credential_for(ep) {
         Some(c) if c.username().is_empty() => {
             field(out, "credential", &format!("token from {}", c.source))?;
         }

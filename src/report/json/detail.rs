@@ -290,6 +290,26 @@ fn auth(d: &AuthDetail) -> Value {
     if let Some(s) = d.recheck_status {
         v["recheck_status"] = json!(s);
     }
+    if let Some(i) = &d.identity {
+        v["identity"] = json!({
+            "client_id": i.client_id,
+            "audience": i.audience,
+            "steps": i.steps.iter().map(|s| json!({
+                "step": s.step,
+                "audience": s.audience,
+                "code": s.code.as_str(),
+                "duration_ms": s.duration_ms,
+                "summary": s.summary,
+            })).collect::<Vec<_>>(),
+        });
+    }
+    if !d.candidates.is_empty() {
+        v["candidates"] = d
+            .candidates
+            .iter()
+            .map(|c| json!({"source": c.source, "kind": c.kind, "user": c.user, "code": c.code.as_str(), "message": c.summary}))
+            .collect();
+    }
     v
 }
 

@@ -10,7 +10,7 @@ pub mod detail;
 
 use super::Report;
 use crate::probe::EndpointOutcome;
-use crate::target::{Endpoint, ProxyUrl};
+use crate::target::{Credential, ProxyUrl};
 use serde::Serialize;
 use serde_json::Value;
 use std::io;
@@ -76,9 +76,10 @@ pub struct JsonCredential {
     pub user: Option<String>,
 }
 
-impl From<&Endpoint> for JsonCredential {
-    fn from(ep: &Endpoint) -> Self {
-        match &ep.credential {
+impl JsonCredential {
+    /// The credential sent to an endpoint, or anonymous.
+    fn of(credential: Option<&Credential>) -> Self {
+        match credential {
             None => Self {
                 source: "none configured for this host".to_owned(),
                 kind: "anonymous",
@@ -188,7 +189,7 @@ impl From<&EndpointOutcome> for JsonEndpoint {
             url: o.endpoint.url(),
             role: o.endpoint.role.as_str(),
             proxy: o.endpoint.proxy.as_ref().map(ProxyUrl::redacted),
-            credential: JsonCredential::from(&o.endpoint),
+            credential: JsonCredential::of(o.endpoint.credential.as_ref()),
             status: Some(if o.skipped.is_some() {
                 "skipped"
             } else if failure.is_some() {
@@ -217,13 +218,13 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                         url: ep.url(),
                         role: ep.role.as_str(),
                         proxy: ep.proxy.as_ref().map(ProxyUrl::redacted),
-                        credential: JsonCredential::from(ep),
+                        credential: JsonCredential::of(t.target.credential_for(ep)),
                         status: (!r.plan).then_some("skipped"),
                         code: (!r.plan).then_some("OK"),
                         stages: Vec::new(),
-                        plan: r
-                            .plan
-                            .then(|| super::plan::JsonPlan::new(ep, r.runtime.as_deref())),
+                        plan: r.plan.then(|| {
+                            super::plan::JsonPlan::new(&t.target, ep, r.runtime.as_deref())
+                        }),
                     });
                 }
                 let judged = !r.plan;
