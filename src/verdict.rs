@@ -217,6 +217,15 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         }
     }
     let mut hints = vec![hint(code, failure, chosen, target)];
+    if let Some(pe) = private_endpoint(chosen)
+        && matches!(failure.stage, Stage::Dns | Stage::Tcp | Stage::Tls)
+    {
+        hints.push(format!(
+            "{} resolves to a private endpoint ({pe}): the node must be in or peered with the endpoint's virtual network, and the private DNS zone ({}) linked to it",
+            chosen.endpoint.host,
+            pe.split_once(".privatelink.").map_or_else(|| pe.clone(), |(_, zone)| format!("privatelink.{zone}"))
+        ));
+    }
     hints.extend(config_hints(chosen, target));
     Verdict {
         status: TargetStatus::Fail,
@@ -426,6 +435,14 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
                 "the image has no variant for this node's platform (it has: {have}): push a multi-platform image, or schedule the pod on matching nodes (nodeSelector kubernetes.io/arch)"
             )
         }
+    }
+}
+
+/// The private endpoint the dns stage saw in the CNAME chain, if any.
+fn private_endpoint(outcome: &EndpointOutcome) -> Option<String> {
+    match outcome.stage(Stage::Dns).map(|s| &s.detail) {
+        Some(Detail::Dns(DnsDetail::Lookup(l))) => l.private_endpoint().map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -753,6 +770,35 @@ mod tests {
         );
         let hint = v.hint.unwrap();
         assert!(hint.contains("(10.0.0.10:53, 10.0.0.11:53)"), "{hint}");
+    }
+
+    #[test]
+    fn a_private_endpoint_in_the_chain_is_named() {
+        let stage = StageResult::fail(
+            Stage::Dns,
+            Code::DnsNxdomain,
+            Duration::ZERO,
+            "NXDOMAIN",
+            Detail::Dns(DnsDetail::Lookup(DnsLookup {
+                addresses: vec![],
+                cname_chain: vec!["myreg.privatelink.azurecr.io".into()],
+                nameserver: Nameservers::One("10.0.0.10:53".parse().unwrap()),
+                rcode: Some("NXDOMAIN".into()),
+                query_name: Some("myreg.azurecr.io".into()),
+                names_tried: None,
+                queries: None,
+            })),
+        );
+        let v = judge(
+            &target(),
+            &[outcome("myreg.azurecr.io", Role::Upstream, vec![stage])],
+        );
+        let hint = v.hint.unwrap();
+        assert!(
+            hint.contains("private endpoint (myreg.privatelink.azurecr.io)")
+                && hint.contains("private DNS zone (privatelink.azurecr.io)"),
+            "{hint}"
+        );
     }
 
     #[test]

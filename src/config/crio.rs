@@ -143,6 +143,27 @@ pub struct CrioConf {
 pub struct CrioConfig {
     pub registries: RegistriesConf,
     pub crio: CrioConf,
+    /// The auth files containers/image reads when the kubelet passes no
+    /// credential, in its order, each with its node path.
+    pub auth_files: Vec<(String, super::dockercfg::DockerConfig)>,
+}
+
+/// containers/image's auth files for CRI-O, which runs as root
+/// (`pkg/docker/config/config.go` `getAuthFilePaths`): `global_auth_file`
+/// (CRI-O's `--global-auth-file`) or `/run/containers/0/auth.json`
+/// (`${XDG_RUNTIME_DIR}/containers/auth.json` for uid 0), then
+/// `~/.config/containers/auth.json`, `~/.docker/config.json`, `~/.dockercfg`.
+fn auth_file_paths(global: Option<&str>) -> Vec<String> {
+    let mut paths = vec![global.unwrap_or("/run/containers/0/auth.json").to_owned()];
+    paths.extend(
+        [
+            "/root/.config/containers/auth.json",
+            "/root/.docker/config.json",
+            "/root/.dockercfg",
+        ]
+        .map(str::to_owned),
+    );
+    paths
 }
 
 /// One place a pull would try, before it becomes [`Endpoint`]s.
@@ -907,7 +928,40 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
             Err(e) => sources.push(Source::parse_error(&path, "crio", &e)),
         }
     }
+    for path in auth_file_paths(cfg.crio.global_auth_file.as_deref()) {
+        let Ok(text) = root.read_to_string(&path) else {
+            continue;
+        };
+        match super::dockercfg::parse(&text) {
+            Ok(c) => {
+                sources.push(Source::ok(&path, "crio-auth"));
+                cfg.auth_files.push((
+                    path.clone(),
+                    c.with_label(format!("CRI-O auth file {path}")),
+                ));
+            }
+            Err(e) => sources.push(Source::finding(
+                &path,
+                "crio-auth",
+                Severity::Error,
+                Some(e.line),
+                format!("{e}; containers/image cannot read credentials from it"),
+            )),
+        }
+    }
     (cfg, sources)
+}
+
+impl CrioConfig {
+    /// The credential containers/image finds for `repository` (`host/path`)
+    /// in its auth files: the first file with a matching key wins, its most
+    /// specific key first.
+    #[must_use]
+    pub fn auth_for(&self, repository: &str) -> Option<crate::target::Credential> {
+        self.auth_files
+            .iter()
+            .find_map(|(_, c)| c.lookup(repository))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1113,8 +1167,26 @@ impl super::backend::RuntimeConfig for CrioConfig {
         }
         remarks.extend(p.problems);
         remarks.extend(insecure_registries_remark(self, registry));
+        let mut endpoints = p.endpoints;
+        // Without a credential from the kubelet, CRI-O asks its auth files,
+        // per location contacted (a mirror by its own name).
+        for ep in &mut endpoints {
+            if ep.credential.is_none() {
+                let repo = ep
+                    .repository
+                    .clone()
+                    .or_else(|| image.map(|i| i.path.clone()))
+                    .unwrap_or_default();
+                let name = if repo.is_empty() {
+                    ep.authority()
+                } else {
+                    format!("{}/{repo}", ep.authority())
+                };
+                ep.credential = self.auth_for(&name);
+            }
+        }
         super::backend::RegistryPlan {
-            endpoints: p.endpoints,
+            endpoints,
             remarks,
             sources: p.findings,
             blocked: p.blocked,
@@ -1768,6 +1840,7 @@ mod tests {
         let cfg = CrioConfig {
             registries: conf,
             crio: CrioConf::default(),
+            auth_files: Vec::new(),
         };
         let eps = endpoints_for(&cfg, &HostRoot::new("/nonexistent"), "a.test/x:1", false);
         let upstream = eps[1].proxy.as_ref().unwrap();
@@ -2062,6 +2135,7 @@ mod tests {
             ))
             .unwrap(),
             crio: CrioConf::default(),
+            auth_files: Vec::new(),
         };
         let root = HostRoot::new("/nonexistent-probe-root");
         let urls = |input: &str, by_digest: bool| -> Vec<String> {
@@ -2119,6 +2193,7 @@ mod tests {
             let cfg = CrioConfig {
                 registries: conf,
                 crio: CrioConf::default(),
+                auth_files: Vec::new(),
             };
             let root = HostRoot::new("/nonexistent-probe-root");
             for input in [

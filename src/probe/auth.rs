@@ -271,6 +271,7 @@ pub async fn authorize(
                     credentials_used: true,
                     scopes: Vec::new(),
                     expires: None,
+                    withheld: false,
                 },
                 detail: AuthDetail {
                     credentials: true,
@@ -416,6 +417,13 @@ async fn bearer(
                     cred.map_or("?", |c| c.source.as_str())
                 ),
             ),
+            (401 | 403, false) if facts.credentials_withheld.is_some() => (
+                Code::AuthRequired,
+                format!(
+                    "token service refused anonymous access; the credentials from {} were withheld from this plain-HTTP realm",
+                    ep.credential.as_ref().map_or("?", |c| c.source.as_str())
+                ),
+            ),
             (401 | 403, false) => (
                 Code::AuthRequired,
                 "token service refused anonymous access and no credentials are configured"
@@ -528,6 +536,7 @@ async fn bearer(
             credentials_used: creds_used,
             scopes,
             expires: Some(Instant::now() + lifetime),
+            withheld: facts.credentials_withheld.is_some(),
         },
         detail: AuthDetail {
             bearer: Some(facts),

@@ -271,7 +271,7 @@ pub async fn run(
             }
         }
         detail.errors = Some(registry_error::facts(&errors));
-        let (code, summary) = classify(
+        let (code, mut summary) = classify(
             status,
             &errors,
             &challenges,
@@ -279,6 +279,12 @@ pub async fn run(
             repo,
             &object,
         );
+        if session.withheld {
+            summary = summary.replace(
+                "with no credentials configured the registry cannot tell us which",
+                "the configured credentials were withheld from the plain-HTTP token realm, so the registry saw an anonymous pull",
+            );
+        }
         return fail(
             code,
             format!(

@@ -235,6 +235,18 @@ pub struct DnsLookup {
     pub queries: Option<Vec<DnsQuery>>,
 }
 
+impl DnsLookup {
+    /// The private endpoint the name resolves through (an Azure Private
+    /// Link name such as `myreg.privatelink.azurecr.io` in the CNAME chain).
+    #[must_use]
+    pub fn private_endpoint(&self) -> Option<&str> {
+        self.cname_chain
+            .iter()
+            .map(String::as_str)
+            .find(|c| c.contains(".privatelink."))
+    }
+}
+
 /// One query to one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsQuery {

@@ -19,6 +19,8 @@ pub struct Session {
     /// When a Bearer token stops being valid (its `expires_in`, or
     /// distribution's 60 s default); `None` for Basic, which does not expire.
     pub expires: Option<Instant>,
+    /// Configured credentials were not sent (a plain-HTTP realm on another host).
+    pub withheld: bool,
 }
 
 /// distribution's token default lifetime when `expires_in` is absent

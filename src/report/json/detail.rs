@@ -85,6 +85,9 @@ fn lookup(l: &DnsLookup) -> Value {
         "rcode": l.rcode,
         "query_name": l.query_name,
     });
+    if let Some(pe) = l.private_endpoint() {
+        v["private_endpoint"] = json!(pe);
+    }
     if let Some(names) = &l.names_tried {
         v["names_tried"] = json!(names);
     }
