@@ -63,11 +63,60 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
             return Ok(0);
         }
         Mode::Npd => unreachable!("answered above"),
+        Mode::Pod => {
+            let Some(Command::Pod { file }) = &args.command else {
+                unreachable!("Mode::Pod comes from Command::Pod")
+            };
+            let input = read_pod(file.as_deref())?;
+            runtime.block_on(run::pod(&settings, input))?
+        }
     };
     let mut stdout = anstream::stdout();
     render(&report, settings.json, &mut stdout).map_err(RunError::Output)?;
     stdout.flush().map_err(RunError::Output)?;
     Ok(exit_status(&report))
+}
+
+/// The pod for `probe pod`: a file, or standard input for `-` or nothing.
+fn read_pod(file: Option<&std::path::Path>) -> Result<crate::pod::PodInput, RunError> {
+    use std::io::Read as _;
+    let limit = crate::pod::INPUT_LIMIT;
+    let (origin, mut reader): (String, Box<dyn io::Read>) = match file {
+        None => ("standard input".to_owned(), Box::new(io::stdin().lock())),
+        Some(f) if f.as_os_str() == "-" => {
+            ("standard input".to_owned(), Box::new(io::stdin().lock()))
+        }
+        Some(f) => {
+            let shown = f.display().to_string();
+            let opened = std::fs::File::open(f).map_err(|e| RunError::Config {
+                path: shown.clone(),
+                reason: format!("cannot read the pod: {e}"),
+            })?;
+            (shown, Box::new(opened))
+        }
+    };
+    let mut buf = Vec::new();
+    (&mut reader)
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| RunError::Config {
+            path: origin.clone(),
+            reason: format!("cannot read the pod: {e}"),
+        })?;
+    if buf.len() as u64 > limit {
+        return Err(RunError::Config {
+            path: origin,
+            reason: format!(
+                "more than {} MiB: give one pod and its secrets",
+                limit >> 20
+            ),
+        });
+    }
+    let text = String::from_utf8_lossy(&buf);
+    crate::pod::parse(&text, &origin).map_err(|e| RunError::Config {
+        path: e.origin,
+        reason: e.problems.join("; "),
+    })
 }
 
 /// A channel that turns true on SIGTERM or SIGINT (kubelet stops pods with

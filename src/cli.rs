@@ -119,6 +119,14 @@ pub enum Command {
         #[arg(value_name = "MESSAGE")]
         message: String,
     },
+    /// Probe exactly what one pod pulls: its images (init containers too),
+    /// with its imagePullSecrets, read from `kubectl get pod/NAME
+    /// secret/NAME -o json`; beside what the kubelet reported.
+    Pod {
+        /// The pod (and its secrets) as `kubectl get -o json|yaml` prints them; `-` or nothing reads standard input.
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+    },
     /// The DaemonSet agent: probe on an interval, log one JSON report line per
     /// round, serve /metrics, /healthz, /readyz and /report.
     Daemon(DaemonArgs),
@@ -228,6 +236,8 @@ pub enum Mode {
     Npd,
     /// `probe plan`: targets and endpoints only, no network.
     Plan,
+    /// `probe pod`: the targets are the pod's images, never the node's registries.
+    Pod,
 }
 
 /// Validated settings for one run.
@@ -314,6 +324,22 @@ impl Settings {
             }
             Some(Command::Daemon(_)) => Mode::Daemon,
             Some(Command::Npd) => Mode::Npd,
+            Some(Command::Pod { ref file }) => {
+                if !args.image.is_empty() || !args.registry.is_empty() {
+                    return Err(UsageError(
+                        "`probe pod` probes the pod's images: --image and --registry do not apply"
+                            .to_owned(),
+                    ));
+                }
+                let from_stdin = file.as_ref().is_none_or(|f| f.as_os_str() == "-");
+                if from_stdin && args.password_stdin {
+                    return Err(UsageError(
+                        "`probe pod -` reads the pod from standard input: give the pod as a file to use --password-stdin"
+                            .to_owned(),
+                    ));
+                }
+                Mode::Pod
+            }
             Some(Command::Explain { .. }) => {
                 return Err(UsageError("explain takes no probe settings".to_owned()));
             }

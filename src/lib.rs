@@ -6,7 +6,8 @@
 //! (endpoints in runtime order) -> staged [`probe`] -> [`verdict`] ->
 //! [`report`] renderers. [`run`] wires it (settings in, `Report` out);
 //! [`cli`] turns arguments into settings and [`app`] is what the command
-//! line does with them.
+//! line does with them. [`pod`] reads a pod for `probe pod`, [`explain`]
+//! a kubelet message, [`summary`] the agents' logs.
 
 pub mod app;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod explain;
 pub mod hostroot;
 pub mod oci;
+pub mod pod;
 pub mod probe;
 pub mod reference;
 pub mod report;

@@ -87,6 +87,20 @@ impl ReferenceErrorKind {
     }
 }
 
+/// The registry an image string names, even when it does not parse: its
+/// first component when that looks like a host (`.`, `:` or `localhost`,
+/// as `splitDockerDomain` decides), else Docker Hub.
+#[must_use]
+pub fn registry_guess(input: &str) -> String {
+    let input = input.split_once("://").map_or(input, |(_, rest)| rest);
+    match input.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => {
+            first.to_ascii_lowercase()
+        }
+        _ => "docker.io".to_owned(),
+    }
+}
+
 /// Why a reference is invalid: the upstream error and the part that is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {input:?}: {reason}")]

@@ -7,10 +7,12 @@
 //! The CLI (`app.rs`), the daemon, `probe pod` and tests call this. What it
 //! must not do: read stdin, write stdout, choose an exit status, or render.
 
-use crate::cli::{Settings, UsageError};
+use crate::cli::{Mode, Settings, UsageError};
+use crate::config::dockercfg::DockerConfig;
 use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
+use crate::pod::{ContainerReport, PodInput, PodReport};
 use crate::probe::dns::NodeResolver;
 use crate::probe::result::{CandidateOutcome, Detail};
 use crate::probe::tls::TrustStore;
@@ -59,11 +61,20 @@ pub struct Setup {
 /// Read the node's config and build the targets, running the kubelet's
 /// credential providers for them (a plan runs none). No registry is asked.
 pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
+    setup_with(settings, Vec::new()).await
+}
+
+/// [`setup`] with a pod's pull secrets (in `imagePullSecrets` order) before
+/// the node's keyring.
+async fn setup_with(
+    settings: &Settings,
+    pull_secrets: Vec<DockerConfig>,
+) -> Result<Setup, RunError> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let root = checked_root(settings)?;
     let mut sources = Vec::new();
-    let creds = Credentials::load(settings, &mut sources)?;
+    let creds = Credentials::load(settings, pull_secrets, &mut sources)?;
     let (node, node_sources) = node::discover(&root);
     config::merge_sources(&mut sources, node_sources);
     let mut targets = targets(settings, &root, &node, &creds, &mut sources);
@@ -206,6 +217,94 @@ pub async fn plan(settings: &Settings) -> Result<Report, RunError> {
     Ok(plan_report(setup))
 }
 
+/// `probe pod`: each distinct image of the pod (init containers first, as
+/// the kubelet starts them), with the pod's pull secrets before the node's
+/// keyring, as the kubelet's `MakeDockerKeyring` unions them; each
+/// container's kubelet message explained and set beside the verdict.
+pub async fn pod(settings: &Settings, input: PodInput) -> Result<Report, RunError> {
+    let mut images: Vec<&str> = Vec::new();
+    for c in &input.containers {
+        if !images.contains(&c.image.as_str()) {
+            images.push(&c.image);
+        }
+    }
+    let (valid, invalid): (Vec<_>, Vec<_>) = images
+        .iter()
+        .map(|i| (*i, crate::reference::Reference::parse(i)))
+        .partition(|(_, r)| r.is_ok());
+    let mut s = settings.clone();
+    s.mode = Mode::Pod;
+    s.registries.clear();
+    s.image_inputs = valid.iter().map(|(i, _)| (*i).to_owned()).collect();
+    s.images = valid.into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let mut setup = setup_with(&s, input.keyring()).await?;
+    config::merge_sources(&mut setup.sources, input.sources());
+    for t in &mut setup.targets {
+        let name = t
+            .image
+            .as_ref()
+            .map_or_else(|| t.registry.clone(), crate::reference::Reference::name);
+        t.secret_findings = input.secret_findings(&name, &t.registry);
+    }
+    let mut report = probe_setup(setup, &s).await;
+    // The kubelet refuses these before any pull (`InvalidImageName`).
+    let mut by_image: Vec<&str> = s.image_inputs.iter().map(String::as_str).collect();
+    for (image, err) in invalid {
+        let reason = err.err().map(|e| e.reason).unwrap_or_default();
+        report.targets.push(TargetReport {
+            verdict: verdict::invalid_reference(image, &reason),
+            target: Target {
+                registry: crate::reference::registry_guess(image),
+                ..Target::default()
+            },
+            outcomes: Vec::new(),
+            duration: Duration::ZERO,
+        });
+        by_image.push(image);
+    }
+    report.status = verdict::overall(report.targets.iter().map(|r| r.verdict.status));
+    let containers = input
+        .containers
+        .iter()
+        .map(|c| {
+            // Every image has its target, in `by_image` order.
+            let target = by_image
+                .iter()
+                .position(|i| *i == c.image)
+                .unwrap_or_default();
+            let explained = c.kubelet.message.as_deref().map(crate::explain::explain);
+            let comparison = crate::pod::compare::compare(
+                c,
+                explained.as_ref(),
+                &report.targets[target].verdict,
+                input.node.as_deref(),
+                &report.node,
+            );
+            ContainerReport {
+                container: c.clone(),
+                explained,
+                target,
+                comparison,
+            }
+        })
+        .collect();
+    let mut findings = Vec::new();
+    if let Some(n) = input.node.as_deref().filter(|n| *n != report.node) {
+        findings.push(format!(
+            "this pod is on {n}, the probe runs on {}: it sees this node's network, config and credentials, not {n}'s; run it on {n} (the agent there, or `kubectl debug node/{n}`)",
+            report.node
+        ));
+    }
+    report.pod = Some(PodReport {
+        namespace: input.namespace,
+        name: input.name,
+        node: input.node,
+        containers,
+        findings,
+    });
+    Ok(report)
+}
+
 /// The shared state of the stages: the node's resolver and CA set (their
 /// files join `sources`), the run's limits, and the runtime's proxy rules for
 /// hosts other than the endpoints.
@@ -252,6 +351,7 @@ pub async fn probe_setup(mut setup: Setup, settings: &Settings) -> Report {
         plan: false,
         runtime: Some(setup.node.describe_runtime()),
         notes: setup.node.notes,
+        pod: None,
     }
 }
 
@@ -369,6 +469,7 @@ pub fn plan_report(setup: Setup) -> Report {
         plan: true,
         runtime: Some(setup.node.describe_runtime()),
         notes: setup.node.notes,
+        pod: None,
     }
 }
 
@@ -443,7 +544,7 @@ fn targets(
         creds.prepend(&mut t, &r.domain());
         out.push(t);
     }
-    if settings.images.is_empty() && settings.registries.is_empty() {
+    if settings.images.is_empty() && settings.registries.is_empty() && settings.mode != Mode::Pod {
         for registry in node.registries(root) {
             let (mut t, s) = node.target(root, &registry, None);
             config::merge_sources(sources, s);
@@ -476,7 +577,7 @@ fn target_remarks(
     creds: &Credentials,
 ) -> Vec<String> {
     let mut remarks = crate::reference::remarks(input, reference);
-    if let Some(c) = &creds.docker_config {
+    for c in &creds.pull_secrets {
         remarks.extend(c.remarks(&reference.name()));
     }
     remarks
@@ -485,11 +586,16 @@ fn target_remarks(
 /// Where credentials come from in this run.
 struct Credentials {
     flag: Option<Credential>,
-    docker_config: Option<config::dockercfg::DockerConfig>,
+    /// The pod's pull secrets, then `--docker-config`: one keyring.
+    pull_secrets: Vec<DockerConfig>,
 }
 
 impl Credentials {
-    fn load(settings: &Settings, sources: &mut Vec<Source>) -> Result<Self, RunError> {
+    fn load(
+        settings: &Settings,
+        mut pull_secrets: Vec<DockerConfig>,
+        sources: &mut Vec<Source>,
+    ) -> Result<Self, RunError> {
         let docker_config = match &settings.docker_config {
             None => None,
             Some(path) => {
@@ -508,9 +614,10 @@ impl Credentials {
                 Some(cfg)
             }
         };
+        pull_secrets.extend(docker_config);
         Ok(Self {
             flag: flag_credential(settings),
-            docker_config,
+            pull_secrets,
         })
     }
 
@@ -519,9 +626,7 @@ impl Credentials {
     /// secrets and then the node's own (`credentialprovider.MakeDockerKeyring`).
     fn prepend(&self, target: &mut Target, name: &str) {
         let mut first: Vec<Credential> = self.flag.iter().cloned().collect();
-        if let Some(c) = &self.docker_config {
-            first.extend(c.lookup_all(name));
-        }
+        first.extend(config::dockercfg::keyring_lookup(&self.pull_secrets, name));
         first.append(&mut target.kubelet_credentials);
         target.kubelet_credentials = first;
     }

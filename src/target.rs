@@ -482,6 +482,10 @@ pub struct Target {
     pub provider_failures: Vec<ProviderFailure>,
     /// Which endpoints the runtime sends the kubelet's credential to.
     pub credential_reach: CredentialReach,
+    /// What is wrong with the pod's pull secrets for this image (`probe
+    /// pod`): a secret missing, of a type the kubelet skips, or without an
+    /// entry for this registry. First in a credentials verdict's hint.
+    pub secret_findings: Vec<String>,
 }
 
 /// Which endpoints a runtime sends the kubelet's credential to.

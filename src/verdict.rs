@@ -65,7 +65,7 @@ pub struct NodeFinding {
 /// `continue` on `StatusNotFound`); we pick the same endpoint.
 #[must_use]
 pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
-    let v = judge_outcomes(target, all);
+    let v = with_secret_findings(target, judge_outcomes(target, all));
     match target.provider_failures.first() {
         None => v,
         // The kubelet goes on without a provider that fails; a pull that then
@@ -104,6 +104,44 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
             ]),
             ..v
         },
+    }
+}
+
+/// An image reference the kubelet cannot parse: it reports
+/// `InvalidImageName` and pulls nothing (`pkg/kubelet/images/image_manager.go`
+/// `applyDefaultImageTag`), so no stage runs. `reason` says which part is wrong.
+#[must_use]
+pub fn invalid_reference(image: &str, reason: &str) -> Verdict {
+    Verdict {
+        status: TargetStatus::Fail,
+        code: Code::InvalidReference,
+        category: Code::InvalidReference.category(),
+        message: format!("the image reference {image:?} cannot be parsed: {reason}"),
+        hint: Some(hint_invalid_reference()),
+        stage: None,
+    }
+}
+
+fn hint_invalid_reference() -> String {
+    "the image reference cannot be parsed: check it for upper-case letters, a scheme (https://) or a trailing colon".to_owned()
+}
+
+/// The pod's pull-secret findings in the hint: first when the verdict is
+/// about credentials (they are the likely cause), last otherwise.
+fn with_secret_findings(target: &Target, v: Verdict) -> Verdict {
+    if target.secret_findings.is_empty() {
+        return v;
+    }
+    let mut hints = target.secret_findings.clone();
+    let own = v.hint.clone().unwrap_or_default();
+    if v.category == Category::Credentials {
+        hints.push(own);
+    } else {
+        hints.insert(0, own);
+    }
+    Verdict {
+        hint: join(hints),
+        ..v
     }
 }
 
@@ -423,7 +461,7 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
                 "{registry} refuses this node's egress address {ip}: add it to the registry's network rules (ACR: `az acr network-rule add --name {name} --ip-address {ip}`, or allow the node subnet), or reach the registry through a private endpoint; this is not a credentials problem"
             )
         }
-        Code::InvalidReference => "the image reference cannot be parsed: check it for upper-case letters, a scheme (https://) or a trailing colon".to_owned(),
+        Code::InvalidReference => hint_invalid_reference(),
         Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
         Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
         Code::PlatformMissing => {

@@ -468,6 +468,9 @@ fn glob_match(pat: &[u8], s: &[u8]) -> Option<bool> {
     Some(tokens[t..].iter().all(|tok| matches!(tok, GlobToken::Star)))
 }
 
+/// The key the kubelet files Docker Hub's credentials under (keyring.go `defaultRegistryHost`).
+const DEFAULT_REGISTRY_HOST: &str = "index.docker.io";
+
 /// keyring.go `isDefaultRegistryMatch`: would this image be pulled from Docker Hub?
 fn is_default_registry_match(image: &str) -> bool {
     let (first, rest) = match image.split_once('/') {
@@ -489,6 +492,53 @@ const HUB_ALIASES_KUBELET_MISSES: &[&str] = &[
     "index.docker.io/v1",
     "hub.docker.com",
 ];
+
+/// Every credential for `image` in a keyring made of several configs (the
+/// pod's pull secrets, in `imagePullSecrets` order): the kubelet adds each
+/// secret to one `BasicDockerKeyring`, so a key's credentials come in secret
+/// order and more specific keys first across all of them
+/// (`pkg/credentialprovider/secrets/secrets.go` `MakeDockerKeyring`).
+#[must_use]
+pub fn keyring_lookup(configs: &[DockerConfig], image: &str) -> Vec<Credential> {
+    keyring_entries(configs, image)
+        .into_iter()
+        .filter_map(|(c, e)| e.credential(&c.label))
+        .collect()
+}
+
+/// The entries of [`keyring_lookup`], each with the config it came from.
+fn keyring_entries<'a>(
+    configs: &'a [DockerConfig],
+    image: &str,
+) -> Vec<(&'a DockerConfig, &'a AuthEntry)> {
+    let all = || {
+        configs
+            .iter()
+            .flat_map(|c| c.entries.iter().map(move |e| (c, e)))
+    };
+    let mut index: Vec<&str> = all().filter_map(|(_, e)| e.match_key.as_deref()).collect();
+    index.sort_unstable();
+    index.dedup();
+    // "The index is reverse-sorted so more specific paths are matched first."
+    index.reverse();
+    let by_key = |k: &str| -> Vec<(&'a DockerConfig, &'a AuthEntry)> {
+        all()
+            .filter(|(_, e)| e.match_key.as_deref() == Some(k))
+            .collect()
+    };
+    let hits: Vec<_> = index
+        .iter()
+        .filter(|k| urls_match(k, image))
+        .flat_map(|k| by_key(k))
+        .collect();
+    if !hits.is_empty() {
+        return hits;
+    }
+    if is_default_registry_match(image) {
+        return by_key(DEFAULT_REGISTRY_HOST);
+    }
+    Vec::new()
+}
 
 impl DockerConfig {
     /// Name the file for [`Credential::source`], e.g. `--docker-config /tmp/cfg.json`.
@@ -528,10 +578,7 @@ impl DockerConfig {
     /// kubelet tries them in turn.
     #[must_use]
     pub fn lookup_all(&self, image_or_registry: &str) -> Vec<Credential> {
-        self.matching_entries(image_or_registry)
-            .into_iter()
-            .filter_map(|e| e.credential(&self.label))
-            .collect()
+        keyring_lookup(std::slice::from_ref(self), image_or_registry)
     }
 
     /// Every entry matching `image`, most specific first, as kubelet's
@@ -540,33 +587,31 @@ impl DockerConfig {
     /// ([`crate::reference::Reference::name`]), or a registry host.
     #[must_use]
     pub fn matching_entries(&self, image: &str) -> Vec<&AuthEntry> {
-        let mut index: Vec<&str> = self
+        keyring_entries(std::slice::from_ref(self), image)
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// The registries this config has entries for, as a person names them
+    /// (`docker.io` for Docker Hub's keys), sorted, for "it has ..." findings.
+    #[must_use]
+    pub fn registries(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
             .entries
             .iter()
             .filter_map(|e| e.match_key.as_deref())
+            .map(|k| {
+                if k == DEFAULT_REGISTRY_HOST || k.starts_with("index.docker.io/") {
+                    "docker.io".to_owned()
+                } else {
+                    k.to_owned()
+                }
+            })
             .collect();
-        index.sort_unstable();
-        index.dedup();
-        // "The index is reverse-sorted so more specific paths are matched first."
-        index.reverse();
-        let by_key = |k: &str| -> Vec<&AuthEntry> {
-            self.entries
-                .iter()
-                .filter(|e| e.match_key.as_deref() == Some(k))
-                .collect()
-        };
-        let hits: Vec<&AuthEntry> = index
-            .iter()
-            .filter(|k| urls_match(k, image))
-            .flat_map(|k| by_key(k))
-            .collect();
-        if !hits.is_empty() {
-            return hits;
-        }
-        if is_default_registry_match(image) {
-            return by_key("index.docker.io");
-        }
-        Vec::new()
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The credential kubelet would try first for `image` (see [`Self::matching_entries`]).

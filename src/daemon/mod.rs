@@ -236,6 +236,7 @@ impl Agent {
             plan: false,
             runtime: Some(setup.node.describe_runtime()),
             notes: setup.node.notes,
+            pod: None,
         };
         Ok((report, any_registry))
     }

@@ -46,4 +46,6 @@ pub struct Report {
     pub runtime: Option<String>,
     /// Facts about how the node config was read (which k3s view), for the human views.
     pub notes: Vec<String>,
+    /// `probe pod`: the pod, and the kubelet's word beside each container's verdict.
+    pub pod: Option<crate::pod::PodReport>,
 }

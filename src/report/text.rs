@@ -42,12 +42,73 @@ fn stage_line(out: &mut dyn io::Write, s: &StageResult) -> io::Result<()> {
     )
 }
 
+/// `probe pod`: each container, the kubelet's word then the probe's.
+fn write_pod(
+    report: &Report,
+    pod: &crate::pod::PodReport,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    use crate::pod::Agreement;
+    writeln!(
+        out,
+        "{BOLD}pod {}/{}{BOLD:#} on node {} (the probe runs on {})",
+        pod.namespace,
+        pod.name,
+        pod.node.as_deref().unwrap_or("<not scheduled>"),
+        report.node
+    )?;
+    for c in &pod.containers {
+        let v = &report.targets[c.target].verdict;
+        let style = status_style(v.status);
+        writeln!(
+            out,
+            "  {} {BOLD}{}{BOLD:#}  {}",
+            c.container.kind.as_str(),
+            c.container.name,
+            c.container.image
+        )?;
+        let said = match (&c.container.kubelet.reason, &c.explained) {
+            (None, _) => "no pull error".to_owned(),
+            (Some(r), Some(e)) => format!(
+                "{r}, which shows {}",
+                e.code.map_or("no known pattern", crate::code::Code::as_str)
+            ),
+            (Some(r), None) => format!("{r} (no message)"),
+        };
+        writeln!(out, "    kubelet:   {said}")?;
+        writeln!(
+            out,
+            "    probe now: {style}{}{style:#} ({})",
+            v.code,
+            v.status.as_str()
+        )?;
+        let word = match c.comparison.agreement {
+            Agreement::Agree => GREEN,
+            Agreement::Disagree => YELLOW,
+            Agreement::Unknown | Agreement::NoPullError => DIM,
+        };
+        writeln!(
+            out,
+            "    {word}{}{word:#}: {}",
+            c.comparison.agreement.as_str().replace('_', " "),
+            c.comparison.statement
+        )?;
+    }
+    for f in &pod.findings {
+        writeln!(out, "  {YELLOW}note:{YELLOW:#} {f}")?;
+    }
+    writeln!(out)
+}
+
 /// Render the human view.
 pub fn write(report: &Report, out: &mut impl io::Write) -> io::Result<()> {
     write_dyn(report, out)
 }
 
 fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+    if let Some(pod) = &report.pod {
+        write_pod(report, pod, out)?;
+    }
     for t in &report.targets {
         let v = &t.verdict;
         let style = status_style(v.status);

@@ -24,6 +24,41 @@ pub struct Report {
     #[serde(deserialize_with = "Option::deserialize")]
     pub node_finding: Option<NodeFinding>,
     pub targets: Vec<Target>,
+    /// Only in `probe pod --json`.
+    #[serde(default)]
+    pub pod: Option<Pod>,
+}
+
+/// `probe pod`'s top-level `pod` object.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub node: Option<String>,
+    pub containers: Vec<PodContainer>,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodContainer {
+    pub name: String,
+    pub image: String,
+    pub kind: String,
+    pub kubelet: Kubelet,
+    pub code: String,
+    pub status: String,
+    pub agreement: String,
+    pub statement: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubelet {
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub explained: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

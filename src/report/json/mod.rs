@@ -7,6 +7,7 @@
 //! details are built without secrets.
 
 pub mod detail;
+pub mod pod;
 
 use super::Report;
 use crate::probe::EndpointOutcome;
@@ -33,6 +34,9 @@ pub struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Judged::is_not_judged")]
     pub node_finding: Judged<JsonNodeFinding>,
     pub targets: Vec<JsonTarget>,
+    /// Only in `probe pod --json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<pod::JsonPod>,
 }
 
 /// A value that exists only in a judged report: `null` or the value there,
@@ -256,6 +260,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                     hint: f.hint.clone(),
                 }))
             },
+            pod: r.pod.as_ref().map(|p| pod::JsonPod::new(p, &r.targets)),
             targets,
         }
     }
