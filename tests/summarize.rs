@@ -1,8 +1,9 @@
-//! End to end: `probe summarize` over real reports. Each "node" is a run of
-//! the real `probe --json` binary in the test bed with its own `NODE_NAME`
-//! and node root; its report is flattened to one line and prefixed the way
-//! `kubectl logs --prefix` prints a DaemonSet agent's stdout, mixed with
-//! the garbage such logs carry, and piped into `probe summarize -`.
+//! End to end: `probe summarize` over real agent logs. Each "node" is one
+//! round of the real `probe daemon` in the test bed with its own
+//! `NODE_NAME` and node root; its stdout line (the report) and its stderr
+//! lines (the agent's own events) are prefixed the way `kubectl logs
+//! --prefix` prints a DaemonSet pod's, mixed with the garbage such logs
+//! carry, and piped into `probe summarize -`.
 //!
 //! The cluster: four nodes probe `registry.test` (trusted test CA) and
 //! `unknownca.test` (a certificate from a CA no node trusts). Every node
@@ -26,32 +27,53 @@ const TARGETS: &[&str] = &[
     "unknownca.test",
 ];
 
-/// One node's real report, pretty as `probe --json` prints it.
-fn probe_report(w: &World, root: &Path, node: &str, args: &[&str]) -> Value {
+/// One round of the agent on a node: its report line and its own event
+/// lines (stderr), as `kubectl logs` merges them.
+fn agent_round(w: &World, root: &Path, node: &str, args: &[&str]) -> (Value, Vec<String>) {
     let out = w
         .command(env!("CARGO_BIN_EXE_probe"))
         .env("NODE_NAME", node)
+        .arg("daemon")
         .args(args)
-        .arg("--json")
+        .args([
+            "--max-rounds",
+            "1",
+            "--interval",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--root")
         .arg(root)
         .output()
-        .expect("run probe");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        .expect("run probe daemon");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one report line per round:\n{stdout}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| {
         panic!(
-            "probe --json for {node}: {e}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
+            "probe daemon for {node}: {e}\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
     assert_eq!(v["node"], node);
-    v
+    let events: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("regprobe agent started")),
+        "the agent's events: {events:?}"
+    );
+    (v, events)
 }
 
 /// The reports of the cluster, generated once per test binary.
 struct Cluster {
     /// `(pod, report)` in the order the logs print them.
     reports: Vec<(String, Value)>,
+    /// Each report's agent events (stderr), in the same order.
+    events: Vec<Vec<String>>,
     /// `probe plan --json` of one node: JSON of the same schema, but no report.
     plan: Value,
 }
@@ -62,12 +84,12 @@ fn cluster() -> Option<&'static Cluster> {
     Some(CLUSTER.get_or_init(|| {
         let no_ca = w.new_root();
         no_ca.write(support::root::CA_BUNDLE, "");
-        let mut reports = Vec::new();
+        let mut rounds = Vec::new();
         // An older round of aks-np1-1, when its CA was missing: the newer
         // round (later in the log) must win.
-        reports.push((
+        rounds.push((
             "regprobe-b7x2k".to_owned(),
-            probe_report(w, no_ca.path(), "aks-np1-1", TARGETS),
+            agent_round(w, no_ca.path(), "aks-np1-1", TARGETS),
         ));
         for (i, pod) in [
             "regprobe-a1f9c",
@@ -80,8 +102,12 @@ fn cluster() -> Option<&'static Cluster> {
         {
             let node = format!("aks-np1-{i}");
             let root = if i == 2 { no_ca.path() } else { w.root() };
-            reports.push(((*pod).to_owned(), probe_report(w, root, &node, TARGETS)));
+            rounds.push(((*pod).to_owned(), agent_round(w, root, &node, TARGETS)));
         }
+        let (reports, events) = rounds
+            .into_iter()
+            .map(|(pod, (report, events))| ((pod, report), events))
+            .unzip();
         let plan = w
             .command(env!("CARGO_BIN_EXE_probe"))
             .env("NODE_NAME", "aks-np1-0")
@@ -90,7 +116,11 @@ fn cluster() -> Option<&'static Cluster> {
             .output()
             .expect("run probe plan");
         let plan: Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
-        Cluster { reports, plan }
+        Cluster {
+            reports,
+            events,
+            plan,
+        }
     }))
 }
 
@@ -124,11 +154,15 @@ fn kubectl_logs(c: &Cluster) -> (String, usize, usize, usize) {
     let (mut not_json, mut not_a_report, mut too_long) = (0, 0, 0);
     for (n, (pod, report)) in c.reports.iter().enumerate() {
         let prefix = format!("[pod/{pod}/probe] ");
-        // The agent's operational events (tracing JSON on stderr, merged by kubectl).
-        lines.push(format!(
-            r#"{prefix}{{"timestamp":"2026-11-21T22:33:00.000Z","level":"INFO","fields":{{"message":"round started"}},"target":"regprobe::daemon"}}"#
-        ));
-        not_a_report += 1;
+        // The agent's own events (tracing JSON on stderr, merged by kubectl).
+        for e in &c.events[n] {
+            lines.push(format!("{prefix}{e}"));
+            if serde_json::from_str::<Value>(e).is_ok() {
+                not_a_report += 1;
+            } else {
+                not_json += 1;
+            }
+        }
         lines.push(format!(
             "{prefix}{}",
             serde_json::to_string(report).unwrap()
