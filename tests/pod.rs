@@ -97,6 +97,19 @@ fn report(r: &Run) -> Report {
     r.report()
 }
 
+fn hint_of(t: &common::Target) -> &str {
+    t.hint.as_deref().unwrap_or_default()
+}
+
+/// The pull secret `name` of namespace `shop` among the report's sources.
+fn secret_source<'a>(rep: &'a Report, name: &str) -> &'a common::ConfigSource {
+    let path = format!("secret shop/{name}");
+    rep.config_sources
+        .iter()
+        .find(|s| s.path == path)
+        .unwrap_or_else(|| panic!("{path} in config_sources"))
+}
+
 const NODE: &str = "aks-np1-0";
 
 #[test]
@@ -130,7 +143,7 @@ fn the_pods_own_secret_right_is_ok_and_wrong_is_rejected_naming_it() {
         t.endpoints[0].credential
     );
     assert_eq!(t.endpoints[0].credential.user.as_deref(), Some(PULLER.0));
-    let pod = rep.pod.expect("a pod object");
+    let pod = rep.pod.as_ref().expect("a pod object");
     assert_eq!(
         (
             pod.namespace.as_str(),
@@ -143,11 +156,7 @@ fn the_pods_own_secret_right_is_ok_and_wrong_is_rejected_naming_it() {
     assert_eq!(pod.containers[0].code, "OK");
     assert_eq!(pod.containers[0].agreement, "no_pull_error");
     assert!(pod.findings.is_empty(), "{:?}", pod.findings);
-    let src = rep
-        .config_sources
-        .iter()
-        .find(|s| s.path == "secret shop/regcred")
-        .expect("the secret as a source");
+    let src = secret_source(&rep, "regcred");
     assert_eq!(
         (src.kind.as_str(), src.severity.as_str()),
         ("pull-secret", "ok")
@@ -166,7 +175,7 @@ fn the_pods_own_secret_right_is_ok_and_wrong_is_rejected_naming_it() {
     let t = &report(&wrong).targets[0];
     assert_eq!(wrong.status, Some(5), "{}", wrong.stdout);
     assert_eq!(t.code, "AUTH_REJECTED", "{}", wrong.stdout);
-    let hint = t.hint.as_deref().unwrap_or_default();
+    let hint = hint_of(t);
     assert!(
         hint.contains("pull secret regcred"),
         "the secret is named: {hint}"
@@ -186,24 +195,20 @@ fn a_missing_secret_is_auth_required_naming_it() {
     let rep = report(&r);
     let t = &rep.targets[0];
     assert_eq!(t.code, "AUTH_REQUIRED", "{}", r.stdout);
-    let hint = t.hint.as_deref().unwrap_or_default();
+    let hint = hint_of(t);
     assert!(
         hint.starts_with(
             "pull secret regcred is named in imagePullSecrets but is not in the input"
         ),
         "the missing secret comes first in the hint: {hint}"
     );
-    let src = rep
-        .config_sources
-        .iter()
-        .find(|s| s.path == "secret shop/regcred")
-        .expect("source");
+    let src = secret_source(&rep, "regcred");
     assert_eq!(src.severity, "error");
 
     // A secret for another registry: "no entry for basic.test; it has ...".
     let other = pull_secret("regcred", "registry.test", PULLER.0, PULLER.1);
     let r = run_pod(w, &root, NODE, &list(&[p.clone(), other]), &[]);
-    let hint = report(&r).targets[0].hint.clone().unwrap_or_default();
+    let hint = hint_of(&report(&r).targets[0]).to_owned();
     assert!(
         hint.contains("pull secret regcred has no entry for basic.test; it has registry.test"),
         "{hint}"
@@ -216,12 +221,9 @@ fn a_missing_secret_is_auth_required_naming_it() {
     let t = &report(&r).targets[0];
     assert_eq!(t.code, "AUTH_REQUIRED", "{}", r.stdout);
     assert!(
-        t.hint
-            .as_deref()
-            .unwrap_or_default()
-            .contains("pull secret regcred has type Opaque"),
-        "{:?}",
-        t.hint
+        hint_of(t).contains("pull secret regcred has type Opaque"),
+        "{}",
+        hint_of(t)
     );
 }
 
