@@ -97,6 +97,16 @@ fn report(r: &Run) -> Report {
     r.report()
 }
 
+/// A pod on [`NODE`] without pull secrets and with one container `web`,
+/// which the kubelet reports as waiting with `reason` and `message`.
+fn one_container(image: &str, reason: &str, message: &str) -> String {
+    list(&[pod_json(
+        NODE,
+        &[],
+        &[("container", "web", image, Some((reason, message)))],
+    )])
+}
+
 fn hint_of(t: &common::Target) -> &str {
     t.hint.as_deref().unwrap_or_default()
 }
@@ -318,17 +328,13 @@ fn a_kubelet_message_that_disagrees_is_shown_as_a_disagreement() {
 
     // The same account from the pod's own node, where it is still failing: agreement.
     let denied = "failed to pull and unpack image \"blackhole.test/app:1\": failed to resolve reference \"blackhole.test/app:1\": failed to do request: Head \"https://blackhole.test/v2/app/manifests/1\": dial tcp 10.77.0.30:443: i/o timeout";
-    let p = pod_json(
+    let r = run_pod(
+        w,
+        &root,
         NODE,
+        &one_container("blackhole.test/app:1", "ErrImagePull", denied),
         &[],
-        &[(
-            "container",
-            "web",
-            "blackhole.test/app:1",
-            Some(("ErrImagePull", denied)),
-        )],
     );
-    let r = run_pod(w, &root, NODE, &list(&[p]), &[]);
     let c = &report(&r).pod.unwrap().containers[0];
     assert_eq!(
         (c.code.as_str(), c.agreement.as_str()),
@@ -378,17 +384,13 @@ fn an_invalid_image_name_is_invalid_reference_without_a_request() {
     let Some(w) = support::world() else { return };
     let root = w.new_root();
     let msg = "Failed to apply default image tag \"registry.test/Single:1\": couldn't parse image name \"registry.test/Single:1\": invalid reference format: repository name (library/Single) must be lowercase";
-    let p = pod_json(
+    let r = run_pod(
+        w,
+        &root,
         NODE,
+        &one_container("registry.test/Single:1", "InvalidImageName", msg),
         &[],
-        &[(
-            "container",
-            "web",
-            "registry.test/Single:1",
-            Some(("InvalidImageName", msg)),
-        )],
     );
-    let r = run_pod(w, &root, NODE, &list(&[p]), &[]);
     let rep = report(&r);
     assert_eq!(r.status, Some(4), "name: {}", r.stdout);
     assert_eq!(rep.targets[0].code, "INVALID_REFERENCE");
