@@ -8,6 +8,7 @@
 //! must not do: read stdin, write stdout, choose an exit status, or render.
 
 use crate::cli::{Mode, Settings, UsageError};
+use crate::config::credential_provider::ProviderCache;
 use crate::config::dockercfg::DockerConfig;
 use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
@@ -61,7 +62,16 @@ pub struct Setup {
 /// Read the node's config and build the targets, running the kubelet's
 /// credential providers for them (a plan runs none). No registry is asked.
 pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
-    setup_with(settings, Vec::new()).await
+    setup_with(settings, Vec::new(), None).await
+}
+
+/// [`setup`] for the agent's rounds: credential providers' answers are kept
+/// in `providers` across rounds as the kubelet keeps them.
+pub async fn setup_cached(
+    settings: &Settings,
+    providers: &ProviderCache,
+) -> Result<Setup, RunError> {
+    setup_with(settings, Vec::new(), Some(providers)).await
 }
 
 /// [`setup`] with a pod's pull secrets (in `imagePullSecrets` order) before
@@ -69,6 +79,7 @@ pub async fn setup(settings: &Settings) -> Result<Setup, RunError> {
 async fn setup_with(
     settings: &Settings,
     pull_secrets: Vec<DockerConfig>,
+    providers: Option<&ProviderCache>,
 ) -> Result<Setup, RunError> {
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -78,7 +89,15 @@ async fn setup_with(
     let (node, node_sources) = node::discover(&root);
     config::merge_sources(&mut sources, node_sources);
     let mut targets = targets(settings, &root, &node, &creds, &mut sources);
-    node_keyring(settings, &root, &node, &mut targets, &mut sources).await;
+    node_keyring(
+        settings,
+        &root,
+        &node,
+        providers,
+        &mut targets,
+        &mut sources,
+    )
+    .await;
     for t in &mut targets {
         for ep in &mut t.endpoints {
             config::trust::load_endpoint_files(&mut ep.tls);
@@ -106,6 +125,7 @@ async fn node_keyring(
     settings: &Settings,
     root: &HostRoot,
     node: &NodeConfig,
+    cache: Option<&ProviderCache>,
     targets: &mut [Target],
     sources: &mut Vec<Source>,
 ) {
@@ -135,6 +155,8 @@ async fn node_keyring(
                 None
             } else if let Some(a) = answers.get(&key) {
                 Some(a.clone())
+            } else if let Some(a) = cache.and_then(|c| c.get(&p.provider.name, &name)) {
+                Some(Ok(a))
             } else {
                 let a = match &bin_dir {
                     Some(dir) => cp::run(root, p, dir, &name, limit).await,
@@ -146,6 +168,9 @@ async fn node_keyring(
                             .to_owned(),
                     }),
                 };
+                if let (Some(c), Ok(answer)) = (cache, &a) {
+                    c.put(&p.provider, &name, answer);
+                }
                 answers.insert(key, a.clone());
                 Some(a)
             };
@@ -237,7 +262,7 @@ pub async fn pod(settings: &Settings, input: PodInput) -> Result<Report, RunErro
     s.registries.clear();
     s.image_inputs = valid.iter().map(|(i, _)| (*i).to_owned()).collect();
     s.images = valid.into_iter().filter_map(|(_, r)| r.ok()).collect();
-    let mut setup = setup_with(&s, input.keyring()).await?;
+    let mut setup = setup_with(&s, input.keyring(), None).await?;
     config::merge_sources(&mut setup.sources, input.sources());
     for t in &mut setup.targets {
         let name = t

@@ -209,6 +209,62 @@ fn an_exec_provider_found_through_etc_default_kubelet_supplies_credentials() {
     assert_no_secret(w, &[password]);
 }
 
+/// The agent keeps a provider's answer as the kubelet does: for its
+/// `cacheDuration`, so three rounds run it once; with `0s`, every round.
+#[test]
+fn the_agent_runs_a_provider_as_often_as_the_kubelet_would() {
+    let Some(w) = support::world() else { return };
+    let (user, password) = support::PULLER;
+    for (duration, runs) in [("10m0s", 1), ("0s", 3)] {
+        let root = aks_root(
+            w,
+            &AksNode::managed_identity(PULLER_MI.client_id, &["basic.test"]),
+        );
+        let script = provider::prints(&provider::response_with(
+            &[("basic.test", user, password)],
+            "Registry",
+            Some(duration),
+        ))
+        .replacen("#!/bin/sh\n", "#!/bin/sh\necho run >> \"$0.count\"\n", 1);
+        root.exec_file(&provider::path(provider::ACR_PROVIDER), &script);
+        let out = w
+            .command(env!("CARGO_BIN_EXE_probe"))
+            .env("NODE_NAME", "aks-np1-0")
+            .args([
+                "daemon",
+                "--image",
+                "basic.test/single:1",
+                "--max-rounds",
+                "3",
+            ])
+            .args(["--interval", "1s", "--listen", "127.0.0.1:0", "--root"])
+            .arg(root.path())
+            .output()
+            .expect("run probe daemon");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        OUTPUTS.lock().unwrap().extend([
+            stdout.clone(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ]);
+        let codes: Vec<String> = stdout
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a report line");
+                v["targets"][0]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(codes, ["OK", "OK", "OK"], "{stdout}");
+        let count = root
+            .read(&format!("{}.count", provider::path(provider::ACR_PROVIDER)))
+            .unwrap_or_default();
+        assert_eq!(count.lines().count(), runs, "cacheDuration {duration}");
+    }
+    assert_no_secret(w, &[password]);
+}
+
 /// A provider that exits 1, one that hangs, one that prints garbage, and
 /// one whose binary is missing: `CREDENTIAL_PROVIDER_FAILED`, within the bound.
 #[test]

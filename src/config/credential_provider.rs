@@ -20,7 +20,7 @@
 //! binary the node's config names.
 
 use super::dockercfg::DockerConfig;
-use super::kubelet::NodeProvider;
+use super::kubelet::{CredentialProvider, NodeProvider};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Credential, CredentialKind, ProviderFailure};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The kubelet's catch-all exec timeout (plugin.go).
@@ -62,6 +62,94 @@ impl ProviderAnswer {
             .map(|c| c.of_kind(CredentialKind::Provider))
             .collect()
     }
+}
+
+/// The kubelet's cache of provider answers, kept by the agent across rounds
+/// so that a provider runs about as often as the kubelet runs it (an ECR or
+/// ACR provider costs its cloud an API call per run). As `plugin.go`
+/// (`pluginProvider.provide`, `getCachedCredentials`): an answer is filed
+/// under the image, its registry or one global key by its `cacheKeyType`,
+/// kept for its `cacheDuration` or else the config's
+/// `defaultCacheDuration`, not at all when that is zero; a lookup tries the
+/// image, then its registry, then the global key. Failures are not kept.
+#[derive(Debug, Default)]
+pub struct ProviderCache {
+    entries:
+        std::sync::Mutex<std::collections::HashMap<(String, String), (Instant, ProviderAnswer)>>,
+}
+
+impl ProviderCache {
+    /// The answer of `provider` still fresh for `image` (a repository name).
+    #[must_use]
+    pub fn get(&self, provider: &str, image: &str) -> Option<ProviderAnswer> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        entries.retain(|_, (expires, _)| *expires > now);
+        ["Image", "Registry", "Global"]
+            .iter()
+            .find_map(|t| entries.get(&(provider.to_owned(), cache_key(t, image))))
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Keep `answer` of `provider`, asked for `image`, as the kubelet would.
+    pub fn put(&self, provider: &CredentialProvider, image: &str, answer: &ProviderAnswer) {
+        let ttl = match answer.cache_duration.as_deref() {
+            None => provider.default_cache_duration,
+            Some(d) => match parse_go_duration(d) {
+                Some(d) => d,
+                // The kubelet would have refused to decode it; keep nothing.
+                None => return,
+            },
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        let key = cache_key(&answer.cache_key_type, image);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.insert(
+            (provider.name.clone(), key),
+            (Instant::now() + ttl, answer.clone()),
+        );
+    }
+}
+
+/// A Go `time.Duration` string (`12h`, `1h30m`, `90s`, `1.5h`, `0s`), as the
+/// response's `metav1.Duration` holds it.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[derive(Deserialize)]
@@ -298,9 +386,8 @@ pub async fn run(
 }
 
 /// The key a provider's answer is cached under for `image` (plugin.go:
-/// the image, its registry, or one global key).
-#[must_use]
-pub fn cache_key(cache_key_type: &str, image: &str) -> String {
+/// the image, its registry (`parseRegistry`), or `globalCacheKey`).
+fn cache_key(cache_key_type: &str, image: &str) -> String {
     match cache_key_type {
         "Image" => image.to_owned(),
         "Registry" => image.split('/').next().unwrap_or(image).to_owned(),
@@ -337,6 +424,71 @@ mod tests {
         assert_eq!(cache_key("Image", "reg.io/a/b"), "reg.io/a/b");
         assert_eq!(cache_key("Registry", "reg.io:5000/a/b"), "reg.io:5000");
         assert_eq!(cache_key("Global", "reg.io/a"), "global");
+    }
+
+    #[test]
+    fn go_durations() {
+        for (text, secs) in [
+            ("6h", 21600.0),
+            ("1h30m", 5400.0),
+            ("90s", 90.0),
+            ("1.5h", 5400.0),
+            ("0s", 0.0),
+            ("0", 0.0),
+            ("250ms", 0.25),
+        ] {
+            assert_eq!(
+                parse_go_duration(text),
+                Some(Duration::from_secs_f64(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "6", "h", "6d", "-1h"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_answers_as_the_kubelet_does() {
+        let answer = |key_type: &str, duration: Option<&str>| ProviderAnswer {
+            keyring: DockerConfig::from_entries("p", vec![]),
+            cache_key_type: key_type.to_owned(),
+            cache_duration: duration.map(str::to_owned),
+            rerooted: vec![],
+        };
+        let provider = |default_secs: u64| CredentialProvider {
+            name: "ecr".to_owned(),
+            match_images: vec![],
+            default_cache_duration: Duration::from_secs(default_secs),
+            api_version: String::new(),
+            args: vec![],
+            env: vec![],
+            service_account_token: false,
+            line: 1,
+        };
+        let cache = ProviderCache::default();
+        // Registry key: any image of that registry finds it, another registry does not.
+        cache.put(&provider(0), "reg.io/a", &answer("Registry", Some("1h")));
+        assert!(cache.get("ecr", "reg.io/b/c").is_some());
+        assert!(cache.get("ecr", "other.io/a").is_none());
+        assert!(cache.get("acr", "reg.io/a").is_none(), "per provider");
+        // No cacheDuration: the config's default; zero keeps nothing.
+        let cache = ProviderCache::default();
+        cache.put(&provider(0), "reg.io/a", &answer("Image", None));
+        assert!(cache.get("ecr", "reg.io/a").is_none());
+        cache.put(&provider(600), "reg.io/a", &answer("Image", None));
+        assert!(cache.get("ecr", "reg.io/a").is_some());
+        assert!(
+            cache.get("ecr", "reg.io/b").is_none(),
+            "an image key is that image's"
+        );
+        // Expired answers are gone; a global one serves everything.
+        let cache = ProviderCache::default();
+        cache.put(&provider(0), "reg.io/a", &answer("Global", Some("1ns")));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(cache.get("ecr", "reg.io/a").is_none());
+        cache.put(&provider(0), "reg.io/a", &answer("Global", Some("1h")));
+        assert!(cache.get("ecr", "x.io/y").is_some());
     }
 
     #[test]

@@ -53,6 +53,8 @@ struct Agent {
     daemon: DaemonSettings,
     node: String,
     memory: Arc<Memory>,
+    /// The kubelet credential providers' answers, kept as the kubelet keeps them.
+    providers: crate::config::credential_provider::ProviderCache,
     targets: Option<targets::Targets>,
     last_check: HashMap<String, LastCheck>,
     /// Whether each target's node-local checks passed last round.
@@ -136,7 +138,7 @@ impl Agent {
             }
             None => (self.base.clone(), None),
         };
-        let mut setup = run::setup(&settings).await?;
+        let mut setup = run::setup_cached(&settings, &self.providers).await?;
         setup.node_name.clone_from(&self.node);
         let mut sources = std::mem::take(&mut setup.sources);
         if let Some(s) = file_source {
@@ -336,6 +338,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         daemon: daemon.clone(),
         node,
         memory: Arc::new(Memory::default()),
+        providers: crate::config::credential_provider::ProviderCache::default(),
         last_check: HashMap::new(),
         local_ok: HashMap::new(),
         checked_round: HashMap::new(),
