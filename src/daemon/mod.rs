@@ -45,6 +45,9 @@ use tokio::sync::watch;
 struct LastCheck {
     at: SystemTime,
     outcomes: Vec<EndpointOutcome>,
+    /// The check failed for a cause of this node's own (not the registry's):
+    /// the node then takes every registry round until it passes.
+    failed_here: bool,
 }
 
 /// The agent's state across rounds.
@@ -97,7 +100,12 @@ impl Agent {
             ) + phase
         };
         let (n, k) = (d.cluster_size.unwrap_or(1), d.registry_probes_per_round);
-        let takes = sampling::takes_round(&self.node, target, round, n, k);
+        // A node that failed its last check is always sampled: its own fault
+        // (network, name, credentials, config) is confirmed or cleared each
+        // registry interval; a registry-side one (5xx, 429, token service)
+        // is the registry's, and the sample keeps its load down.
+        let failing = self.last_check.get(target).is_some_and(|l| l.failed_here);
+        let takes = failing || sampling::takes_round(&self.node, target, round, n, k);
         let done = self.checked_round.get(target) == Some(&round);
         if takes && !done && since >= start_of(round) {
             return Ok(());
@@ -208,6 +216,8 @@ impl Agent {
                         LastCheck {
                             at: now,
                             outcomes: r.outcomes.clone(),
+                            failed_here: r.verdict.status == TargetStatus::Fail
+                                && r.verdict.category != crate::code::Category::Registry,
                         },
                     );
                 }
@@ -434,6 +444,59 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    fn agent(node: &str, cluster_size: u32) -> Agent {
+        use clap::Parser as _;
+        let args = crate::cli::Args::try_parse_from(["probe", "daemon"]).unwrap();
+        let base = Settings::from_args(&args, &mut std::io::empty()).unwrap();
+        let mut daemon = base.daemon.clone().unwrap();
+        daemon.cluster_size = Some(cluster_size);
+        Agent {
+            base,
+            daemon,
+            node: node.to_owned(),
+            memory: Arc::new(Memory::default()),
+            providers: crate::config::credential_provider::ProviderCache::default(),
+            targets: None,
+            last_check: HashMap::new(),
+            local_ok: HashMap::new(),
+            checked_round: HashMap::new(),
+            counters: Counters::default(),
+            round: 0,
+        }
+    }
+
+    /// Issue 10: among 5,000 nodes, K = 3, a node is sampled out of almost
+    /// every registry round for a target, unless its last check failed for a
+    /// cause of its own: then it takes every round (at its phase); a
+    /// registry-side failure keeps the sample.
+    #[test]
+    fn a_failing_node_is_always_sampled() {
+        let mut a = agent("aks-nodepool1-12345678-vmss000042", 5_000);
+        let target = "myregistry.azurecr.io/app:1.2";
+        let interval = a.daemon.registry_interval;
+        let phase = sampling::phase(&a.node, target, interval);
+        // Just after this node's phase in each of 200 registry rounds.
+        let at = |r: u32| {
+            SystemTime::UNIX_EPOCH + interval * (1_000_000 + r) + phase + Duration::from_secs(1)
+        };
+        let taken = |a: &Agent| (0..200).filter(|r| a.due(target, at(*r)).is_ok()).count();
+        assert!(taken(&a) <= 1, "healthy: sampled out nearly always");
+        assert!(
+            a.due(target, at(0))
+                .unwrap_err()
+                .starts_with("sampled out: 5000 nodes share")
+        );
+        let last = |failed_here| LastCheck {
+            at: SystemTime::UNIX_EPOCH,
+            outcomes: Vec::new(),
+            failed_here,
+        };
+        a.last_check.insert(target.to_owned(), last(true));
+        assert_eq!(taken(&a), 200, "failing here: every round");
+        a.last_check.insert(target.to_owned(), last(false));
+        assert!(taken(&a) <= 1, "failing at the registry: sampled as before");
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! window `[r*K, r*K + K)` modulo N. Over N/K rounds the window sweeps every
 //! slot once, so each node checks each target once per sweep and about K
 //! nodes check it per round: the registry's load grows with targets, not
-//! with nodes. A node whose own node-local checks fail is never sampled out
-//! (the agent decides that; its requests never reach the registry anyway).
+//! with nodes. A node whose last check failed for a cause of its own
+//! (network, name, credentials, config) is never sampled out, and a target
+//! whose node-local result changes is checked at once (the agent decides
+//! both, `daemon/mod.rs`); a registry-side failure keeps the sample.
 //!
 //! Pure functions: no clock is read here, no state is kept.
 
