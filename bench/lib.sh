@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared set-up of the benchmarks (sourced by bench/*.sh, never run): the
 # tools, the release build, a work directory cleaned up on exit with every
 # process started through it, a bench CA and server certificate, a local TLS
@@ -27,8 +28,13 @@ bench_need() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 }
 
-# `cargo build --release`; sets PROBE.
+# `cargo build --release`; sets PROBE. A PROBE given in the environment (another
+# build, e.g. with other profile settings) is measured instead, unbuilt.
 bench_build() {
+  if [ -n "${PROBE:-}" ]; then
+    log "measuring $PROBE (not built)"
+    return
+  fi
   log "cargo build --release"
   (cd "$BENCH_ROOT" && cargo build --release --quiet)
   PROBE=$BENCH_ROOT/target/release/probe
@@ -100,7 +106,7 @@ bench_certs() {
 
 # Start a TLS docker-registry on 127.0.0.1:PORT storing under DIR; its access
 # log (one Apache combined line per request, on its stdout) goes to LOG when
-# given, else it is disabled. Sets REGISTRY_PID.
+# given, else it is disabled.
 # `bench_registry PORT DIR [LOG]`
 bench_registry() {
   local port=$1 dir=$2 access=${3:-} disabled=true
@@ -115,7 +121,6 @@ http:
   tls: {certificate: $work/server.crt, key: $work/server.key}
 YML
   bench_spawn "${access:-/dev/null}" "$dir/registry.err" docker-registry serve "$dir/registry.yml"
-  REGISTRY_PID=$!
   bench_wait_port "$port"
 }
 

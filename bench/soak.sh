@@ -119,6 +119,7 @@ bench_stop_all "$agent"
 log "load after: $(uptime)"
 
 cpu_ms=$(python3 -c "print(f'{($c1 - $c0) * 1000 / $TICK / max(1, $r1 - $r0):.2f}')")
+log "CPU per round: $(python3 -c "print(f'{($cm - $c0) * 1000 / $TICK / max(1, $rm_ - $r0):.2f} ms over rounds $r0-$rm_, {($c1 - $cm) * 1000 / $TICK / max(1, $r1 - $rm_):.2f} ms over rounds $rm_-$r1')")"
 python3 - "$work" "$r0" "$r1" "$rss0" "$rssm" "$rss1" "$fd0" "$fdm" "$fd1" "$cpu_ms" "$blackbox_rss" \
   "$split0" "$split1" "$blackbox_split" <<'PY'
 import collections, json, re, sys
