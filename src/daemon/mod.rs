@@ -82,6 +82,18 @@ fn key(t: &TargetReport) -> String {
 }
 
 impl Agent {
+    /// The registry round `now` is in for this node and `target`: rounds
+    /// are counted from the node's phase, so each spans one registry
+    /// interval from `r * interval + phase`, and a local round lands in every
+    /// one of them (the interval is shorter): none is lost to a phase late in
+    /// the interval.
+    fn own_round(&self, target: &str, now: SystemTime) -> (u64, Duration) {
+        let ri = self.daemon.registry_interval;
+        let phase = sampling::phase(&self.node, target, ri);
+        let round = sampling::registry_round(since_epoch(now).saturating_sub(phase), ri);
+        (round, phase)
+    }
+
     /// Whether `target`'s registry checks are due now, and if not, why not
     /// (for the skipped stages).
     fn due(&self, target: &str, now: SystemTime) -> Result<(), String> {
@@ -89,9 +101,7 @@ impl Agent {
         if d.registry_interval <= d.interval {
             return Ok(());
         }
-        let since = since_epoch(now);
-        let round = sampling::registry_round(since, d.registry_interval);
-        let phase = sampling::phase(&self.node, target, d.registry_interval);
+        let (round, phase) = self.own_round(target, now);
         let start_of = |r: u64| -> Duration {
             Duration::from_millis(
                 u64::try_from(d.registry_interval.as_millis())
@@ -106,12 +116,11 @@ impl Agent {
         // is the registry's, and the sample keeps its load down.
         let failing = self.last_check.get(target).is_some_and(|l| l.failed_here);
         let takes = failing || sampling::takes_round(&self.node, target, round, n, k);
-        let done = self.checked_round.get(target) == Some(&round);
-        if takes && !done && since >= start_of(round) {
+        if takes && self.checked_round.get(target) != Some(&round) {
             return Ok(());
         }
-        let next = if takes && !done {
-            round
+        let next = if failing {
+            round + 1
         } else {
             sampling::next_round(&self.node, target, round + 1, n, k)
         };
@@ -196,8 +205,6 @@ impl Agent {
                 why_not[*i] = None;
             }
         }
-        let since = since_epoch(now);
-        let registry_round = sampling::registry_round(since, self.daemon.registry_interval);
         let mut any_registry = false;
         for (r, why) in reports.iter_mut().zip(&why_not) {
             let k = key(r);
@@ -210,7 +217,8 @@ impl Agent {
             match why {
                 None => {
                     any_registry = true;
-                    self.checked_round.insert(k.clone(), registry_round);
+                    let (round, _) = self.own_round(&k, now);
+                    self.checked_round.insert(k.clone(), round);
                     self.last_check.insert(
                         k,
                         LastCheck {
@@ -497,6 +505,47 @@ mod tests {
         assert_eq!(taken(&a), 200, "failing here: every round");
         a.last_check.insert(target.to_owned(), last(false));
         assert!(taken(&a) <= 1, "failing at the registry: sampled as before");
+    }
+
+    /// Local rounds every minute, registry checks every 15 minutes, no
+    /// sharing: every target is checked once per registry interval, whatever
+    /// its phase (a phase in the last minute of the interval used to lose
+    /// its check when the next local round fell into the next interval).
+    #[test]
+    fn every_registry_interval_gets_its_check_whatever_the_phase() {
+        let mut a = agent("aks-np1-0", 1);
+        a.daemon.cluster_size = None;
+        let (local, ri) = (a.daemon.interval, a.daemon.registry_interval);
+        let late = (0..2000)
+            .map(|i| format!("reg{i}.test"))
+            .filter(|t| sampling::phase(&a.node, t, ri) > ri.saturating_sub(local))
+            .take(20)
+            .collect::<Vec<_>>();
+        assert!(!late.is_empty());
+        for target in late
+            .iter()
+            .map(String::as_str)
+            .chain(["myregistry.azurecr.io"])
+        {
+            let start = SystemTime::UNIX_EPOCH + ri * 1_000_000 + Duration::from_secs(7);
+            let mut checks = 0;
+            let rounds = 100 * ri.as_secs() / local.as_secs();
+            for i in 0..rounds {
+                // Local rounds drift within the agent's jitter.
+                let now = start
+                    + local * u32::try_from(i).unwrap()
+                    + Duration::from_millis(i * 37 % 9000);
+                if a.due(target, now).is_ok() {
+                    checks += 1;
+                    let (round, _) = a.own_round(target, now);
+                    a.checked_round.insert(target.to_owned(), round);
+                }
+            }
+            assert!(
+                (99..=101).contains(&checks),
+                "{target}: {checks} checks in 100 registry intervals"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //!   expire), the digest it resolved to, and the platform and blob results
 //!   of that round. A warm round sends one manifest `HEAD` with that
 //!   authorization; when the digest is unchanged the rest is not asked again.
+//!   Once the token has expired the digest is still **known**: the round
+//!   pings and gets a token again, then one `HEAD`, and the manifest and
+//!   blob `GET`s are spared while the digest holds (Docker Hub's tokens live
+//!   5 minutes, less than a registry interval).
 //! - a **warm registry**: the authorization that last passed `/v2/`, so a
 //!   registry-only target costs one authorized `GET /v2/`.
 //! - a **backoff** per registry host after a 429, until its `Retry-After`
@@ -87,15 +91,18 @@ impl Memory {
     #[must_use]
     pub fn warm(&self, key: &WarmKey) -> Option<Warm> {
         let now = Instant::now();
-        let mut inner = self.lock();
-        match inner.warm.get(key) {
-            Some(w) if w.usable(now) => Some(w.clone()),
-            Some(_) => {
-                inner.warm.remove(key);
-                None
-            }
-            None => None,
-        }
+        self.lock().warm.get(key).filter(|w| w.usable(now)).cloned()
+    }
+
+    /// What the last full round learnt about an image, its authorization
+    /// expired or not: the digest and the platform and blob results.
+    #[must_use]
+    pub fn known(&self, key: &WarmKey) -> Option<Warm> {
+        self.lock()
+            .warm
+            .get(key)
+            .filter(|w| !w.digest.is_empty())
+            .cloned()
     }
 
     pub fn remember(&self, key: WarmKey, warm: Warm) {
@@ -190,7 +197,11 @@ mod tests {
         assert!(m.warm(&key()).is_some());
         m.remember(key(), warm(session(Some(Duration::from_secs(5)))));
         assert!(m.warm(&key()).is_none(), "inside the margin");
-        assert!(m.is_empty(), "an expired entry is dropped");
+        assert_eq!(
+            m.known(&key()).map(|w| w.digest),
+            Some("sha256:1".to_owned()),
+            "the digest outlives the token"
+        );
         m.remember(key(), warm(session(None)));
         assert!(m.warm(&key()).is_some(), "Basic does not expire");
         m.retain_endpoints(&["https://other.test/v2/".to_owned()]);

@@ -260,7 +260,7 @@ pub async fn http_stages(
     let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
     let stages = match &ctx.memory {
         Some(memory) => remembered(ctx, memory, target, ep, &mut client).await,
-        None => full_pass(ctx, target, ep, &mut client).await.stages,
+        None => full_pass(ctx, target, ep, &mut client, None).await.stages,
     };
     (stages, client.requests)
 }
@@ -295,25 +295,32 @@ async fn remembered(
         }
         memory.forget(&key);
     }
-    let pass = full_pass(ctx, target, ep, client).await;
+    let known = memory.known(&key);
+    let pass = full_pass(ctx, target, ep, client, known.as_ref()).await;
     if let Some(limited) = pass.stages.iter().find(|s| s.code == Code::RateLimited) {
         memory.rate_limited(&host, retry_after(limited).as_deref());
     }
     let all_ok = pass.stages.iter().all(|s| !s.is_fail());
     if all_ok && (target.image.is_none() || pass.digest.is_some()) {
-        let later = pass
-            .stages
-            .iter()
-            .filter(|s| matches!(s.stage, Stage::Platform | Stage::Blob))
-            .cloned()
-            .collect();
+        // Reused platform and blob results keep the round that checked them.
+        let (later, at) = match known.filter(|_| pass.reused) {
+            Some(k) => (k.later, k.at),
+            None => (
+                pass.stages
+                    .iter()
+                    .filter(|s| matches!(s.stage, Stage::Platform | Stage::Blob))
+                    .cloned()
+                    .collect(),
+                std::time::SystemTime::now(),
+            ),
+        };
         memory.remember(
             key,
             Warm {
                 session: pass.session,
                 digest: pass.digest.unwrap_or_default(),
                 later,
-                at: std::time::SystemTime::now(),
+                at,
             },
         );
     }
@@ -433,16 +440,26 @@ async fn warm_round(
         StageResult::skipped(Stage::Auth, format!("not asked again: {token_note}")),
         head,
     ];
-    for s in &warm.later {
-        out.push(StageResult::skipped(
-            s.stage,
-            format!(
-                "digest unchanged since the round at {since}, which said: {}",
-                s.summary
-            ),
-        ));
-    }
+    out.extend(unchanged_since(warm));
     Some(out)
+}
+
+/// The platform and blob results of the round that learnt `warm`'s digest,
+/// standing while the digest is unchanged.
+fn unchanged_since(warm: &Warm) -> Vec<StageResult> {
+    let since = humantime::format_rfc3339_seconds(warm.at);
+    warm.later
+        .iter()
+        .map(|s| {
+            StageResult::skipped(
+                s.stage,
+                format!(
+                    "digest unchanged since the round at {since}, which said: {}",
+                    s.summary
+                ),
+            )
+        })
+        .collect()
 }
 
 /// What a full pass learnt: its stages, the authorization it ended with,
@@ -451,6 +468,8 @@ struct Pass {
     stages: Vec<StageResult>,
     session: Session,
     digest: Option<String>,
+    /// The digest was the known one: platform and blob were not asked again.
+    reused: bool,
 }
 
 async fn full_pass(
@@ -458,14 +477,25 @@ async fn full_pass(
     target: &Target,
     ep: &Endpoint,
     client: &mut HostClient<'_>,
+    known: Option<&Warm>,
 ) -> Pass {
     let mut session = Session::default();
     let mut digest = None;
-    let stages = full_stages(ctx, target, ep, client, &mut session, &mut digest).await;
+    let mut reused = false;
+    let stages = full_stages(
+        ctx,
+        target,
+        ep,
+        client,
+        known,
+        (&mut session, &mut digest, &mut reused),
+    )
+    .await;
     Pass {
         stages,
         session,
         digest,
+        reused,
     }
 }
 
@@ -474,8 +504,8 @@ async fn full_stages(
     target: &Target,
     ep: &Endpoint,
     client: &mut HostClient<'_>,
-    session_out: &mut Session,
-    digest_out: &mut Option<String>,
+    known: Option<&Warm>,
+    (session_out, digest_out, reused_out): (&mut Session, &mut Option<String>, &mut bool),
 ) -> Vec<StageResult> {
     let later: &[Stage] = if target.image.is_some() {
         &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]
@@ -545,6 +575,19 @@ async fn full_stages(
     let Some(image) = &target.image else {
         return out;
     };
+    // The digest an earlier round resolved, with a fresh authorization: one
+    // `HEAD`, and while it holds the manifest and blob `GET`s are spared.
+    if let Some(k) = known {
+        if let Some((head, digest)) = manifest::warm_head(ep, image, client, &session).await {
+            if digest == k.digest {
+                *digest_out = Some(digest);
+                *reused_out = true;
+                out.push(head);
+                out.extend(unchanged_since(k));
+                return out;
+            }
+        }
+    }
 
     let (m, resolved) = manifest::run(ctx, ep, image, client, &mut session).await;
     out.push(m);
@@ -623,6 +666,108 @@ mod tests {
             endpoints: Vec::new(),
             remarks: Vec::new(),
             ..Default::default()
+        }
+    }
+
+    /// A token registry whose tokens live one second (less than the
+    /// memory's margin, so never reused): the second round pings, gets a
+    /// token and sends one `HEAD`; the manifest and blob `GET`s are spared
+    /// while the digest holds.
+    #[tokio::test]
+    async fn an_expired_token_keeps_the_digest() {
+        use sha2::{Digest as _, Sha256};
+        async fn round(ctx: &Context, t: &Target, ep: &Endpoint) -> (Vec<StageResult>, u32) {
+            let dialed = super::super::dial::dial(ctx, DialSpec::for_endpoint(ep)).await;
+            http_stages(ctx, t, ep, dialed.io.unwrap()).await
+        }
+        let hex = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+            hex(&config),
+            config.len()
+        );
+        let digest = hex(manifest.as_bytes());
+        let (body, sent_digest, blob) = (manifest.clone(), digest.clone(), config.clone());
+        let server = serve(move |s| {
+            let authed = s.header("authorization") == Some("Bearer tok");
+            let host = s.header("host").unwrap_or_default().to_owned();
+            match (s.method.as_str(), s.path()) {
+                (_, "/token") => reply(200, &[], r#"{"token":"tok","expires_in":1}"#),
+                (_, "/v2/") if !authed => reply(
+                    401,
+                    &[(
+                        "WWW-Authenticate",
+                        &format!(r#"Bearer realm="http://{host}/token",service="reg""#),
+                    )],
+                    "{}",
+                ),
+                (_, "/v2/") => registry_answer(),
+                (method, p) if authed && p.starts_with("/v2/team/app/manifests/") => reply(
+                    200,
+                    &[
+                        ("Docker-Content-Digest", sent_digest.as_str()),
+                        ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                    ],
+                    if method == "HEAD" {
+                        Vec::new()
+                    } else {
+                        body.clone().into_bytes()
+                    },
+                ),
+                (_, p) if authed && p.starts_with("/v2/team/app/blobs/") => {
+                    reply(200, &[], blob.clone())
+                }
+                _ => reply(401, &[], "{}"),
+            }
+        })
+        .await;
+        let (mut ctx, ()) = context(Duration::from_secs(2));
+        ctx.memory = Some(std::sync::Arc::new(Memory::default()));
+        let ep = endpoint(server.port);
+        let image = crate::reference::Reference {
+            domain: format!("127.0.0.1:{}", server.port),
+            path: "team/app".to_owned(),
+            tag: Some("1".to_owned()),
+            digest: None,
+        };
+        let t = Target {
+            registry: image.domain.clone(),
+            image: Some(image),
+            endpoints: vec![ep.clone()],
+            ..Default::default()
+        };
+        let (first, sent) = round(&ctx, &t, &ep).await;
+        assert!(first.iter().all(|s| !s.is_fail()), "{first:?}");
+        let asked = |from: usize| -> Vec<String> {
+            server.seen()[from..]
+                .iter()
+                .map(|s| format!("{} {}", s.method, s.path()))
+                .collect()
+        };
+        assert!(
+            sent >= 5,
+            "a cold round: ping, token, manifest, blob: {:?}",
+            asked(0)
+        );
+        let before = server.seen().len();
+        let (second, sent) = round(&ctx, &t, &ep).await;
+        assert_eq!(
+            asked(before),
+            ["GET /v2/", "GET /token", "HEAD /v2/team/app/manifests/1"],
+            "{second:?}"
+        );
+        assert_eq!(sent, 3);
+        for s in [Stage::Platform, Stage::Blob] {
+            let r = second.iter().find(|r| r.stage == s).unwrap();
+            assert_eq!(r.status, Status::Skipped);
+            assert!(
+                r.summary.starts_with("digest unchanged since the round at"),
+                "{}",
+                r.summary
+            );
         }
     }
 

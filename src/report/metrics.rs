@@ -27,9 +27,10 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// What the agent counts across rounds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Rounds with node-local checks (every round has them).
+    /// Rounds with node-local checks only.
     pub local_rounds: u64,
-    /// Rounds in which at least one target's registry checks ran.
+    /// Rounds in which at least one target's registry checks ran. The two
+    /// kinds are disjoint: their sum is every round.
     pub registry_rounds: u64,
     /// HTTP requests sent to each registry (by the target's registry name).
     pub requests: BTreeMap<String, u64>,
@@ -38,9 +39,10 @@ pub struct Counters {
 impl Counters {
     /// Count a finished round's requests and kind.
     pub fn add_round(&mut self, report: &Report, registry_round: bool) {
-        self.local_rounds += 1;
         if registry_round {
             self.registry_rounds += 1;
+        } else {
+            self.local_rounds += 1;
         }
         for t in &report.targets {
             let sent: u64 = t.outcomes.iter().map(|o| u64::from(o.requests)).sum();
@@ -276,7 +278,11 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
         "from the registry's rate-limit headers, when sent",
         remaining,
     );
-    registry.register("regprobe_rounds", "rounds run", rounds);
+    registry.register(
+        "regprobe_rounds",
+        "rounds run: registry when a registry check ran, else local (the kinds add up to every round)",
+        rounds,
+    );
     registry.register(
         "regprobe_registry_requests",
         "HTTP requests sent to the registry (its read budget)",
