@@ -257,8 +257,6 @@ print(f"one check of one image: {cold} requests cold (an agent's first), {warm} 
 show("unsampled", u, agents, R, F, f"; formula = {agents} x {targets} x {warm} warm / {ri_min:g} min")
 show("sampled", s, agents, S, G, f", --cluster-size {agents} K={k}; formula = {k} x {targets} x {cold} cold / {ri_min:g} min")
 show("sampled, half", h, half, S2, G2, f", --cluster-size {half} K={k}; same formula")
-print(f"a check due in the last local interval of a registry interval is lost when the next local round falls in the next one: "
-      f"about interval / (2 x registry interval) = {interval/(2*ri):.1%} of checks")
 print(f"goal R within 10% of F: {ok(abs(R/F-1) <= 0.1)} ({R/F:.3f})")
 print(f"goal S within 10% of G: {ok(abs(S/G-1) <= 0.1)} ({S/G:.3f}); at {half} agents {ok(abs(S2/G-1) <= 0.1)} ({S2/G:.3f})")
 print(f"goal S independent of AGENTS: {ok(abs(S/S2-1) <= 0.1)} (S at {agents} / S at {half} = {S/S2:.3f})")
