@@ -360,6 +360,13 @@ pub async fn probe_setup(mut setup: Setup, settings: &Settings) -> Report {
     let ctx = Arc::new(context(&setup, settings, &mut sources));
     let targets = std::mem::take(&mut setup.targets);
     let reports = probe_targets(&ctx, targets).await;
+    judged_report(setup, sources, reports)
+}
+
+/// The report of a probe run: the set-up node's facts, the config sources
+/// read, each target's verdict, the overall status and the node's finding.
+#[must_use]
+pub fn judged_report(setup: Setup, sources: Vec<Source>, reports: Vec<TargetReport>) -> Report {
     let node_finding = verdict::node_finding(
         reports
             .iter()

@@ -240,24 +240,7 @@ impl Agent {
         self.last_check.retain(|k, _| keys.contains(k));
         self.local_ok.retain(|k, _| keys.contains(k));
         self.checked_round.retain(|k, _| keys.contains(k));
-        let node_finding = verdict::node_finding(
-            reports
-                .iter()
-                .map(|r| (&r.target, &r.verdict, r.outcomes.as_slice())),
-        );
-        let report = Report {
-            node: setup.node_name,
-            started_at: setup.started_at,
-            duration: setup.started.elapsed(),
-            status: verdict::overall(reports.iter().map(|r| r.verdict.status)),
-            config_sources: sources,
-            node_finding,
-            targets: reports,
-            plan: false,
-            runtime: Some(setup.node.describe_runtime()),
-            notes: setup.node.notes,
-            pod: None,
-        };
+        let report = run::judged_report(setup, sources, reports);
         Ok((report, any_registry))
     }
 }
