@@ -62,11 +62,11 @@ NODE_NAME=bench-soak bench_spawn "$work/agent.out" "$work/agent.err" "$PROBE" da
   --interval "$INTERVAL" --registry-interval "$INTERVAL"
 agent=$!
 
-# Rounds done: every round runs the node-local checks, so kind="local" counts
-# them all (kind="registry" those that also checked a registry).
+# Rounds done: the two kinds are disjoint (kind="registry" when a registry
+# check ran, else kind="local"), so their sum counts every round.
 rounds() {
   { curl -sf "http://127.0.0.1:$lport/metrics" 2>/dev/null || true; } |
-    awk '/^regprobe_rounds_total\{kind="local"\}/ {n = $2} END {print n + 0}'
+    awk '/^regprobe_rounds_total\{kind="(local|registry)"\}/ {n += $2} END {print n + 0}'
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$agent/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$agent/status"; }
