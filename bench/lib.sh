@@ -40,6 +40,18 @@ bench_build() {
   PROBE=$BENCH_ROOT/target/release/probe
 }
 
+# The static binary the Dockerfile ships (scripts/static-build); sets PROBE,
+# or measures a PROBE given in the environment, unbuilt.
+bench_build_static() {
+  if [ -n "${PROBE:-}" ]; then
+    log "measuring $PROBE (not built)"
+    return
+  fi
+  log "scripts/static-build (the binary the DaemonSet ships)"
+  (cd "$BENCH_ROOT" && scripts/static-build target/static/probe >&2)
+  PROBE=$BENCH_ROOT/target/static/probe
+}
+
 # Stop every process bench_spawn started (by its id), then remove the work directory.
 bench_cleanup() {
   if [ -n "$BENCH_ON_EXIT" ]; then "$BENCH_ON_EXIT" || true; fi

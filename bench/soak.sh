@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak (issue 10): one `probe daemon` at a very short interval (every round a
+# Soak (issue 10): one `probe daemon` (the static binary the DaemonSet ships,
+# scripts/static-build) at a very short interval (every round a
 # registry round) against two local TLS registries on 127.0.0.1, a healthy
 # docker-registry and a flapping one (bench/flapping_registry.py: ok, 503, ok,
 # 429 with Retry-After, ok, not listening; PERIOD seconds each), until ROUNDS
@@ -21,7 +22,7 @@ PERIOD=${PERIOD:-3}
 
 . bench/lib.sh
 bench_need docker-registry skopeo openssl python3 curl prometheus-blackbox-exporter
-bench_build
+bench_build_static
 bench_workdir
 log "load before: $(uptime)"
 TICK=$(getconf CLK_TCK)

@@ -365,6 +365,45 @@ fn sigterm_during_a_round_exits_at_once() {
     assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
+/// `PROBE_LOG` picks the agent's events: `info` by default, none at `warn`,
+/// and per-target directives (`regprobe::daemon=info`) as tracing reads them.
+#[test]
+fn probe_log_picks_the_agents_events() {
+    let Some(w) = support::world() else { return };
+    let events = |level: Option<&str>| {
+        let mut cmd = w.command(env!("CARGO_BIN_EXE_probe"));
+        cmd.env("NODE_NAME", "aks-np1-0").env_remove("PROBE_LOG");
+        if let Some(level) = level {
+            cmd.env("PROBE_LOG", level);
+        }
+        let out = cmd
+            .args(["daemon", "--max-rounds", "1", "--interval", "1s"])
+            .args(["--listen", "127.0.0.1:0", "--registry", "registry.test"])
+            .arg("--root")
+            .arg(w.root())
+            .output()
+            .expect("run probe daemon");
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}"));
+                v["fields"]["event"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(None), ["start", "stop"]);
+    assert_eq!(events(Some("")), ["start", "stop"], "empty is unset");
+    assert_eq!(events(Some("warn")), Vec::<String>::new());
+    assert_eq!(
+        events(Some("error,regprobe::daemon=info")),
+        ["start", "stop"]
+    );
+    assert_eq!(events(Some("info,regprobe=off")), Vec::<String>::new());
+}
+
 /// A registry that fails and recovers shows in consecutive rounds and in
 /// `probe_success`; one that answers 429 with `Retry-After` is left alone.
 #[test]
