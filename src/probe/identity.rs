@@ -52,14 +52,43 @@ pub struct NotExchanged {
     pub facts: IdentityFacts,
 }
 
-fn step(name: &str, audience: &str, started: Instant, code: Code, summary: String) -> IdentityStep {
-    IdentityStep {
-        step: name.to_owned(),
-        audience: audience.to_owned(),
-        code,
-        duration_ms: started.elapsed().as_millis() as u64,
-        summary,
+/// One step's record in the making: where it goes, its name, its audience
+/// and when it began.
+struct StepLog<'a> {
+    steps: &'a mut Vec<IdentityStep>,
+    name: &'static str,
+    audience: &'a str,
+    started: Instant,
+}
+
+impl<'a> StepLog<'a> {
+    fn start(steps: &'a mut Vec<IdentityStep>, name: &'static str, audience: &'a str) -> Self {
+        StepLog {
+            steps,
+            name,
+            audience,
+            started: Instant::now(),
+        }
     }
+
+    /// Records the step's outcome and hands back its code and summary.
+    fn record(&mut self, code: Code, summary: String) -> (Code, String) {
+        self.steps.push(IdentityStep {
+            step: self.name.to_owned(),
+            audience: self.audience.to_owned(),
+            code,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            summary: summary.clone(),
+        });
+        (code, summary)
+    }
+}
+
+/// A non-empty string field of a JSON answer, held as a secret from the start.
+fn secret_field(body: Option<&Bytes>, key: &str) -> Option<Secret> {
+    body.and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|v| v.get(key)?.as_str().map(Secret::new))
+        .filter(|t| !t.is_empty())
 }
 
 /// An AAD token for `resource` from IMDS.
@@ -69,7 +98,7 @@ async fn aad_token(
     resource: &str,
     steps: &mut Vec<IdentityStep>,
 ) -> Result<Secret, (Code, String)> {
-    let started = Instant::now();
+    let mut log = StepLog::start(steps, "imds", resource);
     let (scheme, host, port) = url_target(&id.imds);
     let shown = id.imds.as_str().trim_end_matches('/').to_owned();
     let tls = TlsSettings::default();
@@ -84,16 +113,10 @@ async fn aad_token(
     let (stages, client) = HostClient::connect(ctx, spec).await;
     let Some(mut client) = client else {
         let why = first_failure(&stages);
-        let summary =
-            format!("the instance metadata service (IMDS) at {shown} cannot be reached: {why}");
-        steps.push(step(
-            "imds",
-            resource,
-            started,
+        return Err(log.record(
             Code::AuthServerUnreachable,
-            summary.clone(),
+            format!("the instance metadata service (IMDS) at {shown} cannot be reached: {why}"),
         ));
-        return Err((Code::AuthServerUnreachable, summary));
     };
     // The serializer is not `Send`: build the query before any await.
     let target = {
@@ -117,15 +140,7 @@ async fn aad_token(
     let reply = match client.send(&req).await {
         Ok(r) => r,
         Err(e) => {
-            let summary = format!("IMDS at {shown}: {e}");
-            steps.push(step(
-                "imds",
-                resource,
-                started,
-                Code::AuthServerUnreachable,
-                summary.clone(),
-            ));
-            return Err((Code::AuthServerUnreachable, summary));
+            return Err(log.record(Code::AuthServerUnreachable, format!("IMDS at {shown}: {e}")));
         }
     };
     let who = id.client_id.as_deref().map_or_else(
@@ -144,39 +159,24 @@ async fn aad_token(
         } else {
             Code::AuthError
         };
-        let summary = format!(
-            "IMDS refused a token for {who} ({}){msg}",
-            reply.status_line()
-        );
-        steps.push(step("imds", resource, started, code, summary.clone()));
-        return Err((code, summary));
-    }
-    let token = reply
-        .bytes()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v.get("access_token")?.as_str().map(Secret::new))
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        let summary = format!(
-            "IMDS answered {} without an access_token",
-            reply.status_line()
-        );
-        steps.push(step(
-            "imds",
-            resource,
-            started,
-            Code::AuthError,
-            summary.clone(),
+        return Err(log.record(
+            code,
+            format!(
+                "IMDS refused a token for {who} ({}){msg}",
+                reply.status_line()
+            ),
         ));
-        return Err((Code::AuthError, summary));
+    }
+    let Some(token) = secret_field(reply.bytes(), "access_token") else {
+        return Err(log.record(
+            Code::AuthError,
+            format!(
+                "IMDS answered {} without an access_token",
+                reply.status_line()
+            ),
+        ));
     };
-    steps.push(step(
-        "imds",
-        resource,
-        started,
-        Code::Ok,
-        format!("AAD token for {who} from IMDS ({shown})"),
-    ));
+    log.record(Code::Ok, format!("AAD token for {who} from IMDS ({shown})"));
     Ok(token)
 }
 
@@ -190,6 +190,7 @@ struct Ask<'a> {
 }
 
 /// Exchange the AAD token for an ACR refresh token at the realm's host.
+/// An error says whether the next audience is worth a try.
 async fn exchange(
     ctx: &Context,
     ep: &Endpoint,
@@ -203,21 +204,21 @@ async fn exchange(
         aad,
         resource,
     } = ask;
-    let started = Instant::now();
+    let mut log = StepLog::start(steps, "exchange", resource);
+    let mut fail = |code, summary, try_next: bool| {
+        let (code, summary) = log.record(code, summary);
+        Err((code, summary, try_next))
+    };
     let realm = challenge.param("realm").unwrap_or_default();
     let service = challenge.param("service").unwrap_or_default();
     let Ok(url) = url::Url::parse(realm) else {
-        let summary = format!(
-            "the registry's challenge names no usable realm ({realm:?}) to exchange a token at"
-        );
-        steps.push(step(
-            "exchange",
-            resource,
-            started,
+        return fail(
             Code::AuthError,
-            summary.clone(),
-        ));
-        return Err((Code::AuthError, summary, false));
+            format!(
+                "the registry's challenge names no usable realm ({realm:?}) to exchange a token at"
+            ),
+            false,
+        );
     };
     let (scheme, host, port) = url_target(&url);
     let endpoint = format!(
@@ -242,15 +243,11 @@ async fn exchange(
     } else {
         let (stages, other) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
         let Some(mut other) = other else {
-            let summary = format!("{endpoint} cannot be reached: {}", first_failure(&stages));
-            steps.push(step(
-                "exchange",
-                resource,
-                started,
+            return fail(
                 Code::AuthServerUnreachable,
-                summary.clone(),
-            ));
-            return Err((Code::AuthServerUnreachable, summary, false));
+                format!("{endpoint} cannot be reached: {}", first_failure(&stages)),
+                false,
+            );
         };
         let r = other.send(&req).await;
         client.requests += other.requests;
@@ -258,17 +255,7 @@ async fn exchange(
     };
     let reply = match sent {
         Ok(r) => r,
-        Err(e) => {
-            let summary = format!("{endpoint}: {e}");
-            steps.push(step(
-                "exchange",
-                resource,
-                started,
-                Code::AuthError,
-                summary.clone(),
-            ));
-            return Err((Code::AuthError, summary, false));
-        }
+        Err(e) => return fail(Code::AuthError, format!("{endpoint}: {e}"), false),
     };
     let status = reply.status.as_u16();
     if status != 200 {
@@ -284,36 +271,23 @@ async fn exchange(
         } else {
             Code::AuthError
         };
-        let summary = format!(
-            "{endpoint} refused the AAD token ({}){msg}",
-            reply.status_line()
+        return fail(
+            code,
+            format!(
+                "{endpoint} refused the AAD token ({}){msg}",
+                reply.status_line()
+            ),
+            matches!(status, 400 | 401 | 403),
         );
-        steps.push(step("exchange", resource, started, code, summary.clone()));
-        return Err((code, summary, matches!(status, 400 | 401 | 403)));
     }
-    let refresh = reply
-        .bytes()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v.get("refresh_token")?.as_str().map(Secret::new))
-        .filter(|t| !t.is_empty());
-    let Some(refresh) = refresh else {
-        let summary = format!("{endpoint} answered 200 without a refresh_token");
-        steps.push(step(
-            "exchange",
-            resource,
-            started,
+    let Some(refresh) = secret_field(reply.bytes(), "refresh_token") else {
+        return fail(
             Code::AuthError,
-            summary.clone(),
-        ));
-        return Err((Code::AuthError, summary, false));
+            format!("{endpoint} answered 200 without a refresh_token"),
+            false,
+        );
     };
-    steps.push(step(
-        "exchange",
-        resource,
-        started,
-        Code::Ok,
-        format!("ACR refresh token from {endpoint}"),
-    ));
+    log.record(Code::Ok, format!("ACR refresh token from {endpoint}"));
     Ok(refresh)
 }
 
