@@ -479,46 +479,43 @@ async fn full_pass(
     client: &mut HostClient<'_>,
     known: Option<&Warm>,
 ) -> Pass {
-    let mut session = Session::default();
-    let mut digest = None;
-    let mut reused = false;
-    let stages = full_stages(
-        ctx,
-        target,
-        ep,
-        client,
-        known,
-        (&mut session, &mut digest, &mut reused),
-    )
-    .await;
-    Pass {
-        stages,
-        session,
-        digest,
-        reused,
-    }
+    let mut pass = Pass {
+        stages: Vec::new(),
+        session: Session::default(),
+        digest: None,
+        reused: false,
+    };
+    fill_pass(ctx, target, ep, client, known, &mut pass).await;
+    pass
 }
 
-async fn full_stages(
+/// The stages of a full pass into `pass`, which also learns the session,
+/// the digest and whether it was the known one; a failing stage ends it.
+async fn fill_pass(
     ctx: &Context,
     target: &Target,
     ep: &Endpoint,
     client: &mut HostClient<'_>,
     known: Option<&Warm>,
-    (session_out, digest_out, reused_out): (&mut Session, &mut Option<String>, &mut bool),
-) -> Vec<StageResult> {
+    pass: &mut Pass,
+) {
+    let Pass {
+        stages: out,
+        session: session_out,
+        digest: digest_out,
+        reused: reused_out,
+    } = pass;
     let later: &[Stage] = if target.image.is_some() {
         &[Stage::Auth, Stage::Manifest, Stage::Platform, Stage::Blob]
     } else {
         &[Stage::Auth]
     };
-    let mut out = Vec::new();
     let p = ping(client, ep).await;
     if p.result.is_fail() {
         let why = format!("ping failed ({})", p.result.code);
         out.push(p.result);
         out.extend(not_reached(later, &why));
-        return out;
+        return;
     }
     out.push(p.result);
     // A cloud identity is exchanged for the credential the kubelet would pass
@@ -556,7 +553,7 @@ async fn full_stages(
                         &later[1..],
                         &format!("auth failed ({})", no.code),
                     ));
-                    return out;
+                    return;
                 }
             }
         }
@@ -569,11 +566,11 @@ async fn full_stages(
     out.push(auth_result);
     if let Some(code) = failed {
         out.extend(not_reached(&later[1..], &format!("auth failed ({code})")));
-        return out;
+        return;
     }
     *session_out = session.clone();
     let Some(image) = &target.image else {
-        return out;
+        return;
     };
     // The digest an earlier round resolved, with a fresh authorization: one
     // `HEAD`, and while it holds the manifest and blob `GET`s are spared.
@@ -584,7 +581,7 @@ async fn full_stages(
                 *reused_out = true;
                 out.push(head);
                 out.extend(unchanged_since(k));
-                return out;
+                return;
             }
         }
     }
@@ -594,12 +591,11 @@ async fn full_stages(
     session_out.clone_from(&session);
     let Some(resolved) = resolved else {
         let code = out.last().map_or(Code::RegistryError, |s| s.code);
-        *digest_out = None;
         out.extend(not_reached(
             &[Stage::Platform, Stage::Blob],
             &format!("manifest failed ({code})"),
         ));
-        return out;
+        return;
     };
     *digest_out = Some(resolved.digest.clone());
     // An index names platforms itself: choose before touching blobs. A single
@@ -615,7 +611,7 @@ async fn full_stages(
                 &[Stage::Blob],
                 &format!("platform failed ({code})"),
             ));
-            return out;
+            return;
         };
         c
     } else {
@@ -633,7 +629,7 @@ async fn full_stages(
                     &[Stage::Blob],
                     "manifest has no usable config descriptor",
                 ));
-                return out;
+                return;
             }
         }
     };
@@ -649,7 +645,6 @@ async fn full_stages(
             (None, bytes) => out.push(platform::platform_from_config(ctx, bytes.as_ref())),
         }
     }
-    out
 }
 
 #[cfg(test)]
