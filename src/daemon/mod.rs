@@ -62,8 +62,6 @@ struct Agent {
     last_check: HashMap<String, LastCheck>,
     /// Whether each target's node-local checks passed last round.
     local_ok: HashMap<String, bool>,
-    /// The registry round each target was last checked in (with `--cluster-size`).
-    checked_round: HashMap<String, u64>,
     counters: Counters,
     round: u64,
 }
@@ -116,7 +114,11 @@ impl Agent {
         // is the registry's, and the sample keeps its load down.
         let failing = self.last_check.get(target).is_some_and(|l| l.failed_here);
         let takes = failing || sampling::takes_round(&self.node, target, round, n, k);
-        if takes && self.checked_round.get(target) != Some(&round) {
+        let checked_this_round = self
+            .last_check
+            .get(target)
+            .is_some_and(|l| self.own_round(target, l.at).0 == round);
+        if takes && !checked_this_round {
             return Ok(());
         }
         let next = if failing {
@@ -190,7 +192,7 @@ impl Agent {
         let mut again = Vec::new();
         for (i, r) in reports.iter().enumerate() {
             if depths[i] == Depth::NodeLocal {
-                let ok = r.verdict.status != TargetStatus::Fail;
+                let ok = !fails_at_node(r);
                 let before = self.local_ok.get(&key(r)).copied();
                 if before.is_some_and(|b| b != ok) {
                     again.push(i);
@@ -208,17 +210,10 @@ impl Agent {
         let mut any_registry = false;
         for (r, why) in reports.iter_mut().zip(&why_not) {
             let k = key(r);
-            let local_failed = r
-                .outcomes
-                .iter()
-                .any(|o| o.first_failure().is_some_and(|f| f.stage.is_node_local()))
-                && r.verdict.status == TargetStatus::Fail;
-            self.local_ok.insert(k.clone(), !local_failed);
+            self.local_ok.insert(k.clone(), !fails_at_node(r));
             match why {
                 None => {
                     any_registry = true;
-                    let (round, _) = self.own_round(&k, now);
-                    self.checked_round.insert(k.clone(), round);
                     self.last_check.insert(
                         k,
                         LastCheck {
@@ -239,10 +234,17 @@ impl Agent {
         let keys: Vec<String> = reports.iter().map(key).collect();
         self.last_check.retain(|k, _| keys.contains(k));
         self.local_ok.retain(|k, _| keys.contains(k));
-        self.checked_round.retain(|k, _| keys.contains(k));
         let report = run::judged_report(setup, sources, reports);
         Ok((report, any_registry))
     }
+}
+
+/// The target fails at one of the node-local stages (DNS, TCP, proxy, TLS).
+fn fails_at_node(r: &TargetReport) -> bool {
+    r.verdict.status == TargetStatus::Fail
+        && r.outcomes
+            .iter()
+            .any(|o| o.first_failure().is_some_and(|f| f.stage.is_node_local()))
 }
 
 /// Between registry checks: the registry stages a node-local round left out
@@ -342,7 +344,6 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         providers: crate::config::credential_provider::ProviderCache::default(),
         last_check: HashMap::new(),
         local_ok: HashMap::new(),
-        checked_round: HashMap::new(),
         counters: Counters::default(),
         round: 0,
     };
@@ -452,7 +453,6 @@ mod tests {
             targets: None,
             last_check: HashMap::new(),
             local_ok: HashMap::new(),
-            checked_round: HashMap::new(),
             counters: Counters::default(),
             round: 0,
         }
@@ -520,8 +520,12 @@ mod tests {
                     + Duration::from_millis(i * 37 % 9000);
                 if a.due(target, now).is_ok() {
                     checks += 1;
-                    let (round, _) = a.own_round(target, now);
-                    a.checked_round.insert(target.to_owned(), round);
+                    let check = LastCheck {
+                        at: now,
+                        outcomes: Vec::new(),
+                        failed_here: false,
+                    };
+                    a.last_check.insert(target.to_owned(), check);
                 }
             }
             assert!(
