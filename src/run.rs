@@ -140,10 +140,7 @@ async fn node_keyring(
         Result<cp::ProviderAnswer, crate::target::ProviderFailure>,
     > = HashMap::new();
     for t in targets.iter_mut() {
-        let name = t
-            .image
-            .as_ref()
-            .map_or_else(|| t.registry.clone(), crate::reference::Reference::name);
+        let name = t.keyring_name();
         let mut providers = node.kubelet.providers_for(&name);
         // The kubelet's keyring asks its providers in name order.
         providers.sort_by(|a, b| a.provider.name.cmp(&b.provider.name));
@@ -265,10 +262,7 @@ pub async fn pod(settings: &Settings, input: PodInput) -> Result<Report, RunErro
     let mut setup = setup_with(&s, input.keyring(), None).await?;
     config::merge_sources(&mut setup.sources, input.sources());
     for t in &mut setup.targets {
-        let name = t
-            .image
-            .as_ref()
-            .map_or_else(|| t.registry.clone(), crate::reference::Reference::name);
+        let name = t.keyring_name();
         t.secret_findings = input.secret_findings(&name, &t.registry);
     }
     let mut report = probe_setup(setup, &s).await;
@@ -460,7 +454,7 @@ async fn with_candidates(ctx: &Context, target: &Target, depth: Depth) -> Vec<En
         if chosen.is_none() {
             chosen = Some(outcomes);
         }
-        if ok || ctx.time_left().is_zero() {
+        if ctx.time_left().is_zero() {
             break;
         }
     }

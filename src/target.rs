@@ -503,6 +503,15 @@ pub enum CredentialReach {
 }
 
 impl Target {
+    /// The name the kubelet's keyring and credential providers match: the
+    /// image's `registry/repository`, or the registry alone.
+    #[must_use]
+    pub fn keyring_name(&self) -> String {
+        self.image
+            .as_ref()
+            .map_or_else(|| self.registry.clone(), crate::reference::Reference::name)
+    }
+
     /// Whether the runtime sends the kubelet's credential to `ep`.
     #[must_use]
     pub fn kubelet_credential_reaches(&self, ep: &Endpoint) -> bool {

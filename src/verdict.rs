@@ -413,7 +413,7 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
         }
         Code::AuthError => "the registry's token service answered with an error or garbage: registry-side trouble, retry later or contact the registry's operator".to_owned(),
         Code::AccessDenied => {
-            let repo = target.image.as_ref().map_or_else(|| registry.clone(), crate::reference::Reference::name);
+            let repo = target.keyring_name();
             match ep.credential.as_ref().filter(|c| c.kind() == CredentialKind::Identity) {
                 Some(c) => {
                     let name = registry.split('.').next().unwrap_or(registry);
