@@ -98,10 +98,10 @@ impl ProviderCache {
     pub fn put(&self, provider: &CredentialProvider, image: &str, answer: &ProviderAnswer) {
         let ttl = match answer.cache_duration.as_deref() {
             None => provider.default_cache_duration,
-            Some(d) => match parse_go_duration(d) {
-                Some(d) => d,
+            Some(d) => match super::go_duration::parse(d.trim()) {
+                Ok(d) => d,
                 // The kubelet would have refused to decode it; keep nothing.
-                None => return,
+                Err(_) => return,
             },
         };
         if ttl.is_zero() {
@@ -117,39 +117,6 @@ impl ProviderCache {
             (Instant::now() + ttl, answer.clone()),
         );
     }
-}
-
-/// A Go `time.Duration` string (`12h`, `1h30m`, `90s`, `1.5h`, `0s`), as the
-/// response's `metav1.Duration` holds it.
-fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * seconds;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).ok()
 }
 
 #[derive(Deserialize)]
@@ -424,28 +391,6 @@ mod tests {
         assert_eq!(cache_key("Image", "reg.io/a/b"), "reg.io/a/b");
         assert_eq!(cache_key("Registry", "reg.io:5000/a/b"), "reg.io:5000");
         assert_eq!(cache_key("Global", "reg.io/a"), "global");
-    }
-
-    #[test]
-    fn go_durations() {
-        for (text, secs) in [
-            ("6h", 21600.0),
-            ("1h30m", 5400.0),
-            ("90s", 90.0),
-            ("1.5h", 5400.0),
-            ("0s", 0.0),
-            ("0", 0.0),
-            ("250ms", 0.25),
-        ] {
-            assert_eq!(
-                parse_go_duration(text),
-                Some(Duration::from_secs_f64(secs)),
-                "{text}"
-            );
-        }
-        for bad in ["", "6", "h", "6d", "-1h"] {
-            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

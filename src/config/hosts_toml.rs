@@ -378,7 +378,7 @@ fn parse_host_config(
     if let Some(v) = tbl.get("dial_timeout") {
         let s = str_value(text, v, "dial_timeout")?;
         if !s.is_empty() {
-            result.dial_timeout = Some(parse_go_duration(&s).map_err(|e| at(v, e))?);
+            result.dial_timeout = Some(super::go_duration::parse(&s).map_err(|e| at(v, e))?);
         }
     }
 
@@ -432,50 +432,6 @@ pub(crate) fn clean_path(path: &str) -> String {
         }
     }
     format!("/{}", out.join("/"))
-}
-
-/// Go's `time.ParseDuration`, for `dial_timeout`. Negative values are refused:
-/// a dial timeout below zero means nothing useful.
-pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("time: invalid duration {s:?}");
-    let body = s.strip_prefix('+').unwrap_or(s);
-    if body.starts_with('-') {
-        return Err(format!("negative duration {s:?}"));
-    }
-    if body == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if body.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    let mut rest = body;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, after) = rest.split_at(num_end);
-        if num.is_empty() || num == "." {
-            return Err(bad());
-        }
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_end = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_end);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += value * scale;
-        rest = next;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// The Docker-layout fallback (`loadCertFiles`): `*.crt` are CAs, `*.cert`
@@ -1050,18 +1006,6 @@ mod tests {
         let e = parse("[host.\"https://m\"]\ndial_timeout = \"3 parsecs\"\n").unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(parse("[[host.\"https://m\"]]\n").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("3").is_err());
-        assert!(parse_go_duration("").is_err());
-        assert!(parse_go_duration("-1s").is_err());
     }
 
     /// containerd's `TestHostPathsUnix` cases that hold for upstream `hostPaths`.

@@ -216,11 +216,7 @@ fn go_duration(s: &str) -> Result<Duration, String> {
             "defaultCacheDuration {s:?} must be greater than or equal to 0"
         ));
     }
-    let t = t.strip_prefix('+').unwrap_or(t);
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(t)
+    super::go_duration::parse(t)
         .map_err(|e| format!("defaultCacheDuration {s:?} is not a duration: {e}"))
 }
 

@@ -28,6 +28,7 @@ pub mod credential_provider;
 pub mod crio;
 pub mod docker;
 pub mod dockercfg;
+pub mod go_duration;
 pub mod hostport;
 pub mod hosts_toml;
 pub mod k3s;
