@@ -49,10 +49,7 @@ pub struct Redirects {
 /// A URL without query or fragment, for reports.
 #[must_use]
 pub fn shown(u: &url::Url) -> String {
-    let mut c = u.clone();
-    c.set_query(None);
-    c.set_fragment(None);
-    c.to_string()
+    super::client::strip_query(u.as_str())
 }
 
 fn host_key(u: &url::Url) -> (String, String, Option<u16>) {
