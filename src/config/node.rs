@@ -66,9 +66,6 @@ fn evidence_path(evidence: &str) -> Option<String> {
 pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     let (runtime, evidence) = runtime::detect(root);
     let mut sources = Vec::new();
-    if let Some(path) = evidence_path(&evidence) {
-        sources.push(Source::ok(path, "runtime"));
-    }
     let mut notes = Vec::new();
     // dockerd's daemon.json `proxies` and where they are, applied below.
     let mut docker_proxies = None;
@@ -157,6 +154,13 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
             p.no_proxy.as_ref(),
             at,
         );
+    }
+    // The file or socket the runtime was detected by comes first; a file a
+    // parser read keeps that parser's kind (`containerd`, `kubelet`).
+    if let Some(path) = evidence_path(&evidence)
+        && !sources.iter().any(|s| s.path == path)
+    {
+        sources.insert(0, Source::ok(path, "runtime"));
     }
     (
         NodeConfig {
@@ -834,6 +838,23 @@ mod tests {
             t.endpoints[0].proxy.is_some(),
             "the proxy drop-in still applies"
         );
+    }
+
+    /// Detected by its config file alone (no socket under the root): the
+    /// file is listed once, with its parser's kind, first.
+    #[test]
+    fn the_detecting_config_file_keeps_its_parsers_kind() {
+        let n = Node::new();
+        n.put("/etc/containerd/config.toml", CONFIG_PATH);
+        let (_, sources) = n.plan("reg.test", None);
+        let listed: Vec<_> = sources
+            .iter()
+            .filter(|s| s.path == "/etc/containerd/config.toml")
+            .map(|s| s.kind.as_str())
+            .collect();
+        assert_eq!(listed, ["containerd"]);
+        assert_eq!(sources[0].path, "/etc/containerd/config.toml");
+        assert!(sources.iter().all(|s| s.kind != "runtime"));
     }
 
     #[test]
