@@ -1,4 +1,4 @@
-//! `probe plan` over every fixture in `../shared/fixtures` placed where its
+//! `probe plan` over every fixture in `tests/fixtures` placed where its
 //! runtime reads it: the binary prints the endpoints the runtime would use,
 //! in its order, and touches no network (issue 4). Runs without root.
 
@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn fixture(rel: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/").to_owned() + rel;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/").to_owned() + rel;
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -599,7 +599,7 @@ fn message<'a>(v: &'a Value, path: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no message for {path} in {v:#}"))
 }
 
-/// Every file in `../shared/fixtures`, placed where its runtime reads it and
+/// Every file in `tests/fixtures`, placed where its runtime reads it and
 /// planned for every registry the node names: no `error` anywhere except in
 /// the one file that is broken (the containerd docs sample whose mirrors
 /// are `HostIP1:Port1` placeholders), each finding with its line.
@@ -801,7 +801,7 @@ fn every_fixture_plans_without_errors_but_the_broken_one() {
     ];
 
     // Every fixture is here: a new one must say what it plans to.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let mut on_disk: Vec<String> = Vec::new();
     for sub in std::fs::read_dir(dir).unwrap() {
         let sub = sub.unwrap().path();

@@ -1359,10 +1359,7 @@ version = 2
     fn parsers_never_panic_on_damaged_fixtures() {
         use proptest::prelude::*;
         use proptest::test_runner::{Config, TestRunner};
-        let dir = format!(
-            "{}/../shared/fixtures/containerd",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let dir = format!("{}/tests/fixtures/containerd", env!("CARGO_MANIFEST_DIR"));
         let mut texts: Vec<Vec<u8>> = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             texts.push(std::fs::read(entry.unwrap().path()).unwrap());

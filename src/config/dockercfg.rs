@@ -706,7 +706,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/docker/");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/docker/");
         std::fs::read_to_string(format!("{path}{name}")).unwrap()
     }
 

@@ -649,7 +649,7 @@ mod tests {
     use super::*;
 
     fn fixture(file: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/kubelet/");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubelet/");
         std::fs::read_to_string(format!("{dir}{file}")).unwrap()
     }
 

@@ -297,13 +297,10 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text.bytes().take(offset).filter(|b| *b == b'\n').count() + 1
 }
 
-/// A file of `../shared/fixtures/<dir>/`, for the parsers' tests.
+/// A file of `tests/fixtures/<dir>/`, for the parsers' tests.
 #[cfg(test)]
 pub(crate) fn fixture(dir: &str, name: &str) -> String {
-    let path = format!(
-        "{}/../shared/fixtures/{dir}/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 

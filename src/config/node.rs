@@ -274,7 +274,7 @@ mod tests {
 
     fn fixture(rel: &str) -> String {
         std::fs::read_to_string(format!(
-            "{}/../shared/fixtures/{rel}",
+            "{}/tests/fixtures/{rel}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))

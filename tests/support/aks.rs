@@ -13,7 +13,7 @@
 //!   (`writeCredentialProviderConfig`, default branch; the match patterns
 //!   are a parameter since the bed's registry is `acr.test`);
 //! - `/etc/containerd/config.toml` (`AgentBaker`'s containerd template as
-//!   rendered in `../shared/fixtures/containerd/`).
+//!   rendered in `tests/fixtures/containerd/`).
 //!
 //! The provider binary is not written: a test adds the one it wants with
 //! `provider::*` and `NodeRoot::exec_file(&provider::path(..), ..)`.
@@ -225,7 +225,7 @@ pub fn credential_provider_config(match_images: &[&str]) -> String {
     )
 }
 
-/// `AgentBaker`'s containerd config (the `../shared/fixtures/containerd/
+/// `AgentBaker`'s containerd config (the `tests/fixtures/containerd/
 /// aks-containerd-config-v1-template-rendered.toml` text): hosts from
 /// `/etc/containerd/certs.d`, no `configs.auth`.
 pub const CONTAINERD_CONFIG_TEXT: &str = r#"version = 2

@@ -1023,7 +1023,7 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!(
-            "{}/../shared/fixtures/proxy/{name}",
+            "{}/tests/fixtures/proxy/{name}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()
