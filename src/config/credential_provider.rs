@@ -293,17 +293,37 @@ pub async fn run(
         }
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let read_out = async {
-            if let Some(o) = stdout.as_mut() {
-                let _ = o.take(MAX_STDOUT as u64 + 1).read_to_end(&mut out).await;
+        let over = {
+            let read_out = async {
+                if let Some(o) = stdout.as_mut() {
+                    let _ = o.take(MAX_STDOUT as u64 + 1).read_to_end(&mut out).await;
+                }
+                out.len() > MAX_STDOUT
+            };
+            let read_err = async {
+                if let Some(e) = stderr.as_mut() {
+                    let _ = e.take(MAX_STDERR as u64).read_to_end(&mut err).await;
+                    // The rest is not kept, but read: a provider blocked on
+                    // a full stderr pipe would never exit.
+                    let _ = tokio::io::copy(e, &mut tokio::io::sink()).await;
+                }
+            };
+            let (mut read_out, mut read_err) = (std::pin::pin!(read_out), std::pin::pin!(read_err));
+            // Past the cap the answer is refused at once: stderr's end is not
+            // awaited (a provider's children may hold it open).
+            tokio::select! {
+                over = &mut read_out => {
+                    if !over {
+                        (&mut read_err).await;
+                    }
+                    over
+                }
+                () = &mut read_err => (&mut read_out).await,
             }
         };
-        let read_err = async {
-            if let Some(e) = stderr.as_mut() {
-                let _ = e.take(MAX_STDERR as u64).read_to_end(&mut err).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
+        if over {
+            let _ = child.start_kill();
+        }
         (out, err)
     };
     let Ok((out, err)) = tokio::time::timeout(limit, exchange).await else {
@@ -434,6 +454,55 @@ mod tests {
         assert!(cache.get("ecr", "reg.io/a").is_none());
         cache.put(&provider(0), "reg.io/a", &answer("Global", Some("1h")));
         assert!(cache.get("ecr", "x.io/y").is_some());
+    }
+
+    /// A provider past the stdout cap is refused as such, at once, even when
+    /// it would go on writing (or block on its full pipe) until the timeout.
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_refused_at_once() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = bin.join("flood");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nhead -c 3000000 /dev/zero\nhead -c 200000 /dev/zero >&2\nsleep 30\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let provider = NodeProvider {
+            provider: CredentialProvider {
+                name: "flood".to_owned(),
+                match_images: vec!["reg.test".to_owned()],
+                default_cache_duration: Duration::ZERO,
+                api_version: "credentialprovider.kubelet.k8s.io/v1".to_owned(),
+                args: Vec::new(),
+                env: Vec::new(),
+                service_account_token: false,
+                line: 1,
+            },
+            file: "/etc/kubernetes/credential-provider.yaml".to_owned(),
+            missing_binary: None,
+        };
+        let started = std::time::Instant::now();
+        let root = HostRoot::new(dir.path());
+        let e = run(
+            &root,
+            &provider,
+            "/bin",
+            "reg.test/app",
+            Duration::from_secs(20),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(e.reason.contains("larger than"), "{}", e.reason);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
