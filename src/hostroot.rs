@@ -103,6 +103,17 @@ impl HostRoot {
         Ok(self.resolve(&resolved))
     }
 
+    /// Read a node file as text when it exists: `Ok(None)` when it does not
+    /// (an ordinary outcome for optional config files), `Err` when it exists
+    /// but cannot be read.
+    pub fn read_optional(&self, node_path: impl AsRef<Path>) -> io::Result<Option<String>> {
+        match self.read_to_string(node_path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Read a node file as text. `NotFound` is an ordinary outcome for callers
     /// that probe for optional files.
     pub fn read_to_string(&self, node_path: impl AsRef<Path>) -> io::Result<String> {

@@ -1,15 +1,16 @@
 //! Fuzz target: systemd `Environment=` values, unit files and drop-ins, `system.conf`,
-//! `EnvironmentFile=` files and `/proc/PID/environ` (`config::proxy`).
+//! `EnvironmentFile=` files (`config::systemd`) and `/proc/PID/environ` (`config::proxy`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::proxy;
+use regprobe::config::proxy::daemon_env;
+use regprobe::config::systemd;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = proxy::parse_systemd_environment(&text);
-    let _ = proxy::parse_unit_file(&text);
-    let _ = proxy::parse_system_conf(&text);
-    let _ = proxy::parse_environment_file(&text);
-    let _ = proxy::parse_proc_environ(data);
+    let _ = systemd::parse_systemd_environment(&text);
+    let _ = systemd::parse_unit_file(&text);
+    let _ = systemd::parse_system_conf(&text);
+    let _ = systemd::parse_environment_file(&text);
+    let _ = daemon_env::parse_proc_environ(data);
 });

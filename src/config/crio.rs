@@ -28,7 +28,6 @@ use crate::secret::Secret;
 use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io;
 use toml::Spanned;
 
 /// The system-wide registries file (containers-registries.conf(5)).
@@ -783,14 +782,7 @@ pub fn blocked_reason(cfg: &CrioConfig, reference: &str) -> Option<String> {
 // Discovery
 
 fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            sources.push(Source::error(path, "crio", format!("cannot read: {e}")));
-            None
-        }
-    }
+    super::read_optional(root, path, "crio", sources)
 }
 
 /// `*.conf` files of a node directory in lexical order, as node paths.

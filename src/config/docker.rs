@@ -25,33 +25,22 @@
 //! resolved a name can ask [`insecure_cidr_for`].
 
 use super::backend::RegistryPlan;
-use super::{ParseError, Severity, Source};
+use super::{ParseError, Severity, Source, read_optional, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::io;
 use std::net::IpAddr;
 
 /// dockerd's default configuration file (`--config-file` changes it).
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 /// moby's `CertsDir()` on Linux.
 pub const CERTS_D: &str = "/etc/docker/certs.d";
-/// Where the docker.service unit may live, highest precedence first.
-pub const UNIT_PATHS: [&str; 4] = [
-    "/etc/systemd/system/docker.service",
-    "/run/systemd/system/docker.service",
-    "/usr/lib/systemd/system/docker.service",
-    "/lib/systemd/system/docker.service",
-];
-/// Drop-in directories for docker.service, highest precedence first.
-pub const DROP_IN_DIRS: [&str; 4] = [
-    "/etc/systemd/system/docker.service.d",
-    "/run/systemd/system/docker.service.d",
-    "/usr/lib/systemd/system/docker.service.d",
-    "/lib/systemd/system/docker.service.d",
-];
+/// dockerd's systemd unit.
+const UNIT: &str = "docker.service";
+/// The `kind` of the files read here (`CONTRACT.md`: `config_sources[].kind`).
+const KIND: &str = "docker";
 
 /// Docker Hub: the index name and the host actually contacted.
 const INDEX_NAME: &str = "docker.io";
@@ -201,118 +190,14 @@ pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
 // ---------------------------------------------------------------------------
 // systemd unit
 
-/// Split an `ExecStart` command line into words, with systemd's quoting rules
-/// (double and single quotes, backslash escapes). Variables stay literal.
-fn split_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' | '\'' => {
-                in_word = true;
-                let quote = c;
-                while let Some(q) = chars.next() {
-                    if q == quote {
-                        break;
-                    }
-                    if q == '\\' && quote == '"' {
-                        if let Some(n) = chars.next() {
-                            cur.push(n);
-                        }
-                    } else {
-                        cur.push(q);
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
-/// The `ExecStart=` assignments of a unit's `[Service]` section, in order,
-/// each with the 1-based line it starts on: `None` for the empty reset,
-/// otherwise the command's words (with the `-@:+!` executable prefixes
-/// removed). Continuation lines are joined.
-fn exec_start_entries(text: &str) -> Vec<(Option<Vec<String>>, usize)> {
-    let mut out = Vec::new();
-    let mut section = String::new();
-    let mut logical = String::new();
-    let mut start = 1;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if logical.is_empty() {
-            start = i + 1;
-        }
-        // Comment lines are skipped, also inside a continuation (systemd does so).
-        if line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(body) = line.strip_suffix('\\') {
-            logical.push_str(body);
-            logical.push(' ');
-            continue;
-        }
-        logical.push_str(line);
-        let full = std::mem::take(&mut logical);
-        let full = full.trim();
-        if full.starts_with('[') && full.ends_with(']') {
-            full[1..full.len() - 1].clone_into(&mut section);
-            continue;
-        }
-        if section != "Service" {
-            continue;
-        }
-        let Some((key, value)) = full.split_once('=') else {
-            continue;
-        };
-        if key.trim() != "ExecStart" {
-            continue;
-        }
-        let value = value.trim();
-        if value.is_empty() {
-            out.push((None, start));
-            continue;
-        }
-        let mut words = split_words(value);
-        if let Some(first) = words.first_mut() {
-            *first = first
-                .trim_start_matches(['-', '@', ':', '+', '!'])
-                .to_owned();
-        }
-        out.push((Some(words), start));
-    }
-    out
-}
-
 /// The effective dockerd command line of one unit text: the words of the
 /// last `ExecStart=`, or nothing when the last assignment is the empty reset.
 #[must_use]
 pub fn parse_unit_exec_start(text: &str) -> Vec<String> {
-    exec_start_entries(text)
-        .into_iter()
-        .last()
-        .and_then(|(words, _)| words)
+    systemd::parse_unit_file(text)
+        .exec_start
+        .pop()
+        .and_then(|e| e.argv)
         .unwrap_or_default()
 }
 
@@ -547,37 +432,6 @@ fn tls_for(root: &HostRoot, host_port: &str, secure: bool, plan: &mut RegistryPl
 // ---------------------------------------------------------------------------
 // Discovery
 
-fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            sources.push(Source::error(path, "docker", format!("cannot read: {e}")));
-            None
-        }
-    }
-}
-
-/// The docker.service drop-ins in systemd's order: by file name, a name in a
-/// higher-precedence directory masking the same name below it.
-fn drop_ins(root: &HostRoot) -> Vec<String> {
-    let mut by_name: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    for dir in DROP_IN_DIRS.iter().rev() {
-        for p in root.read_dir(dir).unwrap_or_default() {
-            if p.extension().is_some_and(|e| e == "conf")
-                && root.resolve(&p).is_file()
-                && let Some(name) = p.file_name()
-            {
-                by_name.insert(
-                    name.to_string_lossy().into_owned(),
-                    p.to_string_lossy().into_owned(),
-                );
-            }
-        }
-    }
-    by_name.into_values().collect()
-}
-
 /// Read dockerd's unit, drop-ins, daemon.json and build its registry config.
 #[must_use]
 pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
@@ -586,17 +440,13 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
 
     // ExecStart from the unit, then drop-ins; an empty ExecStart= resets.
     let mut exec: Option<(Vec<String>, String, usize)> = None;
-    let unit = UNIT_PATHS
-        .iter()
-        .find(|p| root.resolve(p).is_file())
-        .map(|p| (*p).to_owned());
-    for path in unit.into_iter().chain(drop_ins(root)) {
-        let Some(text) = read_optional(root, &path, &mut sources) else {
+    for path in systemd::unit_files(root, UNIT, KIND, &mut sources) {
+        let Some(text) = read_optional(root, &path, KIND, &mut sources) else {
             continue;
         };
-        sources.push(Source::ok(&path, "docker"));
-        for (e, line) in exec_start_entries(&text) {
-            exec = e.map(|words| (words, path.clone(), line));
+        sources.push(Source::ok(&path, KIND));
+        for e in systemd::parse_unit_file(&text).exec_start {
+            exec = e.argv.map(|words| (words, path.clone(), e.line));
         }
     }
     let (args, unit_path, exec_line) = exec.unwrap_or_default();
@@ -608,7 +458,7 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         .clone()
         .unwrap_or_else(|| DAEMON_JSON.to_owned());
     let mut file = DaemonConfig::default();
-    if let Some(text) = read_optional(root, &cfg.daemon_json, &mut sources) {
+    if let Some(text) = read_optional(root, &cfg.daemon_json, KIND, &mut sources) {
         match parse_daemon_json(&text) {
             Ok(d) => {
                 file = d;

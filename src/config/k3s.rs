@@ -29,7 +29,6 @@ use crate::secret::Secret;
 use crate::target::{Capabilities, ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io;
 
 /// The default registries.yaml (`--private-registry` changes it).
 pub const REGISTRIES_YAML: &str = "/etc/rancher/k3s/registries.yaml";
@@ -259,18 +258,14 @@ pub fn parse_k3s_config(text: &str) -> Result<(Option<String>, Option<bool>), Pa
 // Discovery
 
 fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            sources.push(Source::error(
-                path,
-                "k3s",
-                format!("cannot read: {e}; k3s fails to start"),
-            ));
-            None
-        }
-    }
+    root.read_optional(path).unwrap_or_else(|e| {
+        sources.push(Source::error(
+            path,
+            "k3s",
+            format!("cannot read: {e}; k3s fails to start"),
+        ));
+        None
+    })
 }
 
 /// Read the k3s config (+ config.yaml.d in lexical order, later keys win)

@@ -23,7 +23,7 @@
 //! values are [`Secret`]s: they may carry cloud keys.
 
 use super::dockercfg::{self, DockerConfig, Format};
-use super::{ParseError, Severity, Source};
+use super::{ParseError, Severity, Source, read_optional, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::Credential;
@@ -258,16 +258,10 @@ pub const FLAG_FILES: [&str; 3] = [
     "/etc/sysconfig/kubelet",
 ];
 
-/// The kubelet unit and its drop-in directories (`ExecStart=`, `Environment=`).
-const UNIT_FILES: [&str; 3] = [
-    "/usr/lib/systemd/system/kubelet.service",
-    "/lib/systemd/system/kubelet.service",
-    "/etc/systemd/system/kubelet.service",
-];
-const UNIT_DROP_IN_DIRS: [&str; 2] = [
-    "/usr/lib/systemd/system/kubelet.service.d",
-    "/etc/systemd/system/kubelet.service.d",
-];
+/// The kubelet's systemd unit (its `ExecStart=` and `Environment=` carry flags).
+const UNIT: &str = "kubelet.service";
+/// The `kind` of the files read here (`CONTRACT.md`: `config_sources[].kind`).
+const KIND: &str = "kubelet";
 
 const CONFIG_FLAG: &str = "image-credential-provider-config";
 const BIN_DIR_FLAG: &str = "image-credential-provider-bin-dir";
@@ -340,16 +334,11 @@ struct FlagAt {
     line: usize,
 }
 
-/// The files that may carry kubelet flags, in the order a later one wins.
-fn flag_files(root: &HostRoot) -> Vec<String> {
-    let mut files: Vec<String> = UNIT_FILES.iter().map(|f| (*f).to_owned()).collect();
-    for dir in UNIT_DROP_IN_DIRS {
-        for p in root.read_dir(dir).unwrap_or_default() {
-            if p.extension().is_some_and(|e| e == "conf") {
-                files.push(p.display().to_string());
-            }
-        }
-    }
+/// The files that may carry kubelet flags, in the order a later one wins:
+/// the unit and its drop-ins in systemd's order, then the environment files
+/// they name by convention.
+fn flag_files(root: &HostRoot, sources: &mut Vec<Source>) -> Vec<String> {
+    let mut files = systemd::unit_files(root, UNIT, KIND, sources);
     files.extend(FLAG_FILES.iter().map(|f| (*f).to_owned()));
     files
 }
@@ -361,12 +350,12 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
     let mut sources = Vec::new();
     let mut out = KubeletCredentials::default();
     let (mut config, mut bin_dir, mut root_dir) = (None, None, None);
-    for file in flag_files(root) {
-        let Ok(text) = root.read_to_string(&file) else {
+    for file in flag_files(root, &mut sources) {
+        let Some(text) = read_optional(root, &file, KIND, &mut sources) else {
             continue;
         };
         // Every flag file read is listed, with or without the flags we look for.
-        super::merge_sources(&mut sources, [Source::ok(&file, "kubelet")]);
+        super::merge_sources(&mut sources, [Source::ok(&file, KIND)]);
         for (flag, slot) in [
             (CONFIG_FLAG, &mut config),
             (BIN_DIR_FLAG, &mut bin_dir),

@@ -37,9 +37,26 @@ pub mod node;
 pub mod proxy;
 pub mod resolv;
 pub mod runtime;
+pub mod systemd;
 pub mod trust;
 
+use crate::hostroot::HostRoot;
 use std::fmt;
+
+/// Read an optional node file: its text, or `None` when it does not exist;
+/// a file that exists but cannot be read is a `kind` source error, and the
+/// rest of discovery goes on.
+pub fn read_optional(
+    root: &HostRoot,
+    path: &str,
+    kind: &str,
+    sources: &mut Vec<Source>,
+) -> Option<String> {
+    root.read_optional(path).unwrap_or_else(|e| {
+        sources.push(Source::error(path, kind, format!("cannot read: {e}")));
+        None
+    })
+}
 
 /// How bad a config finding is (`CONTRACT.md`: `config_sources[].severity`).
 ///

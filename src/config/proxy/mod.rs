@@ -136,8 +136,8 @@ impl ProxyEnv {
 
 #[cfg(test)]
 mod tests {
-    use super::daemon_env::{parse_systemd_environment, parse_unit_file};
     use super::*;
+    use crate::config::systemd::{parse_systemd_environment, parse_unit_file};
 
     pub(crate) fn var(name: &str, value: &str) -> ProxyVar {
         ProxyVar {
