@@ -6,8 +6,9 @@
 //! network or the node's files, except reading the password from stdin.
 
 use crate::oci::Platform;
-use crate::reference::{self, Reference, RegistryHost};
+use crate::reference::Reference;
 use crate::secret::Secret;
+use crate::target::{RegistryHost, registry_host};
 use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
@@ -274,9 +275,7 @@ impl Settings {
     pub fn from_args(args: &Args, stdin: &mut dyn Read) -> Result<Self, UsageError> {
         let mut registries = Vec::new();
         for r in &args.registry {
-            registries.push(
-                reference::registry_host(r).map_err(|e| UsageError(format!("--registry: {e}")))?,
-            );
+            registries.push(registry_host(r).map_err(|e| UsageError(format!("--registry: {e}")))?);
         }
         let mut images = Vec::new();
         for i in &args.image {
@@ -375,9 +374,7 @@ impl Settings {
         let mut s = self.clone();
         s.registries = registries
             .iter()
-            .map(|r| {
-                reference::registry_host(r).map_err(|e| UsageError(format!("registry {r:?}: {e}")))
-            })
+            .map(|r| registry_host(r).map_err(|e| UsageError(format!("registry {r:?}: {e}"))))
             .collect::<Result<_, _>>()?;
         s.images = images
             .iter()

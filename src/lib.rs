@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod explain;
 pub mod hostroot;
+pub mod netconf;
 pub mod oci;
 pub mod pod;
 pub mod probe;

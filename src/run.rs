@@ -42,9 +42,6 @@ pub enum RunError {
     Summary(#[from] crate::summary::SummaryError),
 }
 
-/// Docker Hub's registry name (its API host is `reference::api_host`).
-pub const DOCKER_HUB: &str = "docker.io";
-
 /// What a probe run and a plan share: the node's config read under
 /// `--root`, and the targets built from it, in the runtime's endpoint order.
 #[derive(Debug)]

@@ -24,6 +24,7 @@
 
 use super::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
+use crate::reference::{domain_part, name_part};
 use crate::secret::Secret;
 use crate::target::{Endpoint, HttpFallback, ProxyUrl, Role, Scheme};
 use serde::Deserialize;
@@ -711,20 +712,6 @@ fn rewrite_reference(location: &str, reference: &str, prefix: &str) -> Result<St
     Ok(format!("{location}{}", &reference[len..]))
 }
 
-/// The repository name of a reference (`ref.Name()`): drop `@digest` and `:tag`.
-fn reference_name(reference: &str) -> &str {
-    let no_digest = reference.split_once('@').map_or(reference, |(n, _)| n);
-    match (no_digest.rfind(':'), no_digest.rfind('/')) {
-        (Some(colon), Some(slash)) if colon > slash => &no_digest[..colon],
-        _ => no_digest,
-    }
-}
-
-/// The domain of a reference or location: everything before the first `/`.
-fn domain_of(reference: &str) -> &str {
-    reference.split_once('/').map_or(reference, |(d, _)| d)
-}
-
 /// `PullSourcesFromReference`: mirrors allowed for this pull kind, then the
 /// registry's own location.
 pub fn pull_sources(
@@ -768,7 +755,7 @@ pub fn pull_sources(
 /// Why a pull of `reference` is refused, if a `blocked = true` registry covers it.
 #[must_use]
 pub fn blocked_reason(cfg: &CrioConfig, reference: &str) -> Option<String> {
-    let reg = find_registry(&cfg.registries, reference_name(reference))?;
+    let reg = find_registry(&cfg.registries, name_part(reference))?;
     reg.blocked.then(|| {
         format!(
             "registry {} is blocked in {}",
@@ -982,7 +969,7 @@ pub fn plan(
 ) -> PullPlan {
     let mut plan = PullPlan::default();
     let by_digest = by_digest || image_or_registry.contains('@');
-    let name = reference_name(image_or_registry);
+    let name = name_part(image_or_registry);
 
     // docker_image_src.go newImageSource: no matching registry means the
     // reference's own domain, secure.
@@ -1001,7 +988,7 @@ pub fn plan(
         },
         None => vec![PullSource {
             role: Role::Upstream,
-            location: domain_of(image_or_registry).to_owned(),
+            location: domain_part(image_or_registry).to_owned(),
             insecure: false,
             proxy: None,
             reference: image_or_registry.to_owned(),
@@ -1013,9 +1000,9 @@ pub fn plan(
     };
 
     for src in &sources {
-        let domain = domain_of(&src.reference);
+        let domain = domain_part(&src.reference);
         // newDockerClient refuses a physical reference that a blocked registry covers.
-        if let Some(reg) = find_registry(&cfg.registries, reference_name(&src.reference))
+        if let Some(reg) = find_registry(&cfg.registries, name_part(&src.reference))
             && reg.blocked
             && src.role == Role::Mirror
         {
@@ -1072,10 +1059,10 @@ pub fn plan(
             proxy: None,
         });
         // The manifest is asked for under the rewritten repository (prefix -> location).
-        let repository = reference_name(&src.reference)
+        let repository = name_part(&src.reference)
             .split_once('/')
             .map(|(_, path)| path.to_owned());
-        let original = reference_name(image_or_registry)
+        let original = name_part(image_or_registry)
             .split_once('/')
             .map(|(_, path)| path.to_owned());
         if repository != original {
@@ -1114,7 +1101,7 @@ pub fn endpoints_for(
 pub fn registries(cfg: &CrioConfig) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |s: &str| {
-        let d = domain_of(s);
+        let d = domain_part(s);
         if !d.is_empty() && !d.starts_with("*.") && !out.iter().any(|o| o == d) {
             out.push(d.to_owned());
         }
@@ -1497,7 +1484,7 @@ mod tests {
                 (tag, false, tag_locs, tag_insecure),
             ] {
                 let reference = format!("{prefix}/image{suffix}");
-                let reg = find_registry(&conf, reference_name(&reference)).unwrap();
+                let reg = find_registry(&conf, name_part(&reference)).unwrap();
                 let sources = pull_sources(reg, &reference, by_digest).unwrap();
                 let got: Vec<&str> = sources.iter().map(|s| s.location.as_str()).collect();
                 assert_eq!(&got, locs, "{reference}");

@@ -514,7 +514,7 @@ pub struct HostDir {
 }
 
 /// One host as containerd's resolver would use it (an entry of its
-/// `[]docker.RegistryHost`; not [`crate::reference::RegistryHost`], which is
+/// `[]docker.RegistryHost`; not [`crate::target::RegistryHost`], which is
 /// a `--registry` value). `endpoint` carries the same facts (`http_fallback`,
 /// `dial_timeout`) for the probe; these fields keep the parser's view for
 /// table tests.

@@ -21,6 +21,7 @@ use super::backend::RuntimeConfig;
 use super::runtime::{self, Runtime};
 use super::{Source, containerd, crio, docker, k3s, kubelet, proxy};
 use crate::hostroot::HostRoot;
+use crate::reference::DOCKER_HUB;
 use crate::reference::Reference;
 use crate::target::{CredentialReach, Endpoint, Target};
 use std::sync::Arc;
@@ -40,9 +41,6 @@ pub struct NodeConfig {
     /// The runtime's registry config, behind the one shape all runtimes share.
     backend: Arc<dyn RuntimeConfig>,
 }
-
-/// Docker Hub, the registry every runtime defaults to.
-const DOCKER_HUB: &str = "docker.io";
 
 /// Add sources, one entry per file (see [`super::merge_sources`]).
 pub fn push_unique(sources: &mut Vec<Source>, new: impl IntoIterator<Item = Source>) {

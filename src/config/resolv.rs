@@ -21,7 +21,7 @@
 
 use super::{Severity, Source};
 use crate::hostroot::HostRoot;
-use crate::probe::dns::{HostTable, ResolverSettings};
+use crate::netconf::{HostTable, ResolverSettings};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -398,7 +398,6 @@ pub fn discover(root: &HostRoot, timeout: Duration) -> (ResolverSettings, HostTa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
 
     #[test]
     fn discover_reads_node_files_only() {
@@ -436,12 +435,12 @@ mod tests {
 
         let empty = tempfile::tempdir().unwrap();
         let (conf, _, sources) = discover(&HostRoot::new(empty.path()), Duration::from_secs(5));
-        let resolver = crate::probe::dns::NodeResolver::from_parts(conf, HostTable::default(), 53);
+        // Go's defaults for a node with no resolv.conf: the local resolver.
         assert_eq!(
-            resolver.nameservers(),
+            conf.nameservers,
             [
-                "127.0.0.1:53".parse::<SocketAddr>().unwrap(),
-                "[::1]:53".parse().unwrap()
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
             ]
         );
         assert_eq!(sources[0].severity(), Severity::Error);

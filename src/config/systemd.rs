@@ -5,8 +5,8 @@
 //!
 //! One reader for every unit the probe looks at: the runtime's (its proxy
 //! environment, [`super::proxy::daemon_env`]; dockerd's command line,
-//! [`super::runtime::docker`]) and the kubelet's flags
-//! ([`super::credentials::kubelet`]). Parsers take `&str` and never touch
+//! [`super::docker`]) and the kubelet's flags
+//! ([`super::kubelet`]). Parsers take `&str` and never touch
 //! the disk; [`unit_files`] and [`dropins`] list node files through
 //! [`HostRoot`]. Values are [`Secret`]s from parsing on (an `Environment=`
 //! may carry a proxy password); no error message quotes one. What the

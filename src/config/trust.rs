@@ -18,7 +18,7 @@
 
 use super::Source;
 use crate::hostroot::HostRoot;
-pub use crate::probe::tls::parse_pem_certs;
+pub use crate::netconf::parse_pem_certs;
 use crate::secret::Secret;
 use crate::target::{LoadedClientCert, LoadedFile, TlsMaterial, TlsSettings};
 use rustls_pki_types::CertificateDer;

@@ -70,7 +70,7 @@ impl Targets {
                     let mut registries: Vec<String> = base
                         .registries
                         .iter()
-                        .map(crate::reference::RegistryHost::domain)
+                        .map(crate::target::RegistryHost::domain)
                         .collect();
                     registries.extend(f.registries.iter().cloned());
                     let mut images = base.image_inputs.clone();
@@ -116,7 +116,7 @@ impl Targets {
         let mut registries: Vec<String> = base
             .registries
             .iter()
-            .map(crate::reference::RegistryHost::domain)
+            .map(crate::target::RegistryHost::domain)
             .collect();
         registries.extend(file.registries);
         let mut images = base.image_inputs.clone();

@@ -16,7 +16,7 @@
 mod table;
 
 use crate::code::{Category, Code};
-use crate::reference::{Reference, ReferenceErrorKind};
+use crate::reference::{Reference, ReferenceErrorKind, split_tag};
 use std::io::{self, Read};
 use table::{Find, PATTERNS, Pattern, QUIET, Reach};
 
@@ -478,14 +478,6 @@ fn offending_part(image: Option<&str>) -> String {
         }
         Err(e) => e.reason,
         Ok(_) => format!("the kubelet could not parse `{image}` (the message says why)"),
-    }
-}
-
-/// `name[:tag]` split at the tag's colon (one after the last `/`).
-fn split_tag(s: &str) -> (&str, Option<&str>) {
-    match s.rfind(':') {
-        Some(p) if !s[p..].contains('/') => (&s[..p], Some(&s[p + 1..])),
-        _ => (s, None),
     }
 }
 

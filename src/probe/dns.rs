@@ -23,6 +23,7 @@
 
 use super::result::{Detail, DnsDetail, DnsLookup, DnsQuery, Nameservers, Stage, StageResult};
 use crate::code::Code;
+pub use crate::netconf::{HostTable, ResolverSettings};
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverOpts, ServerOrderingStrategy,
 };
@@ -32,97 +33,12 @@ use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::{DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
-use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// What the stage needs of the node's `/etc/resolv.conf` (parsed, defaults
-/// applied, by `config::resolv`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolverSettings {
-    /// In resolv.conf order, never empty (Go's defaults apply).
-    pub nameservers: Vec<IpAddr>,
-    /// Rooted search suffixes (`corp.example.`).
-    pub search: Vec<String>,
-    pub ndots: usize,
-    /// Per query and server.
-    pub timeout: Duration,
-    /// Rounds over the server list.
-    pub attempts: usize,
-    pub rotate: bool,
-    /// A and AAAA one after the other.
-    pub single_request: bool,
-    /// TCP only.
-    pub use_tcp: bool,
-}
-
-impl Default for ResolverSettings {
-    /// Go's defaults for a node with no resolv.conf.
-    fn default() -> Self {
-        Self {
-            nameservers: vec![
-                IpAddr::from([127, 0, 0, 1]),
-                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-            ],
-            search: Vec::new(),
-            ndots: 1,
-            timeout: Duration::from_secs(5),
-            attempts: 2,
-            rotate: false,
-            single_request: false,
-            use_tcp: false,
-        }
-    }
-}
-
-/// The node's static host table (`/etc/hosts`), as the stage consults it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostTable {
-    /// Lower-cased absolute name (`registry.local.`) -> addresses in file order.
-    by_name: HashMap<String, Vec<IpAddr>>,
-}
-
-impl HostTable {
-    /// The addresses pinned for `name`, if any (case-insensitive; a trailing dot is optional).
-    #[must_use]
-    pub fn lookup(&self, name: &str) -> Option<&[IpAddr]> {
-        self.by_name
-            .get(&abs_lower(name))
-            .map(Vec::as_slice)
-            .filter(|a| !a.is_empty())
-    }
-
-    /// Number of distinct names.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
-    /// Pin `name` to `ip`, as one more hosts line would.
-    pub fn insert(&mut self, name: &str, ip: IpAddr) {
-        let addrs = self.by_name.entry(abs_lower(name)).or_default();
-        if !addrs.contains(&ip) {
-            addrs.push(ip);
-        }
-    }
-}
-
-fn abs_lower(name: &str) -> String {
-    let mut n = name.to_ascii_lowercase();
-    if !n.ends_with('.') {
-        n.push('.');
-    }
-    n
-}
 
 struct Server {
     addr: SocketAddr,

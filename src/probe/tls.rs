@@ -24,6 +24,7 @@ use super::result::{
     TrustedBy,
 };
 use crate::code::Code;
+pub use crate::netconf::parse_pem_certs;
 use crate::target::{LoadedClientCert, TlsSettings};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
@@ -56,24 +57,6 @@ fn webpki_verifier(roots: Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier
     WebPkiServerVerifier::builder_with_provider(roots, provider())
         .build()
         .ok()
-}
-
-/// Every `CERTIFICATE` PEM block of `data` that parses as an X.509
-/// certificate usable as a trust anchor, as Go's `AppendCertsFromPEM` keeps
-/// them; the second value counts the blocks skipped (bad PEM, bad DER).
-#[must_use]
-pub fn parse_pem_certs(data: &[u8]) -> (Vec<CertificateDer<'static>>, usize) {
-    let mut certs = Vec::new();
-    let mut skipped = 0;
-    // The iterator moves past a broken section before reporting it, so
-    // carrying on after an `Err` resumes at the next block, as Go's loop does.
-    for item in CertificateDer::pem_slice_iter(data) {
-        match item {
-            Ok(der) if webpki::anchor_from_trusted_cert(&der).is_ok() => certs.push(der),
-            Ok(_) | Err(_) => skipped += 1,
-        }
-    }
-    (certs, skipped)
 }
 
 /// The node's CA set, built once per run and shared by every handshake.

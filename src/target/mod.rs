@@ -6,6 +6,10 @@
 //! headers and credential the runtime would use for it. Building endpoints
 //! from node config is `config`'s job; this module only holds the values.
 
+pub mod host;
+
+pub use host::{RegistryHost, RegistryHostError, registry_host};
+
 use crate::reference::Reference;
 use crate::secret::Secret;
 use std::fmt;
