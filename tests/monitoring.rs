@@ -135,7 +135,7 @@ fn the_readme_has_a_runbook_entry_per_code() {
     }
 }
 
-/// The PodMonitor and the plain scrape config select the agents' port by the
+/// The `PodMonitor` and the plain scrape config select the agents' port by the
 /// name daemonset.yaml gives it, and give every series the `node` label.
 #[test]
 fn the_scrape_configs_find_the_agents_and_label_the_node() {
@@ -554,7 +554,7 @@ fn a_real_prometheus_fires_the_expected_alerts() {
     );
     let api = Api { w, addr };
     let ready = Instant::now();
-    while !api.get("/-/ready").is_some_and(|(s, _)| s == 200) {
+    while api.get("/-/ready").is_none_or(|(s, _)| s != 200) {
         prometheus.assert_running();
         assert!(
             ready.elapsed() < Duration::from_secs(30),
