@@ -233,13 +233,25 @@ struct Process {
 
 impl Process {
     fn spawn(w: &World, what: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(support::netns::tool("ip"));
-        cmd.args(["netns", "exec", w.ns(), program])
+        // Killed with the test process, whatever ends it.
+        let mut cmd = Command::new(support::netns::tool("setpriv"));
+        cmd.args(["--pdeathsig", "KILL", "--"])
+            .arg(support::netns::tool("ip"))
+            .args(["netns", "exec", w.ns(), program])
             .args(args)
             .env_remove("PROBE_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        for var in [
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -277,12 +289,42 @@ impl Drop for Process {
     }
 }
 
-/// A node of the fleet: its root, its agent's port, its fault.
+/// A node of the fleet: its root, its agent's address, its fault.
 struct Node {
     name: &'static str,
     root: NodeRoot,
-    port: u16,
+    /// The agent listens on `<ip>:9808`, as on a host-network pod.
+    ip: Ipv4Addr,
     extra: Vec<String>,
+}
+
+impl Node {
+    fn listen(&self) -> String {
+        format!("{}:9808", self.ip)
+    }
+}
+
+/// Bed addresses of this test's own (on the namespace's `lo`, beside the
+/// standard world's 10.77.0.x): the four nodes' agents and Prometheus.
+const NODE_IPS: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(10, 77, 9, 11),
+    Ipv4Addr::new(10, 77, 9, 12),
+    Ipv4Addr::new(10, 77, 9, 13),
+    Ipv4Addr::new(10, 77, 9, 14),
+];
+const PROMETHEUS_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 9, 90);
+
+fn add_address(w: &World, ip: Ipv4Addr) {
+    let out = w
+        .command("ip")
+        .args(["addr", "add", &format!("{ip}/32"), "dev", "lo"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || err.contains("File exists"),
+        "ip addr add {ip}: {err}"
+    );
 }
 
 fn fleet(w: &World) -> Vec<Node> {
@@ -314,25 +356,25 @@ fn fleet(w: &World) -> Vec<Node> {
         Node {
             name: "node-ok",
             root: ok,
-            port: 19811,
+            ip: NODE_IPS[0],
             extra: vec!["--docker-config".into(), secret.display().to_string()],
         },
         Node {
             name: "node-nocreds",
             root: w.new_root(),
-            port: 19812,
+            ip: NODE_IPS[1],
             extra: Vec::new(),
         },
         Node {
             name: "node-dns",
             root: dns,
-            port: 19813,
+            ip: NODE_IPS[2],
             extra: Vec::new(),
         },
         Node {
             name: "node-proxy",
             root: proxy,
-            port: 19814,
+            ip: NODE_IPS[3],
             extra: Vec::new(),
         },
     ]
@@ -371,8 +413,8 @@ fn scrape_config(nodes: &[Node], rules: &Path) -> String {
         .iter()
         .map(|n| {
             serde_yaml_ng::from_str(&format!(
-                "targets: ['127.0.0.1:{port}']\nlabels:\n  __meta_kubernetes_pod_node_name: {node}\n  __meta_kubernetes_pod_container_port_name: metrics\n  __meta_kubernetes_pod_phase: Running\n  __meta_kubernetes_namespace: regprobe\n  __meta_kubernetes_pod_name: regprobe-{node}\n",
-                port = n.port,
+                "targets: ['{addr}']\nlabels:\n  __meta_kubernetes_pod_node_name: {node}\n  __meta_kubernetes_pod_container_port_name: metrics\n  __meta_kubernetes_pod_phase: Running\n  __meta_kubernetes_namespace: regprobe\n  __meta_kubernetes_pod_name: regprobe-{node}\n",
+                addr = n.listen(),
                 node = n.name
             ))
             .unwrap()
@@ -480,7 +522,7 @@ fn alert_text(a: &Json) -> String {
 
 #[test]
 fn a_real_prometheus_fires_the_expected_alerts() {
-    if !support::require(&["prometheus"]) {
+    if !support::require(&["prometheus", "promtool"]) {
         return;
     }
     let Some(w) = support::world() else { return };
@@ -496,7 +538,8 @@ fn a_real_prometheus_fires_the_expected_alerts() {
     let mut agents: Vec<Process> = nodes
         .iter()
         .map(|n| {
-            let listen = format!("127.0.0.1:{}", n.port);
+            add_address(w, n.ip);
+            let listen = n.listen();
             let mut args: Vec<&str> = vec![
                 "daemon",
                 "--root",
@@ -527,7 +570,7 @@ fn a_real_prometheus_fires_the_expected_alerts() {
     std::fs::write(&rules, scaled_rules()).unwrap();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, scrape_config(&nodes, &rules)).unwrap();
-    let check = Command::new("promtool")
+    let check = Command::new(support::netns::tool("promtool"))
         .args(["check", "config"])
         .arg(&config)
         .output()
@@ -539,7 +582,8 @@ fn a_real_prometheus_fires_the_expected_alerts() {
         String::from_utf8_lossy(&check.stderr)
     );
     let storage = dir.path().join("data");
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 19090));
+    add_address(w, PROMETHEUS_IP);
+    let addr = SocketAddr::from((PROMETHEUS_IP, 9090));
     let mut prometheus = Process::spawn(
         w,
         "prometheus",
@@ -569,10 +613,10 @@ fn a_real_prometheus_fires_the_expected_alerts() {
     // fails (not a per-target alert), and node-nocreds' own credentials
     // problem (1 of the 2 nodes that reached basic.test).
     let expected: BTreeSet<String> = [
-        r#"RegprobeNodeFinding{category="network",instance="127.0.0.1:19813",job="regprobe",namespace="regprobe",node="node-dns",pod="regprobe-node-dns"}"#,
-        r#"RegprobeNodeFinding{category="network",instance="127.0.0.1:19814",job="regprobe",namespace="regprobe",node="node-proxy",pod="regprobe-node-proxy"}"#,
+        r#"RegprobeNodeFinding{category="network",instance="10.77.9.13:9808",job="regprobe",namespace="regprobe",node="node-dns",pod="regprobe-node-dns"}"#,
+        r#"RegprobeNodeFinding{category="network",instance="10.77.9.14:9808",job="regprobe",namespace="regprobe",node="node-proxy",pod="regprobe-node-proxy"}"#,
         r#"RegprobeRegistryDown{category="registry",code="REGISTRY_ERROR",registry="unavailable.test"}"#,
-        r#"RegprobeRegistryUnreachable{category="credentials",code="AUTH_REQUIRED",image="basic.test/single:1",instance="127.0.0.1:19812",job="regprobe",namespace="regprobe",node="node-nocreds",pod="regprobe-node-nocreds",registry="basic.test"}"#,
+        r#"RegprobeRegistryUnreachable{category="credentials",code="AUTH_REQUIRED",image="basic.test/single:1",instance="10.77.9.12:9808",job="regprobe",namespace="regprobe",node="node-nocreds",pod="regprobe-node-nocreds",registry="basic.test"}"#,
     ]
     .into_iter()
     .map(str::to_owned)
