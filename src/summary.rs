@@ -54,6 +54,7 @@
 //!   "verdicts": [{"target": "registry.corp", "code": "TLS_UNTRUSTED", "category": "config",
 //!                 "nodes_failing": 12, "nodes_total": 12, "scope": "all | some",
 //!                 "nodes": ["aks-np1-0", "..."],
+//!                 "stopped_earlier": [{"node": "aks-np1-9", "code": "DNS_TIMEOUT", "node_finding": true}],
 //!                 "message": "12/12 nodes fail TLS_UNTRUSTED for registry.corp: the CA is missing on every node",
 //!                 "target_message": "what the probe said on those nodes (the most common)",
 //!                 "hint": "the most common hint | null"}],
@@ -70,8 +71,13 @@
 //!   numbers: `np1-2` before `np1-10`); `groups` are the rows with identical
 //!   cells, largest first; `--wide` only changes the text view.
 //! - One verdict per failing target and code. `nodes_total` counts the nodes
-//!   whose report has the target; `scope` is `all` when every one of them
-//!   fails it with this code, else `some`. `message` is the cluster-wide
+//!   whose check reached the question: those whose report has the target,
+//!   minus those stopped at an earlier stage by a fault of their own
+//!   (`stopped_earlier`, see [`reach`]): a node whose resolver is dead says
+//!   nothing about a registry's 503 or about credentials. `scope` is `all`
+//!   when every counted node fails the target with this code, else `some`.
+//!   The message names the nodes stopped earlier apart ("1 node could not
+//!   reach it: `DNS_TIMEOUT` (aks-np1-9), see node findings"). `message` is the cluster-wide
 //!   sentence; `target_message` and `hint` are the probe's own words from the
 //!   failing nodes (the most common, as they can name node-specific paths).
 //! - `exit_status` is the command's: 0 when every cell is ok or degraded,
@@ -308,9 +314,13 @@ pub struct ClusterVerdict {
     pub category: Category,
     /// The failing nodes, in row order.
     pub nodes: Vec<String>,
-    /// Nodes whose report has this target.
+    /// Nodes whose check reached this code's stage (see [`reach`]).
     pub nodes_total: usize,
     pub scope: Scope,
+    /// Nodes that have the target but stopped before this code's stage by a
+    /// fault of their own (their network, name, config or credentials), in
+    /// row order: not counted in `nodes_total`.
+    pub stopped_earlier: Vec<StoppedEarlier>,
     /// The cluster-wide sentence: "12/12 nodes fail `TLS_UNTRUSTED` for
     /// registry.corp: the CA is missing on every node".
     pub message: String,
@@ -318,6 +328,15 @@ pub struct ClusterVerdict {
     pub target_message: String,
     /// The probe's hint on those nodes (the most common).
     pub hint: Option<String>,
+}
+
+/// A node left out of a verdict: its own fault stopped its check earlier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoppedEarlier {
+    pub node: String,
+    pub code: Code,
+    /// The node's report has a node finding (it reaches no registry).
+    pub node_finding: bool,
 }
 
 /// Nodes that share one `node_finding`.
@@ -799,6 +818,46 @@ fn groups(rows: &[Row]) -> Vec<Group> {
     groups
 }
 
+/// How far a check got before a code stopped it, in stage order: config
+/// and the reference (nothing sent), DNS, connecting (TCP or the proxy),
+/// TLS, the registry's first answer (`/v2/`), auth, then the manifest and
+/// what follows. A code's verdict is about the question its stage asks; a
+/// node stopped at an earlier stage never asked it.
+#[must_use]
+pub fn reach(code: Code) -> u8 {
+    match code {
+        Code::Ok => u8::MAX,
+        Code::InvalidReference | Code::ConfigBlocked => 0,
+        Code::DnsNxdomain | Code::DnsNoAddress | Code::DnsTimeout | Code::DnsServfail => 1,
+        Code::TcpTimeout
+        | Code::TcpRefused
+        | Code::TcpUnreachable
+        | Code::ProxyUnreachable
+        | Code::ProxyRejected => 2,
+        Code::TlsUntrusted | Code::TlsNameMismatch | Code::TlsExpired | Code::TlsHandshake => 3,
+        Code::NotARegistry | Code::IpNotAllowed | Code::RateLimited | Code::RegistryError => 4,
+        Code::AuthRequired
+        | Code::AuthRejected
+        | Code::AuthServerUnreachable
+        | Code::AuthError
+        | Code::CredentialProviderFailed => 5,
+        Code::AccessDenied
+        | Code::ImageNotFound
+        | Code::PlatformMissing
+        | Code::BlobUnreachable => 6,
+    }
+}
+
+/// The cell stopped its node's check before `code`'s stage by a fault of
+/// the node's own: an earlier stage, and not the registry's answer (a
+/// registry failing some nodes' TLS or `/v2/` is evidence about it).
+fn stopped_before(cell: &Cell, code: Code) -> bool {
+    cell.fails() && cell.category != Category::Registry && reach(cell.code) < reach(code)
+}
+
+/// A target's cells split into nodes stopped earlier and nodes that reached the question.
+type Split<'a> = (Vec<(&'a Row, &'a Cell)>, Vec<(&'a Row, &'a Cell)>);
+
 fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
     let mut out = Vec::new();
     for (t, target) in targets.iter().enumerate() {
@@ -814,7 +873,9 @@ fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
         codes.sort();
         codes.dedup();
         for code in codes {
-            let failing: Vec<(&Row, &Cell)> = probed
+            let (earlier, reached): Split =
+                probed.iter().partition(|(_, c)| stopped_before(c, code));
+            let failing: Vec<(&Row, &Cell)> = reached
                 .iter()
                 .filter(|(_, c)| c.fails() && c.code == code)
                 .copied()
@@ -822,18 +883,31 @@ fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
             let category = most_common(failing.iter().map(|(_, c)| c.category))
                 .unwrap_or_else(|| code.category());
             let nodes: Vec<String> = failing.iter().map(|(r, _)| r.node.clone()).collect();
-            let scope = if failing.len() == probed.len() {
+            let scope = if failing.len() == reached.len() {
                 Scope::All
             } else {
                 Scope::Some
             };
-            let message = sentence(target, code, category, scope, &nodes, probed.len());
+            let stopped_earlier: Vec<StoppedEarlier> = earlier
+                .iter()
+                .map(|(r, c)| StoppedEarlier {
+                    node: r.node.clone(),
+                    code: c.code,
+                    node_finding: r.finding.is_some(),
+                })
+                .collect();
+            let mut message = sentence(target, code, category, scope, &nodes, reached.len());
+            if !stopped_earlier.is_empty() {
+                message.push_str("; ");
+                message.push_str(&apart(&stopped_earlier));
+            }
             out.push(ClusterVerdict {
                 target: target.clone(),
                 code,
                 category,
-                nodes_total: probed.len(),
+                nodes_total: reached.len(),
                 scope,
+                stopped_earlier,
                 message,
                 target_message: most_common(failing.iter().map(|(_, c)| c.message.as_str()))
                     .unwrap_or_default()
@@ -852,6 +926,35 @@ fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
             .then(b.nodes.len().cmp(&a.nodes.len()))
     });
     out
+}
+
+/// "1 node could not reach it: `DNS_TIMEOUT` (aks-np1-2), see node findings".
+fn apart(stopped: &[StoppedEarlier]) -> String {
+    let mut codes: Vec<Code> = stopped.iter().map(|s| s.code).collect();
+    codes.sort();
+    codes.dedup();
+    let by_code: Vec<String> = codes
+        .iter()
+        .map(|code| {
+            let names: Vec<String> = stopped
+                .iter()
+                .filter(|s| s.code == *code)
+                .map(|s| s.node.clone())
+                .collect();
+            format!("{code} ({})", name_list(&names, SENTENCE_NAMES))
+        })
+        .collect();
+    let n = stopped.len();
+    let see = if stopped.iter().any(|s| s.node_finding) {
+        ", see node findings"
+    } else {
+        ""
+    };
+    format!(
+        "{n} node{} could not reach it: {}{see}",
+        if n == 1 { "" } else { "s" },
+        by_code.join(", ")
+    )
 }
 
 /// At most `max` names, then "and N more".
@@ -1371,6 +1474,103 @@ mod tests {
         let v = &s.verdicts[0];
         assert_eq!((v.nodes.len(), v.nodes_total, v.scope), (1, 1, Scope::All));
         assert_eq!(s.exit_status(), 4);
+    }
+
+    /// Issue 16: two healthy nodes and one with a dead resolver probe a
+    /// registry that answers 503 and an image that needs credentials. The
+    /// third node never reached either: the verdicts are 2/2, not 2/3, and
+    /// name it apart.
+    #[test]
+    fn verdicts_count_only_the_nodes_that_reached_the_question() {
+        let dead = {
+            let mut v: serde_json::Value = serde_json::from_str(&report(
+                "n3",
+                T0,
+                &[
+                    ("broken.test", "DNS_TIMEOUT"),
+                    ("basic.test/app:1", "DNS_TIMEOUT"),
+                ],
+            ))
+            .unwrap();
+            v["node_finding"] = json!({"category": "network", "message": "this node reaches no registry", "hint": null});
+            v.to_string()
+        };
+        let healthy = |node| {
+            report(
+                node,
+                T0,
+                &[
+                    ("broken.test", "REGISTRY_ERROR"),
+                    ("basic.test/app:1", "AUTH_REQUIRED"),
+                ],
+            )
+        };
+        let s = Summary::from_text(&[healthy("n1"), healthy("n2"), dead].join("\n"));
+        let v = |code: Code| s.verdicts.iter().find(|v| v.code == code).unwrap();
+
+        let registry = v(Code::RegistryError);
+        assert_eq!(
+            (registry.nodes.len(), registry.nodes_total, registry.scope),
+            (2, 2, Scope::All)
+        );
+        assert_eq!(
+            registry.message,
+            "2/2 nodes fail REGISTRY_ERROR for broken.test: registry-side: every node gets the same answer; \
+             1 node could not reach it: DNS_TIMEOUT (n3), see node findings"
+        );
+        assert_eq!(
+            registry.stopped_earlier,
+            [StoppedEarlier {
+                node: "n3".into(),
+                code: Code::DnsTimeout,
+                node_finding: true
+            }]
+        );
+        let creds = v(Code::AuthRequired);
+        assert_eq!((creds.nodes_total, creds.scope), (2, Scope::All));
+        assert!(
+            creds
+                .message
+                .starts_with("2/2 nodes fail AUTH_REQUIRED for basic.test/app:1: the credentials are the same (missing or wrong) on every node; 1 node could not reach it"),
+            "{}",
+            creds.message
+        );
+        // The DNS verdict itself counts every node: n3 reached DNS.
+        let dns = s
+            .verdicts
+            .iter()
+            .find(|v| v.code == Code::DnsTimeout && v.target == "broken.test")
+            .unwrap();
+        assert_eq!((dns.nodes_total, dns.scope), (3, Scope::Some));
+        assert!(dns.stopped_earlier.is_empty());
+    }
+
+    /// A node stopped at its own CA (no node finding) is apart too; one that
+    /// got a registry-side failure earlier (an expired certificate: the
+    /// registry's) still counts against the registry, and a node that got
+    /// further (OK) counts as reached.
+    #[test]
+    fn a_registry_side_failure_earlier_still_counts() {
+        let text = [
+            report("n1", T0, &[("r.test", "REGISTRY_ERROR")]),
+            report("n2", T0, &[("r.test", "TLS_UNTRUSTED")]),
+            report("n3", T0, &[("r.test", "TLS_EXPIRED")]),
+            report("n4", T0, &[("r.test", "OK")]),
+        ]
+        .join("\n");
+        let s = Summary::from_text(&text);
+        let v = s
+            .verdicts
+            .iter()
+            .find(|v| v.code == Code::RegistryError)
+            .unwrap();
+        assert_eq!((v.nodes.len(), v.nodes_total, v.scope), (1, 3, Scope::Some));
+        assert!(
+            v.message
+                .ends_with("; 1 node could not reach it: TLS_UNTRUSTED (n2)"),
+            "{}",
+            v.message
+        );
     }
 
     #[test]

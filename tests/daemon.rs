@@ -273,6 +273,36 @@ fn the_agent_reports_every_round() {
     );
     assert!(metric(&samples, "regprobe_config_problems", &[("severity", "ok")]).is_some());
     assert_eq!(metric(&samples, "regprobe_build_info", &[]), Some(1.0));
+    // Contract additions for the alert rules (issue 16): when the last round
+    // of each kind ended (a registry round only here), and no node finding
+    // on a node that reaches its registries.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = metric(
+        &samples,
+        "regprobe_last_round_timestamp_seconds",
+        &[("kind", "registry")],
+    )
+    .expect("the last registry round's time");
+    assert!(
+        (now - 30.0..=now + 1.0).contains(&last),
+        "{last} vs now {now}"
+    );
+    assert_eq!(
+        metric(
+            &samples,
+            "regprobe_last_round_timestamp_seconds",
+            &[("kind", "local")]
+        ),
+        None,
+        "no local round ran"
+    );
+    assert!(
+        samples.iter().all(|s| s.name != "regprobe_node_finding"),
+        "no node finding here"
+    );
     let requests = |samples: &[common::Sample]| {
         metric(
             samples,

@@ -468,3 +468,89 @@ fn input_without_a_report_is_exit_status_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 16, item 4: two healthy nodes and one whose resolver is dead probe
+/// a registry that answers 503 and an image that needs credentials (no node
+/// has them). The dead-resolver node reached neither: the registry verdict
+/// and the credentials verdict count 2/2 nodes (not 2/3, which read as
+/// "seen from only some nodes" and "those nodes' credentials differ"), and
+/// the third node is named apart with its code and its node finding.
+#[test]
+fn a_node_with_a_dead_resolver_is_not_counted_against_the_registry() {
+    let Some(w) = support::world() else { return };
+    let dead = w.new_root();
+    dead.nameserver(support::SILENT_DNS_IP);
+    let targets = [
+        "--registry",
+        "unavailable.test",
+        "--image",
+        "basic.test/single:1",
+        "--timeout",
+        "2s",
+    ];
+    let mut lines = Vec::new();
+    for (node, root) in [
+        ("aks-np2-0", w.root()),
+        ("aks-np2-1", w.root()),
+        ("aks-np2-2", dead.path()),
+    ] {
+        let (report, _) = agent_round(w, root, node, &targets);
+        lines.push(format!(
+            "[pod/regprobe-{node}/probe] {}",
+            serde_json::to_string(&report).unwrap()
+        ));
+    }
+    let input = lines.join("\n") + "\n";
+
+    let out = summarize(&input, &["--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+    let verdict = |code: &str| {
+        v["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} verdict: {v:#}"))
+            .clone()
+    };
+    let apart = json!([{"node": "aks-np2-2", "code": "DNS_TIMEOUT", "node_finding": true}]);
+    let registry = verdict("REGISTRY_ERROR");
+    assert_eq!(registry["target"], "unavailable.test");
+    assert_eq!(
+        (
+            &registry["nodes_failing"],
+            &registry["nodes_total"],
+            &registry["scope"]
+        ),
+        (&json!(2), &json!(2), &json!("all"))
+    );
+    assert_eq!(registry["stopped_earlier"], apart);
+    assert_eq!(
+        registry["message"],
+        "2/2 nodes fail REGISTRY_ERROR for unavailable.test: registry-side: every node gets the same answer; \
+         1 node could not reach it: DNS_TIMEOUT (aks-np2-2), see node findings"
+    );
+    let creds = verdict("AUTH_REQUIRED");
+    assert_eq!(creds["target"], "basic.test/single:1");
+    assert_eq!(
+        (&creds["nodes_total"], &creds["scope"]),
+        (&json!(2), &json!("all"))
+    );
+    assert_eq!(creds["stopped_earlier"], apart);
+    assert!(
+        !creds["message"].as_str().unwrap().contains("differ"),
+        "{}",
+        creds["message"]
+    );
+    assert_eq!(v["node_findings"][0]["nodes"], json!(["aks-np2-2"]));
+
+    // The text view says the same.
+    let text = stdout(&summarize(&input, &[]));
+    // Words as the view wraps them, joined again.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("1 node could not reach it: DNS_TIMEOUT (aks-np2-2), see node findings"),
+        "{text}"
+    );
+    assert!(!text.contains("2/3 nodes"), "{text}");
+}

@@ -6,6 +6,14 @@
 //! `prometheus-client`, which Prometheus scrapes.
 //!
 //! It renders only: the counters are the agent's, the values the report's.
+//!
+//! Beyond the contract's table (additions, recorded in `CHANGELOG.md`; the
+//! alert rules of `deploy/monitoring/` need them):
+//! `regprobe_node_finding{category}` (1 while the report has a node finding),
+//! `regprobe_last_round_timestamp_seconds{kind}` (when the last round of each
+//! kind ended: a stalled agent keeps serving an old value) and
+//! `probe_registry_ratelimit_limit{registry}` (the limit the registry's
+//! rate-limit headers announce, beside `remaining`).
 
 use super::{Report, TargetReport};
 use crate::config::Severity;
@@ -20,6 +28,7 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::AtomicU64;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The content type of [`write`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -34,15 +43,21 @@ pub struct Counters {
     pub registry_rounds: u64,
     /// HTTP requests sent to each registry (by the target's registry name).
     pub requests: BTreeMap<String, u64>,
+    /// When the last round of each kind ended (local, registry).
+    pub last_local: Option<SystemTime>,
+    pub last_registry: Option<SystemTime>,
 }
 
 impl Counters {
     /// Count a finished round's requests and kind.
     pub fn add_round(&mut self, report: &Report, registry_round: bool) {
+        let now = SystemTime::now();
         if registry_round {
             self.registry_rounds += 1;
+            self.last_registry = Some(now);
         } else {
             self.local_rounds += 1;
+            self.last_local = Some(now);
         }
         for t in &report.targets {
             let sent: u64 = t.outcomes.iter().map(|o| u64::from(o.requests)).sum();
@@ -87,6 +102,11 @@ struct RegistryLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabels {
+    category: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -145,8 +165,19 @@ fn earliest_expiry(t: &TargetReport) -> Option<i64> {
         .min()
 }
 
-/// The last rate-limit `remaining` a target's registry sent.
-fn rate_remaining(t: &TargetReport) -> Option<f64> {
+/// The last rate-limit `remaining` and `limit` a target's registry sent.
+fn rate_limit(t: &TargetReport) -> (Option<f64>, Option<f64>) {
+    let last = rate_limits(t)
+        .filter_map(RateLimit::remaining_count)
+        .next_back();
+    let limit = rate_limits(t)
+        .filter_map(|r| leading_count(r.limit.as_deref()?))
+        .next_back();
+    (last, limit)
+}
+
+/// Every rate-limit header set a target's registry sent, in stage order.
+fn rate_limits(t: &TargetReport) -> impl DoubleEndedIterator<Item = &RateLimit> {
     t.outcomes
         .iter()
         .flat_map(|o| &o.stages)
@@ -157,8 +188,19 @@ fn rate_remaining(t: &TargetReport) -> Option<f64> {
                 _ => None,
             }
         })
-        .filter_map(RateLimit::remaining_count)
-        .next_back()
+}
+
+/// The count before any `;` parameters (Docker Hub sends `100;w=21600`),
+/// as `RateLimit::remaining_count` reads `remaining`.
+fn leading_count(header: &str) -> Option<f64> {
+    header.split(';').next()?.trim().parse().ok()
+}
+
+/// Seconds since the epoch.
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// Write the metrics of `report` and `counters` in the `OpenMetrics` text format.
@@ -170,6 +212,9 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
     let stage_duration = Family::<StageLabels, FloatGauge>::default();
     let expiry = Family::<RegistryLabels, Gauge>::default();
     let remaining = Family::<RegistryLabels, FloatGauge>::default();
+    let limit = Family::<RegistryLabels, FloatGauge>::default();
+    let finding = Family::<CategoryLabels, Gauge>::default();
+    let last_round = Family::<KindLabels, FloatGauge>::default();
     let rounds = Family::<KindLabels, Counter>::default();
     let requests = Family::<RegistryLabels, Counter>::default();
     let problems = Family::<SeverityLabels, Gauge>::default();
@@ -213,8 +258,31 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
             };
             g.set(earlier);
         }
-        if let Some(left) = rate_remaining(t) {
+        let (left, most) = rate_limit(t);
+        if let Some(left) = left {
             remaining.get_or_create(&reg).set(left);
+        }
+        if let Some(most) = most {
+            limit.get_or_create(&reg).set(most);
+        }
+    }
+    if let Some(f) = &report.node_finding {
+        finding
+            .get_or_create(&CategoryLabels {
+                category: f.category.as_str().to_owned(),
+            })
+            .set(1);
+    }
+    for (kind, at) in [
+        ("local", counters.last_local),
+        ("registry", counters.last_registry),
+    ] {
+        if let Some(at) = at {
+            last_round
+                .get_or_create(&KindLabels {
+                    kind: kind.to_owned(),
+                })
+                .set(unix(at));
         }
     }
     rounds
@@ -277,6 +345,21 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
         "probe_registry_ratelimit_remaining",
         "from the registry's rate-limit headers, when sent",
         remaining,
+    );
+    registry.register(
+        "probe_registry_ratelimit_limit",
+        "the limit the registry's rate-limit headers announce, when sent",
+        limit,
+    );
+    registry.register(
+        "regprobe_node_finding",
+        "1 while one cause explains every failing target on the node (the report's node_finding)",
+        finding,
+    );
+    registry.register(
+        "regprobe_last_round_timestamp_seconds",
+        "unix time the last round of that kind ended (registry: a registry check ran)",
+        last_round,
     );
     registry.register(
         "regprobe_rounds",

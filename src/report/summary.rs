@@ -416,9 +416,18 @@ struct JsonVerdict<'a> {
     nodes_total: usize,
     scope: &'static str,
     nodes: &'a [String],
+    stopped_earlier: Vec<JsonStopped<'a>>,
     message: &'a str,
     target_message: &'a str,
     hint: Option<&'a str>,
+}
+
+/// A node left out of a verdict: its own fault stopped it earlier.
+#[derive(Serialize)]
+struct JsonStopped<'a> {
+    node: &'a str,
+    code: &'static str,
+    node_finding: bool,
 }
 
 #[derive(Serialize)]
@@ -487,6 +496,15 @@ pub fn write_json(s: &Summary, out: &mut dyn io::Write) -> io::Result<()> {
                 nodes_total: v.nodes_total,
                 scope: v.scope.as_str(),
                 nodes: &v.nodes,
+                stopped_earlier: v
+                    .stopped_earlier
+                    .iter()
+                    .map(|e| JsonStopped {
+                        node: &e.node,
+                        code: e.code.as_str(),
+                        node_finding: e.node_finding,
+                    })
+                    .collect(),
                 message: &v.message,
                 target_message: &v.target_message,
                 hint: v.hint.as_deref(),
@@ -742,7 +760,7 @@ cluster: FAIL, 12/12 nodes failing (worst: config, exit status 7)
             v["verdicts"][1],
             json!({"target": "b.corp", "code": "TCP_TIMEOUT", "category": "network",
                    "nodes_failing": 1, "nodes_total": 12, "scope": "some",
-                   "nodes": ["aks-np1-7"],
+                   "nodes": ["aks-np1-7"], "stopped_earlier": [],
                    "message": "1/12 nodes (aks-np1-7) fail TCP_TIMEOUT for b.corp: that node's egress (subnet, firewall, route, DNS)",
                    "target_message": "TCP_TIMEOUT here", "hint": "do the thing"})
         );
