@@ -5,14 +5,16 @@
 use crate::cli::{Args, Command, Mode, Settings, UsageError};
 use crate::report::{self, Report};
 use crate::run::{self, RunError};
+use crate::summary::{self, SummaryError};
 use crate::verdict;
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
+use std::path::Path;
 
 /// Run the command line's request; the exit status, or why nothing ran.
 pub fn main_with(args: &Args) -> Result<u8, RunError> {
     match &args.command {
         Some(Command::Summarize { file, wide }) => {
-            return Ok(crate::summary::main(file.as_deref(), *wide, args.json)?);
+            return Ok(summarize(file.as_deref(), *wide, args.json)?);
         }
         // No settings, no node, no network.
         Some(Command::Explain { message }) => {
@@ -159,4 +161,39 @@ pub fn exit_status(report: &Report) -> u8 {
         return 0;
     }
     verdict::exit_status(report.targets.iter().map(|t| &t.verdict))
+}
+
+/// `probe summarize [FILE|-]`: read the agents' report lines, summarize,
+/// render to stdout (colour only on a terminal), return the exit status.
+fn summarize(file: Option<&Path>, wide: bool, json: bool) -> Result<u8, SummaryError> {
+    let path = file.filter(|f| *f != Path::new("-"));
+    let what = path.map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+    let collector = match path {
+        None if file.is_none() && io::stdin().is_terminal() => return Err(SummaryError::Terminal),
+        None => summary::read(io::stdin().lock()),
+        Some(p) => std::fs::File::open(p).and_then(|f| summary::read(io::BufReader::new(f))),
+    }
+    .map_err(|source| SummaryError::Read {
+        what: what.clone(),
+        source,
+    })?;
+    let summary = collector.finish();
+    if summary.rows.is_empty() {
+        return Err(SummaryError::NoReport {
+            what,
+            skipped: summary.skipped,
+        });
+    }
+    let mut out = anstream::stdout();
+    let written = if json {
+        report::summary::write_json(&summary, &mut out)
+    } else {
+        report::summary::write_text(&summary, wide, &mut out)
+    }
+    .and_then(|()| out.flush());
+    match written {
+        // `probe summarize | head`: the reader has seen enough.
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(SummaryError::Output(e)),
+        _ => Ok(summary.exit_status()),
+    }
 }

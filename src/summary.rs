@@ -8,8 +8,8 @@
 //! This module is the model: [`Collector`] takes input lines one at a time
 //! (bounded: a line over [`MAX_LINE`] bytes is dropped, never buffered), and
 //! [`Collector::finish`] builds the [`Summary`]. It parses `&str`s and never
-//! opens a file itself; [`read`] pulls lines from any `BufRead` and [`main`]
-//! (the `probe summarize` command) picks stdin or a file. Rendering lives in
+//! opens a file itself; [`read`] pulls lines from any `BufRead`; the
+//! command (`app.rs`) picks stdin or a file. Rendering lives in
 //! `report::summary`. Nothing here touches the network or a node's files.
 //!
 //! # Input
@@ -90,8 +90,8 @@ use crate::verdict::TargetStatus;
 use serde::{Deserialize, Deserializer};
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, BufRead};
-use std::path::Path;
 use std::time::SystemTime;
 
 /// The report schema read.
@@ -1070,69 +1070,35 @@ pub enum SummaryError {
         "standard input is a terminal: pipe `kubectl logs -n regprobe -l app=regprobe --prefix --tail=-1` into `probe summarize`, or name a FILE"
     )]
     Terminal,
-    #[error("no regprobe.report/v2 report in {what} ({})", if .skipped.total() == 0 { "it is empty".to_owned() } else { skipped_text(.skipped) })]
+    #[error("no regprobe.report/v2 report in {what} ({})", if .skipped.total() == 0 { "it is empty".to_owned() } else { .skipped.to_string() })]
     NoReport { what: String, skipped: Skipped },
     #[error("cannot write the summary: {0}")]
     Output(io::Error),
 }
 
 /// "5 lines skipped: 3 not JSON, 2 JSON but not a report".
-#[must_use]
-pub fn skipped_text(s: &Skipped) -> String {
-    if s.total() == 0 {
-        return "no line skipped".to_owned();
-    }
-    let mut parts = Vec::new();
-    for (n, what) in [
-        (s.not_json, "not JSON"),
-        (s.not_a_report, "JSON but not a report"),
-        (s.too_long, "too long"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.total() == 0 {
+            return f.write_str("no line skipped");
         }
-    }
-    format!(
-        "{} line{} skipped: {}",
-        s.total(),
-        if s.total() == 1 { "" } else { "s" },
-        parts.join(", ")
-    )
-}
-
-/// `probe summarize [FILE|-]`: read, summarize, render to stdout (colour
-/// only on a terminal), return the exit status.
-pub fn main(file: Option<&Path>, wide: bool, json: bool) -> Result<u8, SummaryError> {
-    use std::io::{IsTerminal as _, Write as _};
-    let path = file.filter(|f| *f != Path::new("-"));
-    let what = path.map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
-    let collector = match path {
-        None if file.is_none() && io::stdin().is_terminal() => return Err(SummaryError::Terminal),
-        None => read(io::stdin().lock()),
-        Some(p) => std::fs::File::open(p).and_then(|f| read(io::BufReader::new(f))),
-    }
-    .map_err(|source| SummaryError::Read {
-        what: what.clone(),
-        source,
-    })?;
-    let summary = collector.finish();
-    if summary.rows.is_empty() {
-        return Err(SummaryError::NoReport {
-            what,
-            skipped: summary.skipped,
-        });
-    }
-    let mut out = anstream::stdout();
-    let written = if json {
-        crate::report::summary::write_json(&summary, &mut out)
-    } else {
-        crate::report::summary::write_text(&summary, wide, &mut out)
-    }
-    .and_then(|()| out.flush());
-    match written {
-        // `probe summarize | head`: the reader has seen enough.
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(SummaryError::Output(e)),
-        _ => Ok(summary.exit_status()),
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.not_json, "not JSON"),
+            (self.not_a_report, "JSON but not a report"),
+            (self.too_long, "too long"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        write!(
+            f,
+            "{} line{} skipped: {}",
+            self.total(),
+            if self.total() == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
     }
 }
 
@@ -1600,7 +1566,7 @@ mod tests {
         assert!(s.rows.is_empty());
         assert_eq!(s.skipped.total(), 2);
         assert_eq!(
-            skipped_text(&s.skipped),
+            s.skipped.to_string(),
             "2 lines skipped: 1 not JSON, 1 JSON but not a report"
         );
     }
