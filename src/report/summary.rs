@@ -72,7 +72,7 @@ pub fn write_text(s: &Summary, wide: bool, out: &mut dyn io::Write) -> io::Resul
         out,
         "{DIM}{} read, {}{DIM:#}",
         plural(s.reports, "report"),
-        s.skipped.to_string()
+        s.skipped
     )?;
     writeln!(out)?;
     matrix(s, wide, out)?;
