@@ -60,7 +60,7 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
         Mode::Daemon => {
             runtime.block_on(async {
                 let shutdown = on_signal();
-                crate::daemon::run(settings, shutdown).await
+                crate::daemon::run(settings, shutdown, &mut io::stdout()).await
             })?;
             return Ok(0);
         }

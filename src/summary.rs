@@ -87,6 +87,7 @@
 
 use crate::code::{Category, Code};
 use crate::verdict::TargetStatus;
+use crate::verdict::cluster::{self, Cell, ClusterVerdict, Probed};
 use serde::{Deserialize, Deserializer};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -213,33 +214,6 @@ pub struct NodeFinding {
     pub hint: Option<String>,
 }
 
-/// One node's result for one target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cell {
-    pub status: TargetStatus,
-    pub code: Code,
-    pub category: Category,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl Cell {
-    /// What the matrix shows: `OK`, `DEGRADED` or the failing code.
-    #[must_use]
-    pub fn label(&self) -> &'static str {
-        match self.status {
-            TargetStatus::Ok => "OK",
-            TargetStatus::Degraded => "DEGRADED",
-            TargetStatus::Fail => self.code.as_str(),
-        }
-    }
-
-    #[must_use]
-    pub fn fails(&self) -> bool {
-        self.status == TargetStatus::Fail
-    }
-}
-
 /// Input lines that were not reports, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Skipped {
@@ -287,56 +261,6 @@ impl Row {
 pub struct Group {
     /// Indices into [`Summary::rows`], in row order.
     pub rows: Vec<usize>,
-}
-
-/// Whether every node that probes a target fails it the same way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scope {
-    All,
-    Some,
-}
-
-impl Scope {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::All => "all",
-            Scope::Some => "some",
-        }
-    }
-}
-
-/// The cluster-wide verdict on one failing target and code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterVerdict {
-    pub target: String,
-    pub code: Code,
-    pub category: Category,
-    /// The failing nodes, in row order.
-    pub nodes: Vec<String>,
-    /// Nodes whose check reached this code's stage (see [`reach`]).
-    pub nodes_total: usize,
-    pub scope: Scope,
-    /// Nodes that have the target but stopped before this code's stage by a
-    /// fault of their own (their network, name, config or credentials), in
-    /// row order: not counted in `nodes_total`.
-    pub stopped_earlier: Vec<StoppedEarlier>,
-    /// The cluster-wide sentence: "12/12 nodes fail `TLS_UNTRUSTED` for
-    /// registry.corp: the CA is missing on every node".
-    pub message: String,
-    /// The probe's message on those nodes (the most common).
-    pub target_message: String,
-    /// The probe's hint on those nodes (the most common).
-    pub hint: Option<String>,
-}
-
-/// A node left out of a verdict: its own fault stopped its check earlier.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoppedEarlier {
-    pub node: String,
-    pub code: Code,
-    /// The node's report has a node finding (it reaches no registry).
-    pub node_finding: bool,
 }
 
 /// Nodes that share one `node_finding`.
@@ -719,22 +643,6 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
     &digits[zeros..]
 }
 
-/// The most common value, ties to the first seen.
-fn most_common<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = T>) -> Option<T> {
-    let mut counts: Vec<(T, usize)> = Vec::new();
-    let mut index: HashMap<T, usize> = HashMap::new();
-    for item in items {
-        if let Some(&i) = index.get(&item) {
-            counts[i].1 += 1;
-        } else {
-            index.insert(item.clone(), counts.len());
-            counts.push((item, 1));
-        }
-    }
-    let best = counts.iter().map(|(_, n)| *n).max()?;
-    counts.into_iter().find(|(_, n)| *n == best).map(|(t, _)| t)
-}
-
 fn build(reports: Vec<NodeReport>, reports_read: usize, skipped: Skipped) -> Summary {
     let mut targets: Vec<String> = Vec::new();
     for r in &reports {
@@ -818,106 +726,21 @@ fn groups(rows: &[Row]) -> Vec<Group> {
     groups
 }
 
-/// How far a check got before a code stopped it, in stage order: config
-/// and the reference (nothing sent), DNS, connecting (TCP or the proxy),
-/// TLS, the registry's first answer (`/v2/`), auth, then the manifest and
-/// what follows. A code's verdict is about the question its stage asks; a
-/// node stopped at an earlier stage never asked it.
-#[must_use]
-pub fn reach(code: Code) -> u8 {
-    match code {
-        Code::Ok => u8::MAX,
-        Code::InvalidReference | Code::ConfigBlocked => 0,
-        Code::DnsNxdomain | Code::DnsNoAddress | Code::DnsTimeout | Code::DnsServfail => 1,
-        Code::TcpTimeout
-        | Code::TcpRefused
-        | Code::TcpUnreachable
-        | Code::ProxyUnreachable
-        | Code::ProxyRejected => 2,
-        Code::TlsUntrusted | Code::TlsNameMismatch | Code::TlsExpired | Code::TlsHandshake => 3,
-        Code::NotARegistry | Code::IpNotAllowed | Code::RateLimited | Code::RegistryError => 4,
-        Code::AuthRequired
-        | Code::AuthRejected
-        | Code::AuthServerUnreachable
-        | Code::AuthError
-        | Code::CredentialProviderFailed => 5,
-        Code::AccessDenied
-        | Code::ImageNotFound
-        | Code::PlatformMissing
-        | Code::BlobUnreachable => 6,
-    }
-}
-
-/// The cell stopped its node's check before `code`'s stage by a fault of
-/// the node's own: an earlier stage, and not the registry's answer (a
-/// registry failing some nodes' TLS or `/v2/` is evidence about it).
-fn stopped_before(cell: &Cell, code: Code) -> bool {
-    cell.fails() && cell.category != Category::Registry && reach(cell.code) < reach(code)
-}
-
-/// A target's cells split into nodes stopped earlier and nodes that reached the question.
-type Split<'a> = (Vec<(&'a Row, &'a Cell)>, Vec<(&'a Row, &'a Cell)>);
-
+/// The cluster verdicts: each target's cells, judged across the nodes.
 fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
     let mut out = Vec::new();
     for (t, target) in targets.iter().enumerate() {
-        let probed: Vec<(&Row, &Cell)> = rows
+        let probed: Vec<Probed> = rows
             .iter()
-            .filter_map(|r| r.cells[t].as_ref().map(|c| (r, c)))
-            .collect();
-        let mut codes: Vec<Code> = probed
-            .iter()
-            .filter(|(_, c)| c.fails())
-            .map(|(_, c)| c.code)
-            .collect();
-        codes.sort();
-        codes.dedup();
-        for code in codes {
-            let (earlier, reached): Split =
-                probed.iter().partition(|(_, c)| stopped_before(c, code));
-            let failing: Vec<(&Row, &Cell)> = reached
-                .iter()
-                .filter(|(_, c)| c.fails() && c.code == code)
-                .copied()
-                .collect();
-            let category = most_common(failing.iter().map(|(_, c)| c.category))
-                .unwrap_or_else(|| code.category());
-            let nodes: Vec<String> = failing.iter().map(|(r, _)| r.node.clone()).collect();
-            let scope = if failing.len() == reached.len() {
-                Scope::All
-            } else {
-                Scope::Some
-            };
-            let stopped_earlier: Vec<StoppedEarlier> = earlier
-                .iter()
-                .map(|(r, c)| StoppedEarlier {
-                    node: r.node.clone(),
-                    code: c.code,
+            .filter_map(|r| {
+                r.cells[t].as_ref().map(|cell| Probed {
+                    node: &r.node,
                     node_finding: r.finding.is_some(),
+                    cell,
                 })
-                .collect();
-            let mut message = sentence(target, code, category, scope, &nodes, reached.len());
-            if !stopped_earlier.is_empty() {
-                message.push_str("; ");
-                message.push_str(&apart(&stopped_earlier));
-            }
-            out.push(ClusterVerdict {
-                target: target.clone(),
-                code,
-                category,
-                nodes_total: reached.len(),
-                scope,
-                stopped_earlier,
-                message,
-                target_message: most_common(failing.iter().map(|(_, c)| c.message.as_str()))
-                    .unwrap_or_default()
-                    .to_owned(),
-                hint: most_common(failing.iter().map(|(_, c)| c.hint.as_deref()))
-                    .flatten()
-                    .map(str::to_owned),
-                nodes,
-            });
-        }
+            })
+            .collect();
+        out.extend(cluster::verdicts(target, &probed));
     }
     // Stable: within equal keys, column order then code order.
     out.sort_by(|a, b| {
@@ -926,136 +749,6 @@ fn verdicts(targets: &[String], rows: &[Row]) -> Vec<ClusterVerdict> {
             .then(b.nodes.len().cmp(&a.nodes.len()))
     });
     out
-}
-
-/// "1 node could not reach it: `DNS_TIMEOUT` (aks-np1-2), see node findings".
-fn apart(stopped: &[StoppedEarlier]) -> String {
-    let mut codes: Vec<Code> = stopped.iter().map(|s| s.code).collect();
-    codes.sort();
-    codes.dedup();
-    let by_code: Vec<String> = codes
-        .iter()
-        .map(|code| {
-            let names: Vec<String> = stopped
-                .iter()
-                .filter(|s| s.code == *code)
-                .map(|s| s.node.clone())
-                .collect();
-            format!("{code} ({})", name_list(&names, SENTENCE_NAMES))
-        })
-        .collect();
-    let n = stopped.len();
-    let see = if stopped.iter().any(|s| s.node_finding) {
-        ", see node findings"
-    } else {
-        ""
-    };
-    format!(
-        "{n} node{} could not reach it: {}{see}",
-        if n == 1 { "" } else { "s" },
-        by_code.join(", ")
-    )
-}
-
-/// At most `max` names, then "and N more".
-#[must_use]
-pub fn name_list(names: &[String], max: usize) -> String {
-    if names.len() <= max {
-        return names.join(", ");
-    }
-    format!("{} and {} more", names[..max].join(", "), names.len() - max)
-}
-
-/// How many node names a verdict sentence shows.
-const SENTENCE_NAMES: usize = 3;
-
-fn sentence(
-    target: &str,
-    code: Code,
-    category: Category,
-    scope: Scope,
-    nodes: &[String],
-    total: usize,
-) -> String {
-    let n = nodes.len();
-    let who = match scope {
-        Scope::All => format!("{n}/{total} nodes"),
-        Scope::Some => format!("{n}/{total} nodes ({})", name_list(nodes, SENTENCE_NAMES)),
-    };
-    format!(
-        "{who} fail {code} for {target}: {}",
-        cause(code, category, scope, n)
-    )
-}
-
-/// What a failure shared by every node, or by only some, points at.
-#[must_use]
-pub fn cause(code: Code, category: Category, scope: Scope, failing: usize) -> String {
-    let one = failing == 1;
-    let (node, nodes_) = if one {
-        ("that node", "that node's")
-    } else {
-        ("those nodes", "those nodes'")
-    };
-    match scope {
-        Scope::All => match (code, category) {
-            (Code::TlsUntrusted, _) => "the CA is missing on every node".to_owned(),
-            (Code::DnsTimeout | Code::DnsServfail, _) => {
-                "the resolver every node uses fails (the cluster's DNS path)".to_owned()
-            }
-            (Code::ProxyUnreachable, _) => {
-                "the proxy every node is configured with cannot be reached".to_owned()
-            }
-            (Code::IpNotAllowed, _) => {
-                "the registry's network rules refuse the cluster's egress address".to_owned()
-            }
-            (Code::ImageNotFound, _) => {
-                "the image reference is wrong everywhere (or the image was never pushed)".to_owned()
-            }
-            (Code::PlatformMissing, _) => {
-                "the image has no build for the nodes' platform".to_owned()
-            }
-            (_, Category::Network) => {
-                "the network path from every node (egress, firewall, DNS)".to_owned()
-            }
-            (_, Category::Name) => "the name is wrong everywhere".to_owned(),
-            (_, Category::Credentials) => {
-                "the credentials are the same (missing or wrong) on every node".to_owned()
-            }
-            (_, Category::Registry) => "registry-side: every node gets the same answer".to_owned(),
-            (_, Category::Config | Category::Ok) => {
-                "the node config (CA/proxy/mirror) is the same on every node".to_owned()
-            }
-        },
-        Scope::Some => match (code, category) {
-            (Code::TlsUntrusted, _) => format!("the CA is missing on {node}"),
-            (Code::DnsTimeout | Code::DnsServfail, _) => format!("{nodes_} DNS resolver"),
-            (Code::ProxyUnreachable, _) => format!("the proxy {node} use{}", s(one)),
-            (Code::IpNotAllowed, _) => {
-                format!("the registry's network rules refuse {nodes_} egress address")
-            }
-            (_, Category::Network) => format!("{nodes_} egress (subnet, firewall, route, DNS)"),
-            (_, Category::Name) => format!(
-                "{node} resolve{} or name{} it differently (DNS, /etc/hosts, mirror config)",
-                s(one),
-                s(one)
-            ),
-            (_, Category::Credentials) => format!(
-                "{nodes_} credentials (kubelet config.json, credential provider) differ from the others'"
-            ),
-            (_, Category::Registry) => {
-                "registry-side, seen from only some nodes (throttling or a flaky backend)"
-                    .to_owned()
-            }
-            (_, Category::Config | Category::Ok) => {
-                format!("{nodes_} config (CA/proxy/mirror) differs from the others'")
-            }
-        },
-    }
-}
-
-fn s(one: bool) -> &'static str {
-    if one { "s" } else { "" }
 }
 
 // ---------------------------------------------------------------------------
@@ -1105,6 +798,7 @@ impl fmt::Display for Skipped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::cluster::*;
     use serde_json::json;
 
     /// One report line as the agent logs it.

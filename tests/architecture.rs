@@ -272,13 +272,103 @@ fn the_cycle_finder_finds_cycles() {
 
 #[test]
 fn the_verdict_reads_typed_results_only() {
-    let code = code_of(&src().join("verdict.rs"));
-    for key_access in [".get(\"", "detail[", ".pointer(", "serde_json", "json!"] {
+    for (name, path) in modules("verdict") {
+        let code = code_of(&path);
+        for key_access in [".get(\"", "detail[", ".pointer(", "serde_json", "json!"] {
+            assert!(
+                !code.contains(key_access),
+                "verdict/{name}.rs reads a stage detail by string key ({key_access})"
+            );
+        }
+    }
+}
+
+/// Per-code advice written outside the advice table: a `Code::X => "..."`
+/// or `=> format!(` arm (code.rs names the codes, which is not advice), or
+/// an `explain` row whose hint does not end in the table's `{fix}`.
+fn advice_outside_the_table(file: &str, code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let Some(arm) = line.match_indices("Code::").map(|(i, _)| i).find(|&i| {
+            // `Code::`, not `ResponseCode::`.
+            !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        }) else {
+            continue;
+        };
+        let Some(arrow) = line[arm..].find("=>") else {
+            continue;
+        };
+        let body = line[arm + arrow + 2..].trim_start();
+        if body.starts_with('"') || body.starts_with("format!(") {
+            found.push(format!("{file}: {}", line.trim()));
+        }
+    }
+    if file.ends_with("explain/table.rs") {
+        let rows = code.split("Pattern {").skip(2);
+        for row in rows {
+            if let Some(hint) = row.lines().find(|l| l.trim_start().starts_with("hint: \"")) {
+                if !hint.contains("{fix}") {
+                    found.push(format!("{file}: a row's own fix: {}", hint.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_code_is_advised_from_the_one_table() {
+    let mut found = Vec::new();
+    let mut stack = vec![src()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(src())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == "code.rs"
+                || rel == "verdict/advice.rs"
+                || path.extension().is_none_or(|e| e != "rs")
+            {
+                continue;
+            }
+            found.extend(advice_outside_the_table(&rel, &code_of(&path)));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "advice outside verdict/advice.rs:\n{}",
+        found.join("\n")
+    );
+    // The verdict, explain and summarize's cluster verdicts word theirs from the table.
+    for (file, call) in [
+        ("verdict/judge.rs", "advice(code)"),
+        ("explain/mod.rs", "advice::advice("),
+        ("explain/mod.rs", "advice::case"),
+        ("verdict/cluster.rs", "advice::fleet_cause("),
+    ] {
         assert!(
-            !code.contains(key_access),
-            "verdict.rs reads a stage detail by string key ({key_access})"
+            code_of(&src().join(file)).contains(call),
+            "{file} does not call {call}"
         );
     }
+}
+
+#[test]
+fn the_advice_check_sees_advice_written_elsewhere() {
+    let arm = "        Code::TcpRefused => \"check the port\".to_owned(),";
+    assert_eq!(advice_outside_the_table("summary.rs", arm).len(), 1);
+    let arm = "        (Code::TlsUntrusted, _) => format!(\"the CA is missing on {node}\"),";
+    assert_eq!(advice_outside_the_table("summary.rs", arm).len(), 1);
+    let table = "Pattern {\n}\nPattern {\n    hint: \"nothing listens at {addr}: {fix}\",\n}\nPattern {\n    hint: \"nothing listens: check the port\",\n}";
+    assert_eq!(advice_outside_the_table("explain/table.rs", table).len(), 1);
+    assert!(advice_outside_the_table("summary.rs", "let c = Code::TcpRefused;").is_empty());
 }
 
 #[test]
@@ -314,4 +404,265 @@ fn probe_and_plan_share_one_setup() {
             "{entry} does not call setup()"
         );
     }
+}
+
+/// Every module of the crate under `root` (a `src/` folder), by path
+/// (`config::proxy::daemon_env`; a folder's `mod.rs` is the folder's path,
+/// `lib.rs` the empty path), with its file. `main.rs` is the binary, not
+/// the library, and is left out.
+fn crate_modules(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            match parts.last().map(String::as_str) {
+                Some("main") if parts.len() == 1 => continue,
+                Some("lib" | "mod") => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+            out.insert(parts.join("::"), path);
+        }
+    }
+    out
+}
+
+/// The module a path names: its longest prefix that is a module.
+fn resolve(mods: &BTreeMap<String, PathBuf>, segments: &[&str]) -> Option<String> {
+    (1..=segments.len())
+        .rev()
+        .map(|n| segments[..n].join("::"))
+        .find(|m| mods.contains_key(m))
+}
+
+/// The module graph of the crate under `root`: an edge for every
+/// `crate::a::b`, `super::x` and `self::x` path and every `use child::`
+/// (a child module by its own name) in a module's code. A folder does not
+/// depend on its children by declaring them (`pub mod x;`) or re-exporting
+/// them (`pub use x::Item;` in its `mod.rs`), only by using them.
+fn crate_graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mods = crate_modules(root);
+    let mut edges = BTreeMap::new();
+    for (name, path) in &mods {
+        let mut code = code_of(path);
+        if path.ends_with("mod.rs") {
+            // A folder's re-exports are its facade, not a use: `pub use
+            // child::Item` lets callers skip the child's name.
+            code = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("pub use "))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        let own: Vec<&str> = if name.is_empty() {
+            Vec::new()
+        } else {
+            name.split("::").collect()
+        };
+        // A file's `super` is its parent module; a folder's `mod.rs` is the
+        // folder itself, so its `super` is the folder's parent all the same.
+        let parent = &own[..own.len().saturating_sub(1)];
+        let mut to = BTreeSet::new();
+        let mut add = |base: &[&str], paths: &BTreeSet<String>| {
+            for p in paths {
+                let mut segs: Vec<&str> = base.to_vec();
+                segs.extend(p.split("::"));
+                if let Some(m) = resolve(&mods, &segs)
+                    && m != *name
+                {
+                    to.insert(m);
+                }
+            }
+        };
+        add(&[], &full_paths(&code, "crate::"));
+        add(parent, &full_paths(&code, "super::"));
+        add(&own, &full_paths(&code, "self::"));
+        // `use child::x` / `pub use child::x` of a declared child module.
+        let children: BTreeSet<String> = full_paths(&code, "use ")
+            .into_iter()
+            .filter(|p| {
+                let mut segs = own.clone();
+                segs.push(p.split("::").next().unwrap_or(""));
+                mods.contains_key(&segs.join("::"))
+            })
+            .collect();
+        add(&own, &children);
+        edges.insert(name.clone(), to);
+    }
+    edges
+}
+
+/// Every module path reached through `prefix`, written out in full: a
+/// `prefix a::{b::c, d::{e, f}}` group gives `a::b::c`, `a::d::e` and
+/// `a::d::f`; a path ends at the first character that is not part of an
+/// identifier or `::`.
+fn full_paths(code: &str, prefix: &str) -> BTreeSet<String> {
+    /// The identifier path at the start of `s`, and what follows it.
+    fn path_at(s: &str) -> (&str, &str) {
+        let b = s.as_bytes();
+        let mut end = 0;
+        while end < b.len() {
+            if b[end].is_ascii_alphanumeric() || b[end] == b'_' {
+                end += 1;
+            } else if s[end..].starts_with("::")
+                && s[end + 2..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            {
+                end += 2;
+            } else {
+                break;
+            }
+        }
+        (&s[..end], &s[end..])
+    }
+    /// The paths of a use tree at the start of `s`, each behind `head`.
+    fn expand(head: &str, s: &str, out: &mut BTreeSet<String>) {
+        let join = |p: &str| {
+            if head.is_empty() {
+                p.to_owned()
+            } else if p.is_empty() {
+                head.to_owned()
+            } else {
+                format!("{head}::{p}")
+            }
+        };
+        let s = s.trim_start();
+        if let Some(group) = s.strip_prefix('{') {
+            for item in split_top_level(&group[..matching_brace(group)]) {
+                expand(head, item, out);
+            }
+            return;
+        }
+        let (path, rest) = path_at(s);
+        match rest.strip_prefix("::") {
+            Some(group) if group.starts_with('{') => expand(&join(path), group, out),
+            _ => {
+                out.insert(join(path));
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    let mut rest = code;
+    while let Some(i) = rest.find(prefix) {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + prefix.len()..];
+        // Not the tail of a longer path or identifier (`x::crate::`, `reuse `).
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        expand("", rest, &mut out);
+    }
+    out.retain(|p| !p.is_empty() && p != "self" && p != "super");
+    out
+}
+
+#[test]
+fn no_import_circle_in_the_crate() {
+    let edges = crate_graph(&src());
+    assert!(
+        edges["probe::sequence"].contains("probe::auth")
+            && edges["config::proxy::daemon_env"].contains("config::systemd"),
+        "the graph is read: {edges:#?}"
+    );
+    let mut circles = Vec::new();
+    let mut edges = edges;
+    // Every circle, not just the first: cut each one found at its last edge.
+    while let Some(c) = find_cycle(&edges) {
+        let (from, to) = (&c[c.len() - 2], &c[c.len() - 1]);
+        edges.get_mut(from).unwrap().remove(to);
+        circles.push(c.join(" -> "));
+    }
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn the_crate_graph_sees_a_circle_through_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |p: &str, text: &str| {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("lib.rs", "//! x\npub mod a;\npub mod b;\n");
+    write(
+        "a/mod.rs",
+        "//! a\npub mod inner;\npub use inner::Thing;\nuse inner::helper;\n",
+    );
+    write(
+        "a/inner.rs",
+        "//! a::inner\nuse crate::b::{other::{X, Y}};\n",
+    );
+    write("b/mod.rs", "//! b\npub mod other;\n");
+    write("b/other.rs", "//! b::other\nuse crate::a::Thing;\n");
+    let edges = crate_graph(dir.path());
+    assert_eq!(
+        edges["a"],
+        BTreeSet::from(["a::inner".to_owned()]),
+        "{edges:#?}"
+    );
+    assert_eq!(find_cycle(&edges).map(|c| c.len()), Some(4), "{edges:#?}");
+    write("b/other.rs", "//! b::other\nuse crate::Thing;\n");
+    assert_eq!(find_cycle(&crate_graph(dir.path())), None);
+}
+
+#[test]
+fn config_does_not_know_probe() {
+    for (name, path) in crate_modules(&src()) {
+        if name.starts_with("config") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("crate::probe"),
+                "{} names crate::probe: config hands facts on, it does not probe",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Where a file touches the process's standard input or output.
+fn standard_io(code: &str) -> Option<&'static str> {
+    ["stdin()", "stdout()", "println!", "print!("]
+        .into_iter()
+        .find(|s| code.contains(s))
+}
+
+#[test]
+fn only_the_app_uses_stdin_and_stdout() {
+    for (name, path) in crate_modules(&src()) {
+        if name == "app" {
+            continue;
+        }
+        assert_eq!(
+            standard_io(&code_of(&path)),
+            None,
+            "{} uses standard input or output: only app.rs and main.rs do; hand in a reader or writer",
+            path.display()
+        );
+    }
+    assert_eq!(standard_io("let x = 1;"), None);
+    assert_eq!(
+        standard_io("io::stdin().read_to_string(&mut s)"),
+        Some("stdin()")
+    );
+    assert_eq!(standard_io("println!(\"{x}\")"), Some("println!"));
 }

@@ -34,7 +34,7 @@ use crate::verdict::{self, TargetStatus};
 use admin::{Health, Published};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -301,8 +301,13 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
-/// Run the agent until `shutdown` turns true (or `--max-rounds`).
-pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+/// Run the agent until `shutdown` turns true (or `--max-rounds`), writing
+/// each round's report line to `lines` (the app hands in standard output).
+pub async fn run(
+    settings: Settings,
+    mut shutdown: watch::Receiver<bool>,
+    lines: &mut (dyn io::Write + Send),
+) -> Result<(), RunError> {
     let daemon = settings
         .daemon
         .clone()
@@ -398,8 +403,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
                     {
                         tracing::error!(event = "report_file", path = %path.display(), error = %e, "cannot write the report file");
                     }
-                    let mut out = io::stdout().lock();
-                    if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                    if lines.write_all(&line).and_then(|()| lines.flush()).is_err() {
                         tracing::error!(event = "stdout", "cannot write the report line");
                     }
                 }
@@ -411,7 +415,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         wait = jittered(daemon.interval);
     }
     server.abort();
-    let _ = io::stdout().lock().flush();
+    let _ = lines.flush();
     tracing::info!(
         event = "stop",
         rounds = agent.round,

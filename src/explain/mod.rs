@@ -17,6 +17,7 @@ mod table;
 
 use crate::code::{Category, Code};
 use crate::reference::{Reference, ReferenceErrorKind, split_tag};
+use crate::verdict::advice::{self, Advice};
 use std::io::{self, Read};
 use table::{Find, PATTERNS, Pattern, QUIET, Reach};
 
@@ -81,10 +82,34 @@ pub fn explain(message: &str) -> Explanation {
         category: None,
         also_possible: Vec::new(),
         matched: None,
-        hint: fill(quiet.map_or(table::UNKNOWN_HINT, |q| q.hint), &facts),
+        hint: fill(quiet.map_or(table::UNKNOWN_HINT, |q| q.hint), &facts, None),
         image: facts.image,
         source: quiet.map(|q| q.source),
     }
+}
+
+/// The code and hint `explain` gives for each row's own text, and for a
+/// connection failure on a token realm and on a blob store: what the advice
+/// table's walk checks.
+#[cfg(test)]
+pub(crate) fn codes_and_hints() -> Vec<(Code, String)> {
+    let mut messages: Vec<String> = PATTERNS
+        .iter()
+        .flat_map(|p| p.find.iter())
+        .map(|f| match f {
+            Find::Seq(texts) => texts.join(" x "),
+            Find::Status { after, lo, .. } => format!("{after} x {lo} x"),
+        })
+        .collect();
+    messages.push(r#"Get "https://auth.test/token?scope=x": dial tcp 10.0.0.1:443: connect: connection refused"#.to_owned());
+    messages.push(r#"Get "https://data.test/v2/a/blobs/sha256:00": dial tcp 10.0.0.1:443: connect: connection refused"#.to_owned());
+    messages
+        .iter()
+        .filter_map(|m| {
+            let e = explain(m);
+            Some((e.code?, e.hint))
+        })
+        .collect()
 }
 
 /// The explanation of a matched row, with the host it failed on taken into
@@ -111,7 +136,10 @@ fn judged(
     facts.clause = Some(matched.clone());
     let mut code = pattern.code;
     let mut also: Vec<Code> = pattern.also.to_vec();
-    let mut hint = fill(pattern.hint, &facts);
+    let own = pattern
+        .case
+        .map_or_else(|| advice::advice(code), advice::case);
+    let mut hint = fill(pattern.hint, &facts, Some(own));
     if pattern.reach == Reach::Host {
         let refinement = if facts.url.as_ref().is_some_and(Url::is_token_realm)
             || token_context(&lower[..start])
@@ -123,7 +151,8 @@ fn judged(
             None
         };
         if let Some(r) = refinement {
-            hint = format!("{} ({code}: {matched}): {}", fill(r.what, &facts), r.todo);
+            let fix = fill("{fix}", &facts, Some(advice::advice(r.code)));
+            hint = format!("{} ({code}: {matched}): {fix}", fill(r.what, &facts, None));
             code = r.code;
             also.clear();
         }
@@ -481,42 +510,50 @@ fn offending_part(image: Option<&str>) -> String {
     }
 }
 
-/// A hint template with the message's facts filled in.
-fn fill(template: &str, facts: &Facts) -> String {
+/// A hint template with the message's facts filled in; `{fix}` is the
+/// fix the advice table gives for `advice`'s code (none for a message
+/// without a known cause).
+fn fill(template: &str, facts: &Facts, advice: Option<Advice>) -> String {
     let image = facts
         .image
         .as_deref()
         .map_or_else(|| "the image".to_owned(), |i| format!("`{i}`"));
     let host = facts.host();
     let host_text = host.clone().unwrap_or_else(|| "the registry".to_owned());
-    let addr = facts.addr.clone().unwrap_or_else(|| host_text.clone());
-    let lookup = facts.lookup.clone().unwrap_or_else(|| host_text.clone());
     let registry = facts
         .registry
         .clone()
         .or(host)
         .unwrap_or_else(|| "the registry".to_owned());
-    let mut out = template.replace("{to_tell}", table::TO_TELL_HINT);
-    if out.contains("{part}") {
-        out = out.replace("{part}", &offending_part(facts.image.as_deref()));
-    }
-    out.replace("{image}", &image)
-        .replace("{registry}", &registry)
-        .replace("{host}", &host_text)
-        .replace("{addr}", &addr)
-        .replace("{lookup}", &lookup)
-        .replace(
-            "{ip}",
-            facts.ip.as_deref().unwrap_or("the node's egress address"),
-        )
-        .replace(
-            "{plugin}",
-            &facts
+    let fact = |name: &str| -> Option<String> {
+        Some(match name {
+            "image" | "repo" => image.clone(),
+            "registry" => registry.clone(),
+            "acr_name" => "<registry>".to_owned(),
+            "host" | "authority" => host_text.clone(),
+            "addr" => facts.addr.clone().unwrap_or_else(|| host_text.clone()),
+            "lookup" => facts.lookup.clone().unwrap_or_else(|| host_text.clone()),
+            "nameserver" => "the message names the one asked".to_owned(),
+            "ip" => facts
+                .ip
+                .clone()
+                .unwrap_or_else(|| "the node's egress address".to_owned()),
+            "plugin" => facts
                 .plugin
                 .as_deref()
                 .map_or_else(|| "for this image".to_owned(), |p| format!("`{p}`")),
-        )
-        .replace("{probe}", &facts.probe_command())
+            "part" => offending_part(facts.image.as_deref()),
+            "probe" => facts.probe_command(),
+            _ => return None,
+        })
+    };
+    let fix = advice.map(|a| advice::fill(a.fix, &fact));
+    let to_tell = advice::fill(table::TO_TELL_HINT, &fact);
+    advice::fill(template, &|name| match name {
+        "fix" => fix.clone(),
+        "to_tell" => Some(to_tell.clone()),
+        _ => fact(name),
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! This file is data only: no matching logic (that is `mod.rs`), no I/O.
 
 use crate::code::Code;
+use crate::verdict::advice::Case;
 
 /// How a row finds its text in a message (ASCII case-insensitive).
 #[derive(Clone, Copy, Debug)]
@@ -47,8 +48,12 @@ pub struct Pattern {
     pub code: Code,
     pub also: &'static [Code],
     pub reach: Reach,
-    /// Placeholders: `{image}`, `{registry}`, `{host}`, `{addr}`, `{lookup}`,
-    /// `{ip}`, `{plugin}`, `{part}`, `{probe}`.
+    /// The case of the code whose fix applies, when not the code's own.
+    pub case: Option<Case>,
+    /// What the message says, then `{fix}`: the code's (or case's) fix from
+    /// the advice table. Placeholders: `{image}`, `{registry}`, `{host}`,
+    /// `{addr}`, `{lookup}`, `{ip}`, `{plugin}`, `{part}`, `{probe}`,
+    /// `{to_tell}`, and the table's own.
     pub hint: &'static str,
     pub source: &'static str,
 }
@@ -77,7 +82,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::InvalidReference,
         also: &[],
         reach: Reach::No,
-        hint: "the image reference {image} cannot be parsed, so nothing was pulled: {part}; fix the `image:` of the container in the pod spec",
+        case: None,
+        hint: "the image reference {image} cannot be parsed, so nothing was pulled: {part}; {fix}",
         source: "kubernetes pkg/kubelet/images/image_manager.go (applyDefaultImageTag, ErrInvalidImageName), pkg/util/parsers/parsers.go; containerd internal/cri/server/images/image_pull.go; distribution/reference errors",
     },
     // --- Nothing was contacted: the node's own config --------------------
@@ -90,7 +96,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::CredentialProviderFailed,
         also: &[],
         reach: Reach::No,
-        hint: "the kubelet's image credential provider {plugin} failed, so the pull went without its credentials: check that the binary is in --image-credential-provider-bin-dir and runs on this node, its entry in --image-credential-provider-config (matchImages, apiVersion), and the error it printed (in this message)",
+        case: None,
+        hint: "the kubelet's image credential provider {plugin} failed, so the pull went without its credentials: {fix}; the message holds the error it printed",
         source: "kubernetes pkg/credentialprovider/plugin/plugin.go (runPlugin, getCachedCredentials)",
     },
     Pattern {
@@ -98,7 +105,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::ConfigBlocked,
         also: &[],
         reach: Reach::No,
-        hint: "the node's registries.conf blocks this registry (the message names the files): remove `blocked = true` from its [[registry]] table, or pull from an allowed registry",
+        case: None,
+        hint: "the node's registries.conf blocks this registry (the message names the files; remove `blocked = true` from its [[registry]] table, or pull from an allowed registry): {fix}",
         source: "containers/image docker/docker_client.go (\"registry %s is blocked in %s or %s\")",
     },
     Pattern {
@@ -106,7 +114,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::ConfigBlocked,
         also: &[],
         reach: Reach::No,
-        hint: "containerd's registry config leaves no host to pull {image} from: in certs.d/<host>/hosts.toml give the upstream `server` or a mirror the `resolve` and `pull` capabilities",
+        case: None,
+        hint: "containerd's registry config leaves no host to pull {image} from (in certs.d/<host>/hosts.toml give the upstream `server` or a mirror the `resolve` and `pull` capabilities): {fix}",
         source: "containerd core/remotes/docker/resolver.go (\"no resolve hosts\"), fetcher.go (\"no pull hosts\")",
     },
     // --- The proxy --------------------------------------------------------
@@ -115,7 +124,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::ProxyUnreachable,
         also: &[],
         reach: Reach::No,
-        hint: "the runtime's proxy cannot be reached: check HTTPS_PROXY/HTTP_PROXY in the runtime's environment (its systemd drop-in) and that the proxy is up; `{probe}` on the node shows the proxy stage",
+        case: None,
+        hint: "the runtime's proxy cannot be reached: {fix}; `{probe}` on the node shows the proxy stage",
         source: "Go net/http transport.go (dialConn wraps a failed proxy dial as Op \"proxyconnect\")",
     },
     Pattern {
@@ -127,7 +137,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::ProxyRejected,
         also: &[],
         reach: Reach::No,
-        hint: "the proxy refused to connect to {host}: allow it in the proxy's ACL (or give the proxy its credentials), or add {host} to NO_PROXY if the node can reach it directly",
+        case: None,
+        hint: "the proxy refused to connect to {host}: {fix}",
         source: "Go net/http transport.go (a CONNECT answered other than 200 fails with the status text alone: `Get \"https://host/v2/\": Forbidden`); tinyproxy's 403 text \"Access violation\" (the probe's test bed)",
     },
     // --- DNS --------------------------------------------------------------
@@ -140,7 +151,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::DnsTimeout,
         also: &[Code::DnsServfail],
         reach: Reach::Host,
-        hint: "the node's DNS did not answer for {lookup}: check the nameservers in the node's /etc/resolv.conf (the message names the one asked) and UDP/TCP 53 egress from the node",
+        case: None,
+        hint: "the node's DNS did not answer for {lookup}: {fix}",
         source: "Go net dnsclient_unix.go (a DNSError that timed out: \"lookup NAME on SERVER: ... i/o timeout\"; `dial tcp: i/o timeout` before Go named the lookup, moby/moby#13337); glibc EAI_AGAIN through Go's cgo resolver",
     },
     Pattern {
@@ -148,7 +160,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::DnsTimeout,
         also: &[Code::DnsServfail],
         reach: Reach::Host,
-        hint: "the node's DNS server refuses queries (nothing listens on port 53 there): check the nameservers in the node's /etc/resolv.conf",
+        case: None,
+        hint: "the node's DNS server refuses queries (nothing listens on port 53 there): {fix}",
         source: "Go net dnsclient_unix.go (a DNSError whose read failed: \"lookup NAME on SERVER: read udp ...: connection refused\")",
     },
     Pattern {
@@ -159,7 +172,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::DnsServfail,
         also: &[],
         reach: Reach::Host,
-        hint: "the node's DNS server failed to resolve {lookup} (SERVFAIL or REFUSED): check its upstream forwarders and the zone",
+        case: None,
+        hint: "the node's DNS server failed to resolve {lookup} (SERVFAIL or REFUSED): {fix}",
         source: "Go net dnsclient_unix.go (errServerMisbehaving)",
     },
     Pattern {
@@ -171,7 +185,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::DnsNxdomain,
         also: &[Code::DnsNoAddress],
         reach: Reach::Host,
-        hint: "{lookup} does not resolve from the node: check it for a typo; a private name needs the node's DNS to know it (a private DNS zone linked to the node's network, or a conditional forwarder). Go says \"no such host\" both for a name that does not exist and for one without an address; `{probe}` tells them apart",
+        case: None,
+        hint: "{lookup} does not resolve from the node: {fix}. Go says \"no such host\" both for a name that does not exist and for one without an address; `{probe}` tells them apart",
         source: "Go net dnsclient_unix.go (errNoSuchHost, for NXDOMAIN and for an answer without A/AAAA records); glibc EAI_NONAME through Go's cgo resolver",
     },
     // --- TCP --------------------------------------------------------------
@@ -184,7 +199,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TcpRefused,
         also: &[],
         reach: Reach::Host,
-        hint: "nothing listens at {addr}: check the port in the image reference and that the registry (or mirror) is running there",
+        case: None,
+        hint: "nothing listens at {addr}: {fix}",
         source: "Go net (OpError \"dial tcp ADDR: connect: connection refused\", ECONNREFUSED)",
     },
     Pattern {
@@ -197,7 +213,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TcpUnreachable,
         also: &[],
         reach: Reach::Host,
-        hint: "the node has no route to {addr}: check the node's routes, VPN/peering and network",
+        case: None,
+        hint: "the node has no route to {addr}: {fix}",
         source: "Go net (OpError \"connect: no route to host\" EHOSTUNREACH, \"connect: network is unreachable\" ENETUNREACH)",
     },
     Pattern {
@@ -208,7 +225,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TcpTimeout,
         also: &[],
         reach: Reach::Host,
-        hint: "packets to {addr} are dropped: check firewall/NSG/network-policy egress rules and routes, or set the runtime's HTTPS_PROXY if egress must go through a proxy",
+        case: None,
+        hint: "packets to {addr} are dropped: {fix}",
         source: "Go net (OpError \"dial tcp ADDR: i/o timeout\": the name was resolved, the connect got no answer; ETIMEDOUT)",
     },
     // --- TLS --------------------------------------------------------------
@@ -217,7 +235,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TlsUntrusted,
         also: &[],
         reach: Reach::Host,
-        hint: "the node does not trust the certificate of {host}: add the registry's CA to /etc/containerd/certs.d/{host}/ (hosts.toml `ca`; Docker: /etc/docker/certs.d/{host}/ca.crt) or to the system CA bundle; if a TLS-inspecting proxy or firewall is in the path, trust its CA",
+        case: None,
+        hint: "the node does not trust the certificate of {host}: {fix}",
         source: "Go crypto/x509 verify.go (UnknownAuthorityError)",
     },
     Pattern {
@@ -225,7 +244,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TlsExpired,
         also: &[],
         reach: Reach::Host,
-        hint: "the certificate of {host} is expired or not yet valid (the message says when the node checked): renew it, or fix the node's clock",
+        case: None,
+        hint: "the certificate of {host} is expired or not yet valid (the message says when the node checked): {fix}",
         source: "Go crypto/x509 verify.go (CertificateInvalidError, Expired)",
     },
     Pattern {
@@ -241,7 +261,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TlsNameMismatch,
         also: &[],
         reach: Reach::Host,
-        hint: "the certificate is not valid for {host} (the message lists the names it covers): use one of those names in the image reference, or reissue the certificate with {host} in its SANs",
+        case: None,
+        hint: "the certificate is not valid for {host} (the message lists the names it covers): {fix}",
         source: "Go crypto/x509 verify.go (HostnameError)",
     },
     Pattern {
@@ -252,7 +273,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TlsHandshake,
         also: &[],
         reach: Reach::Host,
-        hint: "{host} speaks plain HTTP where the runtime spoke HTTPS: declare it an http endpoint (containerd: certs.d/{host}/hosts.toml `server = \"http://{host}\"`; CRI-O: `insecure = true`; Docker: insecure-registries), or serve TLS",
+        case: Some(Case::PlainHttp),
+        hint: "{host} speaks plain HTTP where the runtime spoke HTTPS: {fix}",
         source: "Go net/http client.go (\"http: server gave HTTP response to HTTPS client\"), crypto/tls conn.go (\"tls: first record does not look like a TLS handshake\")",
     },
     Pattern {
@@ -267,7 +289,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::TlsHandshake,
         also: &[Code::TcpTimeout, Code::RegistryError],
         reach: Reach::Host,
-        hint: "the connection to {host} broke before an answer (TLS handshake failed, reset or closed): a firewall or TLS-inspecting middlebox may be cutting it, or the server speaks another protocol there; `{probe}` on the node shows at which stage",
+        case: None,
+        hint: "the connection to {host} broke before an answer (TLS handshake failed, reset or closed; `{probe}` on the node shows at which stage): {fix}",
         source: "Go net/http transport.go (\"net/http: TLS handshake timeout\"), crypto/tls alert.go (\"tls: handshake failure\"), io.EOF and ECONNRESET from a closed connection",
     },
     // --- A timeout that does not say where --------------------------------
@@ -286,7 +309,8 @@ pub const PATTERNS: &[Pattern] = &[
             Code::RegistryError,
         ],
         reach: Reach::Host,
-        hint: "the request to {host} timed out without saying at which step (DNS, connect, TLS, the answer, or the layer download): run `{probe}` on the node to see which stage times out",
+        case: None,
+        hint: "the request to {host} timed out without saying at which step (DNS, connect, TLS, the answer, or the layer download; run `{probe}` on the node to see which stage times out); if packets are dropped: {fix}",
         source: "Go net/http client.go (\"Client.Timeout exceeded while awaiting headers\"), context.DeadlineExceeded (\"context deadline exceeded\", also the kubelet's --runtime-request-timeout)",
     },
     // --- The registry answered --------------------------------------------
@@ -295,7 +319,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::IpNotAllowed,
         also: &[],
         reach: Reach::No,
-        hint: "{registry} refuses the node's egress address {ip}: add it to the registry's network rules (ACR: `az acr network-rule add --name <registry> --ip-address {ip}`), or reach the registry through a private endpoint",
+        case: None,
+        hint: "{registry} refuses the node's egress address {ip}: {fix}",
         source: "Azure Container Registry firewall: 403 DENIED \"client with IP '1.2.3.4' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.\" (Azure/acr#633)",
     },
     Pattern {
@@ -312,7 +337,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::RateLimited,
         also: &[],
         reach: Reach::No,
-        hint: "the registry is rate limiting pulls from the node's address: authenticate pulls (an imagePullSecret for {registry}), use a pull-through mirror, or wait for the window to reset",
+        case: None,
+        hint: "the registry is rate limiting pulls from the node's address: {fix}",
         source: "distribution errcode TOOMANYREQUESTS (containerd core/remotes/docker/errdesc.go), Docker Hub's \"You have reached your pull rate limit\", containers/image docker/errors.go ErrTooManyRequests",
     },
     Pattern {
@@ -325,7 +351,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::PlatformMissing,
         also: &[],
         reach: Reach::No,
-        hint: "{image} has no variant for the node's platform (OS/architecture): push a multi-platform image, or schedule the pod on nodes of a platform it has (nodeSelector kubernetes.io/arch)",
+        case: None,
+        hint: "{image} has no variant for the node's platform (OS/architecture): {fix}",
         source: "containerd core/images/handlers.go (\"no match for platform in manifest\"), containers/image internal/manifest/oci_index.go and docker_schema2_list.go, moby daemon (\"no matching manifest for %s in the manifest list entries\")",
     },
     Pattern {
@@ -341,7 +368,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthRejected,
         also: &[],
         reach: Reach::No,
-        hint: "the registry refused the credentials sent for {registry}: check the username and the password or token (expired?), then recreate the imagePullSecret (`kubectl create secret docker-registry ...`) or fix the node's credentials",
+        case: None,
+        hint: "the registry refused the credentials sent for {registry}: {fix}",
         source: "containers/image docker/errors.go (ErrUnauthorizedForCredentials); containerd core/remotes/docker/authorizer.go (\"failed to fetch oauth token\" is the request made with a secret)",
     },
     Pattern {
@@ -367,7 +395,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthError,
         also: &[],
         reach: Reach::No,
-        hint: "the registry's token service answered with an error or with something that is not a token: registry-side trouble (or a proxy answering in its place); retry later and check the registry's status page",
+        case: None,
+        hint: "the registry's token service (or a proxy in its place) answered with an error or with something that is not a token: {fix}",
         source: "containerd core/remotes/docker/authorizer.go, auth/fetch.go (ErrUnexpectedStatus, \"unable to decode token response\", ErrNoToken); containers/image docker/docker_client.go (\"Requesting bearer token\")",
     },
     Pattern {
@@ -379,7 +408,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthRequired,
         also: &[Code::ImageNotFound],
         reach: Reach::No,
-        hint: "the registry gives no anonymous token for {image}: it needs credentials (an imagePullSecret for {registry}, referenced in the pod spec); some registries (ACR) answer the same for a repository that does not exist, so check the name too; {to_tell}",
+        case: None,
+        hint: "the registry gives no anonymous token for {image}, so it needs credentials (some registries, ACR, answer the same for a repository that does not exist: check the name too): {fix}; {to_tell}",
         source: "containerd core/remotes/docker/authorizer.go (\"failed to fetch anonymous token\": no credentials were configured)",
     },
     Pattern {
@@ -387,7 +417,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthRequired,
         also: &[],
         reach: Reach::No,
-        hint: "the registry asked for a username and password and none was configured for {registry}: create an imagePullSecret and reference it in the pod spec, or give the node credentials",
+        case: None,
+        hint: "the registry asked for a username and password and none was configured for {registry}: {fix}",
         source: "containerd core/remotes/docker/authorizer.go (\"no basic auth credentials\")",
     },
     // Containerd and Docker say in so many words that they cannot tell. The
@@ -402,7 +433,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthRequired,
         also: &[Code::ImageNotFound, Code::AccessDenied],
         reach: Reach::No,
-        hint: "the registry refused {image} without saying whether the repository is missing or private: check the name for typos (a one-word name means Docker Hub's docker.io/library/<name>; an image built locally must be pushed), and if it is private give the pod an imagePullSecret for {registry}; {to_tell}",
+        case: None,
+        hint: "the registry refused {image} without saying whether the repository is missing or private: check the name for typos (a one-word name means Docker Hub's docker.io/library/<name>; an image built locally must be pushed), and if it is private: {fix}; {to_tell}",
         source: "containerd core/remotes/docker/resolver.go (\"pull access denied, repository does not exist or may require authorization\"), moby distribution/errors.go (\"pull access denied for %s, repository does not exist or may require 'docker login'\"), distribution errcode DENIED and the insufficient_scope challenge",
     },
     Pattern {
@@ -417,7 +449,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::NotARegistry,
         also: &[Code::ImageNotFound],
         reach: Reach::No,
-        hint: "{host} answered 404 where a registry answers its API: it is not a registry at that host and port; check the host and port in the image reference",
+        case: None,
+        hint: "{host} answered 404 where a registry answers its API, so it is not a registry at that host and port: {fix}",
         source: "containers/image docker/docker_client.go (the /v2/ ping, \"pinging container registry\"); moby registry (\"error parsing HTTP 404 response body\" for a non-JSON page)",
     },
     Pattern {
@@ -433,7 +466,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::ImageNotFound,
         also: &[],
         reach: Reach::No,
-        hint: "the registry has no {image}: check the repository and tag for typos, and that the tag was pushed to this registry (not only built locally)",
+        case: None,
+        hint: "the registry has no {image}: {fix}",
         source: "distribution errcodes MANIFEST_UNKNOWN and NAME_UNKNOWN; containerd core/remotes/docker/resolver.go (404: \"REF: not found\"); moby distribution/errors.go (\"manifest for %s not found\", \"repository %s not found\"); containers/image (\"reading manifest %s in %s\")",
     },
     Pattern {
@@ -448,7 +482,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthRequired,
         also: &[Code::AuthRejected, Code::ImageNotFound],
         reach: Reach::No,
-        hint: "the registry answered 401 for {image}: no credentials were sent, or the ones sent were refused, or (ACR) the repository does not exist; give the pod an imagePullSecret for {registry} and check it is current; {to_tell}",
+        case: None,
+        hint: "the registry answered 401 for {image}: no credentials were sent, or the ones sent were refused, or (ACR) the repository does not exist; {fix}, and check it is current; {to_tell}",
         source: "distribution errcode UNAUTHORIZED (\"authentication required\"); containerd core/remotes/errors/errors.go (\"unexpected status from %s request to %s: 401 Unauthorized\")",
     },
     Pattern {
@@ -460,7 +495,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AccessDenied,
         also: &[Code::IpNotAllowed, Code::AuthRequired],
         reach: Reach::No,
-        hint: "the registry answered 403 Forbidden: the credentials may not pull {image} (grant pull access, e.g. the AcrPull role), or the registry's firewall refuses the node's address; `{probe} --docker-config <the pull secret>` on the node tells which",
+        case: None,
+        hint: "the registry answered 403 Forbidden: the credentials may not pull {image} ({fix}), or the registry's firewall refuses the node's address; `{probe} --docker-config <the pull secret>` on the node tells which",
         source: "containerd core/remotes/errors/errors.go (\"unexpected status ... 403 Forbidden\"); moby registry (\"error parsing HTTP 403 response body\")",
     },
     Pattern {
@@ -468,7 +504,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::AuthError,
         also: &[Code::RegistryError],
         reach: Reach::No,
-        hint: "an answer that should have been JSON was not (an HTML page?): most often the token service or a proxy answering in the registry's place; `{probe}` on the node shows which stage got it",
+        case: None,
+        hint: "an answer that should have been JSON was not (an HTML page?), most often from the token service or a proxy answering in the registry's place (`{probe}` on the node shows which stage got it): {fix}",
         source: "Go encoding/json SyntaxError (containers/image decoding a token answer; the probe's test bed `tokengarbage.test`)",
     },
     Pattern {
@@ -483,7 +520,8 @@ pub const PATTERNS: &[Pattern] = &[
         code: Code::RegistryError,
         also: &[],
         reach: Reach::No,
-        hint: "the registry answered with a server error (5xx): registry-side trouble; retry later and check the registry's status page",
+        case: None,
+        hint: "the registry answered with a server error (5xx), registry-side trouble: {fix}",
         source: "containerd core/remotes/errors/errors.go (ErrUnexpectedStatus); containers/image (\"invalid status code from registry %d (%s)\"); distribution errcode UNAVAILABLE",
     },
     // Last: CRI-O wraps a refused connection as RegistryUnavailable and the
@@ -498,7 +536,8 @@ pub const PATTERNS: &[Pattern] = &[
             Code::RegistryError,
         ],
         reach: Reach::No,
-        hint: "the runtime only says the registry is unavailable (CRI-O says so for a refused connection): run `{probe}` on the node to see which stage fails",
+        case: None,
+        hint: "the runtime only says the registry is unavailable (CRI-O says so for a refused connection; run `{probe}` on the node to see which stage fails): {fix}",
         source: "kubernetes pkg/kubelet/images/image_manager.go (evalCRIPullErr, crierrors.ErrRegistryUnavailable); cri-o server/image_pull.go (ECONNREFUSED wrapped as RegistryUnavailable)",
     },
 ];
@@ -508,9 +547,8 @@ pub const PATTERNS: &[Pattern] = &[
 pub struct Refinement {
     pub code: Code,
     /// What happened (placeholders as in [`Pattern::hint`]); the original
-    /// code and the matched text follow in parentheses.
+    /// code and the matched text follow in parentheses, then the code's fix.
     pub what: &'static str,
-    pub todo: &'static str,
 }
 
 /// The failing request was for a token: the probe's auth stage reports the
@@ -519,7 +557,6 @@ pub struct Refinement {
 pub const TOKEN_REALM: Refinement = Refinement {
     code: Code::AuthServerUnreachable,
     what: "the registry sends clients to {host} for a token, and the node cannot reach it",
-    todo: "allow egress to that host too (and to the registry itself)",
 };
 
 /// The failing request was for layer data (a `/blobs/` path, or a
@@ -527,7 +564,6 @@ pub const TOKEN_REALM: Refinement = Refinement {
 pub const BLOB_STORE: Refinement = Refinement {
     code: Code::BlobUnreachable,
     what: "the layer data is served from {host}, and the node cannot reach it",
-    todo: "allow egress to it too (ACR: *.data.azurecr.io and *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)",
 };
 
 /// What a message without a known cause may still say, for a better hint

@@ -10,8 +10,9 @@
 //! legend) and is split into column blocks. Colour only reaches a terminal
 //! (the caller passes an `anstream` writer, which strips styles otherwise).
 
-use crate::summary::{Cell, ClusterVerdict, Row, SUMMARY_SCHEMA, Scope, Summary, name_list};
+use crate::summary::{Row, SUMMARY_SCHEMA, Summary};
 use crate::verdict::TargetStatus;
+use crate::verdict::cluster::{Cell, ClusterVerdict, Scope, name_list};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use serde::ser::SerializeMap as _;

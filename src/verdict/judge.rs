@@ -9,9 +9,10 @@
 use crate::code::{Category, Code};
 use crate::probe::EndpointOutcome;
 use crate::probe::result::{
-    AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, Stage, StageResult,
+    AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, PingDetail, Stage, StageResult,
 };
 use crate::target::{CredentialKind, Role, Target};
+use crate::verdict::advice::{Case, advice, case};
 use std::fmt::Write as _;
 
 /// `ok`, `degraded` (a mirror failed, a later endpoint worked) or `fail`.
@@ -123,7 +124,7 @@ pub fn invalid_reference(image: &str, reason: &str) -> Verdict {
 }
 
 fn hint_invalid_reference() -> String {
-    "the image reference cannot be parsed: check it for upper-case letters, a scheme (https://) or a trailing colon".to_owned()
+    advice(Code::InvalidReference).hint(&|_| None)
 }
 
 /// The pod's pull-secret findings in the hint: first when the verdict is
@@ -156,7 +157,7 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
                 .remarks
                 .first()
                 .map_or_else(String::new, |r| format!(": {r}"));
-            let mut hints = vec!["check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned()];
+            let mut hints = vec![advice(Code::ConfigBlocked).fix.to_owned()];
             hints.extend(target.remarks.iter().skip(1).cloned());
             return Verdict {
                 status: TargetStatus::Fail,
@@ -342,138 +343,89 @@ fn config_hints(outcome: &EndpointOutcome, target: &Target) -> Vec<String> {
     hints
 }
 
-/// What to do about a failure, in the words the troubleshooting guides use.
+/// What to do about a failure: the code's (or its case's) reading and fix
+/// from the advice table, filled with this failure's facts.
 fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &Target) -> String {
     let ep = &outcome.endpoint;
-    let host = &ep.host;
     let registry = &target.registry;
-    let nameserver = match &failure.detail {
-        // The dns stage lists every server asked when none answered.
-        Detail::Dns(DnsDetail::Lookup(l)) => l.nameserver.joined(),
-        _ => "the nameservers in <root>/etc/resolv.conf".to_owned(),
+    let withheld = withheld(outcome);
+    let identity = ep
+        .credential
+        .as_ref()
+        .filter(|c| c.kind() == CredentialKind::Identity);
+    let advice = match code {
+        Code::AuthRequired if withheld.is_some() => case(Case::CredentialsWithheld),
+        Code::AuthRejected if imds_failed(failure) => case(Case::ImdsUnknownIdentity),
+        Code::AuthServerUnreachable if imds_failed(failure) => case(Case::ImdsUnreachable),
+        Code::AccessDenied if identity.is_some() => case(Case::NodeIdentityDenied),
+        _ => advice(code),
     };
-    match code {
-        Code::Ok => String::new(),
-        Code::DnsNxdomain => format!(
-            "check the registry host {host:?} for a typo; if it is a private name, the node's DNS ({nameserver}) must know it (private DNS zone linked to the node's network, or a conditional forwarder)"
-        ),
-        Code::DnsNoAddress => format!("{host} exists in DNS but has no A/AAAA record: check the zone (a private endpoint's record missing?)"),
-        Code::DnsTimeout => format!("the node's DNS does not answer: check <root>/etc/resolv.conf ({nameserver}) and UDP/TCP 53 egress from the node"),
-        Code::DnsServfail => format!("the node's DNS server ({nameserver}) failed to resolve {host}: check its upstream forwarders and the zone"),
-        Code::TcpTimeout => format!(
-            "packets to {host}:{} are dropped: check firewall/NSG/network-policy egress rules and routes, or set the runtime's HTTPS_PROXY if egress must go through a proxy",
-            ep.port
-        ),
-        Code::TcpRefused => format!("nothing listens on {host}:{}: check the port in the image reference and that the registry is running", ep.port),
-        Code::TcpUnreachable => format!("the node has no route to {host}: check routes, VPN/peering and the node's network"),
-        Code::ProxyUnreachable => {
-            "the runtime's proxy cannot be reached: check HTTPS_PROXY/HTTP_PROXY in the runtime's environment (systemd drop-in) and that the proxy is up".to_owned()
-        }
-        Code::ProxyRejected => format!("the proxy refused to connect to {host}: allow it in the proxy's ACL, or add {host} to NO_PROXY if the node can reach it directly"),
-        Code::TlsUntrusted => format!(
-            "the CA is not trusted on this node: add it to /etc/containerd/certs.d/{}/ (hosts.toml `ca`) or the system CA bundle; if a TLS-inspecting proxy or firewall is in the path, trust its CA",
-            ep.authority()
-        ),
-        Code::TlsNameMismatch => format!("the certificate is not valid for {host}: use a name the certificate covers, or reissue it with {host} in its SANs"),
-        Code::TlsExpired => format!("the certificate of {host} is expired or not yet valid: renew it, or check the node's clock"),
-        Code::TlsHandshake => format!(
-            "TLS with {host}:{} failed: if it serves plain HTTP, configure it as an http endpoint in the runtime's registry config; otherwise a middlebox may be resetting TLS",
-            ep.port
-        ),
-        Code::NotARegistry => format!("{} did not answer like a registry: check the host and port in the image reference", ep.url()),
-        Code::AuthRequired => match withheld(outcome) {
-            Some((bearer, why)) => format!(
-                "credentials from {} are configured but were not sent: {why}; containerd would send them to {} in clear text. Serve the token realm over https (or on the registry's own host)",
-                ep.credential.as_ref().map_or("the node's config", |c| c.source.as_str()),
-                bearer.realm
+    let facts = |name: &str| -> Option<String> {
+        Some(match name {
+            "host" => ep.host.clone(),
+            "port" => ep.port.to_string(),
+            "authority" => ep.authority(),
+            "url" => ep.url(),
+            "registry" => registry.clone(),
+            "acr_name" => registry.split('.').next().unwrap_or(registry).to_owned(),
+            "repo" => target.keyring_name(),
+            "image" => target
+                .image
+                .as_ref()
+                .map_or_else(|| registry.clone(), ToString::to_string),
+            // The dns stage lists every server asked when none answered.
+            "nameserver" => match &failure.detail {
+                Detail::Dns(DnsDetail::Lookup(l)) => l.nameserver.joined(),
+                _ => "the nameservers in <root>/etc/resolv.conf".to_owned(),
+            },
+            "source" => ep.credential.as_ref().map_or_else(
+                || "the configured credentials".to_owned(),
+                |c| c.source.clone(),
             ),
-            None => format!(
-                "the registry needs credentials: create an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} --docker-username=... --docker-password=...`) and reference it in the pod spec (`imagePullSecrets`), or give the node credentials for {registry}"
-            ),
-        },
-        Code::AuthRejected if imds_failed(failure) => {
-            let id = ep.credential.as_ref().map_or("the identity", |c| c.username());
-            format!("IMDS does not know {id} on this node: assign the user-assigned identity to the node pool's VMSS (`az vmss identity assign --identities <identity resource id> ...`), or fix userAssignedIdentityID in /etc/kubernetes/azure.json")
-        }
-        Code::AuthRejected => {
-            let from = ep.credential.as_ref().map_or("the configured credentials", |c| c.source.as_str());
-            format!("the credentials from {from} were refused: check the username, the password or token (expired?), and recreate the imagePullSecret")
-        }
-        Code::AuthServerUnreachable if imds_failed(failure) => {
-            "the node's instance metadata service (IMDS) does not answer, so its managed identity gets no token: IMDS is link-local (169.254.169.254) and only reachable from the node's own network (hostNetwork), with nothing in between; check firewall/NetworkPolicy rules for 169.254.169.254:80 and that no proxy is used for it".to_owned()
-        }
-        Code::AuthServerUnreachable => {
-            let realm = match &failure.detail {
-                Detail::Auth(a) => a.bearer.as_ref().map(|b| b.realm.as_str()),
-                Detail::Manifest(m) => m.auth.as_ref().and_then(|a| a.bearer.as_ref()).map(|b| b.realm.as_str()),
-                _ => None,
-            }
-            .unwrap_or("the token service");
-            format!("the registry sends clients to {realm} for tokens, and the node cannot reach it: allow egress to that host too")
-        }
-        Code::AuthError => "the registry's token service answered with an error or garbage: registry-side trouble, retry later or contact the registry's operator".to_owned(),
-        Code::AccessDenied => {
-            let repo = target.keyring_name();
-            match ep.credential.as_ref().filter(|c| c.kind() == CredentialKind::Identity) {
-                Some(c) => {
-                    let name = registry.split('.').next().unwrap_or(registry);
-                    format!(
-                        "the node's identity {} may not pull {repo}: give it the AcrPull role on the registry (`az role assignment create --assignee {} --role AcrPull --scope $(az acr show --name {name} --query id -o tsv)`), or attach the registry to the cluster (`az aks update --name <cluster> --resource-group <group> --attach-acr {name}`)",
-                        c.username(),
-                        c.username()
-                    )
+            "identity" => ep
+                .credential
+                .as_ref()
+                .map_or("the identity", |c| c.username())
+                .to_owned(),
+            "why" => withheld.map(|(_, why)| why.to_owned())?,
+            "realm" => match withheld {
+                Some((bearer, _)) => bearer.realm.clone(),
+                None => match &failure.detail {
+                    Detail::Auth(a) => a.bearer.as_ref().map(|b| b.realm.clone()),
+                    Detail::Manifest(m) => m
+                        .auth
+                        .as_ref()
+                        .and_then(|a| a.bearer.as_ref())
+                        .map(|b| b.realm.clone()),
+                    _ => None,
                 }
-                None => format!("the credentials are valid but may not pull {repo}: grant pull access (e.g. the AcrPull role, a project membership)"),
+                .unwrap_or_else(|| "the token service".to_owned()),
+            },
+            "retry" => {
+                let rate = match &failure.detail {
+                    Detail::Manifest(m) => m.response.as_ref().map(|r| &r.rate_limit),
+                    Detail::Ping(PingDetail::Answered(a)) => Some(&a.rate_limit),
+                    _ => None,
+                };
+                rate.and_then(|r| r.retry_after.as_deref())
+                    .map(|r| format!(" (Retry-After: {r})"))
+                    .unwrap_or_default()
             }
-        }
-        Code::ImageNotFound => {
-            let image = target.image.as_ref().map_or_else(|| registry.clone(), ToString::to_string);
-            format!("check the repository and tag for typos: {image}; `kubectl describe pod` shows the image the kubelet asked for")
-        }
-        Code::RateLimited => {
-            let rate = match &failure.detail {
-                Detail::Manifest(m) => m.response.as_ref().map(|r| &r.rate_limit),
-                Detail::Ping(crate::probe::result::PingDetail::Answered(a)) => Some(&a.rate_limit),
-                _ => None,
-            };
-            let retry = rate
-                .and_then(|r| r.retry_after.as_deref())
-                .map(|r| format!(" (Retry-After: {r})"))
-                .unwrap_or_default();
-            format!("the registry is rate limiting this node{retry}: authenticate pulls, use a pull-through mirror, or wait")
-        }
-        Code::RegistryError => "registry-side trouble: retry later and check the registry's status page".to_owned(),
-        Code::BlobUnreachable => {
             // The last redirect target dialled is the data endpoint that failed.
-            let blob_host = match &failure.detail {
-                Detail::Blob(b) => b.redirect_stages.last().map(|h| h.host.as_str()),
+            "blob_host" => match &failure.detail {
+                Detail::Blob(b) => b.redirect_stages.last().map(|h| h.host.clone()),
                 _ => None,
             }
-            .unwrap_or("the blob storage host");
-            format!(
-                "the manifest is reachable but the layer data is served from {blob_host}, which the node cannot reach: allow egress to it too (ACR: *.data.azurecr.io / *.blob.core.windows.net; Docker Hub: production.cloudflare.docker.com)"
-            )
-        }
-        Code::IpNotAllowed => {
-            let ip = refused_ip(failure).unwrap_or_else(|| "<node egress IP>".to_owned());
-            let name = registry.split('.').next().unwrap_or(registry);
-            format!(
-                "{registry} refuses this node's egress address {ip}: add it to the registry's network rules (ACR: `az acr network-rule add --name {name} --ip-address {ip}`, or allow the node subnet), or reach the registry through a private endpoint; this is not a credentials problem"
-            )
-        }
-        Code::InvalidReference => hint_invalid_reference(),
-        Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
-        Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
-        Code::PlatformMissing => {
-            let have = match &failure.detail {
+            .unwrap_or_else(|| "the blob storage host".to_owned()),
+            "ip" => refused_ip(failure).unwrap_or_else(|| "<node egress IP>".to_owned()),
+            "have" => match &failure.detail {
                 Detail::Platform(p) => p.present.join(", "),
                 _ => String::new(),
-            };
-            format!(
-                "the image has no variant for this node's platform (it has: {have}): push a multi-platform image, or schedule the pod on matching nodes (nodeSelector kubernetes.io/arch)"
-            )
-        }
-    }
+            },
+            _ => return None,
+        })
+    };
+    advice.hint(&facts)
 }
 
 /// The private endpoint the dns stage saw in the CNAME chain, if any.
