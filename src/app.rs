@@ -146,7 +146,7 @@ fn on_signal() -> tokio::sync::watch::Receiver<bool> {
 pub fn render(report: &Report, json: bool, out: &mut impl io::Write) -> io::Result<()> {
     if json {
         report::json::write(report, true, out)
-    } else if report.plan {
+    } else if report.is_plan() {
         report::plan::write(report, out)
     } else {
         report::text::write(report, out)
@@ -157,7 +157,7 @@ pub fn render(report: &Report, json: bool, out: &mut impl io::Write) -> io::Resu
 /// failing target's category.
 #[must_use]
 pub fn exit_status(report: &Report) -> u8 {
-    if report.plan {
+    if report.is_plan() {
         return 0;
     }
     verdict::exit_status(report.targets.iter().map(|t| &t.verdict))

@@ -18,7 +18,7 @@ use crate::probe::dns::NodeResolver;
 use crate::probe::result::{CandidateOutcome, Detail};
 use crate::probe::tls::TrustStore;
 use crate::probe::{self, Context, Depth, EndpointOutcome};
-use crate::report::{Report, TargetReport};
+use crate::report::{Report, ReportKind, TargetReport};
 use crate::secret::Secret;
 use crate::target::{Credential, CredentialSecret, Role, Scheme, Target};
 use crate::verdict;
@@ -311,13 +311,13 @@ pub async fn pod(settings: &Settings, input: PodInput) -> Result<Report, RunErro
             report.node
         ));
     }
-    report.pod = Some(PodReport {
+    report.kind = ReportKind::Pod(Box::new(PodReport {
         namespace: input.namespace,
         name: input.name,
         node: input.node,
         containers,
         findings,
-    });
+    }));
     Ok(report)
 }
 
@@ -371,10 +371,9 @@ pub fn judged_report(setup: Setup, sources: Vec<Source>, reports: Vec<TargetRepo
         config_sources: sources,
         node_finding,
         targets: reports,
-        plan: false,
+        kind: ReportKind::Probe,
         runtime: Some(setup.node.describe_runtime()),
         notes: setup.node.notes,
-        pod: None,
     }
 }
 
@@ -475,7 +474,7 @@ pub fn plan_report(setup: Setup) -> Report {
         .targets
         .into_iter()
         .map(|target| TargetReport {
-            verdict: crate::report::plan::plan_verdict(&target),
+            verdict: verdict::planned(&target),
             target,
             outcomes: Vec::new(),
             duration: Duration::ZERO,
@@ -489,10 +488,9 @@ pub fn plan_report(setup: Setup) -> Report {
         config_sources: setup.sources,
         node_finding: None,
         targets,
-        plan: true,
+        kind: ReportKind::Plan,
         runtime: Some(setup.node.describe_runtime()),
         notes: setup.node.notes,
-        pod: None,
     }
 }
 

@@ -39,13 +39,39 @@ pub struct Report {
     /// One cause for every failing target, when there is one.
     pub node_finding: Option<NodeFinding>,
     pub targets: Vec<TargetReport>,
-    /// `probe plan`: nothing was probed; renderers leave verdicts out and
-    /// show each endpoint's config instead.
-    pub plan: bool,
+    /// What the run was: a probe, a plan or a pod's probe.
+    pub kind: ReportKind,
     /// The runtime and what gave it away, e.g. `containerd (socket /run/containerd/containerd.sock)`.
     pub runtime: Option<String>,
     /// Facts about how the node config was read (which k3s view), for the human views.
     pub notes: Vec<String>,
+}
+
+/// What a run was, with what only that kind has.
+#[derive(Clone, Debug)]
+pub enum ReportKind {
+    /// `probe`: every target probed and judged.
+    Probe,
+    /// `probe plan`: nothing was probed; renderers leave verdicts out and
+    /// show each endpoint's config instead.
+    Plan,
     /// `probe pod`: the pod, and the kubelet's word beside each container's verdict.
-    pub pod: Option<crate::pod::PodReport>,
+    Pod(Box<crate::pod::PodReport>),
+}
+
+impl Report {
+    /// Whether this is a plan (nothing probed).
+    #[must_use]
+    pub fn is_plan(&self) -> bool {
+        matches!(self.kind, ReportKind::Plan)
+    }
+
+    /// The pod of a `probe pod` run.
+    #[must_use]
+    pub fn pod(&self) -> Option<&crate::pod::PodReport> {
+        match &self.kind {
+            ReportKind::Pod(p) => Some(p),
+            _ => None,
+        }
+    }
 }

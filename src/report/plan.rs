@@ -7,9 +7,7 @@
 //! only, credentials their source and username, proxies are redacted.
 
 use super::Report;
-use crate::code::{Category, Code};
 use crate::target::{Endpoint, ProxyUrl, Target};
-use crate::verdict::{TargetStatus, Verdict};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use std::io;
@@ -120,26 +118,6 @@ impl JsonPlan {
             dial_timeout_ms: ep.dial_timeout.map(|d| d.as_millis() as u64),
             repository: ep.repository.clone(),
         }
-    }
-}
-
-/// The verdict slot of a planned target: nothing is judged, the message
-/// says how many endpoints would be tried and the hint carries the remarks.
-#[must_use]
-pub fn plan_verdict(target: &Target) -> Verdict {
-    let n = target.endpoints.len();
-    let message = if n == 0 {
-        format!("{target}: the node's runtime config leaves no endpoint to pull from")
-    } else {
-        format!("{target}: {n} endpoint(s) would be tried, in this order")
-    };
-    Verdict {
-        status: TargetStatus::Ok,
-        code: Code::Ok,
-        category: Category::Ok,
-        message,
-        hint: (!target.remarks.is_empty()).then(|| target.remarks.join("; ")),
-        stage: None,
     }
 }
 

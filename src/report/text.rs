@@ -106,7 +106,7 @@ pub fn write(report: &Report, out: &mut impl io::Write) -> io::Result<()> {
 }
 
 fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
-    if let Some(pod) = &report.pod {
+    if let Some(pod) = report.pod() {
         write_pod(report, pod, out)?;
     }
     for t in &report.targets {

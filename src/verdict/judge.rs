@@ -108,6 +108,26 @@ pub fn judge(target: &Target, all: &[EndpointOutcome]) -> Verdict {
     }
 }
 
+/// The verdict slot of a planned target: nothing is judged, the message
+/// says how many endpoints would be tried and the hint carries the remarks.
+#[must_use]
+pub fn planned(target: &Target) -> Verdict {
+    let n = target.endpoints.len();
+    let message = if n == 0 {
+        format!("{target}: the node's runtime config leaves no endpoint to pull from")
+    } else {
+        format!("{target}: {n} endpoint(s) would be tried, in this order")
+    };
+    Verdict {
+        status: TargetStatus::Ok,
+        code: Code::Ok,
+        category: Category::Ok,
+        message,
+        hint: (!target.remarks.is_empty()).then(|| target.remarks.join("; ")),
+        stage: None,
+    }
+}
+
 /// An image reference the kubelet cannot parse: it reports
 /// `InvalidImageName` and pulls nothing (`pkg/kubelet/images/image_manager.go`
 /// `applyDefaultImageTag`), so no stage runs. `reason` says which part is wrong.

@@ -13,5 +13,5 @@ mod judge;
 
 pub use judge::{
     NodeFinding, TargetStatus, Verdict, exit_status, invalid_reference, judge, node_finding,
-    overall,
+    overall, planned,
 };

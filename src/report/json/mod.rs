@@ -223,15 +223,15 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                         role: ep.role.as_str(),
                         proxy: ep.proxy.as_ref().map(ProxyUrl::redacted),
                         credential: JsonCredential::of(t.target.credential_for(ep)),
-                        status: (!r.plan).then_some("skipped"),
-                        code: (!r.plan).then_some("OK"),
+                        status: (!r.is_plan()).then_some("skipped"),
+                        code: (!r.is_plan()).then_some("OK"),
                         stages: Vec::new(),
-                        plan: r.plan.then(|| {
+                        plan: r.is_plan().then(|| {
                             super::plan::JsonPlan::new(&t.target, ep, r.runtime.as_deref())
                         }),
                     });
                 }
-                let judged = !r.plan;
+                let judged = !r.is_plan();
                 JsonTarget {
                     registry: t.target.registry.clone(),
                     image: t.target.image.as_ref().map(ToString::to_string),
@@ -249,9 +249,9 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             node: &r.node,
             started_at: rfc3339(r.started_at),
             duration_ms: r.duration.as_millis() as u64,
-            status: (!r.plan).then(|| r.status.as_str()),
+            status: (!r.is_plan()).then(|| r.status.as_str()),
             config_sources: r.config_sources.iter().map(JsonSource::from).collect(),
-            node_finding: if r.plan {
+            node_finding: if r.is_plan() {
                 Judged::NotJudged
             } else {
                 Judged::Value(r.node_finding.as_ref().map(|f| JsonNodeFinding {
@@ -260,7 +260,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                     hint: f.hint.clone(),
                 }))
             },
-            pod: r.pod.as_ref().map(|p| pod::JsonPod::new(p, &r.targets)),
+            pod: r.pod().map(|p| pod::JsonPod::new(p, &r.targets)),
             targets,
         }
     }
