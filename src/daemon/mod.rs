@@ -24,8 +24,7 @@ pub mod targets;
 use crate::cli::{DaemonSettings, Settings};
 use crate::config;
 use crate::probe::memory::Memory;
-use crate::probe::result::{Stage, StageResult, Status};
-use crate::probe::sequence::NODE_LOCAL_ONLY;
+use crate::probe::result::{SkipReason, Stage, StageResult, Status};
 use crate::probe::{Depth, EndpointOutcome};
 use crate::report::metrics::Counters;
 use crate::report::{self, Report, TargetReport};
@@ -258,11 +257,11 @@ fn carry_over(r: &mut TargetReport, last: Option<&LastCheck>, why: &str) {
                 .find(|p| p.endpoint.url() == o.endpoint.url() && p.skipped.is_none())
         });
         for s in &mut o.stages {
-            if s.status != Status::Skipped || s.summary != NODE_LOCAL_ONLY {
+            if s.status != Status::Skipped(SkipReason::NodeLocalOnly) {
                 continue;
             }
             match earlier.and_then(|e| e.stages.iter().find(|p| p.stage == s.stage)) {
-                Some(p) if p.status != Status::Skipped || s.stage != Stage::Ping => {
+                Some(p) if !p.status.is_skipped() || s.stage != Stage::Ping => {
                     let at = last.map(|l| rfc3339(l.at)).unwrap_or_default();
                     let mut carried: StageResult = p.clone();
                     carried.summary = format!("[registry check at {at}] {}", p.summary);

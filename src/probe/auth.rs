@@ -1036,10 +1036,7 @@ mod tests {
             Code::TcpRefused
         );
         assert_eq!(
-            out.stages
-                .iter()
-                .filter(|s| s.status == Status::Skipped)
-                .count(),
+            out.stages.iter().filter(|s| s.status.is_skipped()).count(),
             3
         );
     }

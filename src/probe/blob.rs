@@ -473,7 +473,7 @@ mod tests {
             Code::TcpRefused
         );
         assert!(!format!("{b:?}").contains("SIGNATURE"));
-        assert_eq!(stage(&w.out, Stage::Platform).status, Status::Skipped);
+        assert!(stage(&w.out, Stage::Platform).status.is_skipped());
     }
 
     #[tokio::test]

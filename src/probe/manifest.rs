@@ -547,7 +547,7 @@ mod tests {
             "{}",
             m.summary
         );
-        assert_eq!(stage(&out, Stage::Blob).status, Status::Skipped);
+        assert!(stage(&out, Stage::Blob).status.is_skipped());
         let methods: Vec<String> = server.seen().iter().map(|s| s.method.clone()).collect();
         assert_eq!(
             methods,
@@ -625,7 +625,7 @@ mod tests {
         let b = stage(&out, Stage::Blob);
         assert_eq!(b.code, Code::RegistryError);
         assert!(b.summary.contains("missing blob"), "{}", b.summary);
-        assert_eq!(stage(&out, Stage::Platform).status, Status::Skipped);
+        assert!(stage(&out, Stage::Platform).status.is_skipped());
     }
 
     #[tokio::test]

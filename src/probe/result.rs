@@ -54,12 +54,32 @@ impl Stage {
     }
 }
 
-/// `ok`, `fail` or `skipped`.
+/// `ok`, `fail` or `skipped` (with why, typed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     Ok,
     Fail,
-    Skipped,
+    Skipped(SkipReason),
+}
+
+/// Why a stage did not run. The summary says it for a person; code asks this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// An earlier stage failed (or ended the sequence) first.
+    NotReached,
+    /// An agent's node-local round checks dns, tcp, proxy and tls only.
+    NodeLocalOnly,
+    /// Not needed here: answered by what an earlier round learnt (a
+    /// remembered authorization, an unchanged digest), by the runtime's
+    /// fallback, or nothing to check (a platform the config does not declare).
+    NotNeeded,
+}
+
+impl Status {
+    #[must_use]
+    pub fn is_skipped(self) -> bool {
+        matches!(self, Status::Skipped(_))
+    }
 }
 
 impl Status {
@@ -68,7 +88,7 @@ impl Status {
         match self {
             Status::Ok => "ok",
             Status::Fail => "fail",
-            Status::Skipped => "skipped",
+            Status::Skipped(_) => "skipped",
         }
     }
 }
@@ -127,10 +147,10 @@ impl StageResult {
     }
 
     #[must_use]
-    pub fn skipped(stage: Stage, summary: impl Into<String>) -> Self {
+    pub fn skipped(stage: Stage, reason: SkipReason, summary: impl Into<String>) -> Self {
         Self {
             stage,
-            status: Status::Skipped,
+            status: Status::Skipped(reason),
             code: Code::Ok,
             duration: Duration::ZERO,
             summary: summary.into(),

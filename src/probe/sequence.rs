@@ -18,7 +18,9 @@ use super::manifest;
 use super::memory::{Backoff, Memory, Warm, WarmKey};
 use super::ping::{self, ping};
 use super::platform;
-use super::result::{AuthDetail, Detail, FallbackDetail, PingDetail, Stage, StageResult};
+use super::result::{
+    AuthDetail, Detail, FallbackDetail, PingDetail, SkipReason, Stage, StageResult,
+};
 use super::session::Session;
 use crate::code::Code;
 use crate::target::{AzureIdentity, Credential, CredentialSecret, Endpoint, Target};
@@ -36,7 +38,7 @@ pub enum Depth {
 }
 
 /// The summary of the HTTP stages a node-local round leaves out.
-pub const NODE_LOCAL_ONLY: &str = "not run: a node-local round checks dns, tcp, proxy and tls only";
+const NODE_LOCAL_ONLY: &str = "not run: a node-local round checks dns, tcp, proxy and tls only";
 
 /// The stages run against one endpoint.
 #[derive(Clone, Debug)]
@@ -126,7 +128,7 @@ async fn probe_once(
             drop(io);
             let mut later = vec![Stage::Ping];
             later.extend_from_slice(later_stages(target));
-            stages.extend(not_reached_as(&later, NODE_LOCAL_ONLY));
+            stages.extend(node_local_only(&later, NODE_LOCAL_ONLY));
         } else {
             let (http, sent) = http_stages(ctx, target, ep, io).await;
             stages.extend(http);
@@ -161,6 +163,7 @@ fn fallback_note(ep: &Endpoint, fallback: &Endpoint, cause: &StageResult) -> Sta
     };
     let mut note = StageResult::skipped(
         Stage::Tls,
+        SkipReason::NotNeeded,
         format!(
             "{why}; falling back to {} as the runtime does (http_fallback: {})",
             fallback.url(),
@@ -217,11 +220,11 @@ pub async fn probe_target_at(ctx: &Context, target: &Target, depth: Depth) -> Ve
     outcomes
 }
 
-/// `skipped` entries saying exactly `why`.
-fn not_reached_as(stages: &[Stage], why: &str) -> Vec<StageResult> {
+/// `skipped` entries of a node-local round, saying exactly `why`.
+fn node_local_only(stages: &[Stage], why: &str) -> Vec<StageResult> {
     stages
         .iter()
-        .map(|s| StageResult::skipped(*s, why))
+        .map(|s| StageResult::skipped(*s, SkipReason::NodeLocalOnly, why))
         .collect()
 }
 
@@ -229,7 +232,7 @@ fn not_reached_as(stages: &[Stage], why: &str) -> Vec<StageResult> {
 fn not_reached(stages: &[Stage], why: &str) -> Vec<StageResult> {
     stages
         .iter()
-        .map(|s| StageResult::skipped(*s, format!("not reached: {why}")))
+        .map(|s| StageResult::skipped(*s, SkipReason::NotReached, format!("not reached: {why}")))
         .collect()
 }
 
@@ -425,7 +428,11 @@ async fn warm_round(
         let ping = ping::authorized_ping(client, ep, &warm.session).await?;
         return Some(vec![
             ping,
-            StageResult::skipped(Stage::Auth, format!("not asked again: {token_note}")),
+            StageResult::skipped(
+                Stage::Auth,
+                SkipReason::NotNeeded,
+                format!("not asked again: {token_note}"),
+            ),
         ]);
     };
     let (head, digest) = manifest::warm_head(ep, image, client, &warm.session).await?;
@@ -435,9 +442,14 @@ async fn warm_round(
     let mut out = vec![
         StageResult::skipped(
             Stage::Ping,
+            SkipReason::NotNeeded,
             "not asked again: the registry answered with a remembered authorization",
         ),
-        StageResult::skipped(Stage::Auth, format!("not asked again: {token_note}")),
+        StageResult::skipped(
+            Stage::Auth,
+            SkipReason::NotNeeded,
+            format!("not asked again: {token_note}"),
+        ),
         head,
     ];
     out.extend(unchanged_since(warm));
@@ -453,6 +465,7 @@ fn unchanged_since(warm: &Warm) -> Vec<StageResult> {
         .map(|s| {
             StageResult::skipped(
                 s.stage,
+                SkipReason::NotNeeded,
                 format!(
                     "digest unchanged since the round at {since}, which said: {}",
                     s.summary
@@ -757,7 +770,7 @@ mod tests {
         assert_eq!(sent, 3);
         for s in [Stage::Platform, Stage::Blob] {
             let r = second.iter().find(|r| r.stage == s).unwrap();
-            assert_eq!(r.status, Status::Skipped);
+            assert_eq!(r.status, Status::Skipped(SkipReason::NotNeeded));
             assert!(
                 r.summary.starts_with("digest unchanged since the round at"),
                 "{}",
@@ -798,7 +811,7 @@ mod tests {
         );
         assert!(out.first_failure().is_none(), "{:?}", out.stages);
         let tls = out.stages.iter().find(|s| s.stage == Stage::Tls).unwrap();
-        assert_eq!(tls.status, Status::Skipped);
+        assert_eq!(tls.status, Status::Skipped(SkipReason::NotNeeded));
         assert!(tls.summary.contains("falling back"), "{}", tls.summary);
         assert!(matches!(
             &tls.detail,
@@ -862,6 +875,6 @@ mod tests {
         assert_eq!(ping.code, Code::RegistryError);
         assert!(ping.summary.contains("no answer"), "{}", ping.summary);
         let auth = out.stages.iter().find(|s| s.stage == Stage::Auth).unwrap();
-        assert_eq!(auth.status, Status::Skipped);
+        assert_eq!(auth.status, Status::Skipped(SkipReason::NotReached));
     }
 }

@@ -17,8 +17,8 @@
 
 use super::{Report, TargetReport};
 use crate::config::Severity;
+use crate::probe::EndpointOutcome;
 use crate::probe::result::{Detail, PingDetail, RateLimit};
-use crate::probe::{EndpointOutcome, Status};
 use crate::verdict::TargetStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -236,7 +236,7 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
             .get_or_create(&labels)
             .set(t.duration.as_secs_f64());
         if let Some(o) = deciding(t) {
-            for s in o.stages.iter().filter(|s| s.status != Status::Skipped) {
+            for s in o.stages.iter().filter(|s| !s.status.is_skipped()) {
                 stage_duration
                     .get_or_create(&StageLabels {
                         registry: labels.registry.clone(),

@@ -27,9 +27,9 @@ fn stage_line(out: &mut dyn io::Write, s: &StageResult) -> io::Result<()> {
     let (word, style) = match s.status {
         Status::Ok => ("ok", GREEN),
         Status::Fail => (s.code.as_str(), RED),
-        Status::Skipped => ("skipped", DIM),
+        Status::Skipped(_) => ("skipped", DIM),
     };
-    let ms = if s.status == Status::Skipped {
+    let ms = if s.status.is_skipped() {
         String::new()
     } else {
         format!("{}ms", s.duration.as_millis())

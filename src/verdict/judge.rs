@@ -717,7 +717,7 @@ mod tests {
     #[test]
     fn skipped_stages_are_not_failures() {
         let mut s = ok(Stage::Blob);
-        s.status = Status::Skipped;
+        s.status = Status::Skipped(crate::probe::result::SkipReason::NotReached);
         let v = judge(
             &target(),
             &[outcome(
