@@ -11,6 +11,7 @@ use crate::probe::EndpointOutcome;
 use crate::probe::result::{
     AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, Stage, StageResult,
 };
+use crate::probe::result::clock_words;
 use crate::target::{CredentialKind, Role, Target};
 use std::fmt::Write as _;
 
@@ -462,6 +463,32 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             )
         }
         Code::InvalidReference => hint_invalid_reference(),
+        Code::MtuBlackhole => {
+            let mss = match &failure.detail {
+                Detail::Tls(t) => t.mss_retry.as_ref().map(|r| r.mss),
+                Detail::Blob(b) => b.mss_retry.as_ref().map(|r| r.mss),
+                _ => None,
+            }
+            .unwrap_or(crate::probe::result::SMALL_MSS);
+            let far = match &failure.detail {
+                Detail::Blob(b) => b.final_host.clone().or_else(|| b.redirect_stages.last().map(|h| h.host.clone())),
+                _ => None,
+            }
+            .unwrap_or_else(|| ep.authority());
+            format!(
+                "a path MTU black hole between this node and {far}: large packets are dropped and the ICMP \"fragmentation needed\" that should say so never arrives (a VPN, tunnel or overlay with an MTU below 1500); with a segment size (MSS) of {mss} bytes the same exchange completed. Measure the path MTU with `tracepath -n {far}` from the node; then lower the MTU of the node's interface or CNI to it, or clamp the MSS on the tunnel's router (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`), and let ICMP type 3 code 4 through"
+            )
+        }
+        Code::ClockSkew => {
+            let off = match &failure.detail {
+                Detail::Tls(t) => t.clock.as_ref().map(|c| c.date.offset_seconds()),
+                _ => None,
+            };
+            let how = off.map_or_else(|| "far off".to_owned(), clock_words);
+            format!(
+                "this node's clock is {how} compared with {host} (its Date header), so a valid certificate looks expired or not yet valid: fix the node's time sync (`timedatectl status`, `chronyc tracking` or systemd-timesyncd, NTP egress on UDP 123), then retry the pull; the registry's certificate is fine"
+            )
+        }
         Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
         Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
         Code::PlatformMissing => {
