@@ -28,8 +28,8 @@ use super::registry_error::{classify, parse_errors, snippet};
 use super::result::{
     BlobDetail, Detail, Hop, MssRetry, RedirectHost, Stage, StageResult, TcpDetail, first_failure,
 };
-use super::tcp;
 use super::session::Session;
+use super::tcp;
 use crate::code::Code;
 use crate::oci::{Descriptor, digest_matches, short_digest};
 use crate::reference::Reference;
@@ -185,7 +185,11 @@ pub async fn run(
             }
             if c.is_none() {
                 // A handshake that only completed with a small MSS (dial's retry).
-                let code = match detail.redirect_stages.last().and_then(|h| h.stages.iter().find(|s| s.is_fail())) {
+                let code = match detail
+                    .redirect_stages
+                    .last()
+                    .and_then(|h| h.stages.iter().find(|s| s.is_fail()))
+                {
                     Some(s) if s.code == Code::MtuBlackhole => Code::MtuBlackhole,
                     _ => Code::BlobUnreachable,
                 };
@@ -385,14 +389,13 @@ async fn mss_retry(
     requests: &mut u32,
 ) -> MssRetry {
     let started = Instant::now();
-    let addr = match addr {
-        Some(a) => Some(a),
-        None => {
-            let (_, addrs) = dns::resolve(&ctx.resolver, spec.host, ctx.stage_timeout()).await;
-            tcp::happy_eyeballs_order(&addrs)
-                .first()
-                .map(|ip| SocketAddr::new(*ip, spec.port))
-        }
+    let addr = if let Some(a) = addr {
+        Some(a)
+    } else {
+        let (_, addrs) = dns::resolve(&ctx.resolver, spec.host, ctx.stage_timeout()).await;
+        tcp::happy_eyeballs_order(&addrs)
+            .first()
+            .map(|ip| SocketAddr::new(*ip, spec.port))
     };
     let Some(addr) = addr else {
         return MssRetry {
@@ -411,9 +414,10 @@ async fn mss_retry(
         (retry.completed, retry.summary) = match sent {
             Ok(r) => match &r.body {
                 Body::Complete(b) => (true, format!("{}, {} bytes", r.status_line(), b.len())),
-                Body::TooLarge { limit } => {
-                    (true, format!("{}, more than {limit} bytes", r.status_line()))
-                }
+                Body::TooLarge { limit } => (
+                    true,
+                    format!("{}, more than {limit} bytes", r.status_line()),
+                ),
                 Body::Broken(e) => (false, format!("{}, then cut off: {e}", r.status_line())),
             },
             Err(e) => (false, e.to_string()),

@@ -16,8 +16,8 @@ use super::result::{
 use super::tcp;
 use super::tls;
 use crate::code::Code;
-use rustls::pki_types::CertificateDer;
 use crate::target::{Endpoint, ProxyUrl, Scheme, TlsSettings};
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -169,10 +169,10 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
         stages.push(stage);
         let Some(tunnel) = tunnel else {
             return Dialed {
-            stages,
-            io: None,
-            chain: Vec::new(),
-        };
+                stages,
+                io: None,
+                chain: Vec::new(),
+            };
         };
         io = tunnel;
     }
@@ -273,7 +273,10 @@ pub async fn small_mss(
         Err((code, e)) => return (done(false, format!("connect failed ({code}): {e}")), None),
     };
     if spec.scheme != Scheme::Https {
-        return (done(true, format!("connected to {addr}")), Some(Box::new(stream)));
+        return (
+            done(true, format!("connected to {addr}")),
+            Some(Box::new(stream)),
+        );
     }
     let (stage, io) = tls::handshake(
         Box::new(stream),
@@ -287,7 +290,10 @@ pub async fn small_mss(
         Some(io) => (
             done(
                 true,
-                format!("the TLS handshake with {addr} completed in {} ms", stage.duration.as_millis()),
+                format!(
+                    "the TLS handshake with {addr} completed in {} ms",
+                    stage.duration.as_millis()
+                ),
             ),
             Some(io),
         ),
@@ -301,7 +307,10 @@ pub async fn small_mss(
             (
                 done(
                     true,
-                    format!("the certificate arrived ({}: {})", stage.code, stage.summary),
+                    format!(
+                        "the certificate arrived ({}: {})",
+                        stage.code, stage.summary
+                    ),
                 ),
                 None,
             )

@@ -177,7 +177,11 @@ impl ServerDate {
 /// "3 hours ahead", "40 seconds ahead".
 #[must_use]
 pub fn clock_words(offset_seconds: i64) -> String {
-    let side = if offset_seconds < 0 { "behind" } else { "ahead" };
+    let side = if offset_seconds < 0 {
+        "behind"
+    } else {
+        "ahead"
+    };
     let s = offset_seconds.unsigned_abs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     let text = match s {

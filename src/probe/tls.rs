@@ -381,7 +381,13 @@ pub fn verify_at(
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?;
     verifier
-        .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::since_unix_epoch(since))
+        .verify_server_cert(
+            leaf,
+            intermediates,
+            &name,
+            &[],
+            UnixTime::since_unix_epoch(since),
+        )
         .map(|_| ())
         .map_err(|e| cert_summary(&e, server_name, chain))
 }

@@ -236,7 +236,11 @@ fn mss_retry(r: &MssRetry) -> Value {
 /// node's clock minus the server's in seconds.
 fn server_date(d: &ServerDate) -> Value {
     let at = |t: std::time::SystemTime| {
-        rfc3339(time::OffsetDateTime::from(t).replace_nanosecond(0).unwrap_or(time::OffsetDateTime::from(t)))
+        rfc3339(
+            time::OffsetDateTime::from(t)
+                .replace_nanosecond(0)
+                .unwrap_or(time::OffsetDateTime::from(t)),
+        )
     };
     json!({
         "host": d.host,
