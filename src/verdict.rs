@@ -996,4 +996,31 @@ mod tests {
             4
         );
     }
+
+    #[test]
+    fn the_clock_reading_is_the_median_of_each_hosts_last_date() {
+        use crate::probe::result::ServerDate;
+        use std::time::UNIX_EPOCH;
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let dated = |host: &str, offset: u64| {
+            let mut s = ok(Stage::Ping);
+            s.server_date = Some(ServerDate {
+                host: host.into(),
+                server: at(1_000_000),
+                node: at(1_000_000 - offset),
+            });
+            s
+        };
+        let outcome = |stages: Vec<StageResult>| outcome("a.test", Role::Upstream, stages);
+        // a.test read twice (the last counts), b.test and c.test once.
+        let outcomes = [
+            outcome(vec![dated("a.test", 5), dated("a.test", 172_800)]),
+            outcome(vec![dated("b.test", 172_790)]),
+            outcome(vec![dated("c.test", 172_810), ok(Stage::Dns)]),
+        ];
+        let r = clock_reading(&outcomes).expect("a reading");
+        assert_eq!(r.offset_seconds, -172_800);
+        assert_eq!(r.hosts, ["a.test", "b.test", "c.test"]);
+        assert_eq!(clock_reading(&[outcome(vec![ok(Stage::Dns)])]), None);
+    }
 }

@@ -163,12 +163,19 @@ pub struct ServerDate {
 
 impl ServerDate {
     /// The node's clock minus the server's, in whole seconds (positive: the
-    /// node is ahead).
+    /// node is ahead). Rounded down: a `Date` is the server's time cut to
+    /// the second, so it is up to a second early, and the floor of the
+    /// difference is its nearest estimate (a node two days behind reads
+    /// -172,800, not -172,799).
     #[must_use]
     pub fn offset_seconds(&self) -> i64 {
         match self.node.duration_since(self.server) {
             Ok(ahead) => i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX),
-            Err(behind) => -i64::try_from(behind.duration().as_secs()).unwrap_or(i64::MAX),
+            Err(behind) => {
+                let d = behind.duration();
+                let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                -whole.saturating_add(i64::from(d.subsec_nanos() > 0))
+            }
         }
     }
 }
@@ -184,13 +191,15 @@ pub fn clock_words(offset_seconds: i64) -> String {
     };
     let s = offset_seconds.unsigned_abs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    // Rounded to the unit shown: a `Date` has one-second resolution, so two
+    // days off reads 172,799 s as often as 172,800 s.
+    let hours = (s + 1_800) / 3_600;
     let text = match s {
         0..120 => plural(s, "second"),
         120..7_200 => plural((s + 30) / 60, "minute"),
-        7_200..172_800 => plural((s + 1_800) / 3_600, "hour"),
-        _ => match (s / 86_400, (s % 86_400 + 1_800) / 3_600) {
+        _ if hours < 48 => plural(hours, "hour"),
+        _ => match (hours / 24, hours % 24) {
             (days, 0) => plural(days, "day"),
-            (days, 24) => plural(days + 1, "day"),
             (days, hours) => format!("{} {}", plural(days, "day"), plural(hours, "hour")),
         },
     };
@@ -768,4 +777,50 @@ pub struct Hop {
 pub struct RedirectHost {
     pub host: String,
     pub stages: Vec<StageResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn clock_offsets_read_in_the_unit_that_fits() {
+        let cases = [
+            (0, "0 seconds ahead"),
+            (-1, "1 second behind"),
+            (90, "90 seconds ahead"),
+            (-600, "10 minutes behind"),
+            (10_800, "3 hours ahead"),
+            // One second short of two days (a Date's resolution) is two days.
+            (-172_799, "2 days behind"),
+            (172_800, "2 days ahead"),
+            (190_800, "2 days 5 hours ahead"),
+            (-259_100, "3 days behind"),
+        ];
+        for (offset, words) in cases {
+            assert_eq!(clock_words(offset), words, "{offset}");
+        }
+    }
+
+    #[test]
+    fn the_offset_is_the_node_minus_the_server() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let d = |node, server| ServerDate {
+            host: "r.test".into(),
+            server: at(server),
+            node: at(node),
+        };
+        assert_eq!(d(1_000, 1_000).offset_seconds(), 0);
+        assert_eq!(d(1_000, 173_800).offset_seconds(), -172_800);
+        assert_eq!(d(173_800, 1_000).offset_seconds(), 172_800);
+        // Two days behind, the node's clock 0.3 s into its second: the
+        // Date (cut to the second) makes it -172,799.7, which is -172,800.
+        let behind = ServerDate {
+            host: "r.test".into(),
+            server: at(173_800),
+            node: at(1_000) + Duration::from_millis(300),
+        };
+        assert_eq!(behind.offset_seconds(), -172_800);
+    }
 }
