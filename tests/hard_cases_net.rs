@@ -273,6 +273,23 @@ fn clock_skew(offset: &str, words: &str, sign: i64) {
         "offset {off} for {offset}"
     );
     no_secret(w, &r);
+    // The registry saw the clock check's `GET /v2/` and no credential: the
+    // node has one for it, and a time-tolerant connection must not carry it.
+    assert_eq!(
+        target.endpoints[0].credential.kind, "basic",
+        "the node has a credential for clock.test"
+    );
+    // (distribution logs "authorized request" for a request with valid
+    // Basic credentials, and answers 401 to one without.)
+    let log = w.log("clock.test");
+    assert!(
+        log.contains("\"GET /v2/ HTTP/1.1\" 401"),
+        "no credential-free GET /v2/ reached clock.test:\n{log}"
+    );
+    assert!(
+        !log.contains("authorized request"),
+        "a credential reached clock.test over the clock check:\n{log}"
+    );
     // The human view leads with the node's finding.
     let mut cmd = w.command("faketime");
     cmd.args(["-m", "-f", offset])
