@@ -449,6 +449,20 @@ fn explain_knows_the_messages_of_these_faults() {
         "failed to pull and unpack image \"mtufront.test/big:1\": failed to copy: read tcp 10.0.0.4:51234->10.77.0.65:443: read: connection reset by peer",
     );
     assert_eq!(blob["code"], "BLOB_UNREACHABLE", "{blob}");
+    for stalled in [
+        "failed to copy: read tcp 10.0.0.4:51234->10.77.0.65:443: i/o timeout",
+        "failed to pull and unpack image \"mtufront.test/big:1\": short read: expected 8395 bytes but got 1024: unexpected EOF",
+    ] {
+        let e = explain(stalled);
+        assert_eq!(e["code"], "BLOB_UNREACHABLE", "{e}");
+        assert!(
+            e["also_possible"]
+                .as_array()
+                .unwrap()
+                .contains(&"MTU_BLACKHOLE".into()),
+            "{e}"
+        );
+    }
     assert!(
         blob["also_possible"]
             .as_array()

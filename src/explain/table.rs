@@ -232,7 +232,7 @@ pub const PATTERNS: &[Pattern] = &[
         also: &[Code::ClockSkew],
         reach: Reach::Host,
         hint: "the certificate of {host} is expired or not yet valid by the node's clock: the \"current time\" in the message is the node's clock when it pulled. If that time is far from when the pull happened (the event's time), the node's clock is wrong (CLOCK_SKEW): fix its time sync (`timedatectl status`, `chronyc tracking`); otherwise the registry must renew its certificate. `{probe}` on the node tells them apart by the registry's own clock (its Date header)",
-        source: "Go crypto/x509 verify.go (CertificateInvalidError{Reason: Expired}: \"x509: certificate has expired or is not yet valid: \" + \"current time %s is after %s\" / \"current time %s is before %s\", isValid, since Go 1.16)",
+        source: "Go crypto/x509 verify.go (CertificateInvalidError{Reason: Expired}: \"x509: certificate has expired or is not yet valid: \" + \"current time %s is after %s\" / \"current time %s is before %s\", Certificate.isValid)",
     },
     Pattern {
         find: &[s(&["net/http: tls handshake timeout"])],
@@ -246,13 +246,13 @@ pub const PATTERNS: &[Pattern] = &[
         find: &[
             s(&["failed to copy", "connection reset by peer"]),
             s(&["failed to copy", "i/o timeout"]),
-            s(&["failed to copy", "unexpected eof"]),
+            s(&["short read: expected ", " bytes but got ", "unexpected eof"]),
         ],
         code: Code::BlobUnreachable,
         also: &[Code::MtuBlackhole, Code::RegistryError],
         reach: Reach::No,
         hint: "the layer download broke off after the manifest was read (reset, stalled or cut): the blob's host drops or resets large transfers. A path MTU black hole (small requests pass, full-size packets never arrive) does this, as do a middlebox or the blob storage itself; `{probe} --image {image}` on the node retries a stalled transfer with a small segment size and says MTU_BLACKHOLE when that completes; `tracepath -n <blob host>` shows the path MTU",
-        source: "containerd core/content/helpers.go (copyWithBuffer: \"failed to copy: %w\" around the blob body's read error), Go net (\"read tcp A->B: read: connection reset by peer\" ECONNRESET, \"i/o timeout\"), io.ErrUnexpectedEOF",
+        source: "containerd core/content/helpers.go (content.Copy: \"failed to copy: %w\" around copyWithBuffer's read error of the blob body, \"short read: expected %d bytes but got %d: %w\" io.ErrUnexpectedEOF when the body ends early), Go net (\"read tcp A->B: read: connection reset by peer\" ECONNRESET, \"i/o timeout\"), io.ErrUnexpectedEOF",
     },
     // --- TLS --------------------------------------------------------------
     Pattern {
