@@ -39,6 +39,8 @@ pub enum Code {
     PlatformMissing,
     InvalidReference,
     ConfigBlocked,
+    MtuBlackhole,
+    ClockSkew,
     CredentialProviderFailed,
 }
 
@@ -56,7 +58,7 @@ pub enum Category {
 
 impl Code {
     /// Every code, in contract order.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 31] = [
         Code::Ok,
         Code::DnsNxdomain,
         Code::DnsNoAddress,
@@ -85,6 +87,8 @@ impl Code {
         Code::PlatformMissing,
         Code::InvalidReference,
         Code::ConfigBlocked,
+        Code::MtuBlackhole,
+        Code::ClockSkew,
         Code::CredentialProviderFailed,
     ];
 
@@ -119,6 +123,8 @@ impl Code {
             Code::PlatformMissing => "PLATFORM_MISSING",
             Code::InvalidReference => "INVALID_REFERENCE",
             Code::ConfigBlocked => "CONFIG_BLOCKED",
+            Code::MtuBlackhole => "MTU_BLACKHOLE",
+            Code::ClockSkew => "CLOCK_SKEW",
             Code::CredentialProviderFailed => "CREDENTIAL_PROVIDER_FAILED",
         }
     }
@@ -136,7 +142,8 @@ impl Code {
             | Code::TlsHandshake
             | Code::AuthServerUnreachable
             | Code::IpNotAllowed
-            | Code::BlobUnreachable => Category::Network,
+            | Code::BlobUnreachable
+            | Code::MtuBlackhole => Category::Network,
             Code::DnsNxdomain
             | Code::DnsNoAddress
             | Code::NotARegistry
@@ -151,6 +158,7 @@ impl Code {
             | Code::TlsUntrusted
             | Code::TlsNameMismatch
             | Code::ConfigBlocked
+            | Code::ClockSkew
             | Code::CredentialProviderFailed => Category::Config,
         }
     }
@@ -239,6 +247,8 @@ mod tests {
             ("PLATFORM_MISSING", "name"),
             ("INVALID_REFERENCE", "name"),
             ("CONFIG_BLOCKED", "config"),
+            ("MTU_BLACKHOLE", "network"),
+            ("CLOCK_SKEW", "config"),
             ("CREDENTIAL_PROVIDER_FAILED", "config"),
         ];
         assert_eq!(table.len(), Code::ALL.len());

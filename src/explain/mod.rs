@@ -92,7 +92,7 @@ pub fn explain(message: &str) -> Explanation {
 /// connection failure on a token realm and on a blob store: what the advice
 /// table's walk checks.
 #[cfg(test)]
-pub(crate) fn codes_and_hints() -> Vec<(Code, String)> {
+pub(crate) fn codes_and_hints() -> Vec<(Code, String, Vec<Code>)> {
     let mut messages: Vec<String> = PATTERNS
         .iter()
         .flat_map(|p| p.find.iter())
@@ -107,7 +107,7 @@ pub(crate) fn codes_and_hints() -> Vec<(Code, String)> {
         .iter()
         .filter_map(|m| {
             let e = explain(m);
-            Some((e.code?, e.hint))
+            Some((e.code?, e.hint, e.also_possible))
         })
         .collect()
 }

@@ -229,6 +229,52 @@ pub const PATTERNS: &[Pattern] = &[
         hint: "packets to {addr} are dropped: {fix}",
         source: "Go net (OpError \"dial tcp ADDR: i/o timeout\": the name was resolved, the connect got no answer; ETIMEDOUT)",
     },
+    // --- Issue 18: the node's clock and the path MTU ---------------------
+    // Before the TLS rows: these texts are theirs, with one more cause each
+    // that the message alone cannot rule out.
+    Pattern {
+        find: &[
+            s(&[
+                "certificate has expired or is not yet valid",
+                "current time ",
+                " is after ",
+            ]),
+            s(&[
+                "certificate has expired or is not yet valid",
+                "current time ",
+                " is before ",
+            ]),
+            s(&["certificate has expired or is not yet valid"]),
+        ],
+        code: Code::TlsExpired,
+        also: &[Code::ClockSkew],
+        reach: Reach::Host,
+        case: None,
+        hint: "the certificate of {host} is expired or not yet valid by the node's clock (the \"current time\" in the message is the node's clock when it pulled; if that time is far from when the pull happened, the event's time, the node's clock is wrong: CLOCK_SKEW, fix its time sync with `timedatectl status`, `chronyc tracking`; `{probe}` on the node tells them apart by the registry's own clock, its Date header): {fix}",
+        source: "Go crypto/x509 verify.go (CertificateInvalidError{Reason: Expired}: \"x509: certificate has expired or is not yet valid: \" + \"current time %s is after %s\" / \"current time %s is before %s\", Certificate.isValid)",
+    },
+    Pattern {
+        find: &[s(&["net/http: tls handshake timeout"])],
+        code: Code::TlsHandshake,
+        also: &[Code::MtuBlackhole, Code::TcpTimeout],
+        reach: Reach::Host,
+        case: None,
+        hint: "TCP to {host} connected but its TLS handshake got no answer in time (the server's certificate is the first large packet of a connection, so a path MTU black hole, a VPN, tunnel or overlay with an MTU below 1500 and ICMP \"fragmentation needed\" filtered, looks exactly like this, as does an overloaded server; `{probe}` on the node retries with a small segment size and says MTU_BLACKHOLE when that completes; `tracepath -n {host}` shows the path MTU): {fix}",
+        source: "Go net/http transport.go (persistConn.addTLS: tlsHandshakeTimeoutError \"net/http: TLS handshake timeout\", containerd's TLSHandshakeTimeout 10 s in core/remotes/docker/config/hosts.go)",
+    },
+    Pattern {
+        find: &[
+            s(&["failed to copy", "connection reset by peer"]),
+            s(&["failed to copy", "i/o timeout"]),
+            s(&["short read: expected ", " bytes but got ", "unexpected eof"]),
+        ],
+        code: Code::BlobUnreachable,
+        also: &[Code::MtuBlackhole, Code::RegistryError],
+        reach: Reach::No,
+        case: None,
+        hint: "the layer download broke off after the manifest was read (reset, stalled or cut): the blob's host drops or resets large transfers (a path MTU black hole, where small requests pass and full-size packets never arrive, does this, as do a middlebox or the blob storage itself; `{probe} --image {image}` on the node retries a stalled transfer with a small segment size and says MTU_BLACKHOLE when that completes; `tracepath -n <blob host>` shows the path MTU); if the blob's host is not reachable at all: {fix}",
+        source: "containerd core/content/helpers.go (content.Copy: \"failed to copy: %w\" around copyWithBuffer's read error of the blob body, \"short read: expected %d bytes but got %d: %w\" io.ErrUnexpectedEOF when the body ends early), Go net (\"read tcp A->B: read: connection reset by peer\" ECONNRESET, \"i/o timeout\"), io.ErrUnexpectedEOF",
+    },
     // --- TLS --------------------------------------------------------------
     Pattern {
         find: &[s(&["certificate signed by unknown authority"])],
@@ -238,15 +284,6 @@ pub const PATTERNS: &[Pattern] = &[
         case: None,
         hint: "the node does not trust the certificate of {host}: {fix}",
         source: "Go crypto/x509 verify.go (UnknownAuthorityError)",
-    },
-    Pattern {
-        find: &[s(&["certificate has expired or is not yet valid"])],
-        code: Code::TlsExpired,
-        also: &[],
-        reach: Reach::Host,
-        case: None,
-        hint: "the certificate of {host} is expired or not yet valid (the message says when the node checked): {fix}",
-        source: "Go crypto/x509 verify.go (CertificateInvalidError, Expired)",
     },
     Pattern {
         find: &[

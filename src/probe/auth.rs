@@ -378,7 +378,7 @@ async fn bearer(
             );
         };
         let fetched = ask.fetch(&mut c).await;
-        client.requests += c.requests;
+        client.absorb(&mut c);
         fetched
     };
     facts.post_status = post_status;

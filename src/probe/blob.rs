@@ -19,13 +19,17 @@
 //! What it must not do: report a redirect URL's query (it carries signatures),
 //! send the token or endpoint headers to another host.
 
-use super::client::{Body, HostClient, Req, authority, registry_target};
+use super::client::{Body, Failure, HostClient, Req, authority, registry_target};
 use super::context::Context;
-use super::dial::url_target;
+use super::dial::{self, DialSpec, url_target};
+use super::dns;
 use super::manifest::accept_for;
 use super::registry_error::{classify, parse_errors, snippet};
-use super::result::{BlobDetail, Detail, Hop, RedirectHost, Stage, StageResult, first_failure};
+use super::result::{
+    BlobDetail, Detail, Hop, MssRetry, RedirectHost, Stage, StageResult, TcpDetail, first_failure,
+};
 use super::session::Session;
+use super::tcp;
 use crate::code::Code;
 use crate::oci::{Descriptor, digest_matches, short_digest};
 use crate::reference::Reference;
@@ -33,6 +37,7 @@ use crate::target::Endpoint;
 use bytes::Bytes;
 use http::Method;
 use http::header::ACCEPT;
+use std::net::SocketAddr;
 use tokio::time::Instant;
 
 /// The most config bytes we read.
@@ -137,8 +142,8 @@ pub async fn run(
     macro_rules! finish {
         ($code:expr, $summary:expr) => {{
             detail.redirects = redirects.hops;
-            if let Some(c) = &other {
-                client.requests += c.requests;
+            if let Some(c) = other.as_mut() {
+                client.absorb(c);
             }
             return (
                 StageResult::fail(
@@ -175,12 +180,21 @@ pub async fn run(
                 host: authority(scheme, &host, port),
                 stages,
             });
-            if let Some(old) = &other {
-                client.requests += old.requests;
+            if let Some(old) = other.as_mut() {
+                client.absorb(old);
             }
             if c.is_none() {
+                // A handshake that only completed with a small MSS (dial's retry).
+                let code = match detail
+                    .redirect_stages
+                    .last()
+                    .and_then(|h| h.stages.iter().find(|s| s.is_fail()))
+                {
+                    Some(s) if s.code == Code::MtuBlackhole => Code::MtuBlackhole,
+                    _ => Code::BlobUnreachable,
+                };
                 finish!(
-                    Code::BlobUnreachable,
+                    code,
                     format!("blob data endpoint {host}:{port} unreachable: {why}")
                 );
             }
@@ -190,6 +204,53 @@ pub async fn run(
             (true, _) => client.send(&req).await,
             (false, Some(c)) => c.send(&req).await,
             (false, None) => unreachable!("dialled above"),
+        };
+        let sent = match sent {
+            // A transfer that stalled: once more over a small-MSS connection.
+            Err(Failure::Timeout(t)) => {
+                let proxy = ctx.proxy_for_host(ep, scheme, &host, port);
+                let spec = DialSpec {
+                    scheme,
+                    host: &host,
+                    port,
+                    proxy: proxy.as_ref(),
+                    dial_timeout: None,
+                    ..DialSpec::for_endpoint(ep)
+                };
+                let addr = if on_registry {
+                    None
+                } else {
+                    connected_address(&detail.redirect_stages)
+                };
+                let retry = match proxy {
+                    None if Instant::now() < ctx.deadline => {
+                        Some(mss_retry(ctx, spec, addr, &req, &mut client.requests).await)
+                    }
+                    _ => None,
+                };
+                let completed = retry.as_ref().is_some_and(|r| r.completed);
+                let note = retry.as_ref().map(|r| r.summary.clone());
+                detail.mss_retry = retry;
+                if completed {
+                    let mss = detail.mss_retry.as_ref().map_or(0, |r| r.mss);
+                    finish!(
+                        Code::MtuBlackhole,
+                        format!(
+                            "GET blob {} from {host} stalls after the answer's head (no complete answer within {}); with a segment size of {mss} bytes it completes: large packets from {host} are lost on the way (a path MTU black hole)",
+                            config.digest,
+                            humantime::format_duration(t)
+                        )
+                    );
+                }
+                match note {
+                    Some(n) => Err(Failure::Connection(format!(
+                        "{}; retried with a small segment size: {n} (so not a path-MTU problem)",
+                        Failure::Timeout(t)
+                    ))),
+                    None => Err(Failure::Timeout(t)),
+                }
+            }
+            other => other,
         };
         let reply = match sent {
             Ok(r) => r,
@@ -295,8 +356,8 @@ pub async fn run(
             authority(scheme, &host, port)
         );
         detail.redirects = redirects.hops;
-        if let Some(c) = &other {
-            client.requests += c.requests;
+        if let Some(c) = other.as_mut() {
+            client.absorb(c);
         }
         return (
             StageResult::ok(
@@ -308,6 +369,65 @@ pub async fn run(
             bytes,
         );
     }
+}
+
+/// The address the last redirect host's tcp stage connected to.
+fn connected_address(hosts: &[RedirectHost]) -> Option<SocketAddr> {
+    hosts.last()?.stages.iter().find_map(|s| match &s.detail {
+        Detail::Tcp(TcpDetail { address, .. }) => *address,
+        _ => None,
+    })
+}
+
+/// The stalled request once more, on `addr` (or the host's first address)
+/// over a connection that advertises a small MSS; its requests are counted.
+async fn mss_retry(
+    ctx: &Context,
+    spec: DialSpec<'_>,
+    addr: Option<SocketAddr>,
+    req: &Req,
+    requests: &mut u32,
+) -> MssRetry {
+    let started = Instant::now();
+    let addr = if let Some(a) = addr {
+        Some(a)
+    } else {
+        let (_, addrs) = dns::resolve(&ctx.resolver, spec.host, ctx.stage_timeout()).await;
+        tcp::happy_eyeballs_order(&addrs)
+            .first()
+            .map(|ip| SocketAddr::new(*ip, spec.port))
+    };
+    let Some(addr) = addr else {
+        return MssRetry {
+            address: None,
+            mss: super::result::SMALL_MSS,
+            completed: false,
+            duration_ms: started.elapsed().as_millis() as u64,
+            summary: format!("{} has no address", spec.host),
+        };
+    };
+    let (mut retry, io) = dial::small_mss(ctx, spec, addr).await;
+    if let Some(io) = io {
+        let mut c = HostClient::over(ctx, spec, io);
+        let sent = c.send(req).await;
+        *requests += c.requests;
+        (retry.completed, retry.summary) = match sent {
+            Ok(r) => match &r.body {
+                Body::Complete(b) => (true, format!("{}, {} bytes", r.status_line(), b.len())),
+                Body::TooLarge { limit } => (
+                    true,
+                    format!("{}, more than {limit} bytes", r.status_line()),
+                ),
+                Body::Broken(e) => (false, format!("{}, then cut off: {e}", r.status_line())),
+            },
+            Err(e) => (false, e.to_string()),
+        };
+    } else {
+        // The handshake alone proves nothing about a transfer.
+        retry.completed = false;
+    }
+    retry.duration_ms = started.elapsed().as_millis() as u64;
+    retry
 }
 
 #[cfg(test)]

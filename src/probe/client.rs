@@ -14,7 +14,7 @@ use super::challenge::{self, Challenge};
 use super::context::Context;
 use super::dial::{self, DialSpec};
 use super::io::BoxIo;
-use super::result::{RateLimit, StageResult};
+use super::result::{RateLimit, ServerDate, StageResult};
 use crate::secret::Secret;
 use crate::target::{Endpoint, ProxyUrl, Scheme, TlsSettings};
 use bytes::Bytes;
@@ -134,6 +134,18 @@ impl Reply {
         )
         .trim_end()
         .to_owned()
+    }
+
+    /// The answer's `Date` header (RFC 9110 section 6.6.1: an origin server
+    /// with a clock must send it) beside the node's clock now, as `host`'s.
+    #[must_use]
+    pub fn server_date(&self, host: &str) -> Option<ServerDate> {
+        let server = httpdate::parse_http_date(self.header("date")?).ok()?;
+        Some(ServerDate {
+            host: host.to_owned(),
+            server,
+            node: std::time::SystemTime::now(),
+        })
     }
 
     /// The registry rate-limit headers (Docker Hub, and `Retry-After` anywhere).
@@ -306,6 +318,8 @@ pub struct HostClient<'c> {
     pub reconnects: u32,
     /// How many requests were sent (the registry's read budget).
     pub requests: u32,
+    /// The `Date` of the last answer, not yet claimed by a stage.
+    pub last_date: Option<ServerDate>,
 }
 
 impl Drop for HostClient<'_> {
@@ -333,6 +347,7 @@ impl<'c> HostClient<'c> {
             task: None,
             reconnects: 0,
             requests: 0,
+            last_date: None,
         }
     }
 
@@ -364,6 +379,15 @@ impl<'c> HostClient<'c> {
             ..DialSpec::for_endpoint(ep)
         };
         Self::connect(ctx, spec).await
+    }
+
+    /// Take over the requests and the last `Date` of a client used on this
+    /// one's behalf (a token realm, a blob host, IMDS).
+    pub fn absorb(&mut self, other: &mut HostClient<'_>) {
+        self.requests += std::mem::take(&mut other.requests);
+        if let Some(d) = other.last_date.take() {
+            self.last_date = Some(d);
+        }
     }
 
     /// Whether requests go through a proxy.
@@ -434,6 +458,9 @@ impl<'c> HostClient<'c> {
         match timeout(limit, self.send_inner(req)).await {
             Ok(Ok(mut reply)) => {
                 reply.elapsed = started.elapsed();
+                if let Some(d) = reply.server_date(&self.authority()) {
+                    self.last_date = Some(d);
+                }
                 Ok(reply)
             }
             Ok(Err(e)) => Err(e),

@@ -10,12 +10,17 @@ use super::context::Context;
 use super::dns;
 use super::io::BoxIo;
 use super::proxy;
-use super::result::{Detail, ProxyBlame, ProxyDetail, Stage, StageResult};
+use super::result::{
+    Detail, MssRetry, ProxyBlame, ProxyDetail, SMALL_MSS, Stage, StageResult, TcpDetail,
+};
 use super::tcp;
 use super::tls;
 use crate::code::Code;
 use crate::target::{Endpoint, ProxyUrl, Scheme, TlsSettings};
+use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Where to dial: scheme, host and port, with the endpoint's TLS material and proxy.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +53,8 @@ pub struct Dialed {
     pub stages: Vec<StageResult>,
     /// The stream, when every stage succeeded.
     pub io: Option<BoxIo>,
+    /// The chain the server presented ([`dial_ignoring_cert_time`] only).
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// Scheme, host (IPv6 without brackets) and port of an `http`/`https` URL
@@ -84,6 +91,17 @@ fn blame_proxy(stage: &mut StageResult, host: &str, port: u16) {
 
 /// dns -> tcp -> (proxy) -> tls, each under its own timeout and the run's deadline.
 pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
+    dial_with(ctx, spec, false).await
+}
+
+/// [`dial`], but the handshake accepts a chain whose only fault is its dates
+/// and the chain comes back: for the clock check, which sends nothing secret
+/// over this connection.
+pub async fn dial_ignoring_cert_time(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
+    dial_with(ctx, spec, true).await
+}
+
+async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed {
     let mut stages = Vec::new();
     let (dns_host, dns_port) = match spec.proxy {
         Some(p) => (p.host(), p.port()),
@@ -96,7 +114,11 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
     }
     stages.push(dns_stage);
     if dns_failed {
-        return Dialed { stages, io: None };
+        return Dialed {
+            stages,
+            io: None,
+            chain: Vec::new(),
+        };
     }
     let tcp_limit = spec
         .dial_timeout
@@ -107,7 +129,15 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
     }
     stages.push(tcp_stage);
     let Some(stream) = stream else {
-        return Dialed { stages, io: None };
+        return Dialed {
+            stages,
+            io: None,
+            chain: Vec::new(),
+        };
+    };
+    let connected = match &stages.last().map(|s| &s.detail) {
+        Some(Detail::Tcp(TcpDetail { address, .. })) => *address,
+        _ => None,
     };
     let mut io: BoxIo = Box::new(stream);
     if let Some(proxy) = spec.proxy
@@ -130,6 +160,7 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
         return Dialed {
             stages,
             io: Some(io),
+            chain: Vec::new(),
         };
     }
     if let Some(proxy) = spec.proxy {
@@ -137,21 +168,153 @@ pub async fn dial(ctx: &Context, spec: DialSpec<'_>) -> Dialed {
             proxy::connect(io, proxy, spec.host, spec.port, ctx.stage_timeout()).await;
         stages.push(stage);
         let Some(tunnel) = tunnel else {
-            return Dialed { stages, io: None };
+            return Dialed {
+                stages,
+                io: None,
+                chain: Vec::new(),
+            };
         };
         io = tunnel;
     }
+    let mut chain = Vec::new();
     if spec.scheme == Scheme::Https {
-        let (stage, tls_io) =
-            tls::handshake(io, spec.host, spec.tls, &ctx.trust, ctx.stage_timeout()).await;
+        let (mut stage, tls_io) = if time_only {
+            let (stage, io, presented) = tls::handshake_ignoring_time(
+                io,
+                spec.host,
+                spec.tls,
+                &ctx.trust,
+                ctx.stage_timeout(),
+            )
+            .await;
+            chain = presented;
+            (stage, io)
+        } else {
+            tls::handshake(io, spec.host, spec.tls, &ctx.trust, ctx.stage_timeout()).await
+        };
+        if tls_io.is_none() && !time_only {
+            mtu_check(ctx, spec, connected, &mut stage).await;
+        }
         stages.push(stage);
         match tls_io {
             Some(t) => io = t,
-            None => return Dialed { stages, io: None },
+            None => {
+                return Dialed {
+                    stages,
+                    io: None,
+                    chain,
+                };
+            }
         }
     }
     Dialed {
         stages,
         io: Some(io),
+        chain,
+    }
+}
+
+/// A handshake that stalled after TCP connected, tried once more on the same
+/// address with a small MSS: when that completes, the server's full-size
+/// segments were lost on the way (a path MTU black hole) and the stage says
+/// `MTU_BLACKHOLE`; when it stalls too, the retry is recorded and the code
+/// stays. Not through a proxy: our MSS would only shape the proxy's leg.
+async fn mtu_check(
+    ctx: &Context,
+    spec: DialSpec<'_>,
+    connected: Option<SocketAddr>,
+    stage: &mut StageResult,
+) {
+    let Detail::Tls(detail) = &mut stage.detail else {
+        return;
+    };
+    let (true, None, Some(addr)) = (detail.stalled, spec.proxy, connected) else {
+        return;
+    };
+    if Instant::now() >= ctx.deadline {
+        return;
+    }
+    let (retry, _) = small_mss(ctx, spec, addr).await;
+    if retry.completed {
+        stage.code = Code::MtuBlackhole;
+        stage.summary = format!(
+            "TCP connects but the TLS handshake stalls ({}); with a segment size of {} bytes it completes: large packets from {} are lost on the way (a path MTU black hole)",
+            stage.summary, retry.mss, spec.host
+        );
+    } else {
+        stage.summary = format!(
+            "{}; retried with a segment size of {} bytes: {} (so not a path-MTU problem)",
+            stage.summary, retry.mss, retry.summary
+        );
+    }
+    detail.error = Some(stage.summary.clone());
+    detail.mss_retry = Some(retry);
+}
+
+/// Connect to `addr` advertising [`SMALL_MSS`] and, for https, handshake;
+/// each step under its own stage timeout. The stream comes back when every
+/// step completed, for an exchange to be repeated over it.
+pub async fn small_mss(
+    ctx: &Context,
+    spec: DialSpec<'_>,
+    addr: SocketAddr,
+) -> (MssRetry, Option<BoxIo>) {
+    let started = Instant::now();
+    let mss = SMALL_MSS;
+    let done = |completed: bool, summary: String| MssRetry {
+        address: Some(addr),
+        mss,
+        completed,
+        duration_ms: started.elapsed().as_millis() as u64,
+        summary,
+    };
+    let stream = match tcp::connect_with_mss(addr, mss, ctx.stage_timeout()).await {
+        Ok(s) => s,
+        Err((code, e)) => return (done(false, format!("connect failed ({code}): {e}")), None),
+    };
+    if spec.scheme != Scheme::Https {
+        return (
+            done(true, format!("connected to {addr}")),
+            Some(Box::new(stream)),
+        );
+    }
+    let (stage, io) = tls::handshake(
+        Box::new(stream),
+        spec.host,
+        spec.tls,
+        &ctx.trust,
+        ctx.stage_timeout(),
+    )
+    .await;
+    match io {
+        Some(io) => (
+            done(
+                true,
+                format!(
+                    "the TLS handshake with {addr} completed in {} ms",
+                    stage.duration.as_millis()
+                ),
+            ),
+            Some(io),
+        ),
+        // The certificate arrived, so did the large segments: the stall was
+        // the path; the certificate's own fault is the next thing to fix.
+        None if matches!(
+            stage.code,
+            Code::TlsUntrusted | Code::TlsNameMismatch | Code::TlsExpired
+        ) =>
+        {
+            (
+                done(
+                    true,
+                    format!(
+                        "the certificate arrived ({}: {})",
+                        stage.code, stage.summary
+                    ),
+                ),
+                None,
+            )
+        }
+        None => (done(false, stage.summary), None),
     }
 }

@@ -22,7 +22,7 @@ use super::client::{HostClient, Req, TOKEN_BODY_LIMIT};
 use super::context::Context;
 use super::dial::{DialSpec, url_target};
 use super::registry_error::{error_message, snippet};
-use super::result::{IdentityFacts, IdentityStep, first_failure};
+use super::result::{IdentityFacts, IdentityStep, ServerDate, first_failure};
 use crate::code::Code;
 use crate::secret::Secret;
 use crate::target::{
@@ -59,6 +59,7 @@ struct StepLog<'a> {
     name: &'static str,
     audience: &'a str,
     started: Instant,
+    date: Option<ServerDate>,
 }
 
 impl<'a> StepLog<'a> {
@@ -68,6 +69,7 @@ impl<'a> StepLog<'a> {
             name,
             audience,
             started: Instant::now(),
+            date: None,
         }
     }
 
@@ -79,6 +81,7 @@ impl<'a> StepLog<'a> {
             code,
             duration_ms: self.started.elapsed().as_millis() as u64,
             summary: summary.clone(),
+            date: self.date.take(),
         });
         (code, summary)
     }
@@ -143,6 +146,7 @@ async fn aad_token(
             return Err(log.record(Code::AuthServerUnreachable, format!("IMDS at {shown}: {e}")));
         }
     };
+    log.date = client.last_date.take();
     let who = id.client_id.as_deref().map_or_else(
         || "the system-assigned identity".to_owned(),
         |c| format!("identity {c}"),
@@ -250,7 +254,7 @@ async fn exchange(
             );
         };
         let r = other.send(&req).await;
-        client.requests += other.requests;
+        client.absorb(&mut other);
         r
     };
     let reply = match sent {

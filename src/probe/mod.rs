@@ -6,7 +6,8 @@
 //! host ([`dial`] chains them); [`ping`], [`auth`], [`manifest`],
 //! [`platform`], [`blob`] speak the registry API over the small HTTP
 //! [`client`]; [`sequence`] runs them in order for each endpoint of a
-//! target. [`result`] holds the typed stage results, [`challenge`] and
+//! target. [`clock`] asks a registry its time when a certificate fails only
+//! on its dates. [`result`] holds the typed stage results, [`challenge`] and
 //! [`registry_error`] parse what registries send back, [`context`] is what a
 //! run shares.
 //!
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod blob;
 pub mod challenge;
 pub mod client;
+pub mod clock;
 pub mod context;
 pub mod dial;
 pub mod dns;

@@ -106,6 +106,9 @@ pub struct StageResult {
     pub detail: Detail,
     /// Set when the stage reached for a proxy host and failed there.
     pub proxy_blame: Option<ProxyBlame>,
+    /// The `Date` of the last HTTP answer this stage read (registry, token
+    /// service, IMDS), beside the node's clock when it arrived.
+    pub server_date: Option<ServerDate>,
 }
 
 impl StageResult {
@@ -124,6 +127,7 @@ impl StageResult {
             summary: summary.into(),
             detail,
             proxy_blame: None,
+            server_date: None,
         }
     }
 
@@ -143,6 +147,7 @@ impl StageResult {
             summary: summary.into(),
             detail,
             proxy_blame: None,
+            server_date: None,
         }
     }
 
@@ -156,6 +161,7 @@ impl StageResult {
             summary: summary.into(),
             detail: Detail::None,
             proxy_blame: None,
+            server_date: None,
         }
     }
 
@@ -163,6 +169,91 @@ impl StageResult {
     pub fn is_fail(&self) -> bool {
         self.status == Status::Fail
     }
+}
+
+/// A server's `Date` header (RFC 9110 section 6.6.1, one-second resolution)
+/// and the node's clock when the answer arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerDate {
+    /// `host[:port]` that answered.
+    pub host: String,
+    pub server: std::time::SystemTime,
+    pub node: std::time::SystemTime,
+}
+
+impl ServerDate {
+    /// The node's clock minus the server's, in whole seconds (positive: the
+    /// node is ahead). Rounded down: a `Date` is the server's time cut to
+    /// the second, so it is up to a second early, and the floor of the
+    /// difference is its nearest estimate (a node two days behind reads
+    /// -172,800, not -172,799).
+    #[must_use]
+    pub fn offset_seconds(&self) -> i64 {
+        match self.node.duration_since(self.server) {
+            Ok(ahead) => i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX),
+            Err(behind) => {
+                let d = behind.duration();
+                let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                -whole.saturating_add(i64::from(d.subsec_nanos() > 0))
+            }
+        }
+    }
+}
+
+/// A clock offset in words: "2 days behind", "2 days 5 hours ahead",
+/// "3 hours ahead", "40 seconds ahead".
+#[must_use]
+pub fn clock_words(offset_seconds: i64) -> String {
+    let side = if offset_seconds < 0 {
+        "behind"
+    } else {
+        "ahead"
+    };
+    let s = offset_seconds.unsigned_abs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    // Rounded to the unit shown: a `Date` has one-second resolution, so two
+    // days off reads 172,799 s as often as 172,800 s.
+    let hours = (s + 1_800) / 3_600;
+    let text = match s {
+        0..120 => plural(s, "second"),
+        120..7_200 => plural((s + 30) / 60, "minute"),
+        _ if hours < 48 => plural(hours, "hour"),
+        _ => match (hours / 24, hours % 24) {
+            (days, 0) => plural(days, "day"),
+            (days, hours) => format!("{} {}", plural(days, "day"), plural(hours, "hour")),
+        },
+    };
+    format!("{text} {side}")
+}
+
+/// The segment size the path-MTU retry advertises (`TCP_MAXSEG` before
+/// connect): RFC 879's default MSS, which fits any path MTU of 576 or more.
+pub const SMALL_MSS: u32 = 536;
+
+/// A stalled exchange tried once more over a connection that advertised a
+/// small MSS, so the server's segments fit a smaller path MTU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MssRetry {
+    /// The address retried (the one the stalled connection used).
+    pub address: Option<SocketAddr>,
+    pub mss: u32,
+    /// The same exchange completed with the small MSS.
+    pub completed: bool,
+    pub duration_ms: u64,
+    /// What the retry came to, in a line.
+    pub summary: String,
+}
+
+/// The registry's clock, asked because its certificate failed only on time:
+/// a credential-free `GET /v2/` over a handshake that accepted the chain but
+/// for its dates, and the chain checked again at the registry's time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClockCheck {
+    pub date: ServerDate,
+    /// The chain is valid at the registry's time (the node's clock is the fault).
+    pub valid_by_server_clock: bool,
+    /// Why it is not, when it is not.
+    pub error: Option<String>,
 }
 
 /// `stage CODE: summary` of the first failing stage, for a summary that says
@@ -366,6 +457,12 @@ pub struct TlsDetail {
     pub trust_store_certificates: usize,
     /// The failure, on failure.
     pub error: Option<String>,
+    /// TCP connected but no TLS answer came within the stage timeout.
+    pub stalled: bool,
+    /// The stalled handshake tried again with a small MSS.
+    pub mss_retry: Option<MssRetry>,
+    /// The registry's clock, when the certificate failed only on time.
+    pub clock: Option<ClockCheck>,
 }
 
 /// Which roots vouched for a chain.
@@ -559,6 +656,8 @@ pub struct IdentityStep {
     pub code: Code,
     pub duration_ms: u64,
     pub summary: String,
+    /// The `Date` of the step's answer (IMDS, the registry's exchange).
+    pub date: Option<ServerDate>,
 }
 
 /// How one of the kubelet's credentials fared.
@@ -681,6 +780,8 @@ pub struct BlobDetail {
     /// `host[:port]` that answered last.
     pub final_host: Option<String>,
     pub status: Option<u16>,
+    /// The stalled transfer tried again with a small MSS.
+    pub mss_retry: Option<MssRetry>,
 }
 
 /// One redirect hop, as reported (no query: it carries signatures).
@@ -696,4 +797,50 @@ pub struct Hop {
 pub struct RedirectHost {
     pub host: String,
     pub stages: Vec<StageResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn clock_offsets_read_in_the_unit_that_fits() {
+        let cases = [
+            (0, "0 seconds ahead"),
+            (-1, "1 second behind"),
+            (90, "90 seconds ahead"),
+            (-600, "10 minutes behind"),
+            (10_800, "3 hours ahead"),
+            // One second short of two days (a Date's resolution) is two days.
+            (-172_799, "2 days behind"),
+            (172_800, "2 days ahead"),
+            (190_800, "2 days 5 hours ahead"),
+            (-259_100, "3 days behind"),
+        ];
+        for (offset, words) in cases {
+            assert_eq!(clock_words(offset), words, "{offset}");
+        }
+    }
+
+    #[test]
+    fn the_offset_is_the_node_minus_the_server() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let d = |node, server| ServerDate {
+            host: "r.test".into(),
+            server: at(server),
+            node: at(node),
+        };
+        assert_eq!(d(1_000, 1_000).offset_seconds(), 0);
+        assert_eq!(d(1_000, 173_800).offset_seconds(), -172_800);
+        assert_eq!(d(173_800, 1_000).offset_seconds(), 172_800);
+        // Two days behind, the node's clock 0.3 s into its second: the
+        // Date (cut to the second) makes it -172,799.7, which is -172,800.
+        let behind = ServerDate {
+            host: "r.test".into(),
+            server: at(173_800),
+            node: at(1_000) + Duration::from_millis(300),
+        };
+        assert_eq!(behind.offset_seconds(), -172_800);
+    }
 }

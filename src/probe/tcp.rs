@@ -228,6 +228,40 @@ async fn race(
     (primary, Some(fallback))
 }
 
+/// Connect to `addr` advertising `mss` as our maximum segment size
+/// (`TCP_MAXSEG` set before connect, which Linux puts in the SYN's MSS
+/// option; no privilege needed), so the server sends segments of at most
+/// that size. For the path-MTU retry only: one address, no fallback.
+pub async fn connect_with_mss(
+    addr: SocketAddr,
+    mss: u32,
+    limit: Duration,
+) -> Result<TcpStream, (Code, String)> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| (classify(&e), format!("socket: {e}")))?;
+    socket2::SockRef::from(&socket)
+        .set_tcp_mss(mss)
+        .map_err(|e| (Code::TcpUnreachable, format!("TCP_MAXSEG {mss}: {e}")))?;
+    match timeout(limit, socket.connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err((classify(&e), format!("{addr}: {e}"))),
+        Err(_) => Err((
+            Code::TcpTimeout,
+            format!(
+                "{addr}: no answer within {}",
+                humantime::format_duration(limit)
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

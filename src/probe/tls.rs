@@ -115,6 +115,9 @@ struct RecordingVerifier {
     system: Option<Arc<WebPkiServerVerifier>>,
     has_ca_files: bool,
     skip_verify: bool,
+    /// Accept a chain whose only fault is its dates (the clock check; the
+    /// connection then carries nothing secret).
+    time_only: bool,
     algs: WebPkiSupportedAlgorithms,
     slot: Slot,
 }
@@ -161,7 +164,7 @@ impl ServerCertVerifier for RecordingVerifier {
                 }),
         };
         lock(&self.slot).verdict = Some(verdict.clone());
-        if self.skip_verify {
+        if self.skip_verify || (self.time_only && verdict.as_ref().is_err_and(is_time_error)) {
             return Ok(ServerCertVerified::assertion());
         }
         verdict.map(|_| ServerCertVerified::assertion())
@@ -340,6 +343,55 @@ fn version_name(v: rustls::ProtocolVersion) -> String {
     }
 }
 
+/// A certificate verdict about dates only: expired or not yet valid.
+fn is_time_error(err: &rustls::Error) -> bool {
+    matches!(
+        err,
+        rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. },
+        )
+    )
+}
+
+/// Whether `chain` (leaf first) is valid for `server_name` at `at` with the
+/// runtime's trust (the node's CA set plus the endpoint's `ca` files): the
+/// clock check asks it at the time the registry states.
+pub fn verify_at(
+    chain: &[CertificateDer<'static>],
+    server_name: &str,
+    settings: &TlsSettings,
+    trust: &TrustStore,
+    at: std::time::SystemTime,
+) -> Result<(), String> {
+    let (ca_certs, _, _) = load_ca_files(settings);
+    let verifier = if ca_certs.is_empty() {
+        trust.verifier.clone()
+    } else {
+        let mut roots = (*trust.roots).clone();
+        roots.add_parsable_certificates(ca_certs);
+        webpki_verifier(Arc::new(roots))
+    };
+    let verifier = verifier.ok_or("the node trusts no CA")?;
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate presented")?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
+    let since = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(
+            leaf,
+            intermediates,
+            &name,
+            &[],
+            UnixTime::since_unix_epoch(since),
+        )
+        .map(|_| ())
+        .map_err(|e| cert_summary(&e, server_name, chain))
+}
+
 /// The contract code of a certificate verdict.
 fn cert_code(err: &rustls::Error) -> Code {
     match err {
@@ -456,6 +508,31 @@ pub async fn handshake(
     trust: &TrustStore,
     timeout: Duration,
 ) -> (StageResult, Option<BoxIo>) {
+    let (stage, io, _) = run_handshake(io, server_name, settings, trust, timeout, false).await;
+    (stage, io)
+}
+
+/// [`handshake`], but a chain whose only fault is its dates is accepted, and
+/// the presented chain comes back too. For the clock check only: nothing
+/// secret may be sent over the stream it returns.
+pub async fn handshake_ignoring_time(
+    io: BoxIo,
+    server_name: &str,
+    settings: &TlsSettings,
+    trust: &TrustStore,
+    timeout: Duration,
+) -> (StageResult, Option<BoxIo>, Vec<CertificateDer<'static>>) {
+    run_handshake(io, server_name, settings, trust, timeout, true).await
+}
+
+async fn run_handshake(
+    io: BoxIo,
+    server_name: &str,
+    settings: &TlsSettings,
+    trust: &TrustStore,
+    timeout: Duration,
+    time_only: bool,
+) -> (StageResult, Option<BoxIo>, Vec<CertificateDer<'static>>) {
     let started = Instant::now();
     let (ca_certs, ca_facts, ca_errors) = load_ca_files(settings);
     let (client, client_errors) = load_client_cert(settings);
@@ -486,6 +563,7 @@ pub async fn handshake(
                 Detail::Tls(Box::new(detail)),
             ),
             None,
+            Vec::new(),
         )
     };
 
@@ -512,6 +590,7 @@ pub async fn handshake(
         system,
         has_ca_files,
         skip_verify: settings.skip_verify,
+        time_only,
         algs: provider().signature_verification_algorithms,
         slot: slot.clone(),
     };
@@ -561,6 +640,8 @@ pub async fn handshake(
     // handshake above only gathers facts.
     let config_errors: Vec<String> = ca_errors.into_iter().chain(client_errors).collect();
 
+    // TCP connected, and no TLS answer came: a stall, not a refusal.
+    detail.stalled = result.is_err();
     let failure = match result {
         Err(_) => Some((
             Code::TlsHandshake,
@@ -582,11 +663,13 @@ pub async fn handshake(
                 return (
                     ok_result(started, detail, &seen, masked, has_client_cert),
                     Some(Box::new(stream)),
+                    seen.chain,
                 );
             }
             None
         }
     };
+
     // Broken TLS files come first: the runtime never gets to connect.
     match (config_errors.is_empty(), failure) {
         (false, None) => fail(Code::TlsUntrusted, config_summary(&config_errors), detail),

@@ -46,6 +46,9 @@ pub struct Counters {
     /// When the last round of each kind ended (local, registry).
     pub last_local: Option<SystemTime>,
     pub last_registry: Option<SystemTime>,
+    /// The node's clock minus the servers' (their `Date` headers) as the
+    /// last round that read one saw it; node-local rounds read none.
+    pub clock_skew_seconds: Option<i64>,
 }
 
 impl Counters {
@@ -58,6 +61,11 @@ impl Counters {
         } else {
             self.local_rounds += 1;
             self.last_local = Some(now);
+        }
+        if let Some(r) =
+            crate::verdict::clock_reading(report.targets.iter().flat_map(|t| &t.outcomes))
+        {
+            self.clock_skew_seconds = Some(r.offset_seconds);
         }
         for t in &report.targets {
             let sent: u64 = t.outcomes.iter().map(|o| u64::from(o.requests)).sum();
@@ -377,6 +385,22 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
         problems,
     );
     registry.register("regprobe_build_info", "1", build);
+    // Absent, not NaN, while no server has sent a `Date`: as blackbox_exporter
+    // leaves out probe_ssl_earliest_cert_expiry without TLS. A NaN sample
+    // would poison every aggregation across nodes (max, avg) and compare
+    // false silently; an absent series is what `absent()` and staleness are for.
+    let skew = crate::verdict::clock_reading(report.targets.iter().flat_map(|t| &t.outcomes))
+        .map(|r| r.offset_seconds)
+        .or(counters.clock_skew_seconds);
+    if let Some(seconds) = skew {
+        let g = FloatGauge::default();
+        g.set(seconds as f64);
+        registry.register(
+            "regprobe_clock_skew_seconds",
+            "the node's clock minus the registries' (their Date headers, last round that read one)",
+            g,
+        );
+    }
 
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).map_err(io::Error::other)?;

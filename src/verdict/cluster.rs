@@ -121,7 +121,14 @@ pub fn reach(code: Code) -> u8 {
         | Code::TcpUnreachable
         | Code::ProxyUnreachable
         | Code::ProxyRejected => 2,
-        Code::TlsUntrusted | Code::TlsNameMismatch | Code::TlsExpired | Code::TlsHandshake => 3,
+        // An MTU black hole shows at the first large packet: the handshake
+        // (or a blob); the node's clock at the certificate's dates.
+        Code::TlsUntrusted
+        | Code::TlsNameMismatch
+        | Code::TlsExpired
+        | Code::TlsHandshake
+        | Code::MtuBlackhole
+        | Code::ClockSkew => 3,
         Code::NotARegistry | Code::IpNotAllowed | Code::RateLimited | Code::RegistryError => 4,
         Code::AuthRequired
         | Code::AuthRejected

@@ -11,6 +11,7 @@ use crate::probe::EndpointOutcome;
 use crate::probe::result::{
     AuthDetail, BearerFacts, Detail, DnsDetail, Nameservers, PingDetail, Stage, StageResult,
 };
+use crate::probe::result::{ServerDate, clock_words};
 use crate::target::{CredentialKind, Role, Target};
 use crate::verdict::advice::{Case, advice, case};
 use std::fmt::Write as _;
@@ -438,6 +439,29 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
             }
             .unwrap_or_else(|| "the blob storage host".to_owned()),
             "ip" => refused_ip(failure).unwrap_or_else(|| "<node egress IP>".to_owned()),
+            // The segment size the MSS retry completed with.
+            "mss" => match &failure.detail {
+                Detail::Tls(t) => t.mss_retry.as_ref().map(|r| r.mss),
+                Detail::Blob(b) => b.mss_retry.as_ref().map(|r| r.mss),
+                _ => None,
+            }
+            .unwrap_or(crate::probe::result::SMALL_MSS)
+            .to_string(),
+            // The far end of an MTU black hole: the blob host, else the endpoint.
+            "far" => match &failure.detail {
+                Detail::Blob(b) => b
+                    .final_host
+                    .clone()
+                    .or_else(|| b.redirect_stages.last().map(|h| h.host.clone())),
+                _ => None,
+            }
+            .unwrap_or_else(|| ep.authority()),
+            // How far the node's clock is off the registry's Date.
+            "clock" => match &failure.detail {
+                Detail::Tls(t) => t.clock.as_ref().map(|c| c.date.offset_seconds()),
+                _ => None,
+            }
+            .map_or_else(|| "far off".to_owned(), clock_words),
             "have" => match &failure.detail {
                 Detail::Platform(p) => p.present.join(", "),
                 _ => String::new(),
@@ -485,6 +509,9 @@ pub fn node_finding<'a>(
     targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
 ) -> Option<NodeFinding> {
     let targets: Vec<_> = targets.into_iter().collect();
+    if let Some(f) = clock_finding(&targets) {
+        return Some(f);
+    }
     let mut registries: Vec<&str> = targets
         .iter()
         .map(|(t, _, _)| t.registry.as_str())
@@ -552,6 +579,91 @@ pub fn node_finding<'a>(
         category: Category::Network,
         message,
         hint,
+    })
+}
+
+/// The node's clock against the servers that answered: the median over
+/// hosts of each host's last `Date` offset (node minus server), and those hosts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClockReading {
+    pub offset_seconds: i64,
+    pub hosts: Vec<String>,
+}
+
+/// Every `Date` a set of endpoint outcomes read: each stage's, the clock
+/// check's and IMDS's.
+fn server_dates<'a>(
+    outcomes: impl IntoIterator<Item = &'a EndpointOutcome>,
+) -> impl Iterator<Item = &'a ServerDate> {
+    outcomes.into_iter().flat_map(|o| &o.stages).flat_map(|s| {
+        let steps = match &s.detail {
+            Detail::Auth(a) => a.identity.as_ref().map(|i| i.steps.as_slice()),
+            _ => None,
+        };
+        s.server_date.iter().chain(
+            steps
+                .into_iter()
+                .flatten()
+                .filter_map(|st| st.date.as_ref()),
+        )
+    })
+}
+
+/// [`ClockReading`] over `outcomes`, or `None` when no server sent a `Date`.
+#[must_use]
+pub fn clock_reading<'a>(
+    outcomes: impl IntoIterator<Item = &'a EndpointOutcome>,
+) -> Option<ClockReading> {
+    let mut last: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for d in server_dates(outcomes) {
+        last.insert(d.host.as_str(), d.offset_seconds());
+    }
+    let mut offsets: Vec<i64> = last.values().copied().collect();
+    offsets.sort_unstable();
+    let n = offsets.len();
+    let median = match n {
+        0 => return None,
+        _ if n % 2 == 1 => offsets[n / 2],
+        _ => (offsets[n / 2 - 1] + offsets[n / 2]) / 2,
+    };
+    Some(ClockReading {
+        offset_seconds: median,
+        hosts: last.keys().map(|h| (*h).to_owned()).collect(),
+    })
+}
+
+/// When a certificate failed only because of the node's clock
+/// (`CLOCK_SKEW`), that is the node's finding: the offset, and on whose
+/// word (the hosts whose `Date` was read; one registry is weaker evidence
+/// than several, so the message says how many).
+fn clock_finding(targets: &[(&Target, &Verdict, &[EndpointOutcome])]) -> Option<NodeFinding> {
+    let skewed: Vec<&str> = targets
+        .iter()
+        .filter(|(_, v, _)| v.code == Code::ClockSkew)
+        .map(|(t, _, _)| t.registry.as_str())
+        .collect();
+    if skewed.is_empty() {
+        return None;
+    }
+    let reading = clock_reading(targets.iter().flat_map(|(_, _, o)| o.iter()))?;
+    let n = reading.hosts.len();
+    let word = if n == 1 {
+        format!("the Date header of {}", reading.hosts[0])
+    } else {
+        format!(
+            "the Date headers of {n} hosts ({})",
+            reading.hosts.join(", ")
+        )
+    };
+    Some(NodeFinding {
+        category: Category::Config,
+        message: format!(
+            "this node's clock is {} ({:+} s by {word}): certificates valid by the registry's clock look expired or not yet valid here ({})",
+            clock_words(reading.offset_seconds),
+            reading.offset_seconds,
+            skewed.join(", ")
+        ),
+        hint: "fix the node's time sync: `timedatectl status` (\"System clock synchronized: no\"?), `chronyc tracking` or `systemctl status systemd-timesyncd`, and NTP egress (UDP 123); pulls work again once the clock is right, nothing needs to change at the registry".to_owned(),
     })
 }
 
@@ -852,5 +964,32 @@ mod tests {
             exit_status(&[v(TargetStatus::Fail, Code::ImageNotFound)]),
             4
         );
+    }
+
+    #[test]
+    fn the_clock_reading_is_the_median_of_each_hosts_last_date() {
+        use crate::probe::result::ServerDate;
+        use std::time::UNIX_EPOCH;
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let dated = |host: &str, offset: u64| {
+            let mut s = ok(Stage::Ping);
+            s.server_date = Some(ServerDate {
+                host: host.into(),
+                server: at(1_000_000),
+                node: at(1_000_000 - offset),
+            });
+            s
+        };
+        let outcome = |stages: Vec<StageResult>| outcome("a.test", Role::Upstream, stages);
+        // a.test read twice (the last counts), b.test and c.test once.
+        let outcomes = [
+            outcome(vec![dated("a.test", 5), dated("a.test", 172_800)]),
+            outcome(vec![dated("b.test", 172_790)]),
+            outcome(vec![dated("c.test", 172_810), ok(Stage::Dns)]),
+        ];
+        let r = clock_reading(&outcomes).expect("a reading");
+        assert_eq!(r.offset_seconds, -172_800);
+        assert_eq!(r.hosts, ["a.test", "b.test", "c.test"]);
+        assert_eq!(clock_reading(&[outcome(vec![ok(Stage::Dns)])]), None);
     }
 }

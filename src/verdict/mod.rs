@@ -12,6 +12,6 @@ pub mod cluster;
 mod judge;
 
 pub use judge::{
-    NodeFinding, TargetStatus, Verdict, exit_status, invalid_reference, judge, node_finding,
-    overall, planned,
+    ClockReading, NodeFinding, TargetStatus, Verdict, clock_reading, exit_status,
+    invalid_reference, judge, node_finding, overall, planned,
 };

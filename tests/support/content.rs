@@ -216,3 +216,20 @@ pub fn push(to: &Target) -> Content {
         armonly: digest(&armonly),
     }
 }
+
+/// Pushes `repo:tag`, one linux/amd64 image whose config blob is about
+/// `config_size` bytes (padded with labels), so that fetching it takes
+/// full-size packets. Returns the config's digest. Call it on a thread
+/// inside the namespace.
+pub fn push_large_config(to: &Target, repo: &str, tag: &str, config_size: usize) -> String {
+    let mut img = image("amd64");
+    let mut config: serde_json::Value = serde_json::from_slice(&img.config).expect("config");
+    config["config"]["Labels"] = json!({ "padding": "p".repeat(config_size) });
+    img.config = config.to_string().into_bytes();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).expect("manifest");
+    manifest["config"]["digest"] = json!(digest(&img.config));
+    manifest["config"]["size"] = json!(img.config.len());
+    img.manifest = manifest.to_string().into_bytes();
+    to.image(repo, tag, &img);
+    digest(&img.config)
+}

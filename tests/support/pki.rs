@@ -19,6 +19,13 @@ pub enum Cert {
     For(String),
     /// Issued for the host's name by a CA the node does not trust.
     UnknownCa,
+    /// Like `Good`, with 60 more names: the server's handshake flight is
+    /// then well over 1,200 bytes, as a real chain (leaf + intermediate) is,
+    /// so a path MTU black hole stalls the handshake.
+    Large,
+    /// Like `Good`, but valid only from an hour ago to a day ahead: a node
+    /// clock two days off either way fails it (the clock tests).
+    Narrow,
 }
 
 /// A certificate chain and key, in the forms the servers want.
@@ -57,19 +64,23 @@ impl Ca {
     }
 
     fn issue(&self, names: &[&str], expired: bool) -> Leaf {
+        if expired {
+            self.issue_for(names, Duration::days(-30), Duration::days(-1))
+        } else {
+            self.issue_for(names, Duration::days(-1), Duration::days(30))
+        }
+    }
+
+    /// A leaf valid from `now + from` to `now + to`.
+    fn issue_for(&self, names: &[&str], from: Duration, to: Duration) -> Leaf {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("leaf params");
         params
             .distinguished_name
             .push(DnType::CommonName, names[0].as_str());
         let now = OffsetDateTime::now_utc();
-        if expired {
-            params.not_before = now - Duration::days(30);
-            params.not_after = now - Duration::days(1);
-        } else {
-            params.not_before = now - Duration::days(1);
-            params.not_after = now + Duration::days(30);
-        }
+        params.not_before = now + from;
+        params.not_after = now + to;
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         Leaf {
@@ -119,6 +130,15 @@ impl Pki {
             Cert::Expired => self.trusted.issue(&[host], true),
             Cert::For(other) => self.trusted.issue(&[other], false),
             Cert::UnknownCa => self.unknown.issue(&[host], false),
+            Cert::Large => {
+                let more: Vec<String> = (0..60).map(|i| format!("alt-{i:02}.{host}")).collect();
+                let mut names = vec![host];
+                names.extend(more.iter().map(String::as_str));
+                self.trusted.issue(&names, false)
+            }
+            Cert::Narrow => self
+                .trusted
+                .issue_for(&[host], Duration::hours(-1), Duration::days(1)),
         }
     }
 

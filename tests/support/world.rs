@@ -577,6 +577,51 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
             .expect("run probe")
     }
 
+    /// A path MTU black hole in front of host `name`: its packets longer
+    /// than `max_len` bytes are dropped (`iptables -m length`) and no ICMP
+    /// says so. Every host of this world then sends one packet per TCP
+    /// segment (`gso_max_segs 1` on `lo`): otherwise the kernel hands
+    /// netfilter one super-packet of many segments, and a small MSS would
+    /// not make the packets small. Use it in a world of your own.
+    pub fn drop_packets_above(&self, name: &str, max_len: u16) {
+        let addr = self.addr(name);
+        self.ns
+            .ip(&["link", "set", "dev", "lo", "gso_max_segs", "1"]);
+        let (ip, port, above) = (
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            format!("{}:65535", max_len + 1),
+        );
+        self.ns.iptables(&[
+            "OUTPUT", "-s", &ip, "-p", "tcp", "--sport", &port, "-m", "length", "--length", &above,
+            "-j", "DROP",
+        ]);
+    }
+
+    /// Pushes `repo:tag` with a config blob of about `config_size` bytes to
+    /// the world's first open anonymous registry (see [`content::push_large_config`]);
+    /// returns the config's digest.
+    pub fn push_large_config(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        config_size: usize,
+    ) -> String {
+        let host = self.host(registry);
+        let tls = match &host.serve {
+            Serve::Registry { tls: Some(_), .. } => Some(self.client_tls()),
+            _ => None,
+        };
+        let target = content::Target {
+            addr: self.addr(registry),
+            host: host.authority(),
+            tls,
+        };
+        let (repo, tag) = (repo.to_owned(), tag.to_owned());
+        self.run(move || content::push_large_config(&target, &repo, &tag, config_size))
+    }
+
     /// The log of server `name` (a host name, `dnsmasq` or `tinyproxy`).
     pub fn log(&self, name: &str) -> String {
         fs::read_to_string(self.dir.join("logs").join(format!("{name}.log"))).unwrap_or_default()

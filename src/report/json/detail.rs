@@ -5,9 +5,9 @@
 
 use crate::probe::result::{
     AttemptOutcome, AuthDetail, BearerFacts, BlobDetail, Certificate, ChallengeFacts, Detail,
-    DnsDetail, DnsLookup, DnsQuery, FallbackDetail, ManifestDetail, Nameservers, PingDetail,
-    PlatformDetail, ProxyBlame, ProxyDetail, RateLimit, RegistryErrorFacts, ResponseFacts,
-    StageResult, TcpDetail, TlsDetail,
+    DnsDetail, DnsLookup, DnsQuery, FallbackDetail, ManifestDetail, MssRetry, Nameservers,
+    PingDetail, PlatformDetail, ProxyBlame, ProxyDetail, RateLimit, RegistryErrorFacts,
+    ResponseFacts, ServerDate, StageResult, TcpDetail, TlsDetail,
 };
 use serde_json::{Map, Value, json};
 
@@ -32,6 +32,9 @@ pub fn stage_detail(s: &StageResult) -> Value {
         if let Some(ProxyBlame { cause, proxy_host }) = &s.proxy_blame {
             map.insert("cause".to_owned(), json!(cause.as_str()));
             map.insert("proxy_host".to_owned(), json!(proxy_host));
+        }
+        if let Some(d) = &s.server_date {
+            map.insert("date".to_owned(), server_date(d));
         }
         map.entry("summary")
             .or_insert_with(|| Value::String(s.summary.clone()));
@@ -203,7 +206,48 @@ fn tls(d: &TlsDetail) -> Value {
     if let Some(e) = &d.error {
         v["error"] = json!(e);
     }
+    if d.stalled {
+        v["stalled"] = json!(true);
+    }
+    if let Some(r) = &d.mss_retry {
+        v["mss_retry"] = mss_retry(r);
+    }
+    if let Some(c) = &d.clock {
+        v["clock"] = json!({
+            "registry_date": server_date(&c.date),
+            "valid_by_registry_clock": c.valid_by_server_clock,
+            "error": c.error,
+        });
+    }
     v
+}
+
+fn mss_retry(r: &MssRetry) -> Value {
+    json!({
+        "address": r.address.map(|a| a.to_string()),
+        "mss": r.mss,
+        "completed": r.completed,
+        "duration_ms": r.duration_ms,
+        "summary": r.summary,
+    })
+}
+
+/// A `Date` header beside the node's clock: both as RFC 3339, and the
+/// node's clock minus the server's in seconds.
+fn server_date(d: &ServerDate) -> Value {
+    let at = |t: std::time::SystemTime| {
+        rfc3339(
+            time::OffsetDateTime::from(t)
+                .replace_nanosecond(0)
+                .unwrap_or(time::OffsetDateTime::from(t)),
+        )
+    };
+    json!({
+        "host": d.host,
+        "server": at(d.server),
+        "node": at(d.node),
+        "offset_seconds": d.offset_seconds(),
+    })
 }
 
 fn fallback(d: &FallbackDetail) -> Value {
@@ -297,13 +341,19 @@ fn auth(d: &AuthDetail) -> Value {
         v["identity"] = json!({
             "client_id": i.client_id,
             "audience": i.audience,
-            "steps": i.steps.iter().map(|s| json!({
-                "step": s.step,
-                "audience": s.audience,
-                "code": s.code.as_str(),
-                "duration_ms": s.duration_ms,
-                "summary": s.summary,
-            })).collect::<Vec<_>>(),
+            "steps": i.steps.iter().map(|s| {
+                let mut step = json!({
+                    "step": s.step,
+                    "audience": s.audience,
+                    "code": s.code.as_str(),
+                    "duration_ms": s.duration_ms,
+                    "summary": s.summary,
+                });
+                if let Some(d) = &s.date {
+                    step["date"] = server_date(d);
+                }
+                step
+            }).collect::<Vec<_>>(),
         });
     }
     if !d.candidates.is_empty() {
@@ -413,6 +463,9 @@ fn blob(d: &BlobDetail) -> Value {
     }
     if let Some(s) = d.status {
         v["status"] = json!(s);
+    }
+    if let Some(r) = &d.mss_retry {
+        v["mss_retry"] = mss_retry(r);
     }
     v
 }
