@@ -40,6 +40,8 @@ pub enum Code {
     InvalidReference,
     ConfigBlocked,
     CredentialProviderFailed,
+    NodeDiskFull,
+    PullProgressTimeout,
 }
 
 /// A contract category; each maps to an exit status.
@@ -56,7 +58,7 @@ pub enum Category {
 
 impl Code {
     /// Every code, in contract order.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 31] = [
         Code::Ok,
         Code::DnsNxdomain,
         Code::DnsNoAddress,
@@ -86,6 +88,8 @@ impl Code {
         Code::InvalidReference,
         Code::ConfigBlocked,
         Code::CredentialProviderFailed,
+        Code::NodeDiskFull,
+        Code::PullProgressTimeout,
     ];
 
     #[must_use]
@@ -120,6 +124,8 @@ impl Code {
             Code::InvalidReference => "INVALID_REFERENCE",
             Code::ConfigBlocked => "CONFIG_BLOCKED",
             Code::CredentialProviderFailed => "CREDENTIAL_PROVIDER_FAILED",
+            Code::NodeDiskFull => "NODE_DISK_FULL",
+            Code::PullProgressTimeout => "PULL_PROGRESS_TIMEOUT",
         }
     }
 
@@ -136,7 +142,8 @@ impl Code {
             | Code::TlsHandshake
             | Code::AuthServerUnreachable
             | Code::IpNotAllowed
-            | Code::BlobUnreachable => Category::Network,
+            | Code::BlobUnreachable
+            | Code::PullProgressTimeout => Category::Network,
             Code::DnsNxdomain
             | Code::DnsNoAddress
             | Code::NotARegistry
@@ -151,7 +158,8 @@ impl Code {
             | Code::TlsUntrusted
             | Code::TlsNameMismatch
             | Code::ConfigBlocked
-            | Code::CredentialProviderFailed => Category::Config,
+            | Code::CredentialProviderFailed
+            | Code::NodeDiskFull => Category::Config,
         }
     }
 }
@@ -240,6 +248,8 @@ mod tests {
             ("INVALID_REFERENCE", "name"),
             ("CONFIG_BLOCKED", "config"),
             ("CREDENTIAL_PROVIDER_FAILED", "config"),
+            ("NODE_DISK_FULL", "config"),
+            ("PULL_PROGRESS_TIMEOUT", "network"),
         ];
         assert_eq!(table.len(), Code::ALL.len());
         for (code, (name, cat)) in Code::ALL.iter().zip(table) {

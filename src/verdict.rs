@@ -464,6 +464,10 @@ fn hint(code: Code, failure: &StageResult, outcome: &EndpointOutcome, target: &T
         Code::InvalidReference => hint_invalid_reference(),
         Code::ConfigBlocked => "check the registry configuration named in config_sources (a blocked registry, or mirrors without the upstream)".to_owned(),
         Code::CredentialProviderFailed => "the kubelet's image credential provider for this image failed: check the provider binary in --image-credential-provider-bin-dir and its config".to_owned(),
+        // Only `probe explain` gives these two (the runtime's own pull
+        // failed on the node); the probe's stages never do.
+        Code::NodeDiskFull => "the node's disk under the runtime's root (/var/lib/containerd) is full: free space (crictl rmi --prune) or tune the kubelet's image garbage collection".to_owned(),
+        Code::PullProgressTimeout => "the runtime cancelled the pull after no progress for its image_pull_progress_timeout: check the node's path to the blob endpoint, or raise the timeout in containerd's CRI config".to_owned(),
         Code::PlatformMissing => {
             let have = match &failure.detail {
                 Detail::Platform(p) => p.present.join(", "),

@@ -17,6 +17,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -143,9 +144,10 @@ fn hosts(host: &'static str, toml: &str) -> Vec<(&'static str, String)> {
 fn mirrored(upstream: &str, mirrors: &[&str]) -> String {
     let mut t = format!("server = \"https://{upstream}\"\n");
     for m in mirrors {
-        t.push_str(&format!(
+        let _ = write!(
+            t,
             "\n[host.\"{m}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
-        ));
+        );
     }
     t
 }
@@ -315,6 +317,31 @@ fn containerd_scenarios() -> Vec<Scenario> {
                 "dead mirror, dead upstream: the first error",
                 "refused.test/single:1",
                 "TCP_UNREACHABLE",
+            )
+        },
+        // containerd 1.6 and 1.7 report the first failing host's error; a
+        // 404 only moves on (core/remotes/docker/resolver.go). From 2.0
+        // (containerd b4814a29d) the most relevant error wins instead.
+        Scenario {
+            node: Node::Hosts(hosts(
+                "registry.test",
+                &mirrored("registry.test", &["https://refused.test"]),
+            )),
+            ..sc(
+                "dead mirror, upstream 404: the mirror's error",
+                "registry.test/single:nosuchtag",
+                "TCP_REFUSED",
+            )
+        },
+        Scenario {
+            node: Node::Hosts(hosts(
+                "registry.test",
+                &mirrored("registry.test", &["https://unavailable.test"]),
+            )),
+            ..sc(
+                "503 mirror, upstream 404: the mirror's error",
+                "registry.test/single:nosuchtag",
+                "REGISTRY_ERROR",
             )
         },
         Scenario {
@@ -529,8 +556,12 @@ fn explain_disagrees(message: &str, v: &Verdict) -> Option<String> {
     })
 }
 
-/// Runs `jobs` on up to `width` threads, longest first as given.
-fn concurrently<T: Send>(width: usize, jobs: Vec<Box<dyn FnOnce() -> T + Send + '_>>) -> Vec<T> {
+/// A scenario's work, run on a thread of [`concurrently`].
+type Job<'a, T> = Box<dyn FnOnce() -> T + Send + 'a>;
+
+/// Runs `jobs` on up to `width` threads, in the order given; the results in
+/// that order.
+fn concurrently<T: Send>(width: usize, jobs: Vec<Job<'_, T>>) -> Vec<T> {
     let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| {
@@ -596,11 +627,11 @@ fn containerd_agrees_with_the_probe() {
     // The slow ones (containerd's 30 s dial timeout) first.
     let mut order: Vec<&Scenario> = scenarios.iter().collect();
     order.sort_by_key(|s| !matches!(s.code, "TCP_TIMEOUT" | "DNS_TIMEOUT"));
-    let jobs: Vec<Box<dyn FnOnce() -> Outcome + Send + '_>> = order
+    let jobs: Vec<Job<'_, Outcome>> = order
         .iter()
         .map(|s| {
             let ctd = &ctd;
-            Box::new(move || run_containerd(w, ctd, s)) as Box<dyn FnOnce() -> Outcome + Send>
+            Box::new(move || run_containerd(w, ctd, s)) as Job<'_, _>
         })
         .collect();
     let outcomes = concurrently(8, jobs);
@@ -608,15 +639,16 @@ fn containerd_agrees_with_the_probe() {
     let mut report = String::new();
     for (s, o) in order.iter().zip(&outcomes) {
         let v = &o.verdict;
-        report.push_str(&format!(
-            "{:<45} containerd {:>6.1}s {:<7} probe {:<9} {:<24} | {}\n",
+        let _ = writeln!(
+            report,
+            "{:<45} containerd {:>6.1}s {:<7} probe {:<9} {:<24} | {}",
             o.name,
             o.pulled.elapsed.as_secs_f64(),
             if o.pulled.ok { "pulled" } else { "failed" },
             v.status,
             v.code,
             o.pulled.error
-        ));
+        );
         let mut why = Vec::new();
         if v.code != s.code {
             why.push(format!(
@@ -693,6 +725,212 @@ fn a_full_disk_is_the_node_not_the_registry() {
             Some("NODE_DISK_FULL"),
             "{message}"
         );
-        assert_eq!(e.category.map(|c| c.as_str()), Some("config"));
+        assert_eq!(
+            e.category.map(regprobe::code::Category::as_str),
+            Some("config")
+        );
     }
+}
+
+// --- CRI-O semantics: skopeo with the node's registries.conf ------------------
+
+/// One CRI-O scenario: the node's `registries.conf`, a pull, the probe's code.
+struct Crio {
+    name: &'static str,
+    image: &'static str,
+    conf: &'static str,
+    code: &'static str,
+}
+
+const fn crio(
+    name: &'static str,
+    image: &'static str,
+    conf: &'static str,
+    code: &'static str,
+) -> Crio {
+    Crio {
+        name,
+        image,
+        conf,
+        code,
+    }
+}
+
+fn crio_scenarios() -> Vec<Crio> {
+    vec![
+        crio(
+            "mirror before a dead upstream",
+            "refused.test/single:1",
+            "[[registry]]\nlocation = \"refused.test\"\n[[registry.mirror]]\nlocation = \"registry.test\"\n",
+            "OK",
+        ),
+        crio(
+            "dead mirror before a good upstream",
+            "registry.test/single:1",
+            "[[registry]]\nlocation = \"registry.test\"\n[[registry.mirror]]\nlocation = \"refused.test\"\n",
+            "OK",
+        ),
+        crio(
+            "digest-only mirror skipped for a tag",
+            "refused.test/single:1",
+            "[[registry]]\nlocation = \"refused.test\"\n[[registry.mirror]]\nlocation = \"registry.test\"\npull-from-mirror = \"digest-only\"\n",
+            "TCP_REFUSED",
+        ),
+        crio(
+            "blocked",
+            "registry.test/single:1",
+            "[[registry]]\nlocation = \"registry.test\"\nblocked = true\n",
+            "CONFIG_BLOCKED",
+        ),
+        crio(
+            "insecure plain HTTP",
+            "plainhttp.test:5000/single:1",
+            "[[registry]]\nlocation = \"plainhttp.test:5000\"\ninsecure = true\n",
+            "OK",
+        ),
+        crio(
+            "plain HTTP not declared insecure",
+            "plainhttp.test:5000/single:1",
+            "unqualified-search-registries = []\n",
+            "TLS_HANDSHAKE",
+        ),
+        crio(
+            "insecure skips an expired certificate",
+            "expired.test/single:1",
+            "[[registry]]\nlocation = \"expired.test\"\ninsecure = true\n",
+            "OK",
+        ),
+        crio(
+            "expired certificate, secure",
+            "expired.test/single:1",
+            "unqualified-search-registries = []\n",
+            "TLS_EXPIRED",
+        ),
+        // A short name is docker.io/library/<name> (the kubelet and
+        // containers/image normalise it); a prefix rule sends it to the bed.
+        crio(
+            "short name through a prefix rule",
+            "single:1",
+            "[[registry]]\nprefix = \"docker.io/library/single\"\nlocation = \"registry.test/single\"\n",
+            "OK",
+        ),
+        crio(
+            "short name, prefix rule to a missing repository",
+            "single:1",
+            "[[registry]]\nprefix = \"docker.io/library/single\"\nlocation = \"registry.test/nosuch\"\n",
+            "IMAGE_NOT_FOUND",
+        ),
+    ]
+}
+
+/// skopeo (containers/image, CRI-O's library) inspecting `image` on the node
+/// at `root` with its `registries.conf`: `Ok(())` or `Err(its message)`.
+fn skopeo_pull(w: &World, root: &Path, image: &str) -> Result<(), String> {
+    let conf = root.join("etc/containers/registries.conf");
+    let view = r#"r=$1; shift
+mount --bind "$r/etc/resolv.conf" /etc/resolv.conf &&
+mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
+    let out = w
+        .command("unshare")
+        .args(["-m", "--", "sh", "-c", view, "sh"])
+        .arg(root)
+        .arg("skopeo")
+        .arg("--registries-conf")
+        .arg(&conf)
+        .args([
+            "--command-timeout",
+            "20s",
+            "inspect",
+            "--no-tags",
+            "--retry-times",
+            "0",
+        ])
+        .arg(format!("docker://{image}"))
+        .env(
+            "SSL_CERT_FILE",
+            root.join(support::root::CA_BUNDLE.trim_start_matches('/')),
+        )
+        .output()
+        .expect("run skopeo");
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // `level=fatal msg="..."`: the message, unescaped.
+    let msg = stderr
+        .split_once("msg=\"")
+        .map_or(stderr.as_ref(), |(_, m)| m.trim_end().trim_end_matches('"'))
+        .replace("\\\"", "\"");
+    Err(msg)
+}
+
+/// Every CRI-O scenario: skopeo's outcome with the node's registries.conf
+/// equals the probe's on the same root, and explain on skopeo's message,
+/// wrapped as the kubelet shows it, agrees with the probe's code.
+#[test]
+fn crio_registries_conf_agrees_with_skopeo() {
+    let Some(w) = world() else { return };
+    let scenarios = crio_scenarios();
+    let jobs: Vec<Job<'_, (Result<(), String>, Verdict)>> = scenarios
+        .iter()
+        .map(|c| {
+            Box::new(move || {
+                let root = w.new_root();
+                root.write("var/run/crio/crio.sock", "");
+                root.write("etc/containers/registries.conf", c.conf);
+                let pulled = skopeo_pull(w, root.path(), c.image);
+                let verdict = probe_verdict(w, root.path(), c.image, None);
+                (pulled, verdict)
+            }) as Job<'_, _>
+        })
+        .collect();
+    let outcomes = concurrently(6, jobs);
+    let mut failures = Vec::new();
+    let mut report = String::new();
+    for (c, (pulled, v)) in scenarios.iter().zip(&outcomes) {
+        let _ = writeln!(
+            report,
+            "{:<50} skopeo {:<7} probe {:<9} {:<18} | {}",
+            c.name,
+            if pulled.is_ok() { "pulled" } else { "failed" },
+            v.status,
+            v.code,
+            pulled.as_ref().err().map_or("", String::as_str)
+        );
+        let mut why = Vec::new();
+        if v.code != c.code {
+            why.push(format!(
+                "the probe says {} ({}), expected {}",
+                v.code, v.message, c.code
+            ));
+        }
+        let probe_pulls = matches!(v.status.as_str(), "ok" | "degraded");
+        if pulled.is_ok() != probe_pulls {
+            why.push(format!(
+                "skopeo {:?}, the probe {} ({})",
+                pulled, v.status, v.code
+            ));
+        }
+        if let (Err(error), false) = (pulled, probe_pulls) {
+            for message in [
+                format!(
+                    "Failed to pull image \"{}\": rpc error: code = Unknown desc = {error}",
+                    c.image
+                ),
+                format!(
+                    "Back-off pulling image \"{}\": ErrImagePull: rpc error: code = Unknown desc = {error}",
+                    c.image
+                ),
+            ] {
+                if let Some(d) = explain_disagrees(&message, v) {
+                    why.push(format!("{d}\n    {message}"));
+                }
+            }
+        }
+        if !why.is_empty() {
+            failures.push(format!("{}: {}", c.name, why.join("; ")));
+        }
+    }
+    eprintln!("{report}");
+    assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
 }
