@@ -238,7 +238,7 @@ const CASES: &[Case] = &[
         "https://github.com/usestrix/strix/issues/483 (containerd 2.x unpacker, Docker Desktop 4.72)",
     ),
     case(
-        r#"ctr: failed to extract layer sha256:3f09a2bf43387901722db74487ef6ca4e4d1dd5c7d682e4856118684f1c96b91: write /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/26/fs/opt/zing/zing-jdk.x.y.z.tar.gz: no space left on device: unknown"#,
+        r"ctr: failed to extract layer sha256:3f09a2bf43387901722db74487ef6ca4e4d1dd5c7d682e4856118684f1c96b91: write /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/26/fs/opt/zing/zing-jdk.x.y.z.tar.gz: no space left on device: unknown",
         "NODE_DISK_FULL",
         &[],
         "https://github.com/kubernetes-sigs/kind/issues/1413",

@@ -67,14 +67,36 @@ fn no_realm(_: &Request) -> Answer {
         .into()
 }
 
-/// The world of this binary: the standard bed, `huge.test` and `norealm.test`.
+/// A registry whose TLS works and whose answers never come (the bench's
+/// hung registry): `/v2/` answers, a manifest request waits two minutes.
+fn hung(req: &Request) -> Answer {
+    if req.path() != "/v2/" {
+        std::thread::sleep(Duration::from_secs(120));
+    }
+    Reply::json(200, &serde_json::json!({}))
+        .header("Docker-Distribution-API-Version", "registry/2.0")
+        .into()
+}
+
+/// Where `tlsstall.test` listens: connections are accepted and held, and
+/// nothing is ever said (a TLS handshake that stalls).
+const TLS_STALL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 62);
+
+/// The world of this binary: the standard bed, `huge.test`, `norealm.test`,
+/// and for the bench `tlsstall.test` and `hung.test`.
 fn world() -> Option<&'static World> {
     static WORLD: std::sync::OnceLock<World> = std::sync::OnceLock::new();
-    if !support::require(&["containerd", "ctr", "skopeo"]) {
+    if !support::require(&["containerd", "ctr", "skopeo", "nsenter"]) {
         return None;
     }
     Some(WORLD.get_or_init(|| {
-        support::standard()
+        let w = support::standard()
+            .host(Host::nothing("tlsstall.test", TLS_STALL))
+            .host(Host::handler(
+                "hung.test",
+                Ipv4Addr::new(10, 77, 0, 63),
+                hung,
+            ))
             .host(Host::handler(
                 "huge.test",
                 Ipv4Addr::new(10, 77, 0, 60),
@@ -85,7 +107,18 @@ fn world() -> Option<&'static World> {
                 Ipv4Addr::new(10, 77, 0, 61),
                 no_realm,
             ))
-            .build()
+            .build();
+        w.run(|| {
+            let listener = std::net::TcpListener::bind((TLS_STALL, 443)).expect("bind tlsstall");
+            // Threads spawned here stay in the namespace.
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for conn in listener.incoming().flatten() {
+                    held.push(conn);
+                }
+            });
+        });
+        w
     }))
 }
 
@@ -498,11 +531,27 @@ struct Verdict {
     code: String,
     category: String,
     message: String,
+    elapsed: Duration,
 }
 
+/// The stage timeout of the differential: short, the verdicts do not
+/// depend on it.
+const STAGE_TIMEOUT: &str = "2s";
+
 fn probe_verdict(w: &World, root: &Path, image: &str, creds: Option<(&str, &str)>) -> Verdict {
+    probe_verdict_with(w, root, image, creds, STAGE_TIMEOUT)
+}
+
+fn probe_verdict_with(
+    w: &World,
+    root: &Path,
+    image: &str,
+    creds: Option<(&str, &str)>,
+    timeout: &str,
+) -> Verdict {
+    let started = std::time::Instant::now();
     let mut cmd = w.command(env!("CARGO_BIN_EXE_probe"));
-    cmd.args(["--image", image, "--timeout", "2s", "--json", "--root"])
+    cmd.args(["--image", image, "--timeout", timeout, "--json", "--root"])
         .arg(root)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -533,6 +582,7 @@ fn probe_verdict(w: &World, root: &Path, image: &str, creds: Option<(&str, &str)
         code: field("code"),
         category: field("category"),
         message: field("message"),
+        elapsed: started.elapsed(),
     }
 }
 
@@ -933,4 +983,92 @@ fn crio_registries_conf_agrees_with_skopeo() {
     }
     eprintln!("{report}");
     assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
+}
+
+// --- the bench (bench/runtime.sh) ------------------------------------------------
+
+/// How long containerd takes to fail, beside the probe with its default
+/// stage timeout, for every failing scenario plus a TLS stall and a hung
+/// registry; prints a Markdown table. `bench/runtime.sh` runs it (release
+/// build); ignored in the test suite, which checks outcomes, not times.
+#[test]
+#[ignore = "a bench: bench/runtime.sh"]
+fn bench_containerd_and_probe_times() {
+    let Some(w) = world() else { return };
+    let ctd = Containerd::start(w);
+    let mut scenarios: Vec<Scenario> = vec![
+        sc(
+            "TLS stall (TCP up, no handshake)",
+            "tlsstall.test/single:1",
+            "TLS_HANDSHAKE",
+        ),
+        sc(
+            "hung registry (TLS up, no answer)",
+            "hung.test/single:1",
+            "TCP_TIMEOUT",
+        ),
+    ];
+    scenarios.extend(
+        containerd_scenarios()
+            .into_iter()
+            .filter(|s| s.code != "OK" && !s.needs_version),
+    );
+    // The ctr deadline stands in for the kubelet, which sets none on a pull.
+    let deadline = Duration::from_secs(75);
+    let jobs: Vec<Job<'_, (Pulled, Verdict)>> = scenarios
+        .iter()
+        .map(|s| {
+            let ctd = &ctd;
+            Box::new(move || {
+                let (root, env) = containerd_root(w, &s.node);
+                let mut pull = Pull::new(s.image, root.path()).timeout(deadline);
+                if let Some((u, p)) = s.creds {
+                    pull = pull.user(u, p);
+                }
+                for (k, v) in &env {
+                    pull = pull.env(k, v);
+                }
+                let pulled = ctd.pull(w, &pull);
+                // The probe's default stage timeout (5s).
+                let verdict = probe_verdict_with(w, root.path(), s.image, s.creds, "5s");
+                (pulled, verdict)
+            }) as Job<'_, _>
+        })
+        .collect();
+    let outcomes = concurrently(8, jobs);
+    let mut table = String::from(
+        "| scenario | containerd 1.6.20 | containerd says | probe | probe says | explain on containerd's message |\n\
+         | --- | ---: | --- | ---: | --- | --- |\n",
+    );
+    for (s, (pulled, v)) in scenarios.iter().zip(&outcomes) {
+        let said = if pulled.ok {
+            "pulled".to_owned()
+        } else if pulled.error.is_empty() {
+            "(killed at the deadline)".to_owned()
+        } else {
+            // The reference is in the scenario column already.
+            pulled
+                .error
+                .split_once("\": ")
+                .filter(|_| pulled.error.starts_with("failed to resolve reference"))
+                .map_or(pulled.error.clone(), |(_, rest)| rest.to_owned())
+        };
+        let e = explain(&pulled.kubelet_event(s.image));
+        let containerd_time = if pulled.elapsed >= deadline {
+            format!(">{:.0} s", deadline.as_secs_f64())
+        } else {
+            format!("{:.1} s", pulled.elapsed.as_secs_f64())
+        };
+        let _ = writeln!(
+            table,
+            "| {} (`{}`) | {containerd_time} | {} | {:.1} s | {} | {} |",
+            s.name,
+            s.image,
+            said.replace('|', "\\|"),
+            v.elapsed.as_secs_f64(),
+            v.code,
+            e.code.map_or("null", Code::as_str)
+        );
+    }
+    println!("{table}");
 }
