@@ -137,6 +137,8 @@ enum Node {
     /// Plus the real `/usr/bin/containerd` at `usr/bin/containerd`, so the
     /// probe can read the node's containerd version, and hosts.toml files.
     WithBinary(Vec<(&'static str, String)>),
+    /// [`Node::PrivateCa`] and [`Node::WithBinary`] together.
+    PrivateCaWithBinary(Vec<(&'static str, String)>),
     /// The node's resolver drops queries.
     SilentDns,
     /// The runtime runs with `HTTPS_PROXY` (the live proxy or a dead one).
@@ -448,6 +450,22 @@ fn containerd_scenarios() -> Vec<Scenario> {
                 "TLS_HANDSHAKE",
             )
         },
+        // KNOWN TO FAIL ON THIS BRANCH, as above: `server` and `ca` at the
+        // root of hosts.toml, no [host] table. containerd 1.6 ignores the
+        // file and verifies registry.test with the system CA bundle, which
+        // lacks the private CA.
+        Scenario {
+            node: Node::PrivateCaWithBinary(hosts(
+                "registry.test",
+                "server = \"https://registry.test\"\nca = \"/etc/containerd/private/ca.pem\"\n",
+            )),
+            needs_version: true,
+            ..sc(
+                "root-only hosts.toml with ca on containerd 1.6",
+                "registry.test/single:1",
+                "TLS_UNTRUSTED",
+            )
+        },
         // Proxy (the runtime's own environment).
         Scenario {
             node: Node::Proxy(true),
@@ -487,7 +505,10 @@ fn containerd_root(w: &World, node: &Node) -> (NodeRoot, Vec<(String, String)>) 
     match node {
         Node::Plain => {}
         Node::Hosts(files) => write_hosts(files),
-        Node::PrivateCa(files) => {
+        Node::PrivateCa(files) | Node::PrivateCaWithBinary(files) => {
+            if matches!(node, Node::PrivateCaWithBinary(_)) {
+                copy_containerd_binary(&root);
+            }
             let ca = std::fs::read_to_string(w.ca_pem_path()).expect("ca");
             // Outside certs.d/<host>/, where containerd would load any
             // `*.crt` as a CA without hosts.toml (the Docker-style fallback).
@@ -497,9 +518,7 @@ fn containerd_root(w: &World, node: &Node) -> (NodeRoot, Vec<(String, String)>) 
             write_hosts(files);
         }
         Node::WithBinary(files) => {
-            let dest = root.path().join("usr/bin/containerd");
-            std::fs::create_dir_all(dest.parent().expect("usr/bin")).expect("usr/bin");
-            std::fs::copy("/usr/bin/containerd", &dest).expect("copy /usr/bin/containerd");
+            copy_containerd_binary(&root);
             write_hosts(files);
         }
         Node::SilentDns => {
@@ -520,6 +539,13 @@ fn containerd_root(w: &World, node: &Node) -> (NodeRoot, Vec<(String, String)>) 
         }
     }
     (root, env)
+}
+
+/// The real Debian containerd binary at the node root's `usr/bin/containerd`.
+fn copy_containerd_binary(root: &NodeRoot) {
+    let dest = root.path().join("usr/bin/containerd");
+    std::fs::create_dir_all(dest.parent().expect("usr/bin")).expect("usr/bin");
+    std::fs::copy("/usr/bin/containerd", &dest).expect("copy /usr/bin/containerd");
 }
 
 // --- the probe's side ----------------------------------------------------------

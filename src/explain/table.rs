@@ -101,9 +101,12 @@ pub const PATTERNS: &[Pattern] = &[
             ]),
         ],
         code: Code::PullProgressTimeout,
-        also: &[Code::BlobUnreachable],
+        // The request that made no progress may be a layer (the blob store)
+        // or the registry's own answer that never comes (the probe's
+        // manifest stage times out: REGISTRY_ERROR).
+        also: &[Code::BlobUnreachable, Code::RegistryError],
         reach: Reach::No,
-        hint: "containerd cancelled the pull of {image} because no bytes arrived for its image_pull_progress_timeout (default 1m in 1.7, 5m in 2.x): a layer download stalled on the node's path to the registry or its blob store (slow link, a middlebox dropping large packets, a slow blob endpoint); `{probe}` on the node shows whether the blob endpoint answers; if the link is merely slow, raise `image_pull_progress_timeout` in containerd's CRI config (plugins.\"io.containerd.grpc.v1.cri\" in 1.7, plugins.\"io.containerd.cri.v1.images\" in 2.x)",
+        hint: "containerd cancelled the pull of {image} because its requests got no bytes for its image_pull_progress_timeout (default 1m in 1.7, 5m in 2.x): a layer download or the registry's answer stalled on the node's path to the registry or its blob store (slow link, a middlebox dropping large packets, a slow blob endpoint); `{probe}` on the node shows whether the blob endpoint answers; if the link is merely slow, raise `image_pull_progress_timeout` in containerd's CRI config (plugins.\"io.containerd.grpc.v1.cri\" in 1.7, plugins.\"io.containerd.cri.v1.images\" in 2.x)",
         source: "containerd pkg/cri/server/image_pull.go (1.7) and internal/cri/server/images/image_pull.go (2.x): pullProgressReporter logs \"cancel pulling image %s because of no progress in %v\" and cancels the pull's context, so the kubelet gets `code = Canceled desc = failed to pull and unpack image %q: context canceled`",
     },
     // --- Nothing was contacted: the node's own config --------------------
