@@ -11,8 +11,14 @@
 //!   ... ErrImagePull:` waiting message) gives the probe's code, or names it
 //!   in `also_possible`, with the right category.
 //!
+//! The world is the standard bed plus two hostile registries (`huge.test`
+//! declares a 100 MiB manifest, `norealm.test` sends a Bearer challenge
+//! without a realm) and, for the `#[ignore]`d bench (`bench/runtime.sh`), a
+//! TLS stall and a hung registry. A full-disk node is containerd's own
+//! failure: the probe says OK and explain says `NODE_DISK_FULL`.
+//!
 //! The scenarios run concurrently (a blackhole costs containerd its 30 s
-//! dial timeout); the whole binary takes well under two minutes.
+//! dial timeout); the whole binary takes about 40 s.
 
 mod support;
 
