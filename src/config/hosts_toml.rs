@@ -17,6 +17,7 @@
 //! stay [`Secret`]s.
 
 use crate::config::hostport::split_authority;
+use crate::config::runtime_version::Version;
 use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -88,6 +89,10 @@ pub struct HostsFile {
     /// line of their key: go-toml's tree walk in `getSortedHosts` only sees
     /// `[host."..."]` headers, so containerd silently skips these.
     pub ignored: Vec<(String, usize)>,
+    /// The file has a `host` table at all (`[host]`, `[host."..."]`, dotted
+    /// keys): containerd 1.x before 1.7.32 ignores a file without one
+    /// ([`ignores_root_only`]).
+    pub has_host_tree: bool,
 }
 
 /// Parse a `hosts.toml`. Errors are the ones containerd's `parseHostsFile`
@@ -145,7 +150,11 @@ pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
         None => ("", None),
     };
     hosts.push(parse_host_config(text, server_url, doc, server_line)?);
-    Ok(HostsFile { hosts, ignored })
+    Ok(HostsFile {
+        hosts,
+        ignored,
+        has_host_tree: doc.contains_key("host"),
+    })
 }
 
 /// containerd's `getSortedHosts`: walk the top-level expressions and record
@@ -460,6 +469,7 @@ pub fn from_cert_files(files: &[String], has_key: impl Fn(&str) -> bool) -> Host
     HostsFile {
         hosts: vec![entry],
         ignored: Vec::new(),
+        has_host_tree: false,
     }
 }
 
@@ -747,6 +757,14 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
             format!("cannot read: {e}; containerd fails the pull"),
         )),
     }
+    let (host_dir, source) = cert_files_dir(root, dir);
+    sources.push(source);
+    (host_dir, sources)
+}
+
+/// `loadCertFiles`: the directory's `*.crt` CAs and `*.cert`/`*.key` pairs
+/// on the registry's default host.
+fn cert_files_dir(root: &HostRoot, dir: &Path) -> (HostDir, Source) {
     let names: Vec<String> = root
         .read_dir(dir)
         .unwrap_or_default()
@@ -755,15 +773,28 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     let hosts = from_cert_files(&names, |key| root.exists(dir.join(key)));
-    sources.push(Source::ok(dir.display().to_string(), "certs.d"));
     (
         HostDir {
             dir: dir.to_owned(),
             file: None,
             hosts,
         },
-        sources,
+        Source::ok(dir.display().to_string(), "certs.d"),
     )
+}
+
+/// Whether a containerd release ignores a `hosts.toml` without a `host`
+/// table. `getSortedHosts` in `remotes/docker/config/hosts.go` returned
+/// "invalid `host` tree" for it, and `loadHostDir` logged "failed to decode
+/// hosts.toml" and fell back to the directory's certificate files
+/// (containerd#10027). At the release tags: every 1.5, 1.6 (1.6.0-1.6.39,
+/// and release/1.6 after them) and 1.7.0-1.7.31 have it; 1.7.32 has the fix
+/// (containerd#10028, commit 24007441d, merged 2026-05-11); 2.0.0 and later
+/// never had it (go-toml v2's parser walk in `getSortedHosts` since commit
+/// b5615caf1, 2023-09-22, returns an empty list).
+#[must_use]
+pub fn ignores_root_only(v: &Version) -> bool {
+    v.major < 2 && !v.at_least(1, 7, 32)
 }
 
 /// Endpoints for `registry_host` from a `config_path` list, in containerd's order.
@@ -784,13 +815,70 @@ pub fn discover_hosts(
     config_paths: &[String],
     registry_host: &str,
 ) -> (Vec<HostEntry>, Vec<Source>) {
-    match find_host_dir(root, config_paths, registry_host) {
-        Some(dir) => {
-            let (host_dir, sources) = load_host_dir(root, &dir);
-            (configure(registry_host, Some(&host_dir), root), sources)
+    discover_hosts_for(root, config_paths, registry_host, None)
+}
+
+/// [`discover_hosts`] as the node's containerd `release` reads the
+/// directory (`None`: unknown, the newest release's behaviour): a release
+/// that ignores a root-only `hosts.toml` gets the certificate-file fallback,
+/// and the file an `error` saying what that release does instead.
+#[must_use]
+pub fn discover_hosts_for(
+    root: &HostRoot,
+    config_paths: &[String],
+    registry_host: &str,
+    release: Option<&Version>,
+) -> (Vec<HostEntry>, Vec<Source>) {
+    let Some(dir) = find_host_dir(root, config_paths, registry_host) else {
+        return (configure(registry_host, None, root), Vec::new());
+    };
+    let (host_dir, mut sources) = load_host_dir(root, &dir);
+    let Some(file) = host_dir
+        .file
+        .clone()
+        .filter(|_| !host_dir.hosts.has_host_tree)
+    else {
+        return (configure(registry_host, Some(&host_dir), root), sources);
+    };
+    let shown = file.display().to_string();
+    let Some(v) = release.filter(|v| ignores_root_only(v)) else {
+        if release.is_none() {
+            sources.push(Source::warning(
+                &shown,
+                "hosts.toml",
+                "no [host] table: containerd 1.6.x and 1.7.0-1.7.31 ignore this file (containerd#10027); the node's \
+                 containerd version is unknown, so the probe reads it as newer releases do",
+            ));
         }
-        None => (configure(registry_host, None, root), Vec::new()),
-    }
+        return (configure(registry_host, Some(&host_dir), root), sources);
+    };
+    let (fallback, certs) = cert_files_dir(root, &dir);
+    let hosts = configure(registry_host, Some(&fallback), root);
+    let with = match hosts.last().map(|h| &h.endpoint) {
+        Some(ep) if !ep.tls.ca_files.is_empty() || !ep.tls.client_certs.is_empty() => {
+            "the system CA and this directory's certificate files"
+        }
+        Some(ep) if ep.tls.skip_verify => "certificates unchecked",
+        _ => "the system CA",
+    };
+    let pulls = hosts.last().map_or_else(String::new, |h| {
+        format!(
+            "{}://{}",
+            h.endpoint.scheme.as_str(),
+            h.endpoint.authority()
+        )
+    });
+    sources.retain(|s| s.path != shown);
+    sources.push(Source::error(
+        &shown,
+        "hosts.toml",
+        format!(
+            "containerd {v} ignores this hosts.toml: no [host] table (\"failed to decode hosts.toml: invalid `host` tree\", \
+             containerd#10027, fixed in 1.7.32 and 2.0); it pulls {pulls} with {with}"
+        ),
+    ));
+    super::merge_sources(&mut sources, [certs]);
+    (hosts, sources)
 }
 
 /// Registry hosts that have a directory under one of the `config_paths`

@@ -33,6 +33,15 @@ impl Runtime {
         }
     }
 
+    /// The name the report's `runtime.name` uses (`CONTRACT.md`): CRI-O is `cri-o`.
+    #[must_use]
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            Runtime::Crio => "cri-o",
+            other => other.as_str(),
+        }
+    }
+
     /// The runtime a CRI socket path belongs to.
     #[must_use]
     pub fn from_socket(path: &str) -> Option<Self> {
