@@ -1195,6 +1195,82 @@ version = 2
         );
     }
 
+    /// The same config read by the releases whose rules differ.
+    #[test]
+    fn the_node_release_decides_what_is_read() {
+        let release = |v: &str| Some(Version::parse(v).unwrap());
+        let root = HostRoot::new("/host");
+        let legacy = r#"
+version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://mirror.test:5000"]
+[plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.test:5000".tls]
+  ca_file = "/etc/certs/mirror.pem"
+"#;
+        // 1.x applies configs.tls; 2.0 removed it (d2b7a1e29), even from a migrated version 2 file.
+        let mut c = parse(legacy).unwrap();
+        c.release = release("1.7.22");
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert_eq!(
+            eps[0].tls.ca_files,
+            [PathBuf::from("/host/etc/certs/mirror.pem")]
+        );
+        assert!(sources.is_empty(), "{sources:?}");
+        c.release = release("2.0.0");
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert!(eps[0].tls.ca_files.is_empty());
+        let messages: Vec<String> = sources.iter().filter_map(Source::message).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("containerd 2.0.0 ignores configs.\"<host>\".tls")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("deprecates them")),
+            "{messages:?}"
+        );
+
+        // Config version 3 on 1.x: refused since 1.6.32/1.7.17, read as version 2 before.
+        let v3 = "version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
+        for (v, refuses) in [
+            ("1.6.31", false),
+            ("1.6.32", true),
+            ("1.7.16", false),
+            ("1.7.17", true),
+            ("1.7.30", true),
+        ] {
+            let mut c = parse(v3).unwrap();
+            c.release = release(v);
+            let (_, sources) = endpoints_for(&c, &root, "docker.io");
+            let s = &sources[0];
+            assert_eq!((s.severity(), s.line()), (Severity::Error, Some(1)), "{v}");
+            let m = s.message().unwrap();
+            assert!(m.starts_with(&format!("containerd {v} ")), "{m}");
+            assert_eq!(m.contains("does not start"), refuses, "{v}: {m}");
+        }
+        let mut c = parse(v3).unwrap();
+        c.release = release("2.1.4");
+        assert!(endpoints_for(&c, &root, "docker.io").1.is_empty());
+
+        // The default config_path: 2.2+ only, whatever the file's version says.
+        let bare = "version = 2\n";
+        let mut c = parse(bare).unwrap();
+        assert_eq!(effective_config_path(&c), None);
+        c.release = release("2.2.1");
+        assert_eq!(
+            effective_config_path(&c).unwrap(),
+            ["/etc/containerd/certs.d", "/etc/docker/certs.d"]
+        );
+        let mut c = parse("version = 3\n").unwrap();
+        assert!(
+            effective_config_path(&c).is_some(),
+            "unknown: the newest behaviour"
+        );
+        c.release = release("2.1.9");
+        assert_eq!(effective_config_path(&c), None);
+    }
+
     #[test]
     fn mirrors_with_config_path_is_rejected_and_config_path_wins() {
         let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n\

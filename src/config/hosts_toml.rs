@@ -843,12 +843,15 @@ pub fn discover_hosts_for(
     let shown = file.display().to_string();
     let Some(v) = release.filter(|v| ignores_root_only(v)) else {
         if release.is_none() {
-            sources.push(Source::warning(
-                &shown,
-                "hosts.toml",
-                "no [host] table: containerd 1.6.x and 1.7.0-1.7.31 ignore this file (containerd#10027); the node's \
+            super::merge_sources(
+                &mut sources,
+                [Source::warning(
+                    &shown,
+                    "hosts.toml",
+                    "no [host] table: containerd 1.6.x and 1.7.0-1.7.31 ignore this file (containerd#10027); the node's \
                  containerd version is unknown, so the probe reads it as newer releases do",
-            ));
+                )],
+            );
         }
         return (configure(registry_host, Some(&host_dir), root), sources);
     };
@@ -1345,5 +1348,88 @@ mod tests {
         let mut regs = registries(&root, &paths);
         regs.sort();
         assert_eq!(regs, ["reg.test:5000"]);
+    }
+
+    #[test]
+    fn a_root_only_file_by_containerd_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        let mk = |p: &str, body: &str| {
+            let full = root.resolve(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, body).unwrap();
+        };
+        let file = "/etc/containerd/certs.d/plain.test:5000/hosts.toml";
+        mk(file, "server = \"http://plain.test:5000\"\n");
+        let paths = strs(&["/etc/containerd/certs.d"]);
+        let v = |s: &str| Version::parse(s).unwrap();
+        let at = |release: Option<&Version>| {
+            let (hosts, sources) = discover_hosts_for(&root, &paths, "plain.test:5000", release);
+            let urls: Vec<String> = hosts.iter().map(|h| h.endpoint.url()).collect();
+            let s = sources.into_iter().find(|s| s.path == file).unwrap();
+            (urls, s.severity(), s.message().unwrap_or_default())
+        };
+        for ignoring in [
+            "1.5.18",
+            "1.6.0",
+            "1.6.20",
+            "1.6.39",
+            "1.7.0",
+            "1.7.31",
+            "1.7.23-k3s1",
+        ] {
+            let (urls, severity, message) = at(Some(&v(ignoring)));
+            assert_eq!(urls, ["https://plain.test:5000/v2/"], "{ignoring}");
+            assert_eq!(severity, Severity::Error, "{ignoring}");
+            assert!(
+                message.contains(&format!("containerd {ignoring} ignores this hosts.toml"))
+                    && message.ends_with("it pulls https://plain.test:5000 with the system CA"),
+                "{message}"
+            );
+        }
+        for reading in ["1.7.32", "1.7.34", "2.0.0", "2.3.4"] {
+            assert_eq!(
+                at(Some(&v(reading))),
+                (
+                    vec!["http://plain.test:5000/v2/".to_owned()],
+                    Severity::Ok,
+                    String::new()
+                ),
+                "{reading}"
+            );
+        }
+        let (urls, severity, message) = at(None);
+        assert_eq!(urls, ["http://plain.test:5000/v2/"]);
+        assert_eq!(severity, Severity::Warning);
+        assert!(message.contains("version is unknown"), "{message}");
+
+        // A `[host]` table, even empty, is k3s's workaround: every release reads the file.
+        mk(file, "server = \"http://plain.test:5000\"\n[host]\n");
+        assert_eq!(at(Some(&v("1.6.20"))).1, Severity::Ok);
+
+        // The fallback keeps the directory's certificate files, as loadCertFiles does.
+        mk(
+            file,
+            "server = \"https://plain.test:5000\"\nca = \"ca.crt\"\n",
+        );
+        mk("/etc/containerd/certs.d/plain.test:5000/ca.crt", "x");
+        let (hosts, sources) =
+            discover_hosts_for(&root, &paths, "plain.test:5000", Some(&v("1.6.20")));
+        assert_eq!(
+            hosts[0].endpoint.tls.ca_files,
+            [root.resolve("/etc/containerd/certs.d/plain.test:5000/ca.crt")]
+        );
+        let s = sources.iter().find(|s| s.path == file).unwrap();
+        assert!(
+            s.message()
+                .unwrap()
+                .ends_with("with the system CA and this directory's certificate files"),
+            "{s:?}"
+        );
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.path == "/etc/containerd/certs.d/plain.test:5000" && s.kind == "certs.d")
+        );
     }
 }
