@@ -895,7 +895,7 @@ fn exec_start(unit: &str) -> Option<PathBuf> {
             let v = v.trim_start_matches(['-', '@', ':', '+', '!']);
             v.split_whitespace().next().filter(|p| p.starts_with('/'))
         })
-        .last()
+        .next_back()
         .map(PathBuf::from)
 }
 
