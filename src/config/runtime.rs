@@ -117,6 +117,15 @@ const CONFIGS: [(&str, Runtime); 5] = [
     ("/etc/docker/daemon.json", Runtime::Docker),
 ];
 
+/// Runtime binaries, the weakest evidence: a node with neither socket nor
+/// config under the root (the probe run against a copy of `/usr`).
+const BINARIES: [(&str, Runtime); 4] = [
+    ("/usr/bin/containerd", Runtime::Containerd),
+    ("/usr/local/bin/containerd", Runtime::Containerd),
+    ("/usr/bin/crio", Runtime::Crio),
+    ("/usr/local/bin/crio", Runtime::Crio),
+];
+
 /// Detect the active runtime; the string says what gave it away.
 #[must_use]
 pub fn detect(root: &HostRoot) -> (Runtime, String) {
@@ -137,6 +146,11 @@ pub fn detect(root: &HostRoot) -> (Runtime, String) {
     for (file, rt) in CONFIGS {
         if root.exists(file) {
             return (rt, format!("config {file}"));
+        }
+    }
+    for (file, rt) in BINARIES {
+        if root.exists(file) {
+            return (rt, format!("binary {file}"));
         }
     }
     (
@@ -182,5 +196,19 @@ mod tests {
         let (rt, why) = detect(&root);
         assert_eq!(rt, Runtime::Docker);
         assert!(why.contains("kubeadm-flags.env"), "{why}");
+    }
+
+    #[test]
+    fn a_binary_alone_names_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+        std::fs::write(dir.path().join("usr/bin/crio"), "").unwrap();
+        assert_eq!(
+            detect(&root),
+            (Runtime::Crio, "binary /usr/bin/crio".to_owned())
+        );
+        std::fs::write(dir.path().join("usr/bin/containerd"), "").unwrap();
+        assert_eq!(detect(&root).0, Runtime::Containerd);
     }
 }

@@ -899,6 +899,50 @@ fn exec_start(unit: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The last binary read and what it gave: the agent reads the node every
+/// round, and a binary is read again only when its size or time changed.
+type Read = (
+    PathBuf,
+    u64,
+    Option<std::time::SystemTime>,
+    Runtime,
+    Result<Version, String>,
+);
+static LAST_READ: std::sync::Mutex<Option<Read>> = std::sync::Mutex::new(None);
+
+fn read_cached(
+    real: &Path,
+    meta: &std::fs::Metadata,
+    file: std::fs::File,
+    runtime: Runtime,
+) -> Result<Version, String> {
+    let modified = meta.modified().ok();
+    let mut last = LAST_READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((p, len, m, rt, result)) = last.as_ref()
+        && p == real
+        && *len == meta.len()
+        && *m == modified
+        && *rt == runtime
+    {
+        return result.clone();
+    }
+    let bin = NodeFile {
+        file,
+        len: meta.len(),
+    };
+    let result = read_version(&bin, runtime);
+    *last = Some((
+        real.to_owned(),
+        meta.len(),
+        modified,
+        runtime,
+        result.clone(),
+    ));
+    result
+}
+
 /// Read the release of `runtime` from its binary under `root`: the first
 /// candidate that exists decides (a broken one is not skipped for an older
 /// copy elsewhere, which would not be the one running).
@@ -918,11 +962,7 @@ pub fn discover(root: &HostRoot, runtime: Runtime) -> Found {
             continue;
         }
         let shown = path.display().to_string();
-        let bin = NodeFile {
-            file,
-            len: meta.len(),
-        };
-        return match read_version(&bin, runtime) {
+        return match read_cached(&real, &meta, file, runtime) {
             Ok(v) => Found {
                 version: Some(v),
                 source: Some(shown),
