@@ -571,6 +571,35 @@ fn abs_node_path(p: &str, dir: &Path) -> PathBuf {
 /// `http` hosts with TLS settings to HTTPS-with-HTTP-fallback.
 #[must_use]
 pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<HostEntry> {
+    configure_for(registry_host, dir, root, None)
+}
+
+/// Whether a containerd release tries https first, with a plain-http retry,
+/// for an `http` host that has TLS settings and a port other than 80
+/// (`ConfigureHosts`, "remotes: always try to establish tls connection when
+/// tls configured", containerd 79772a0dd; backported as 6b5912220 to 1.6.25
+/// and 7779ce64e to 1.7.7). Older releases use plain http as written.
+fn tls_first_for_http_hosts(release: Option<&Version>) -> bool {
+    release.is_none_or(|v| v.at_least(1, 7, 7) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+}
+
+/// Whether a release picks a localhost registry's scheme by its port
+/// ("Avoid TLS fallback when protocol is not ambiguous", d48ceb606; 1.6.25
+/// as 51df21d09, 1.7.8 as 35c7634e3). Older releases use plain http with
+/// verification off for every localhost registry.
+fn localhost_scheme_by_port(release: Option<&Version>) -> bool {
+    release.is_none_or(|v| v.at_least(1, 7, 8) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+}
+
+/// [`configure`] as the node's containerd `release` does it (`None`: the
+/// newest release).
+#[must_use]
+pub fn configure_for(
+    registry_host: &str,
+    dir: Option<&HostDir>,
+    root: &HostRoot,
+    release: Option<&Version>,
+) -> Vec<HostEntry> {
     let mut hosts = dir.map_or_else(|| vec![HostConfig::empty()], |d| d.hosts.hosts.clone());
     if let Some(last) = hosts.last_mut()
         && last.host.is_empty()
@@ -578,6 +607,10 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
         if registry_host == "docker.io" {
             last.scheme = Some(Scheme::Https);
             "registry-1.docker.io".clone_into(&mut last.host);
+        } else if is_localhost(registry_host) && !localhost_scheme_by_port(release) {
+            registry_host.clone_into(&mut last.host);
+            last.scheme = Some(Scheme::Http);
+            last.skip_verify = Some(true);
         } else if is_localhost(registry_host) {
             registry_host.clone_into(&mut last.host);
             let port = split_authority(registry_host).ok().and_then(|(_, p)| p);
@@ -607,7 +640,11 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
         let explicit_tls = h.ca.is_some() || h.client.is_some() || h.skip_verify.is_some();
         let mut http_fallback = false;
         // `port != "" && port != "80"` upstream: a port-less http host stays http.
-        if scheme == Scheme::Http && explicit_tls && port.is_some_and(|p| p != 80) {
+        if scheme == Scheme::Http
+            && explicit_tls
+            && port.is_some_and(|p| p != 80)
+            && tls_first_for_http_hosts(release)
+        {
             scheme = Scheme::Https;
             http_fallback = true;
         }
@@ -830,7 +867,10 @@ pub fn discover_hosts_for(
     release: Option<&Version>,
 ) -> (Vec<HostEntry>, Vec<Source>) {
     let Some(dir) = find_host_dir(root, config_paths, registry_host) else {
-        return (configure(registry_host, None, root), Vec::new());
+        return (
+            configure_for(registry_host, None, root, release),
+            Vec::new(),
+        );
     };
     let (host_dir, mut sources) = load_host_dir(root, &dir);
     let Some(file) = host_dir
@@ -838,7 +878,10 @@ pub fn discover_hosts_for(
         .clone()
         .filter(|_| !host_dir.hosts.has_host_tree)
     else {
-        return (configure(registry_host, Some(&host_dir), root), sources);
+        return (
+            configure_for(registry_host, Some(&host_dir), root, release),
+            sources,
+        );
     };
     let shown = file.display().to_string();
     let Some(v) = release.filter(|v| ignores_root_only(v)) else {
@@ -853,11 +896,15 @@ pub fn discover_hosts_for(
                 )],
             );
         }
-        return (configure(registry_host, Some(&host_dir), root), sources);
+        return (
+            configure_for(registry_host, Some(&host_dir), root, release),
+            sources,
+        );
     };
     let (fallback, certs) = cert_files_dir(root, &dir);
-    let hosts = configure(registry_host, Some(&fallback), root);
+    let hosts = configure_for(registry_host, Some(&fallback), root, Some(v));
     let with = match hosts.last().map(|h| &h.endpoint) {
+        Some(ep) if ep.scheme == Scheme::Http => "no TLS",
         Some(ep) if !ep.tls.ca_files.is_empty() || !ep.tls.client_certs.is_empty() => {
             "the system CA and this directory's certificate files"
         }
@@ -1431,5 +1478,54 @@ mod tests {
                 .iter()
                 .any(|s| s.path == "/etc/containerd/certs.d/plain.test:5000" && s.kind == "certs.d")
         );
+    }
+
+    #[test]
+    fn http_hosts_and_localhost_by_containerd_release() {
+        let root = HostRoot::new("/nonexistent");
+        let v = |s: &str| Version::parse(s).unwrap();
+        let first = |registry: &str, dir: Option<&HostDir>, release: Option<&Version>| {
+            let h = configure_for(registry, dir, &root, release).remove(0);
+            (
+                h.endpoint.url(),
+                h.http_fallback,
+                h.endpoint.tls.skip_verify,
+            )
+        };
+        // localhost: plain http, unverified, before 1.6.25/1.7.7; by port since 1.6.25/1.7.8.
+        for (release, want) in [
+            ("1.6.24", ("http://localhost:5000/v2/", false, true)),
+            // 1.7.7 has the https-first retry but not the port rule: its
+            // localhost host is http with skip_verify, which counts as TLS.
+            ("1.7.7", ("https://localhost:5000/v2/", true, true)),
+            ("1.6.25", ("https://localhost:5000/v2/", true, true)),
+            ("1.7.8", ("https://localhost:5000/v2/", true, true)),
+            ("2.0.0", ("https://localhost:5000/v2/", true, true)),
+        ] {
+            let (url, fallback, skip) = first("localhost:5000", None, Some(&v(release)));
+            assert_eq!((url.as_str(), fallback, skip), want, "{release}");
+        }
+        assert_eq!(
+            first("localhost", None, Some(&v("1.6.20"))).0,
+            "http://localhost/v2/"
+        );
+        assert_eq!(first("localhost", None, None).0, "https://localhost/v2/");
+        // An http host with a CA: tried over https first from 1.6.25/1.7.7 on.
+        let dir = dir_with(
+            "reg.test_5000_",
+            "server = \"http://reg.test:5000\"\nca = \"/etc/ca.pem\"\n",
+        );
+        assert_eq!(
+            first("reg.test:5000", Some(&dir), Some(&v("1.7.6"))).0,
+            "http://reg.test:5000/v2/"
+        );
+        for release in [Some(v("1.7.7")), Some(v("1.6.25")), None] {
+            let (url, fallback, _) = first("reg.test:5000", Some(&dir), release.as_ref());
+            assert_eq!(
+                (url.as_str(), fallback),
+                ("https://reg.test:5000/v2/", true),
+                "{release:?}"
+            );
+        }
     }
 }
