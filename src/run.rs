@@ -375,7 +375,7 @@ pub fn judged_report(setup: Setup, sources: Vec<Source>, reports: Vec<TargetRepo
         node_finding,
         targets: reports,
         plan: false,
-        runtime: Some(setup.node.describe_runtime()),
+        runtime: Some(crate::report::RuntimeReport::from(&setup.node)),
         notes: setup.node.notes,
         pod: None,
     }
@@ -493,7 +493,7 @@ pub fn plan_report(setup: Setup) -> Report {
         node_finding: None,
         targets,
         plan: true,
-        runtime: Some(setup.node.describe_runtime()),
+        runtime: Some(crate::report::RuntimeReport::from(&setup.node)),
         notes: setup.node.notes,
         pod: None,
     }

@@ -1,9 +1,9 @@
 //! Fuzz target: systemd `Environment=` values, unit files and drop-ins, `system.conf`,
-//! `EnvironmentFile=` files and `/proc/PID/environ` (`config::proxy`).
+//! `EnvironmentFile=` files and `/proc/PID/environ` (`config::proxy::daemon_env`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::proxy;
+use regprobe::config::proxy::daemon_env as proxy;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
