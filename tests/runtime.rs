@@ -15,7 +15,10 @@
 //! declares a 100 MiB manifest, `norealm.test` sends a Bearer challenge
 //! without a realm) and, for the `#[ignore]`d bench (`bench/runtime.sh`), a
 //! TLS stall and a hung registry. A full-disk node is containerd's own
-//! failure: the probe says OK and explain says `NODE_DISK_FULL`.
+//! failure: the probe says OK and explain says `NODE_DISK_FULL`. The
+//! root-only hosts.toml scenarios copy the machine's `/usr/bin/containerd`
+//! into the node root: the probe reads its release (1.6.20) from the binary
+//! and, like that containerd, ignores the file (containerd#10027).
 //!
 //! The scenarios run concurrently (a blackhole costs containerd its 30 s
 //! dial timeout); the whole binary takes about 40 s.
@@ -159,9 +162,6 @@ struct Scenario {
     creds: Option<(&'static str, &'static str)>,
     /// The probe's code (`OK` also for degraded).
     code: &'static str,
-    /// `true` when this scenario waits for the runtime-version half of
-    /// issue 15 (reading the node's containerd version); see its comment.
-    needs_version: bool,
 }
 
 const fn sc(name: &'static str, image: &'static str, code: &'static str) -> Scenario {
@@ -171,7 +171,6 @@ const fn sc(name: &'static str, image: &'static str, code: &'static str) -> Scen
         node: Node::Plain,
         creds: None,
         code,
-        needs_version: false,
     }
 }
 
@@ -437,35 +436,31 @@ fn containerd_scenarios() -> Vec<Scenario> {
                 "TLS_UNTRUSTED",
             )
         },
-        // KNOWN TO FAIL ON THIS BRANCH until the runtime-version half of
-        // issue 15 lands: containerd 1.6 ignores a hosts.toml with only
-        // root-level fields and no [host."..."] table (containerd#10027,
-        // fixed for 1.7 by #10028), and pulls https://plainhttp.test:5000
-        // with the system CA, which fails. The probe must read the node's
-        // containerd version from usr/bin/containerd and predict that. Do
-        // not weaken this scenario.
+        // containerd 1.6 ignores a hosts.toml with only root-level fields
+        // and no [host."..."] table (containerd#10027; fixed by #10028 in
+        // 1.7.32 only, 2.x reads it), and pulls https://plainhttp.test:5000
+        // with the system CA, which fails. The probe reads the node's
+        // containerd version from usr/bin/containerd (the real Debian
+        // binary) and predicts that (`hosts_toml::ignores_root_only`).
         Scenario {
             node: Node::WithBinary(hosts(
                 "plainhttp.test:5000",
                 "server = \"http://plainhttp.test:5000\"\n",
             )),
-            needs_version: true,
             ..sc(
                 "root-only hosts.toml on containerd 1.6",
                 "plainhttp.test:5000/single:1",
                 "TLS_HANDSHAKE",
             )
         },
-        // KNOWN TO FAIL ON THIS BRANCH, as above: `server` and `ca` at the
-        // root of hosts.toml, no [host] table. containerd 1.6 ignores the
-        // file and verifies registry.test with the system CA bundle, which
-        // lacks the private CA.
+        // As above, `server` and `ca` at the root of hosts.toml, no [host]
+        // table: containerd 1.6 ignores the file and verifies registry.test
+        // with the system CA bundle, which lacks the private CA.
         Scenario {
             node: Node::PrivateCaWithBinary(hosts(
                 "registry.test",
                 "server = \"https://registry.test\"\nca = \"/etc/containerd/private/ca.pem\"\n",
             )),
-            needs_version: true,
             ..sc(
                 "root-only hosts.toml with ca on containerd 1.6",
                 "registry.test/single:1",
@@ -547,6 +542,27 @@ fn containerd_root(w: &World, node: &Node) -> (NodeRoot, Vec<(String, String)>) 
     (root, env)
 }
 
+/// The upstream part of what the bed's `containerd --version` prints
+/// (`containerd github.com/containerd/containerd 1.6.20~ds1 <commit>`:
+/// `1.6.20`).
+fn bed_containerd_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = std::process::Command::new("/usr/bin/containerd")
+            .arg("--version")
+            .output()
+            .expect("containerd --version");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let printed = text.split_whitespace().nth(2).unwrap_or_default();
+        let upstream = printed.trim_start_matches('v');
+        let end = upstream
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(upstream.len());
+        assert!(end > 0, "containerd --version printed {text:?}");
+        upstream[..end].to_owned()
+    })
+}
+
 /// The real Debian containerd binary at the node root's `usr/bin/containerd`.
 fn copy_containerd_binary(root: &NodeRoot) {
     let dest = root.path().join("usr/bin/containerd");
@@ -564,6 +580,8 @@ struct Verdict {
     category: String,
     message: String,
     elapsed: Duration,
+    /// The report's `runtime.version` (the node's containerd release).
+    runtime_version: Option<String>,
 }
 
 /// The stage timeout of the differential: short, the verdicts do not
@@ -615,6 +633,7 @@ fn probe_verdict_with(
         category: field("category"),
         message: field("message"),
         elapsed: started.elapsed(),
+        runtime_version: json["runtime"]["version"].as_str().map(str::to_owned),
     }
 }
 
@@ -738,6 +757,17 @@ fn containerd_agrees_with_the_probe() {
                 v.code, v.message, s.code
             ));
         }
+        // With the node's binary in its root, the probe decides by the
+        // release it reads there: the one the bed's containerd is.
+        if matches!(s.node, Node::WithBinary(_) | Node::PrivateCaWithBinary(_))
+            && v.runtime_version.as_deref() != Some(bed_containerd_version())
+        {
+            why.push(format!(
+                "the probe read containerd {:?} from the node's binary, the bed runs {}",
+                v.runtime_version,
+                bed_containerd_version()
+            ));
+        }
         let probe_pulls = matches!(v.status.as_str(), "ok" | "degraded");
         if o.pulled.ok != probe_pulls {
             why.push(format!(
@@ -765,12 +795,7 @@ fn containerd_agrees_with_the_probe() {
             }
         }
         if !why.is_empty() {
-            let mark = if s.needs_version {
-                " [needs the runtime-version half of issue 15]"
-            } else {
-                ""
-            };
-            failures.push(format!("{}{mark}: {}", o.name, why.join("; ")));
+            failures.push(format!("{}: {}", o.name, why.join("; ")));
         }
     }
     eprintln!("{report}");
@@ -1043,7 +1068,7 @@ fn bench_containerd_and_probe_times() {
     scenarios.extend(
         containerd_scenarios()
             .into_iter()
-            .filter(|s| s.code != "OK" && !s.needs_version),
+            .filter(|s| s.code != "OK"),
     );
     // The ctr deadline stands in for the kubelet, which sets none on a pull.
     let deadline = Duration::from_secs(75);
