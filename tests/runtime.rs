@@ -1111,6 +1111,11 @@ fn bench_containerd_and_probe_times() {
                 .map_or(pulled.error.clone(), |(_, rest)| rest.to_owned())
         };
         let e = explain(&pulled.kubelet_event(s.image));
+        let mut explained = e.code.map_or("null", Code::as_str).to_owned();
+        if !e.also_possible.is_empty() {
+            let also: Vec<&str> = e.also_possible.iter().map(|c| c.as_str()).collect();
+            let _ = write!(explained, " (also {})", also.join(", "));
+        }
         let containerd_time = if pulled.elapsed >= deadline {
             format!(">{:.0} s", deadline.as_secs_f64())
         } else {
@@ -1118,13 +1123,12 @@ fn bench_containerd_and_probe_times() {
         };
         let _ = writeln!(
             table,
-            "| {} (`{}`) | {containerd_time} | {} | {:.1} s | {} | {} |",
+            "| {} (`{}`) | {containerd_time} | {} | {:.1} s | {} | {explained} |",
             s.name,
             s.image,
             said.replace('|', "\\|"),
             v.elapsed.as_secs_f64(),
             v.code,
-            e.code.map_or("null", Code::as_str)
         );
     }
     println!("{table}");
