@@ -42,6 +42,8 @@ pub enum Code {
     MtuBlackhole,
     ClockSkew,
     CredentialProviderFailed,
+    NodeDiskFull,
+    PullProgressTimeout,
 }
 
 /// A contract category; each maps to an exit status.
@@ -58,7 +60,7 @@ pub enum Category {
 
 impl Code {
     /// Every code, in contract order.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 33] = [
         Code::Ok,
         Code::DnsNxdomain,
         Code::DnsNoAddress,
@@ -90,6 +92,8 @@ impl Code {
         Code::MtuBlackhole,
         Code::ClockSkew,
         Code::CredentialProviderFailed,
+        Code::NodeDiskFull,
+        Code::PullProgressTimeout,
     ];
 
     #[must_use]
@@ -126,6 +130,8 @@ impl Code {
             Code::MtuBlackhole => "MTU_BLACKHOLE",
             Code::ClockSkew => "CLOCK_SKEW",
             Code::CredentialProviderFailed => "CREDENTIAL_PROVIDER_FAILED",
+            Code::NodeDiskFull => "NODE_DISK_FULL",
+            Code::PullProgressTimeout => "PULL_PROGRESS_TIMEOUT",
         }
     }
 
@@ -143,7 +149,8 @@ impl Code {
             | Code::AuthServerUnreachable
             | Code::IpNotAllowed
             | Code::BlobUnreachable
-            | Code::MtuBlackhole => Category::Network,
+            | Code::MtuBlackhole
+            | Code::PullProgressTimeout => Category::Network,
             Code::DnsNxdomain
             | Code::DnsNoAddress
             | Code::NotARegistry
@@ -159,7 +166,8 @@ impl Code {
             | Code::TlsNameMismatch
             | Code::ConfigBlocked
             | Code::ClockSkew
-            | Code::CredentialProviderFailed => Category::Config,
+            | Code::CredentialProviderFailed
+            | Code::NodeDiskFull => Category::Config,
         }
     }
 }
@@ -250,6 +258,8 @@ mod tests {
             ("MTU_BLACKHOLE", "network"),
             ("CLOCK_SKEW", "config"),
             ("CREDENTIAL_PROVIDER_FAILED", "config"),
+            ("NODE_DISK_FULL", "config"),
+            ("PULL_PROGRESS_TIMEOUT", "network"),
         ];
         assert_eq!(table.len(), Code::ALL.len());
         for (code, (name, cat)) in Code::ALL.iter().zip(table) {

@@ -372,7 +372,7 @@ pub fn judged_report(setup: Setup, sources: Vec<Source>, reports: Vec<TargetRepo
         node_finding,
         targets: reports,
         kind: ReportKind::Probe,
-        runtime: Some(setup.node.describe_runtime()),
+        runtime: Some(crate::report::RuntimeReport::from(&setup.node)),
         notes: setup.node.notes,
     }
 }
@@ -489,7 +489,7 @@ pub fn plan_report(setup: Setup) -> Report {
         node_finding: None,
         targets,
         kind: ReportKind::Plan,
-        runtime: Some(setup.node.describe_runtime()),
+        runtime: Some(crate::report::RuntimeReport::from(&setup.node)),
         notes: setup.node.notes,
     }
 }

@@ -454,6 +454,209 @@ const CASES: &[Case] = &[
         also: &[],
         source: "https://github.com/kubernetes/minikube/issues/12944 (the BackOff event alone)",
     },
+    // --- containerd 1.6.20 (Debian bookworm) in the bed ------------------
+    // Real output of `ctr images pull --hosts-dir` against the bed's faults
+    // (tests/runtime.rs, the scenario named in the source), wrapped as the
+    // kubelet's event wraps a CRI pull error.
+    case(
+        "Failed to pull image \"registry.test/single:nosuchtag\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/single:nosuchtag\": failed to resolve reference \"registry.test/single:nosuchtag\": registry.test/single:nosuchtag: not found",
+        "IMAGE_NOT_FOUND",
+        &["NOT_A_REGISTRY"],
+        "containerd 1.6.20 in the bed: missing tag",
+    ),
+    case(
+        "Failed to pull image \"notregistry.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"notregistry.test/single:1\": failed to resolve reference \"notregistry.test/single:1\": notregistry.test/single:1: not found",
+        "IMAGE_NOT_FOUND",
+        &["NOT_A_REGISTRY"],
+        "containerd 1.6.20 in the bed: not a registry",
+    ),
+    case(
+        "Failed to pull image \"registry.test/armonly:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/armonly:1\": no match for platform in manifest sha256:9de021f686e3c741e6dadf63d6531ef178539c34581dbce0fbd20e86085c57e9: not found",
+        "PLATFORM_MISSING",
+        &[],
+        "containerd 1.6.20 in the bed: platform missing",
+    ),
+    case(
+        "Failed to pull image \"nosuch.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"nosuch.test/single:1\": failed to resolve reference \"nosuch.test/single:1\": failed to do request: Head \"https://nosuch.test/v2/single/manifests/1\": dial tcp: lookup nosuch.test on 10.77.0.2:53: no such host",
+        "DNS_NXDOMAIN",
+        &["DNS_NO_ADDRESS"],
+        "containerd 1.6.20 in the bed: dns nxdomain, dns no address",
+    ),
+    case(
+        "Failed to pull image \"servfail.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"servfail.test/single:1\": failed to resolve reference \"servfail.test/single:1\": failed to do request: Head \"https://servfail.test/v2/single/manifests/1\": dial tcp: lookup servfail.test on 10.77.0.2:53: server misbehaving",
+        "DNS_SERVFAIL",
+        &[],
+        "containerd 1.6.20 in the bed: dns servfail",
+    ),
+    case(
+        "Failed to pull image \"registry.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/single:1\": failed to resolve reference \"registry.test/single:1\": failed to do request: Head \"https://registry.test/v2/single/manifests/1\": dial tcp: lookup registry.test on 10.77.0.3:53: read udp 10.77.0.3:41364->10.77.0.3:53: i/o timeout",
+        "DNS_TIMEOUT",
+        &[],
+        "containerd 1.6.20 in the bed: dns timeout",
+    ),
+    case(
+        "Failed to pull image \"refused.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"refused.test/single:1\": failed to resolve reference \"refused.test/single:1\": failed to do request: Head \"https://refused.test/v2/single/manifests/1\": dial tcp 10.77.0.31:443: connect: connection refused",
+        "TCP_REFUSED",
+        &[],
+        "containerd 1.6.20 in the bed: tcp refused",
+    ),
+    case(
+        "Failed to pull image \"blackhole.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"blackhole.test/single:1\": failed to resolve reference \"blackhole.test/single:1\": failed to do request: Head \"https://blackhole.test/v2/single/manifests/1\": dial tcp 10.77.0.30:443: i/o timeout",
+        "TCP_TIMEOUT",
+        &[],
+        "containerd 1.6.20 in the bed: tcp timeout",
+    ),
+    case(
+        "Failed to pull image \"unreachable.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"unreachable.test/single:1\": failed to resolve reference \"unreachable.test/single:1\": failed to do request: Head \"https://unreachable.test/v2/single/manifests/1\": dial tcp 10.77.1.1:443: connect: no route to host",
+        "TCP_UNREACHABLE",
+        &[],
+        "containerd 1.6.20 in the bed: tcp unreachable",
+    ),
+    case(
+        "Failed to pull image \"expired.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"expired.test/single:1\": failed to resolve reference \"expired.test/single:1\": failed to do request: Head \"https://expired.test/v2/single/manifests/1\": x509: certificate has expired or is not yet valid: current time 2026-12-05T08:24:44Z is after 2026-12-04T08:24:41Z",
+        "TLS_EXPIRED",
+        &[],
+        "containerd 1.6.20 in the bed: tls expired",
+    ),
+    case(
+        "Failed to pull image \"wrongname.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"wrongname.test/single:1\": failed to resolve reference \"wrongname.test/single:1\": failed to do request: Head \"https://wrongname.test/v2/single/manifests/1\": x509: certificate is valid for other.test, not wrongname.test",
+        "TLS_NAME_MISMATCH",
+        &[],
+        "containerd 1.6.20 in the bed: tls wrong name",
+    ),
+    case(
+        "Failed to pull image \"unknownca.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"unknownca.test/single:1\": failed to resolve reference \"unknownca.test/single:1\": failed to do request: Head \"https://unknownca.test/v2/single/manifests/1\": x509: certificate signed by unknown authority",
+        "TLS_UNTRUSTED",
+        &[],
+        "containerd 1.6.20 in the bed: tls unknown ca",
+    ),
+    case(
+        "Failed to pull image \"plainhttp.test:5000/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"plainhttp.test:5000/single:1\": failed to resolve reference \"plainhttp.test:5000/single:1\": failed to do request: Head \"https://plainhttp.test:5000/v2/single/manifests/1\": http: server gave HTTP response to HTTPS client",
+        "TLS_HANDSHAKE",
+        &[],
+        "containerd 1.6.20 in the bed: plain http spoken to as https",
+    ),
+    case(
+        "Failed to pull image \"ratelimit.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"ratelimit.test/single:1\": failed to resolve reference \"ratelimit.test/single:1\": pulling from host ratelimit.test failed with status code [manifests 1]: 429 Too Many Requests",
+        "RATE_LIMITED",
+        &[],
+        "containerd 1.6.20 in the bed: 429",
+    ),
+    case(
+        "Failed to pull image \"unavailable.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"unavailable.test/single:1\": failed to resolve reference \"unavailable.test/single:1\": pulling from host unavailable.test failed with status code [manifests 1]: 503 Service Unavailable",
+        "REGISTRY_ERROR",
+        &[],
+        "containerd 1.6.20 in the bed: 503",
+    ),
+    case(
+        "Failed to pull image \"tokengone.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"tokengone.test/single:1\": failed to resolve reference \"tokengone.test/single:1\": failed to authorize: failed to fetch anonymous token: Get \"https://gone.test/token?scope=repository%3Asingle%3Apull&service=tokengone.test\": dial tcp: lookup gone.test on 10.77.0.2:53: no such host",
+        "AUTH_SERVER_UNREACHABLE",
+        &[],
+        "containerd 1.6.20 in the bed: token realm gone",
+    ),
+    case(
+        "Failed to pull image \"tokenerror.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"tokenerror.test/single:1\": failed to resolve reference \"tokenerror.test/single:1\": failed to authorize: failed to fetch anonymous token: unexpected status: 500 Internal Server Error",
+        "AUTH_ERROR",
+        &[],
+        "containerd 1.6.20 in the bed: token realm 500",
+    ),
+    case(
+        "Failed to pull image \"tokengarbage.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"tokengarbage.test/single:1\": failed to resolve reference \"tokengarbage.test/single:1\": failed to authorize: failed to fetch oauth token: unable to decode token response: invalid character '<' looking for beginning of value",
+        "AUTH_ERROR",
+        &[],
+        "containerd 1.6.20 in the bed: token realm garbage",
+    ),
+    case(
+        "Failed to pull image \"redirect.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"redirect.test/single:1\": failed to copy: httpReadSeeker: failed open: failed to do request: Get \"https://refused.test/storage/sha256:586b7a4b2dd0cdda6f6009c005b1250482e9f7599270ba87dfcc2a894a729a3d?sig=rpt\": dial tcp 10.77.0.31:443: connect: connection refused",
+        "BLOB_UNREACHABLE",
+        &[],
+        "containerd 1.6.20 in the bed: blob redirected to a refused host",
+    ),
+    case(
+        "Failed to pull image \"acrfw.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"acrfw.test/single:1\": failed to resolve reference \"acrfw.test/single:1\": pulling from host acrfw.test failed with status code [manifests 1]: 403 Forbidden",
+        "ACCESS_DENIED",
+        &["IP_NOT_ALLOWED"],
+        "containerd 1.6.20 in the bed: acr firewall",
+    ),
+    case(
+        "Failed to pull image \"huge.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"huge.test/single:1\": failed to resolve reference \"huge.test/single:1\": rejecting 104857600 byte manifest for huge.test/single:1: not found",
+        "REGISTRY_ERROR",
+        &[],
+        "containerd 1.6.20 in the bed: oversized manifest",
+    ),
+    case(
+        "Failed to pull image \"norealm.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"norealm.test/single:1\": failed to resolve reference \"norealm.test/single:1\": no realm specified for token auth challenge",
+        "AUTH_ERROR",
+        &[],
+        "containerd 1.6.20 in the bed: bearer challenge without realm",
+    ),
+    case(
+        "Failed to pull image \"basic.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"basic.test/single:1\": failed to resolve reference \"basic.test/single:1\": pulling from host basic.test failed with status code [manifests 1]: 401 Unauthorized",
+        "AUTH_REQUIRED",
+        &["AUTH_REJECTED"],
+        "containerd 1.6.20 in the bed: basic, anonymous; basic, wrong password",
+    ),
+    case(
+        "Failed to pull image \"token.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"token.test/single:1\": failed to resolve reference \"token.test/single:1\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed",
+        "AUTH_REQUIRED",
+        &["ACCESS_DENIED", "IMAGE_NOT_FOUND"],
+        "containerd 1.6.20 in the bed: token, anonymous; token, no-pull user",
+    ),
+    case(
+        "Failed to pull image \"token.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"token.test/single:1\": failed to resolve reference \"token.test/single:1\": failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized",
+        "AUTH_REJECTED",
+        &[],
+        "containerd 1.6.20 in the bed: token, wrong password",
+    ),
+    case(
+        "Failed to pull image \"registry.test/single:nosuchtag\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/single:nosuchtag\": failed to resolve reference \"registry.test/single:nosuchtag\": failed to do request: Head \"https://refused.test/v2/single/manifests/nosuchtag?ns=registry.test\": dial tcp 10.77.0.31:443: connect: connection refused",
+        "TCP_REFUSED",
+        &[],
+        "containerd 1.6.20 in the bed: dead mirror, upstream 404: the mirror's error",
+    ),
+    case(
+        "Failed to pull image \"registry.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/single:1\": failed to resolve reference \"registry.test/single:1\": failed to do request: Head \"https://registry.test/v2/single/manifests/1\": proxyconnect tcp: dial tcp 10.77.0.5:3129: connect: connection refused",
+        "PROXY_UNREACHABLE",
+        &[],
+        "containerd 1.6.20 in the bed: dead proxy",
+    ),
+    case(
+        "Failed to pull image \"registry.test:5000/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test:5000/single:1\": failed to resolve reference \"registry.test:5000/single:1\": failed to do request: Head \"https://registry.test:5000/v2/single/manifests/1\": Access violation",
+        "PROXY_REJECTED",
+        &[],
+        "containerd 1.6.20 in the bed: proxy refuses the port",
+    ),
+    case(
+        "Failed to pull image \"registry.test/single:1\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.test/single:1\": failed to extract layer sha256:084b0c9261b4058def190e477bea6c6763baea1fe06a94184af0285634ae7dd4: mount callback failed on /tmp/rpt-24188-0/containerd-0/root/tmpmounts/containerd-mount743627682: write /tmp/rpt-24188-0/containerd-0/root/tmpmounts/containerd-mount743627682/hello-amd64.txt: no space left on device: unknown",
+        "NODE_DISK_FULL",
+        &[],
+        "containerd 1.6.20 in the bed: a full disk (a_full_disk_is_the_node_not_the_registry)",
+    ),
+    // --- containerd 1.7 / 2.x, from issue threads --------------------------
+    case(
+        r#"level=error msg="cancel pulling image private_registery.mydomain/csg/idrac_to_kafka:20250429T0012 because of no progress in 1m0s""#,
+        "PULL_PROGRESS_TIMEOUT",
+        &[],
+        "https://github.com/kubernetes/kubernetes/issues/131521 (containerd's log)",
+    ),
+    case(
+        r#"level=error msg="PullImage \"private_registery.mydomain/csg/idrac_to_kafka:20250429T0012\" failed" error="rpc error: code = Canceled desc = failed to pull and unpack image \"private_registery.mydomain/csg/idrac_to_kafka:20250429T0012\": context canceled""#,
+        "PULL_PROGRESS_TIMEOUT",
+        &["BLOB_UNREACHABLE"],
+        "https://github.com/kubernetes/kubernetes/issues/131521 (the PullImage error of the same pull)",
+    ),
+    case(
+        r#"failed to extract layer (application/vnd.oci.image.layer.v1.tar+gzip sha256:0465d356eb1de54a583b42b392bd68ff4c6d0494ecaeb5a8b89c1001334829bf) to overlayfs as "extract-260106421-WDeK sha256:dc6b5af8281abf684b3e18b349680a24b4f020bd3ee8c7254ddc3b128ec21162": write /var/lib/desktop-containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/105/fs/home/pentester/.cache/go-build/27/27085a9d2a1990418db3f6435abc47c29c9144d86f99186ced0874f54616bc5e-d: no space left on device"#,
+        "NODE_DISK_FULL",
+        &[],
+        "https://github.com/usestrix/strix/issues/483 (containerd 2.x unpacker, Docker Desktop 4.72)",
+    ),
+    case(
+        r"ctr: failed to extract layer sha256:3f09a2bf43387901722db74487ef6ca4e4d1dd5c7d682e4856118684f1c96b91: write /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/26/fs/opt/zing/zing-jdk.x.y.z.tar.gz: no space left on device: unknown",
+        "NODE_DISK_FULL",
+        &[],
+        "https://github.com/kubernetes-sigs/kind/issues/1413",
+    ),
 ];
 
 #[test]

@@ -25,6 +25,7 @@ use crate::config::hostport::split_authority;
 use crate::config::hosts_toml::{
     self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
+use crate::config::runtime_version::Version;
 use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -108,6 +109,9 @@ pub struct ContainerdConfig {
     pub cri_plugin: bool,
     /// Node path of the file the registry table came from (set by [`discover`]).
     pub origin: Option<String>,
+    /// The node's containerd release (read from its binary by the caller);
+    /// `None`: unknown, and the newest release's behaviour applies.
+    pub release: Option<Version>,
 }
 
 /// Parse one containerd config file.
@@ -493,14 +497,42 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
     (merged, sources)
 }
 
+/// Whether containerd 2.x's config rules apply: the node's release says so,
+/// or, when it is unknown, the config does (version 3 is read by 2.x only;
+/// a version 1/2 file is written for 1.x, and predicting 2.x's rules for it,
+/// such as dropping `configs.tls`, would flip verdicts on no evidence).
+fn rules_2x(cfg: &ContainerdConfig) -> bool {
+    cfg.release
+        .as_ref()
+        .map_or(cfg.version >= 3, |v| v.major >= 2)
+}
+
+/// Whether containerd fills in its default `config_path` (2.2+: the CRI
+/// images plugin's `DefaultImageConfig`, containerd#12808): by release when
+/// known, else the newest behaviour for a version 3 config.
+fn defaults_config_path(cfg: &ContainerdConfig) -> bool {
+    cfg.release
+        .as_ref()
+        .map_or(cfg.version >= 3, |v| v.at_least(2, 2, 0))
+}
+
+/// Whether the CRI plugin pulls through the transfer service (2.1+), which
+/// reads `config_path` as one directory.
+fn pulls_via_transfer(cfg: &ContainerdConfig) -> bool {
+    cfg.release
+        .as_ref()
+        .map_or(cfg.version >= 3, |v| v.at_least(2, 1, 0))
+}
+
 /// The `config_path` list containerd uses, if it uses one: the configured
-/// value, or containerd 2.2+'s default when the config is version 3 and
-/// names no mirrors (1.x and 2.0/2.1 have no default).
+/// value, or containerd 2.2+'s default when the config names no mirrors
+/// (1.x and 2.0/2.1 have no default; with the release unknown, a version 3
+/// config gets the newest behaviour).
 #[must_use]
 pub fn effective_config_path(cfg: &ContainerdConfig) -> Option<Vec<String>> {
     let raw = if !cfg.registry.config_path.is_empty() {
         cfg.registry.config_path.as_str()
-    } else if cfg.version >= 3 && cfg.registry.mirrors.is_empty() {
+    } else if defaults_config_path(cfg) && cfg.registry.mirrors.is_empty() {
         DEFAULT_CONFIG_PATH_V2
     } else {
         return None;
@@ -545,7 +577,8 @@ pub fn registry_hosts(
     let reg = &cfg.registry;
     let mut sources = file_findings(cfg, &file);
     let mut hosts = if let Some(paths) = effective_config_path(cfg) {
-        let (h, s) = hosts_toml::discover_hosts(root, &paths, registry_host);
+        let (h, s) =
+            hosts_toml::discover_hosts_for(root, &paths, registry_host, cfg.release.as_ref());
         sources.extend(s);
         h
     } else {
@@ -598,6 +631,10 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
     let reg = &cfg.registry;
     let at = |severity, line, message: String| Source::finding(file, KIND, severity, line, message);
     let mut out = Vec::new();
+    if let Some(v) = &cfg.release {
+        out.extend(release_findings(cfg, v, file));
+    }
+    let unknown = cfg.release.is_none();
     if !reg.mirrors.is_empty() && !reg.config_path.is_empty() {
         out.push(at(
             Severity::Error,
@@ -606,7 +643,7 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
              registry config; probing with config_path"
                 .to_owned(),
         ));
-    } else if !reg.mirrors.is_empty() && cfg.version >= 3 {
+    } else if !reg.mirrors.is_empty() && cfg.version >= 3 && unknown {
         out.push(at(
             Severity::Warning,
             reg.mirrors.first().map(|m| m.line),
@@ -615,7 +652,7 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
                  (\"`mirrors` cannot be set when `config_path` is provided\"); 2.0/2.1 still use them"
             ),
         ));
-    } else if reg.config_path.is_empty() && cfg.version >= 3 {
+    } else if reg.config_path.is_empty() && cfg.version >= 3 && unknown {
         out.push(Source::finding(
             cfg.version_file.as_deref().unwrap_or(file),
             KIND,
@@ -627,7 +664,7 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
             ),
         ));
     }
-    if cfg.version >= 3 && split_config_path(&reg.config_path).len() > 1 {
+    if pulls_via_transfer(cfg) && split_config_path(&reg.config_path).len() > 1 {
         out.push(at(
             Severity::Warning,
             reg.config_path_line,
@@ -637,14 +674,66 @@ fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
                 .to_owned(),
         ));
     }
-    if cfg.version >= 3
+    if rules_2x(cfg)
         && let Some(tls) = reg.configs.iter().find_map(|(_, c)| c.tls.as_ref())
     {
+        let who = cfg.release.as_ref().map_or_else(
+            || "containerd 2.x".to_owned(),
+            |v| format!("containerd {v}"),
+        );
         out.push(at(
             Severity::Error,
             tls.line,
-            "containerd 2.x ignores configs.\"<host>\".tls; use hosts.toml `ca`/`client`"
-                .to_owned(),
+            format!(
+                "{who} ignores configs.\"<host>\".tls (removed in 2.0, containerd d2b7a1e29); use hosts.toml `ca`/`client`"
+            ),
+        ));
+    }
+    out
+}
+
+/// What the node's known containerd release does with this config that
+/// another release would not (each rule cites where containerd changed).
+fn release_findings(cfg: &ContainerdConfig, v: &Version, file: &str) -> Vec<Source> {
+    let mut out = Vec::new();
+    let version_file = cfg.version_file.as_deref().unwrap_or(file);
+    if v.major < 2 && cfg.version >= 3 {
+        // services/server/config/config.go ValidateV2: "unsupported config
+        // version" since containerd 00347b7fa (1.7.17) / 38607b59c (1.6.32);
+        // before, a version 3 file loads as version 2 and the 2.x plugin
+        // names (io.containerd.cri.v1.images) are unknown plugins.
+        let refuses = v.at_least(1, 7, 17) || (v.major == 1 && v.minor == 6 && v.patch >= 32);
+        let message = if refuses {
+            format!(
+                "containerd {v} refuses config version 3 (\"unsupported config version `3`\", since 1.6.32/1.7.17) and does not start: \
+                 every pull fails; write a version 2 config for 1.x"
+            )
+        } else {
+            format!(
+                "containerd {v} reads config version 3 as version 2: the 2.x plugin names (io.containerd.cri.v1.images) \
+                 are not its plugins, so their registry settings are ignored; write a version 2 config for 1.x"
+            )
+        };
+        out.push(Source::finding(
+            version_file,
+            KIND,
+            Severity::Error,
+            cfg.version_line,
+            message,
+        ));
+    }
+    if v.major >= 2 && !cfg.registry.mirrors.is_empty() && cfg.registry.config_path.is_empty() {
+        // internal/cri/config/config.go ValidateImageConfig: deprecated in 2.x,
+        // to be removed in 2.3 per its DEPRECATED notes.
+        out.push(Source::finding(
+            file,
+            KIND,
+            Severity::Warning,
+            cfg.registry.mirrors.first().map(|m| m.line),
+            format!(
+                "containerd {v} still reads registry.mirrors but deprecates them (\"`mirrors` is deprecated, please use `config_path` instead\"); \
+                 move them to hosts.toml under config_path"
+            ),
         ));
     }
     out
@@ -720,7 +809,7 @@ fn legacy_hosts(
         let (parts, (host, port)) = parts;
         let mut tls = TlsSettings::default();
         // 1.x only: configs.<host>.tls, keyed by the host contacted.
-        if cfg.version <= 2
+        if !rules_2x(cfg)
             && let Some(t) = cfg
                 .registry
                 .configs
@@ -847,7 +936,7 @@ fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<Strin
             ));
         }
     }
-    if cfg.version >= 3 && paths.len() > 1 {
+    if pulls_via_transfer(cfg) && paths.len() > 1 {
         let first = paths.first().map(String::as_str).unwrap_or_default();
         let which = if dir.starts_with(first) {
             "the first"
@@ -1104,6 +1193,82 @@ version = 2
             ),
             ("/etc/containerd/config.toml", Some(5), Severity::Warning)
         );
+    }
+
+    /// The same config read by the releases whose rules differ.
+    #[test]
+    fn the_node_release_decides_what_is_read() {
+        let release = |v: &str| Some(Version::parse(v).unwrap());
+        let root = HostRoot::new("/host");
+        let legacy = r#"
+version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://mirror.test:5000"]
+[plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.test:5000".tls]
+  ca_file = "/etc/certs/mirror.pem"
+"#;
+        // 1.x applies configs.tls; 2.0 removed it (d2b7a1e29), even from a migrated version 2 file.
+        let mut c = parse(legacy).unwrap();
+        c.release = release("1.7.22");
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert_eq!(
+            eps[0].tls.ca_files,
+            [PathBuf::from("/host/etc/certs/mirror.pem")]
+        );
+        assert!(sources.is_empty(), "{sources:?}");
+        c.release = release("2.0.0");
+        let (eps, sources) = endpoints_for(&c, &root, "docker.io");
+        assert!(eps[0].tls.ca_files.is_empty());
+        let messages: Vec<String> = sources.iter().filter_map(Source::message).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("containerd 2.0.0 ignores configs.\"<host>\".tls")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("deprecates them")),
+            "{messages:?}"
+        );
+
+        // Config version 3 on 1.x: refused since 1.6.32/1.7.17, read as version 2 before.
+        let v3 = "version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
+        for (v, refuses) in [
+            ("1.6.31", false),
+            ("1.6.32", true),
+            ("1.7.16", false),
+            ("1.7.17", true),
+            ("1.7.30", true),
+        ] {
+            let mut c = parse(v3).unwrap();
+            c.release = release(v);
+            let (_, sources) = endpoints_for(&c, &root, "docker.io");
+            let s = &sources[0];
+            assert_eq!((s.severity(), s.line()), (Severity::Error, Some(1)), "{v}");
+            let m = s.message().unwrap();
+            assert!(m.starts_with(&format!("containerd {v} ")), "{m}");
+            assert_eq!(m.contains("does not start"), refuses, "{v}: {m}");
+        }
+        let mut c = parse(v3).unwrap();
+        c.release = release("2.1.4");
+        assert!(endpoints_for(&c, &root, "docker.io").1.is_empty());
+
+        // The default config_path: 2.2+ only, whatever the file's version says.
+        let bare = "version = 2\n";
+        let mut c = parse(bare).unwrap();
+        assert_eq!(effective_config_path(&c), None);
+        c.release = release("2.2.1");
+        assert_eq!(
+            effective_config_path(&c).unwrap(),
+            ["/etc/containerd/certs.d", "/etc/docker/certs.d"]
+        );
+        let mut c = parse("version = 3\n").unwrap();
+        assert!(
+            effective_config_path(&c).is_some(),
+            "unknown: the newest behaviour"
+        );
+        c.release = release("2.1.9");
+        assert_eq!(effective_config_path(&c), None);
     }
 
     #[test]

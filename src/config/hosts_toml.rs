@@ -17,6 +17,7 @@
 //! stay [`Secret`]s.
 
 use crate::config::hostport::split_authority;
+use crate::config::runtime_version::Version;
 use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -88,6 +89,10 @@ pub struct HostsFile {
     /// line of their key: go-toml's tree walk in `getSortedHosts` only sees
     /// `[host."..."]` headers, so containerd silently skips these.
     pub ignored: Vec<(String, usize)>,
+    /// The file has a `host` table at all (`[host]`, `[host."..."]`, dotted
+    /// keys): containerd 1.x before 1.7.32 ignores a file without one
+    /// ([`ignores_root_only`]).
+    pub has_host_tree: bool,
 }
 
 /// Parse a `hosts.toml`. Errors are the ones containerd's `parseHostsFile`
@@ -145,7 +150,11 @@ pub fn parse(text: &str) -> Result<HostsFile, ParseError> {
         None => ("", None),
     };
     hosts.push(parse_host_config(text, server_url, doc, server_line)?);
-    Ok(HostsFile { hosts, ignored })
+    Ok(HostsFile {
+        hosts,
+        ignored,
+        has_host_tree: doc.contains_key("host"),
+    })
 }
 
 /// containerd's `getSortedHosts`: walk the top-level expressions and record
@@ -460,6 +469,7 @@ pub fn from_cert_files(files: &[String], has_key: impl Fn(&str) -> bool) -> Host
     HostsFile {
         hosts: vec![entry],
         ignored: Vec::new(),
+        has_host_tree: false,
     }
 }
 
@@ -561,6 +571,35 @@ fn abs_node_path(p: &str, dir: &Path) -> PathBuf {
 /// `http` hosts with TLS settings to HTTPS-with-HTTP-fallback.
 #[must_use]
 pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) -> Vec<HostEntry> {
+    configure_for(registry_host, dir, root, None)
+}
+
+/// Whether a containerd release tries https first, with a plain-http retry,
+/// for an `http` host that has TLS settings and a port other than 80
+/// (`ConfigureHosts`, "remotes: always try to establish tls connection when
+/// tls configured", containerd 79772a0dd; backported as 6b5912220 to 1.6.25
+/// and 7779ce64e to 1.7.7). Older releases use plain http as written.
+fn tls_first_for_http_hosts(release: Option<&Version>) -> bool {
+    release.is_none_or(|v| v.at_least(1, 7, 7) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+}
+
+/// Whether a release picks a localhost registry's scheme by its port
+/// ("Avoid TLS fallback when protocol is not ambiguous", d48ceb606; 1.6.25
+/// as 51df21d09, 1.7.8 as 35c7634e3). Older releases use plain http with
+/// verification off for every localhost registry.
+fn localhost_scheme_by_port(release: Option<&Version>) -> bool {
+    release.is_none_or(|v| v.at_least(1, 7, 8) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+}
+
+/// [`configure`] as the node's containerd `release` does it (`None`: the
+/// newest release).
+#[must_use]
+pub fn configure_for(
+    registry_host: &str,
+    dir: Option<&HostDir>,
+    root: &HostRoot,
+    release: Option<&Version>,
+) -> Vec<HostEntry> {
     let mut hosts = dir.map_or_else(|| vec![HostConfig::empty()], |d| d.hosts.hosts.clone());
     if let Some(last) = hosts.last_mut()
         && last.host.is_empty()
@@ -568,6 +607,10 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
         if registry_host == "docker.io" {
             last.scheme = Some(Scheme::Https);
             "registry-1.docker.io".clone_into(&mut last.host);
+        } else if is_localhost(registry_host) && !localhost_scheme_by_port(release) {
+            registry_host.clone_into(&mut last.host);
+            last.scheme = Some(Scheme::Http);
+            last.skip_verify = Some(true);
         } else if is_localhost(registry_host) {
             registry_host.clone_into(&mut last.host);
             let port = split_authority(registry_host).ok().and_then(|(_, p)| p);
@@ -597,7 +640,11 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
         let explicit_tls = h.ca.is_some() || h.client.is_some() || h.skip_verify.is_some();
         let mut http_fallback = false;
         // `port != "" && port != "80"` upstream: a port-less http host stays http.
-        if scheme == Scheme::Http && explicit_tls && port.is_some_and(|p| p != 80) {
+        if scheme == Scheme::Http
+            && explicit_tls
+            && port.is_some_and(|p| p != 80)
+            && tls_first_for_http_hosts(release)
+        {
             scheme = Scheme::Https;
             http_fallback = true;
         }
@@ -747,6 +794,14 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
             format!("cannot read: {e}; containerd fails the pull"),
         )),
     }
+    let (host_dir, source) = cert_files_dir(root, dir);
+    sources.push(source);
+    (host_dir, sources)
+}
+
+/// `loadCertFiles`: the directory's `*.crt` CAs and `*.cert`/`*.key` pairs
+/// on the registry's default host.
+fn cert_files_dir(root: &HostRoot, dir: &Path) -> (HostDir, Source) {
     let names: Vec<String> = root
         .read_dir(dir)
         .unwrap_or_default()
@@ -755,15 +810,28 @@ pub fn load_host_dir(root: &HostRoot, dir: &Path) -> (HostDir, Vec<Source>) {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     let hosts = from_cert_files(&names, |key| root.exists(dir.join(key)));
-    sources.push(Source::ok(dir.display().to_string(), "certs.d"));
     (
         HostDir {
             dir: dir.to_owned(),
             file: None,
             hosts,
         },
-        sources,
+        Source::ok(dir.display().to_string(), "certs.d"),
     )
+}
+
+/// Whether a containerd release ignores a `hosts.toml` without a `host`
+/// table. `getSortedHosts` in `remotes/docker/config/hosts.go` returned
+/// "invalid `host` tree" for it, and `loadHostDir` logged "failed to decode
+/// hosts.toml" and fell back to the directory's certificate files
+/// (containerd#10027). At the release tags: every 1.5, 1.6 (1.6.0-1.6.39,
+/// and release/1.6 after them) and 1.7.0-1.7.31 have it; 1.7.32 has the fix
+/// (containerd#10028, commit 24007441d, merged 2026-05-11); 2.0.0 and later
+/// never had it (go-toml v2's parser walk in `getSortedHosts` since commit
+/// b5615caf1, 2023-09-22, returns an empty list).
+#[must_use]
+pub fn ignores_root_only(v: &Version) -> bool {
+    v.major < 2 && !v.at_least(1, 7, 32)
 }
 
 /// Endpoints for `registry_host` from a `config_path` list, in containerd's order.
@@ -784,13 +852,83 @@ pub fn discover_hosts(
     config_paths: &[String],
     registry_host: &str,
 ) -> (Vec<HostEntry>, Vec<Source>) {
-    match find_host_dir(root, config_paths, registry_host) {
-        Some(dir) => {
-            let (host_dir, sources) = load_host_dir(root, &dir);
-            (configure(registry_host, Some(&host_dir), root), sources)
+    discover_hosts_for(root, config_paths, registry_host, None)
+}
+
+/// [`discover_hosts`] as the node's containerd `release` reads the
+/// directory (`None`: unknown, the newest release's behaviour): a release
+/// that ignores a root-only `hosts.toml` gets the certificate-file fallback,
+/// and the file an `error` saying what that release does instead.
+#[must_use]
+pub fn discover_hosts_for(
+    root: &HostRoot,
+    config_paths: &[String],
+    registry_host: &str,
+    release: Option<&Version>,
+) -> (Vec<HostEntry>, Vec<Source>) {
+    let Some(dir) = find_host_dir(root, config_paths, registry_host) else {
+        return (
+            configure_for(registry_host, None, root, release),
+            Vec::new(),
+        );
+    };
+    let (host_dir, mut sources) = load_host_dir(root, &dir);
+    let Some(file) = host_dir
+        .file
+        .clone()
+        .filter(|_| !host_dir.hosts.has_host_tree)
+    else {
+        return (
+            configure_for(registry_host, Some(&host_dir), root, release),
+            sources,
+        );
+    };
+    let shown = file.display().to_string();
+    let Some(v) = release.filter(|v| ignores_root_only(v)) else {
+        if release.is_none() {
+            super::merge_sources(
+                &mut sources,
+                [Source::warning(
+                    &shown,
+                    "hosts.toml",
+                    "no [host] table: containerd 1.6.x and 1.7.0-1.7.31 ignore this file (containerd#10027); the node's \
+                 containerd version is unknown, so the probe reads it as newer releases do",
+                )],
+            );
         }
-        None => (configure(registry_host, None, root), Vec::new()),
-    }
+        return (
+            configure_for(registry_host, Some(&host_dir), root, release),
+            sources,
+        );
+    };
+    let (fallback, certs) = cert_files_dir(root, &dir);
+    let hosts = configure_for(registry_host, Some(&fallback), root, Some(v));
+    let with = match hosts.last().map(|h| &h.endpoint) {
+        Some(ep) if ep.scheme == Scheme::Http => "no TLS",
+        Some(ep) if !ep.tls.ca_files.is_empty() || !ep.tls.client_certs.is_empty() => {
+            "the system CA and this directory's certificate files"
+        }
+        Some(ep) if ep.tls.skip_verify => "certificates unchecked",
+        _ => "the system CA",
+    };
+    let pulls = hosts.last().map_or_else(String::new, |h| {
+        format!(
+            "{}://{}",
+            h.endpoint.scheme.as_str(),
+            h.endpoint.authority()
+        )
+    });
+    sources.retain(|s| s.path != shown);
+    sources.push(Source::error(
+        &shown,
+        "hosts.toml",
+        format!(
+            "containerd {v} ignores this hosts.toml: no [host] table (\"failed to decode hosts.toml: invalid `host` tree\", \
+             containerd#10027, fixed in 1.7.32 and 2.0); it pulls {pulls} with {with}"
+        ),
+    ));
+    super::merge_sources(&mut sources, [certs]);
+    (hosts, sources)
 }
 
 /// Registry hosts that have a directory under one of the `config_paths`
@@ -1257,5 +1395,137 @@ mod tests {
         let mut regs = registries(&root, &paths);
         regs.sort();
         assert_eq!(regs, ["reg.test:5000"]);
+    }
+
+    #[test]
+    fn a_root_only_file_by_containerd_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(tmp.path());
+        let mk = |p: &str, body: &str| {
+            let full = root.resolve(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, body).unwrap();
+        };
+        let file = "/etc/containerd/certs.d/plain.test:5000/hosts.toml";
+        mk(file, "server = \"http://plain.test:5000\"\n");
+        let paths = strs(&["/etc/containerd/certs.d"]);
+        let v = |s: &str| Version::parse(s).unwrap();
+        let at = |release: Option<&Version>| {
+            let (hosts, sources) = discover_hosts_for(&root, &paths, "plain.test:5000", release);
+            let urls: Vec<String> = hosts.iter().map(|h| h.endpoint.url()).collect();
+            let s = sources.into_iter().find(|s| s.path == file).unwrap();
+            (urls, s.severity(), s.message().unwrap_or_default())
+        };
+        for ignoring in [
+            "1.5.18",
+            "1.6.0",
+            "1.6.20",
+            "1.6.39",
+            "1.7.0",
+            "1.7.31",
+            "1.7.23-k3s1",
+        ] {
+            let (urls, severity, message) = at(Some(&v(ignoring)));
+            assert_eq!(urls, ["https://plain.test:5000/v2/"], "{ignoring}");
+            assert_eq!(severity, Severity::Error, "{ignoring}");
+            assert!(
+                message.contains(&format!("containerd {ignoring} ignores this hosts.toml"))
+                    && message.ends_with("it pulls https://plain.test:5000 with the system CA"),
+                "{message}"
+            );
+        }
+        for reading in ["1.7.32", "1.7.34", "2.0.0", "2.3.4"] {
+            assert_eq!(
+                at(Some(&v(reading))),
+                (
+                    vec!["http://plain.test:5000/v2/".to_owned()],
+                    Severity::Ok,
+                    String::new()
+                ),
+                "{reading}"
+            );
+        }
+        let (urls, severity, message) = at(None);
+        assert_eq!(urls, ["http://plain.test:5000/v2/"]);
+        assert_eq!(severity, Severity::Warning);
+        assert!(message.contains("version is unknown"), "{message}");
+
+        // A `[host]` table, even empty, is k3s's workaround: every release reads the file.
+        mk(file, "server = \"http://plain.test:5000\"\n[host]\n");
+        assert_eq!(at(Some(&v("1.6.20"))).1, Severity::Ok);
+
+        // The fallback keeps the directory's certificate files, as loadCertFiles does.
+        mk(
+            file,
+            "server = \"https://plain.test:5000\"\nca = \"ca.crt\"\n",
+        );
+        mk("/etc/containerd/certs.d/plain.test:5000/ca.crt", "x");
+        let (hosts, sources) =
+            discover_hosts_for(&root, &paths, "plain.test:5000", Some(&v("1.6.20")));
+        assert_eq!(
+            hosts[0].endpoint.tls.ca_files,
+            [root.resolve("/etc/containerd/certs.d/plain.test:5000/ca.crt")]
+        );
+        let s = sources.iter().find(|s| s.path == file).unwrap();
+        assert!(
+            s.message()
+                .unwrap()
+                .ends_with("with the system CA and this directory's certificate files"),
+            "{s:?}"
+        );
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.path == "/etc/containerd/certs.d/plain.test:5000" && s.kind == "certs.d")
+        );
+    }
+
+    #[test]
+    fn http_hosts_and_localhost_by_containerd_release() {
+        let root = HostRoot::new("/nonexistent");
+        let v = |s: &str| Version::parse(s).unwrap();
+        let first = |registry: &str, dir: Option<&HostDir>, release: Option<&Version>| {
+            let h = configure_for(registry, dir, &root, release).remove(0);
+            (
+                h.endpoint.url(),
+                h.http_fallback,
+                h.endpoint.tls.skip_verify,
+            )
+        };
+        // localhost: plain http, unverified, before 1.6.25/1.7.7; by port since 1.6.25/1.7.8.
+        for (release, want) in [
+            ("1.6.24", ("http://localhost:5000/v2/", false, true)),
+            // 1.7.7 has the https-first retry but not the port rule: its
+            // localhost host is http with skip_verify, which counts as TLS.
+            ("1.7.7", ("https://localhost:5000/v2/", true, true)),
+            ("1.6.25", ("https://localhost:5000/v2/", true, true)),
+            ("1.7.8", ("https://localhost:5000/v2/", true, true)),
+            ("2.0.0", ("https://localhost:5000/v2/", true, true)),
+        ] {
+            let (url, fallback, skip) = first("localhost:5000", None, Some(&v(release)));
+            assert_eq!((url.as_str(), fallback, skip), want, "{release}");
+        }
+        assert_eq!(
+            first("localhost", None, Some(&v("1.6.20"))).0,
+            "http://localhost/v2/"
+        );
+        assert_eq!(first("localhost", None, None).0, "https://localhost/v2/");
+        // An http host with a CA: tried over https first from 1.6.25/1.7.7 on.
+        let dir = dir_with(
+            "reg.test_5000_",
+            "server = \"http://reg.test:5000\"\nca = \"/etc/ca.pem\"\n",
+        );
+        assert_eq!(
+            first("reg.test:5000", Some(&dir), Some(&v("1.7.6"))).0,
+            "http://reg.test:5000/v2/"
+        );
+        for release in [Some(v("1.7.7")), Some(v("1.6.25")), None] {
+            let (url, fallback, _) = first("reg.test:5000", Some(&dir), release.as_ref());
+            assert_eq!(
+                (url.as_str(), fallback),
+                ("https://reg.test:5000/v2/", true),
+                "{release:?}"
+            );
+        }
     }
 }

@@ -37,6 +37,7 @@ pub mod node;
 pub mod proxy;
 pub mod resolv;
 pub mod runtime;
+pub mod runtime_version;
 pub mod systemd;
 pub mod trust;
 

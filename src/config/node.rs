@@ -19,7 +19,7 @@
 
 use super::backend::RuntimeConfig;
 use super::runtime::{self, Runtime};
-use super::{Source, containerd, crio, docker, k3s, kubelet, proxy};
+use super::{Source, containerd, crio, docker, k3s, kubelet, proxy, runtime_version};
 use crate::hostroot::HostRoot;
 use crate::reference::DOCKER_HUB;
 use crate::reference::Reference;
@@ -32,6 +32,9 @@ pub struct NodeConfig {
     pub runtime: Runtime,
     /// What gave the runtime away ("socket /run/containerd/containerd.sock").
     pub evidence: String,
+    /// The runtime's release, read from its binary; unknown means the
+    /// newest release's behaviour is assumed.
+    pub release: runtime_version::Found,
     /// The runtime daemon's proxy environment.
     pub proxy: proxy::ProxyEnv,
     /// Facts a person reading a plan should know (which view of k3s was read).
@@ -63,14 +66,16 @@ fn evidence_path(evidence: &str) -> Option<String> {
 #[must_use]
 pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     let (runtime, evidence) = runtime::detect(root);
+    let release = runtime_version::discover(root, runtime);
     let mut sources = Vec::new();
     let mut notes = Vec::new();
     // dockerd's daemon.json `proxies` and where they are, applied below.
     let mut docker_proxies = None;
     let backend: Arc<dyn RuntimeConfig> = match runtime {
         Runtime::Containerd | Runtime::Unknown => {
-            let (cfg, s) = containerd::discover(root);
+            let (mut cfg, s) = containerd::discover(root);
             push_unique(&mut sources, s);
+            cfg.release.clone_from(&release.version);
             Arc::new(cfg)
         }
         Runtime::K3s => {
@@ -95,6 +100,7 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
                 let mut c = containerd::ContainerdConfig {
                     version: 2,
                     origin: Some(k3s::HOSTS_DIR.to_owned()),
+                    release: release.version.clone(),
                     ..containerd::ContainerdConfig::default()
                 };
                 k3s::HOSTS_DIR.clone_into(&mut c.registry.config_path);
@@ -164,6 +170,7 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
         NodeConfig {
             runtime,
             evidence,
+            release,
             proxy: env,
             notes,
             kubelet,
@@ -180,6 +187,7 @@ impl NodeConfig {
         Self {
             runtime: Runtime::Unknown,
             evidence: "no node config read".to_owned(),
+            release: runtime_version::Found::default(),
             proxy: proxy::ProxyEnv::default(),
             notes: Vec::new(),
             kubelet: kubelet::KubeletCredentials::default(),
@@ -1022,8 +1030,11 @@ mod tests {
         );
         assert!(text.contains("Authorization: (redacted)"), "{text}");
         assert!(
-            text.contains("runtime: containerd (socket /run/containerd/containerd.sock)")
-                || text.contains("containerd (socket"),
+            text.contains("containerd, version unknown (socket /run/containerd/containerd.sock)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("runtime version unknown (no containerd binary found under the node root): the probe assumes the newest release's behaviour"),
             "{text}"
         );
         // The pull secret (kubelet's AuthConfig) wins on every endpoint; its secret never shows.

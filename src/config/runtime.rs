@@ -33,6 +33,15 @@ impl Runtime {
         }
     }
 
+    /// The name the report's `runtime.name` uses (`CONTRACT.md`): CRI-O is `cri-o`.
+    #[must_use]
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            Runtime::Crio => "cri-o",
+            other => other.as_str(),
+        }
+    }
+
     /// The runtime a CRI socket path belongs to.
     #[must_use]
     pub fn from_socket(path: &str) -> Option<Self> {
@@ -108,6 +117,15 @@ const CONFIGS: [(&str, Runtime); 5] = [
     ("/etc/docker/daemon.json", Runtime::Docker),
 ];
 
+/// Runtime binaries, the weakest evidence: a node with neither socket nor
+/// config under the root (the probe run against a copy of `/usr`).
+const BINARIES: [(&str, Runtime); 4] = [
+    ("/usr/bin/containerd", Runtime::Containerd),
+    ("/usr/local/bin/containerd", Runtime::Containerd),
+    ("/usr/bin/crio", Runtime::Crio),
+    ("/usr/local/bin/crio", Runtime::Crio),
+];
+
 /// Detect the active runtime; the string says what gave it away.
 #[must_use]
 pub fn detect(root: &HostRoot) -> (Runtime, String) {
@@ -128,6 +146,11 @@ pub fn detect(root: &HostRoot) -> (Runtime, String) {
     for (file, rt) in CONFIGS {
         if root.exists(file) {
             return (rt, format!("config {file}"));
+        }
+    }
+    for (file, rt) in BINARIES {
+        if root.exists(file) {
+            return (rt, format!("binary {file}"));
         }
     }
     (
@@ -173,5 +196,19 @@ mod tests {
         let (rt, why) = detect(&root);
         assert_eq!(rt, Runtime::Docker);
         assert!(why.contains("kubeadm-flags.env"), "{why}");
+    }
+
+    #[test]
+    fn a_binary_alone_names_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+        std::fs::write(dir.path().join("usr/bin/crio"), "").unwrap();
+        assert_eq!(
+            detect(&root),
+            (Runtime::Crio, "binary /usr/bin/crio".to_owned())
+        );
+        std::fs::write(dir.path().join("usr/bin/containerd"), "").unwrap();
+        assert_eq!(detect(&root).0, Runtime::Containerd);
     }
 }

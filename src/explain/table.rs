@@ -86,6 +86,37 @@ pub const PATTERNS: &[Pattern] = &[
         hint: "the image reference {image} cannot be parsed, so nothing was pulled: {part}; {fix}",
         source: "kubernetes pkg/kubelet/images/image_manager.go (applyDefaultImageTag, ErrInvalidImageName), pkg/util/parsers/parsers.go; containerd internal/cri/server/images/image_pull.go; distribution/reference errors",
     },
+    // --- The node itself, not the registry ---------------------------------
+    // The registry answered and the bytes arrived (or were arriving); the
+    // node could not keep them. The probe checks the registry and says OK.
+    Pattern {
+        find: &[s(&["no space left on device"]), s(&["disk quota exceeded"])],
+        code: Code::NodeDiskFull,
+        also: &[],
+        reach: Reach::No,
+        case: None,
+        hint: "the node ran out of disk space (or inodes) where the runtime stores and unpacks images, so {image} could not be written; the registry is not at fault (`df -h /var/lib/containerd` and `df -i` show it): {fix}",
+        source: "containerd core/unpack/unpacker.go (\"failed to extract layer (%s %s) to %s as %q: %w\"; 1.6: rootfs/apply.go \"failed to extract layer %s: %w\"), core/content/local/writer.go; the kernel's ENOSPC/EDQUOT text from Go's syscall package",
+    },
+    Pattern {
+        find: &[
+            s(&["because of no progress in"]),
+            s(&[
+                "code = canceled",
+                "failed to pull and unpack image",
+                "context canceled",
+            ]),
+        ],
+        code: Code::PullProgressTimeout,
+        // The request that made no progress may be a layer (the blob store)
+        // or the registry's own answer that never comes (the probe's
+        // manifest stage times out: REGISTRY_ERROR).
+        also: &[Code::BlobUnreachable, Code::RegistryError],
+        reach: Reach::No,
+        case: None,
+        hint: "containerd cancelled the pull of {image} because its requests got no bytes for its image_pull_progress_timeout (default 1m in 1.7, 5m in 2.x): a layer download or the registry's answer stalled (slow link, a middlebox dropping large packets, a slow blob endpoint; `{probe}` on the node shows whether the blob endpoint answers); {fix}",
+        source: "containerd pkg/cri/server/image_pull.go (1.7) and internal/cri/server/images/image_pull.go (2.x): pullProgressReporter logs \"cancel pulling image %s because of no progress in %v\" and cancels the pull's context, so the kubelet gets `code = Canceled desc = failed to pull and unpack image %q: context canceled`",
+    },
     // --- Nothing was contacted: the node's own config --------------------
     Pattern {
         find: &[
@@ -411,6 +442,19 @@ pub const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         find: &[
+            s(&["no realm specified for token auth challenge"]),
+            s(&["invalid token auth challenge realm"]),
+            s(&["no scope specified for token auth challenge"]),
+        ],
+        code: Code::AuthError,
+        also: &[],
+        reach: Reach::No,
+        case: None,
+        hint: "the registry asks for a Bearer token but its WWW-Authenticate challenge names no usable token service (realm), so no client can get one, a registry-side misconfiguration or a proxy answering in its place (`{probe}` on the node shows the challenge it got): {fix}",
+        source: "containerd core/remotes/docker/auth/fetch.go (GenerateTokenOptions: \"no realm specified for token auth challenge\", \"invalid token auth challenge realm\"; 1.6: remotes/docker/auth/fetch.go), core/remotes/docker/authorizer.go (\"no scope specified for token auth challenge\")",
+    },
+    Pattern {
+        find: &[
             Status {
                 after: "failed to fetch oauth token",
                 lo: 500,
@@ -491,14 +535,21 @@ pub const PATTERNS: &[Pattern] = &[
         source: "containers/image docker/docker_client.go (the /v2/ ping, \"pinging container registry\"); moby registry (\"error parsing HTTP 404 response body\" for a non-JSON page)",
     },
     Pattern {
+        find: &[s(&["rejecting ", " byte manifest for "])],
+        code: Code::RegistryError,
+        also: &[],
+        reach: Reach::No,
+        case: None,
+        hint: "the registry declared a manifest larger than containerd accepts (4 MiB), so containerd refused it; its \": not found\" does not mean the image is missing: the registry (or something in front of it) answers wrongly for {image} (`{probe}` on the node shows the size it declares): {fix}",
+        source: "containerd core/remotes/docker/resolver.go (\"rejecting %d byte manifest for %s: %w\" with ErrNotFound, over MaxManifestSize; 1.6: remotes/docker/resolver.go)",
+    },
+    Pattern {
         find: &[
             s(&["manifest unknown"]),
             s(&["name unknown"]),
             s(&["repository name not known to registry"]),
             s(&["manifest for ", " not found"]),
             s(&["repository ", " not found"]),
-            s(&["failed to resolve reference", ": not found"]),
-            s(&["code = notfound"]),
         ],
         code: Code::ImageNotFound,
         also: &[],
@@ -506,6 +557,21 @@ pub const PATTERNS: &[Pattern] = &[
         case: None,
         hint: "the registry has no {image}: {fix}",
         source: "distribution errcodes MANIFEST_UNKNOWN and NAME_UNKNOWN; containerd core/remotes/docker/resolver.go (404: \"REF: not found\"); moby distribution/errors.go (\"manifest for %s not found\", \"repository %s not found\"); containers/image (\"reading manifest %s in %s\")",
+    },
+    // containerd says only "not found" for any 404 on the manifest: it does
+    // not ping /v2/ first, so a web server that is not a registry reads the
+    // same as a missing tag.
+    Pattern {
+        find: &[
+            s(&["failed to resolve reference", ": not found"]),
+            s(&["code = notfound"]),
+        ],
+        code: Code::ImageNotFound,
+        also: &[Code::NotARegistry],
+        reach: Reach::No,
+        case: None,
+        hint: "the registry has no {image} (containerd got a 404 for its manifest; if the host is not a registry at all, a web server answering 404, containerd says the same, and `{probe}` tells them apart): {fix}",
+        source: "containerd core/remotes/docker/resolver.go (404 on every host: \"%s: %w\" with ErrNotFound, \"REF: not found\"; 1.6: remotes/docker/resolver.go); the CRI's gRPC NotFound (internal/cri/server/images/image_pull.go)",
     },
     Pattern {
         find: &[

@@ -41,8 +41,8 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// What the run was: a probe, a plan or a pod's probe.
     pub kind: ReportKind,
-    /// The runtime and what gave it away, e.g. `containerd (socket /run/containerd/containerd.sock)`.
-    pub runtime: Option<String>,
+    /// The runtime, its release and what gave them away.
+    pub runtime: Option<RuntimeReport>,
     /// Facts about how the node config was read (which k3s view), for the human views.
     pub notes: Vec<String>,
 }
@@ -73,5 +73,64 @@ impl Report {
             ReportKind::Pod(p) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// The node's runtime (`CONTRACT.md`'s top-level `runtime`), and for the
+/// human views what gave it away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeReport {
+    /// `containerd`, `cri-o`, `docker`, `k3s` or `unknown`.
+    pub name: &'static str,
+    /// The upstream release read from the runtime's binary.
+    pub version: Option<String>,
+    /// The node path of the binary the version was read from.
+    pub source: Option<String>,
+    /// What gave the runtime away, e.g. `containerd (socket /run/containerd/containerd.sock)`.
+    pub detected: String,
+    /// Why the version is unknown, when it is.
+    pub unknown_why: Option<String>,
+}
+
+impl From<&crate::config::node::NodeConfig> for RuntimeReport {
+    fn from(node: &crate::config::node::NodeConfig) -> Self {
+        Self {
+            name: node.runtime.contract_name(),
+            version: node.release.version.as_ref().map(|v| v.text.clone()),
+            source: node.release.source.clone(),
+            detected: node.describe_runtime(),
+            unknown_why: node.release.unknown_why.clone(),
+        }
+    }
+}
+
+impl RuntimeReport {
+    /// One line for the human views: `containerd 1.6.20 (socket ...; version
+    /// from /usr/bin/containerd)`, or the version marked unknown.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let evidence = self
+            .detected
+            .split_once(" (")
+            .map_or("", |(_, rest)| rest.trim_end_matches(')'));
+        match (&self.version, &self.source) {
+            (Some(v), Some(src)) => format!("{} {v} ({evidence}; version from {src})", self.name),
+            _ => format!("{}, version unknown ({evidence})", self.name),
+        }
+    }
+
+    /// The plan's note when the version is unknown: what is assumed.
+    #[must_use]
+    pub fn assumption(&self) -> Option<String> {
+        if self.version.is_some() {
+            return None;
+        }
+        let why = self
+            .unknown_why
+            .as_deref()
+            .map_or_else(String::new, |w| format!(" ({w})"));
+        Some(format!(
+            "runtime version unknown{why}: the probe assumes the newest release's behaviour"
+        ))
     }
 }

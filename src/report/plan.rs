@@ -128,7 +128,10 @@ pub fn write(report: &Report, out: &mut impl io::Write) -> io::Result<()> {
 
 fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     if let Some(rt) = &report.runtime {
-        writeln!(out, "{BOLD}runtime:{BOLD:#} {rt}")?;
+        writeln!(out, "{BOLD}runtime:{BOLD:#} {}", rt.line())?;
+        if let Some(a) = rt.assumption() {
+            writeln!(out, "  {DIM}{a}{DIM:#}")?;
+        }
     }
     for note in &report.notes {
         writeln!(out, "  {DIM}{note}{DIM:#}")?;

@@ -187,7 +187,7 @@ fn write_dyn(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         writeln!(out)?;
     }
     if let Some(rt) = &report.runtime {
-        writeln!(out, "runtime: {rt}")?;
+        writeln!(out, "runtime: {}", rt.line())?;
     }
     let style = status_style(report.status);
     writeln!(

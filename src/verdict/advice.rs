@@ -205,6 +205,16 @@ pub const fn advice(code: Code) -> Advice {
             "this node's clock is {clock} compared with {host} (its Date header), so a valid certificate looks expired or not yet valid",
             "fix the node's time sync (`timedatectl status`, `chronyc tracking` or systemd-timesyncd, NTP egress on UDP 123), then retry the pull; the registry's certificate is fine",
         ),
+        // Only `probe explain` gives these two (the runtime's own pull
+        // failed on the node); the probe's stages never do.
+        Code::NodeDiskFull => advice_of(
+            "the node's disk under the runtime's root (/var/lib/containerd) is full",
+            "free space on the node (`crictl rmi --prune`) and let the kubelet's image garbage collection start earlier (imageGCHighThresholdPercent)",
+        ),
+        Code::PullProgressTimeout => advice_of(
+            "the runtime cancelled the pull after no progress for its image_pull_progress_timeout",
+            "check the node's path to the registry and its blob store; if the link is merely slow, raise `image_pull_progress_timeout` in containerd's CRI config (plugins.\"io.containerd.grpc.v1.cri\" in 1.7, plugins.\"io.containerd.cri.v1.images\" in 2.x)",
+        ),
         Code::ConfigBlocked => advice_of(
             "the node's registry config leaves no host to pull from",
             "check the runtime's registry config (a blocked registry, or mirrors without the upstream; the report's config_sources name the files)",

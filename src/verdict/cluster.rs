@@ -114,7 +114,7 @@ fn most_common<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = 
 pub fn reach(code: Code) -> u8 {
     match code {
         Code::Ok => u8::MAX,
-        Code::InvalidReference | Code::ConfigBlocked => 0,
+        Code::InvalidReference | Code::ConfigBlocked | Code::NodeDiskFull => 0,
         Code::DnsNxdomain | Code::DnsNoAddress | Code::DnsTimeout | Code::DnsServfail => 1,
         Code::TcpTimeout
         | Code::TcpRefused
@@ -138,7 +138,8 @@ pub fn reach(code: Code) -> u8 {
         Code::AccessDenied
         | Code::ImageNotFound
         | Code::PlatformMissing
-        | Code::BlobUnreachable => 6,
+        | Code::BlobUnreachable
+        | Code::PullProgressTimeout => 6,
     }
 }
 

@@ -23,10 +23,24 @@ pub struct Report {
     /// Required, and `null` unless one cause explains every failing target.
     #[serde(deserialize_with = "Option::deserialize")]
     pub node_finding: Option<NodeFinding>,
+    pub runtime: Runtime,
     pub targets: Vec<Target>,
     /// Only in `probe pod --json`.
     #[serde(default)]
     pub pod: Option<Pod>,
+}
+
+/// The node's runtime: `name` always, `version` and `source` (the binary
+/// it was read from) null when unknown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// `containerd`, `cri-o`, `docker`, `k3s` or `unknown`.
+    pub name: String,
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub version: Option<String>,
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub source: Option<String>,
 }
 
 /// `probe pod`'s top-level `pod` object.

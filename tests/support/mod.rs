@@ -11,6 +11,7 @@
 
 pub mod acr;
 pub mod aks;
+pub mod containerd;
 pub mod content;
 pub mod http;
 pub mod netns;

@@ -33,6 +33,7 @@ pub struct JsonReport<'a> {
     /// Absent in `probe plan --json`, which judges nothing.
     #[serde(skip_serializing_if = "Judged::is_not_judged")]
     pub node_finding: Judged<JsonNodeFinding>,
+    pub runtime: JsonRuntime,
     pub targets: Vec<JsonTarget>,
     /// Only in `probe pod --json`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +69,34 @@ pub struct JsonNodeFinding {
     pub category: &'static str,
     pub message: String,
     pub hint: String,
+}
+
+/// The node's runtime and its release, where its binary told.
+#[derive(Debug, Serialize)]
+pub struct JsonRuntime {
+    /// `containerd`, `cri-o`, `docker`, `k3s` or `unknown`.
+    pub name: &'static str,
+    /// The upstream release (`1.6.20` for Debian's `1.6.20~ds1`), or null.
+    pub version: Option<String>,
+    /// The node path of the binary it was read from, or null.
+    pub source: Option<String>,
+}
+
+impl From<Option<&super::RuntimeReport>> for JsonRuntime {
+    fn from(r: Option<&super::RuntimeReport>) -> Self {
+        r.map_or(
+            Self {
+                name: "unknown",
+                version: None,
+                source: None,
+            },
+            |r| Self {
+                name: r.name,
+                version: r.version.clone(),
+                source: r.source.clone(),
+            },
+        )
+    }
 }
 
 /// Where an endpoint's credential comes from; never the secret.
@@ -227,7 +256,11 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                         code: (!r.is_plan()).then_some("OK"),
                         stages: Vec::new(),
                         plan: r.is_plan().then(|| {
-                            super::plan::JsonPlan::new(&t.target, ep, r.runtime.as_deref())
+                            super::plan::JsonPlan::new(
+                                &t.target,
+                                ep,
+                                r.runtime.as_ref().map(|rt| rt.detected.as_str()),
+                            )
                         }),
                     });
                 }
@@ -260,6 +293,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
                     hint: f.hint.clone(),
                 }))
             },
+            runtime: JsonRuntime::from(r.runtime.as_ref()),
             pod: r.pod().map(|p| pod::JsonPod::new(p, &r.targets)),
             targets,
         }
