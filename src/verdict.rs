@@ -255,6 +255,16 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         }
     }
     let mut hints = vec![hint(code, failure, chosen, target)];
+    if code == Code::AuthRequired && withheld(chosen).is_none() {
+        for (i, u) in target.unread_credentials.iter().enumerate() {
+            hints.insert(i, unread_credentials_hint(u, &target.registry));
+        }
+    }
+    if let Some(lp) = &target.login_proxy
+        && matches!(failure.stage, Stage::Dns | Stage::Tcp)
+    {
+        hints.insert(0, login_proxy_hint(lp));
+    }
     if let Some(pe) = private_endpoint(chosen)
         && matches!(failure.stage, Stage::Dns | Stage::Tcp | Stage::Tls)
     {
@@ -273,6 +283,42 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         hint: join(hints),
         stage: Some(failure.stage),
     }
+}
+
+/// Credentials on the node that the kubelet skips, and the three ways to
+/// hand them over. Names the file, never its content.
+fn unread_credentials_hint(u: &crate::target::UnreadCredentials, registry: &str) -> String {
+    format!(
+        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: `sudo docker login {registry}` as root (it writes /root/.docker/config.json, which the kubelet reads; with no credsStore there, so that the credentials land in the file); or copy the file to the kubelet's own path (`sudo cp {path} {kubelet}`); or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
+        path = u.path,
+        why = u.why,
+        kubelet = u.kubelet_path,
+    )
+}
+
+/// A proxy only login shells have: both files, and the drop-in that gives
+/// the runtime the same one (user info stays redacted).
+fn login_proxy_hint(lp: &crate::target::LoginProxy) -> String {
+    let unit_files = if lp.unit_files.is_empty() {
+        "no unit file found".to_owned()
+    } else {
+        lp.unit_files.join(", ")
+    };
+    let no_proxy = lp.no_proxy.clone().unwrap_or_else(|| {
+        "localhost,127.0.0.1,.svc,.cluster.local,<pod and service CIDRs>".to_owned()
+    });
+    let redacted = if lp.value.contains("redacted@") {
+        " (put the proxy's user and password back where it says redacted)"
+    } else {
+        ""
+    };
+    format!(
+        "a login shell on this node gets {name}={value} from {source}, so `curl` from a shell goes through that proxy; {unit} ({unit_files}) does not set it, so the runtime goes direct. Give the runtime the same proxy with a systemd drop-in /etc/systemd/system/{unit}.d/http-proxy.conf: `[Service]` `Environment=\"HTTPS_PROXY={value}\" \"HTTP_PROXY={value}\" \"NO_PROXY={no_proxy}\"`{redacted}, then `systemctl daemon-reload && systemctl restart {unit}`",
+        name = lp.name,
+        value = lp.value,
+        source = lp.source,
+        unit = lp.unit,
+    )
 }
 
 fn join(hints: Vec<String>) -> Option<String> {
@@ -504,13 +550,39 @@ fn refused_ip(failure: &StageResult) -> Option<String> {
     })
 }
 
+/// What the agent learnt in earlier rounds that bears on the node finding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeEvidence {
+    /// Host names this node resolved in an earlier round, and when (RFC 3339).
+    pub resolved_before: Vec<(String, String)>,
+}
+
+/// How strongly `registries` failing alike point at the node: two is thin
+/// evidence (both could be down, or both names wrong), five or more is strong.
+fn confidence(registries: usize) -> &'static str {
+    match registries {
+        0..=2 => "suggests",
+        3..=4 => "points to",
+        _ => "strongly points to",
+    }
+}
+
 /// The node's finding: when every target fails and each failure is at the
 /// node's own DNS or TCP (or its proxy), with two registries or more, the
-/// node's network explains them, not the names. One failing registry says
-/// nothing about the node.
+/// node's network may explain them. One failing registry says nothing about
+/// the node, and the wording says how much the number of registries says.
 #[must_use]
 pub fn node_finding<'a>(
     targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
+) -> Option<NodeFinding> {
+    node_finding_with(targets, &NodeEvidence::default())
+}
+
+/// [`node_finding`] with the agent's earlier rounds as evidence.
+#[must_use]
+pub fn node_finding_with<'a>(
+    targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
+    evidence: &NodeEvidence,
 ) -> Option<NodeFinding> {
     let targets: Vec<_> = targets.into_iter().collect();
     let mut registries: Vec<&str> = targets
@@ -526,6 +598,8 @@ pub fn node_finding<'a>(
     {
         return None;
     }
+    let r = registries.len();
+    let strength = confidence(r);
     let mut codes: Vec<Code> = targets.iter().map(|(_, v, _)| v.code).collect();
     codes.sort_unstable();
     codes.dedup();
@@ -549,11 +623,13 @@ pub fn node_finding<'a>(
                 _ => None,
             })
     });
-    let (message, hint) = if all_proxy {
+    let (message, mut hint) = if all_proxy {
         (
             format!("this node reaches no registry: its proxy cannot be reached from any of the {n} targets ({listed})"),
             "check the proxy named in the runtime's HTTPS_PROXY/HTTP_PROXY (its systemd drop-in): it must be up and reachable from this node".to_owned(),
         )
+    } else if all_dns && codes == [Code::DnsNxdomain] {
+        nxdomain_finding(&targets, n, servers, evidence)
     } else if all_dns {
         let asked =
             servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
@@ -562,25 +638,95 @@ pub fn node_finding<'a>(
                 "this node reaches no registry: every one of the {n} targets fails at DNS ({listed}) on the node's resolver {asked}"
             ),
             format!(
-                "the node's resolver is the cause, not the registry names: check <root>/etc/resolv.conf ({asked}), that this DNS server answers, and UDP/TCP 53 egress from the node"
+                "the resolver does not answer for names of {r} registries, which {strength} the node's resolver rather than the registry names: check <root>/etc/resolv.conf ({asked}), that this DNS server answers, and UDP/TCP 53 egress from the node"
             ),
         )
     } else if targets.iter().all(|(_, v, _)| v.stage == Some(Stage::Tcp)) {
+        let thin = if r == 2 {
+            "; two registries are thin evidence: both may be down or refuse this node, so probe a registry other nodes pull from to tell"
+        } else {
+            ""
+        };
         (
-            format!("this node reaches no registry: every one of the {n} targets fails to connect ({listed})"),
-            "the node's egress is the cause, not the registries: check the firewall/NSG/network policy egress rules and routes (UDR) of this node, or set the runtime's HTTPS_PROXY if egress must go through a proxy".to_owned(),
+            format!(
+                "this node reaches no registry: every one of the {n} targets fails to connect ({listed})"
+            ),
+            format!(
+                "{r} registries failing to connect alike {strength} the node's egress rather than the registries: check the firewall/NSG/network policy egress rules and routes (UDR) of this node, or set the runtime's HTTPS_PROXY if egress must go through a proxy{thin}"
+            ),
         )
     } else {
         (
-            format!("this node reaches no registry: every one of the {n} targets fails at DNS or TCP ({listed})"),
-            "the node's network is the cause, not the registries: check its resolver (<root>/etc/resolv.conf, UDP/TCP 53 egress) and its egress rules and routes".to_owned(),
+            format!(
+                "this node reaches no registry: every one of the {n} targets fails at DNS or TCP ({listed})"
+            ),
+            format!(
+                "{r} registries failing at DNS or TCP {strength} the node's network rather than the registries: check its resolver (<root>/etc/resolv.conf, UDP/TCP 53 egress) and its egress rules and routes"
+            ),
         )
     };
+    if let Some(lp) = targets.iter().find_map(|(t, _, _)| t.login_proxy.as_ref()) {
+        let _ = write!(
+            hint,
+            "; a login shell here gets {}={} from {}, which {} does not have: see the targets' hints for the drop-in",
+            lp.name, lp.value, lp.source, lp.unit
+        );
+    }
     Some(NodeFinding {
         category: Category::Network,
         message,
         hint,
     })
+}
+
+/// Every target NXDOMAIN: the names are wrong, or the resolver lacks their
+/// zone (a private DNS zone not linked to the node's network, split
+/// horizon). Only a name that must exist failing too (the runtime's default
+/// registry), or names that resolved in earlier rounds, tell them apart.
+fn nxdomain_finding(
+    targets: &[(&Target, &Verdict, &[EndpointOutcome])],
+    n: usize,
+    servers: Option<String>,
+    evidence: &NodeEvidence,
+) -> (String, String) {
+    let asked = servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
+    let mut failed: Vec<&str> = targets
+        .iter()
+        .flat_map(|(_, _, outcomes)| outcomes.iter())
+        .filter(|o| o.first_failure().is_some_and(|f| f.stage == Stage::Dns))
+        .map(|o| o.endpoint.host.as_str())
+        .collect();
+    failed.sort_unstable();
+    failed.dedup();
+    let message = format!(
+        "no registry name resolves on this node: every one of the {n} targets fails at DNS with NXDOMAIN on the resolver {asked}; either the names are wrong, or this resolver lacks their zone"
+    );
+    let earlier: Vec<String> = evidence
+        .resolved_before
+        .iter()
+        .filter(|(h, _)| failed.contains(&h.as_str()))
+        .map(|(h, at)| format!("{h} (at {at})"))
+        .collect();
+    let default = targets
+        .iter()
+        .any(|(t, _, _)| t.registry == crate::reference::DOCKER_HUB);
+    let hint = if !earlier.is_empty() {
+        format!(
+            "the names are right: this node resolved {} in an earlier round, so the resolver ({asked}) lost their zone: check its forwarders, a private DNS zone's link to the node's network, split-horizon DNS, and recent changes to <root>/etc/resolv.conf",
+            earlier.join(", ")
+        )
+    } else if default {
+        format!(
+            "{} is the runtime's default registry and its names exist, yet it fails too: the resolver ({asked}) is the likely cause, unless this node is air-gapped by design; check <root>/etc/resolv.conf, the DNS server's forwarders, and that private zones are linked to the node's network",
+            crate::reference::DOCKER_HUB
+        )
+    } else {
+        format!(
+            "nothing here tells the two apart: check each name ({}) for a typo; if they are private names, the resolver ({asked}) must know their zone (a private DNS zone linked to the node's network, a conditional forwarder, split-horizon DNS); resolving a name that must exist from the node (`nslookup registry-1.docker.io`) tells which",
+            failed.join(", ")
+        )
+    };
+    (message, hint)
 }
 
 /// The worst status over targets, for the report's top-level `status`.
