@@ -255,10 +255,17 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         }
     }
     let mut hints = vec![hint(code, failure, chosen, target)];
-    if code == Code::AuthRequired && withheld(chosen).is_none() {
-        for (i, u) in target.unread_credentials.iter().enumerate() {
-            hints.insert(i, unread_credentials_hint(u, &target.registry));
-        }
+    // Credentials the node has and the kubelet skips replace the generic
+    // "create an imagePullSecret": they say why, and list it among the fixes.
+    if code == Code::AuthRequired
+        && withheld(chosen).is_none()
+        && !target.unread_credentials.is_empty()
+    {
+        hints = target
+            .unread_credentials
+            .iter()
+            .map(|u| unread_credentials_hint(u, &target.registry))
+            .collect();
     }
     if let Some(lp) = &target.login_proxy
         && matches!(failure.stage, Stage::Dns | Stage::Tcp)

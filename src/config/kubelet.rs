@@ -1185,7 +1185,13 @@ mod tests {
         );
         // Nothing at all.
         let (k, sources) = Root::new().discover();
-        assert_eq!(k, KubeletCredentials::default());
+        assert_eq!(
+            k,
+            KubeletCredentials {
+                root_dir: DEFAULT_ROOT_DIR.to_owned(),
+                ..KubeletCredentials::default()
+            }
+        );
         assert!(sources.is_empty());
     }
 }

@@ -120,7 +120,6 @@ mod tests {
             "HTTPS_PROXY=`cat /etc/proxy`",
             "[ -n \"$X\" ] && export HTTPS_PROXY=http://p:1",
             "# export HTTPS_PROXY=http://p:1",
-            "exportHTTPS_PROXY=http://p:1",
             "if true; then",
         ] {
             assert!(plain_assignment(skipped).is_none(), "{skipped}");
