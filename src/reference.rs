@@ -1441,6 +1441,71 @@ mod tests {
     }
 
     #[test]
+    #[test]
+    /// Issue 18 (seed 000): the name the user meant, tag and digest kept.
+    fn the_meant_reference_comes_from_a_known_host() {
+        let known = |hosts: &[&str]| -> Vec<KnownHost> {
+            hosts
+                .iter()
+                .map(|h| KnownHost {
+                    host: (*h).to_owned(),
+                    from: "pull secret regcred".to_owned(),
+                })
+                .collect()
+        };
+        let k = known(&["docker.io", "other.io", "myprivateregistry.com"]);
+        let meant = |input: &str, k: &[KnownHost]| {
+            meant_reference(input, &parse_ok(input), k).map(|(m, _)| m)
+        };
+        assert_eq!(
+            meant("myprivateregistry/my-app", &k).as_deref(),
+            Some("myprivateregistry.com/my-app")
+        );
+        assert_eq!(
+            meant("myprivateregistry/team/my-app:1.0", &k).as_deref(),
+            Some("myprivateregistry.com/team/my-app:1.0")
+        );
+        let digest = format!("myprivateregistry/my-app@sha256:{F64}");
+        assert_eq!(
+            meant(&digest, &k),
+            Some(format!("myprivateregistry.com/my-app@sha256:{F64}"))
+        );
+        let port = known(&["myreg:5000"]);
+        assert_eq!(
+            meant("myreg/app:1", &port).as_deref(),
+            Some("myreg:5000/app:1")
+        );
+        // Not a Docker Hub name written short, or no host with that label.
+        for input in [
+            "docker.io/myprivateregistry/my-app",
+            "myprivateregistry.com/my-app",
+            "nginx",
+            "library/nginx",
+            "someone/my-app",
+        ] {
+            assert_eq!(meant(input, &k), None, "{input}");
+        }
+        // Docker Hub's own hosts are never "meant".
+        assert_eq!(
+            meant("registry-1/app", &known(&["registry-1.docker.io"])),
+            None
+        );
+        let r = remarks_with_known(
+            "myprivateregistry/my-app:1.0",
+            &parse_ok("myprivateregistry/my-app:1.0"),
+            &k,
+        );
+        assert_eq!(r.len(), 1, "the generic remark gives way: {r:?}");
+        assert!(
+            r[0].contains(
+                "pull secret regcred has credentials or config for `myprivateregistry.com`"
+            ) && r[0]
+                .ends_with("the image most likely meant is `myprivateregistry.com/my-app:1.0`"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
     fn remarks_for_likely_mistakes() {
         let input = "myprivateregistry/my-app";
         let r = remarks(input, &parse_ok(input));

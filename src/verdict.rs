@@ -1034,4 +1034,189 @@ mod tests {
             4
         );
     }
+
+    fn nxdomain(host: &str) -> EndpointOutcome {
+        outcome(
+            host,
+            Role::Upstream,
+            vec![StageResult::fail(
+                Stage::Dns,
+                Code::DnsNxdomain,
+                Duration::ZERO,
+                "NXDOMAIN",
+                Detail::Dns(DnsDetail::Lookup(DnsLookup {
+                    addresses: vec![],
+                    cname_chain: vec![],
+                    nameserver: Nameservers::One("10.0.0.10:53".parse().unwrap()),
+                    rcode: Some("NXDOMAIN".into()),
+                    query_name: Some(host.into()),
+                    names_tried: None,
+                    queries: None,
+                })),
+            )],
+        )
+    }
+
+    fn judged(registry: &str, o: EndpointOutcome) -> (Target, Verdict, Vec<EndpointOutcome>) {
+        let mut t = target();
+        t.registry = registry.into();
+        let v = judge(&t, std::slice::from_ref(&o));
+        (t, v, vec![o])
+    }
+
+    fn finding(
+        cases: &[(Target, Verdict, Vec<EndpointOutcome>)],
+        evidence: &NodeEvidence,
+    ) -> Option<NodeFinding> {
+        node_finding_with(cases.iter().map(|(t, v, o)| (t, v, o.as_slice())), evidence)
+    }
+
+    /// Issue 18: every target NXDOMAIN is "names wrong or zone missing";
+    /// only the default registry failing too, or names resolved in earlier
+    /// rounds, tell which.
+    #[test]
+    fn all_nxdomain_says_names_or_zone_and_weighs_the_evidence() {
+        let typos = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("basci.example", nxdomain("basci.example")),
+        ];
+        let f = finding(&typos, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.message
+                .contains("either the names are wrong, or this resolver lacks their zone"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.hint.starts_with("nothing here tells the two apart"),
+            "{}",
+            f.hint
+        );
+        assert!(!f.hint.contains("not the registry names"), "{}", f.hint);
+
+        let with_hub = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("docker.io", nxdomain("registry-1.docker.io")),
+        ];
+        let f = finding(&with_hub, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("docker.io is the runtime's default registry"),
+            "{}",
+            f.hint
+        );
+
+        let before = NodeEvidence {
+            resolved_before: vec![
+                ("basci.example".into(), "2026-12-05T08:00:00Z".into()),
+                ("elsewhere.example".into(), "2026-12-05T08:00:00Z".into()),
+            ],
+        };
+        let f = finding(&typos, &before).unwrap();
+        assert!(
+            f.hint.starts_with(
+                "the names are right: this node resolved basci.example (at 2026-12-05T08:00:00Z)"
+            ) && !f.hint.contains("elsewhere"),
+            "{}",
+            f.hint
+        );
+    }
+
+    #[test]
+    fn fewer_registries_are_weaker_evidence() {
+        let refused = |host: &str| {
+            outcome(
+                host,
+                Role::Upstream,
+                vec![ok(Stage::Dns), fail(Stage::Tcp, Code::TcpRefused)],
+            )
+        };
+        let two: Vec<_> = ["a.example", "b.example"]
+            .iter()
+            .map(|h| judged(h, refused(h)))
+            .collect();
+        let f = finding(&two, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("2 registries failing to connect alike suggests"),
+            "{}",
+            f.hint
+        );
+        assert!(f.hint.contains("thin evidence"), "{}", f.hint);
+        let ten: Vec<_> = (0..10)
+            .map(|i| format!("r{i}.example"))
+            .map(|h| judged(&h, refused(&h)))
+            .collect();
+        let f = finding(&ten, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("10 registries failing to connect alike strongly points to"),
+            "{}",
+            f.hint
+        );
+        assert!(!f.hint.contains("thin evidence"), "{}", f.hint);
+    }
+
+    /// The login shell's proxy is named for network failures only, and the
+    /// unread credentials for AUTH_REQUIRED only.
+    #[test]
+    fn node_file_hints_only_where_they_explain_the_failure() {
+        let mut t = target();
+        t.login_proxy = Some(crate::target::LoginProxy {
+            name: "HTTPS_PROXY".into(),
+            value: "http://redacted@proxy.example:3128".into(),
+            source: "/etc/environment:3".into(),
+            no_proxy: None,
+            unit: "containerd.service".into(),
+            unit_files: vec![],
+        });
+        t.unread_credentials = vec![crate::target::UnreadCredentials {
+            path: "/home/docker/.docker/config.json".into(),
+            why: "it is in a user's home".into(),
+            kubelet_path: "/var/lib/kubelet/config.json".into(),
+        }];
+        let net = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![fail(Stage::Tcp, Code::TcpTimeout)],
+            )],
+        );
+        let h = net.hint.unwrap();
+        assert!(h.starts_with("a login shell on this node gets HTTPS_PROXY=http://redacted@proxy.example:3128 from /etc/environment:3"), "{h}");
+        assert!(
+            h.contains("no unit file found")
+                && h.contains("/etc/systemd/system/containerd.service.d/http-proxy.conf"),
+            "{h}"
+        );
+        assert!(!h.contains("/home/docker"), "{h}");
+        let auth = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Tcp), fail(Stage::Auth, Code::AuthRequired)],
+            )],
+        );
+        let h = auth.hint.unwrap();
+        assert!(
+            h.starts_with("/home/docker/.docker/config.json has credentials for reg.test"),
+            "{h}"
+        );
+        assert!(!h.contains("login shell"), "{h}");
+        let tls = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Tcp), fail(Stage::Tls, Code::TlsUntrusted)],
+            )],
+        );
+        let h = tls.hint.unwrap();
+        assert!(
+            !h.contains("login shell") && !h.contains("/home/docker"),
+            "{h}"
+        );
+    }
 }

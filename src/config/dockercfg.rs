@@ -1240,4 +1240,37 @@ mod tests {
             exercise(&with_key(&"*".repeat(200_000)), &[&label]);
         }
     }
+
+    /// Issue 18: how a file holds a registry's credentials, from keys only.
+    #[test]
+    fn held_for_tells_inline_from_helper() {
+        let cfg = parse(
+            r#"{"auths": {"a.io": {"auth": "dTpw"}, "b.io": {}, "https://index.docker.io/v1/": {}}, "credsStore": "desktop", "credHelpers": {"c.io": "ecr-login"}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.held_for("a.io/app"), Some(Held::Inline));
+        assert_eq!(
+            cfg.held_for("b.io/app"),
+            Some(Held::Helper {
+                setting: "credsStore",
+                helper: "desktop".into()
+            })
+        );
+        assert_eq!(
+            cfg.held_for("c.io/app"),
+            Some(Held::Helper {
+                setting: "credHelpers",
+                helper: "ecr-login".into()
+            })
+        );
+        assert_eq!(
+            cfg.held_for("docker.io/library/nginx"),
+            Some(Held::Helper {
+                setting: "credsStore",
+                helper: "desktop".into()
+            })
+        );
+        // A credsStore alone names no registry.
+        assert_eq!(cfg.held_for("d.io/app"), None);
+    }
 }
