@@ -1440,9 +1440,8 @@ mod tests {
         );
     }
 
-    #[test]
-    #[test]
     /// Issue 18 (seed 000): the name the user meant, tag and digest kept.
+    #[test]
     fn the_meant_reference_comes_from_a_known_host() {
         let known = |hosts: &[&str]| -> Vec<KnownHost> {
             hosts

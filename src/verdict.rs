@@ -296,7 +296,7 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
 /// hand them over. Names the file, never its content.
 fn unread_credentials_hint(u: &crate::target::UnreadCredentials, registry: &str) -> String {
     format!(
-        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: `sudo docker login {registry}` as root (it writes /root/.docker/config.json, which the kubelet reads; with no credsStore there, so that the credentials land in the file); or copy the file to the kubelet's own path (`sudo cp {path} {kubelet}`); or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
+        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: `sudo docker login {registry}` as root (it writes /root/.docker/config.json, which the kubelet reads, provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file); or copy the file to the kubelet's own path (`sudo cp {path} {kubelet}`); or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
         path = u.path,
         why = u.why,
         kubelet = u.kubelet_path,
@@ -320,7 +320,7 @@ fn login_proxy_hint(lp: &crate::target::LoginProxy) -> String {
         ""
     };
     format!(
-        "a login shell on this node gets {name}={value} from {source}, so `curl` from a shell goes through that proxy; {unit} ({unit_files}) does not set it, so the runtime goes direct. Give the runtime the same proxy with a systemd drop-in /etc/systemd/system/{unit}.d/http-proxy.conf: `[Service]` `Environment=\"HTTPS_PROXY={value}\" \"HTTP_PROXY={value}\" \"NO_PROXY={no_proxy}\"`{redacted}, then `systemctl daemon-reload && systemctl restart {unit}`",
+        "a login shell on this node gets {name}={value} from {source}, so `curl` from a shell goes through that proxy; but only a login session reads /etc/environment (pam_env) and only a login shell /etc/profile.d/*.sh (through /etc/profile), and systemd starts {unit} with neither: its unit ({unit_files}) does not set it, so the runtime goes direct. Give the runtime the same proxy with a systemd drop-in /etc/systemd/system/{unit}.d/http-proxy.conf: `[Service]` `Environment=\"HTTPS_PROXY={value}\" \"HTTP_PROXY={value}\" \"NO_PROXY={no_proxy}\"`{redacted}, then `systemctl daemon-reload && systemctl restart {unit}`",
         name = lp.name,
         value = lp.value,
         source = lp.source,
@@ -1158,7 +1158,7 @@ mod tests {
     }
 
     /// The login shell's proxy is named for network failures only, and the
-    /// unread credentials for AUTH_REQUIRED only.
+    /// unread credentials for `AUTH_REQUIRED` only.
     #[test]
     fn node_file_hints_only_where_they_explain_the_failure() {
         let mut t = target();

@@ -11,7 +11,12 @@ mod support;
 
 use base64::Engine as _;
 use common::{Report, Run, probe};
-use support::{NodeRoot, PULLER, World};
+use std::io::{BufRead as _, BufReader};
+use std::net::Ipv4Addr;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+use support::{Host, NodeRoot, PULLER, World, WorldBuilder};
 
 /// The proxy password of the login-shell tests; never in any output.
 const PROXY_PASSWORD: &str = "login-proxy-pw-7731";
@@ -177,6 +182,9 @@ fn a_credential_helper_entry_gives_the_kubelet_nothing() {
         "/var/lib/kubelet/config.json has credentials for basic.test",
         "docker-credential-secretservice (credsStore)",
         "never runs a helper",
+        "`sudo docker login basic.test`",
+        "no credsStore and no credHelpers entry for basic.test",
+        "/var/lib/kubelet/config.json`",
         "imagePullSecret",
     ] {
         assert!(h.contains(fact), "{fact:?} in {h}");
@@ -187,6 +195,46 @@ fn a_credential_helper_entry_gives_the_kubelet_nothing() {
         .find(|s| s.path == "/var/lib/kubelet/config.json")
         .expect("listed");
     assert_eq!(src.severity, "warning", "{:?}", src.message);
+}
+
+#[test]
+fn a_cred_helpers_entry_in_roots_config_gives_the_kubelet_nothing() {
+    let Some(w) = support::world() else { return };
+    let root = containerd_root(w);
+    // `sudo docker login basic.test` with a credHelpers entry for it: root's
+    // file, which the kubelet reads, names only the helper.
+    root.write(
+        "root/.docker/config.json",
+        r#"{"auths": {}, "credHelpers": {"basic.test": "pass"}}"#,
+    );
+    let r = run(w, &root, &["--image", "basic.test/single:1"]);
+    let rep = r.report();
+    assert_eq!(rep.targets[0].code, "AUTH_REQUIRED", "{}", r.stdout);
+    let h = hint(&rep, 0);
+    for fact in [
+        "/root/.docker/config.json has credentials for basic.test",
+        "docker-credential-pass (credHelpers)",
+        "never runs a helper",
+        "`sudo docker login basic.test`",
+        "`sudo cp /root/.docker/config.json /var/lib/kubelet/config.json`",
+        "imagePullSecret",
+    ] {
+        assert!(h.contains(fact), "{fact:?} in {h}");
+    }
+
+    // Negative: a helper for another registry beside inline credentials for
+    // this one; the kubelet uses the inline entry, nothing is blamed.
+    root.write(
+        "root/.docker/config.json",
+        &format!(
+            r#"{{"auths": {{"basic.test": {{"auth": "{}"}}}}, "credHelpers": {{"registry.test": "pass"}}}}"#,
+            b64(&format!("{}:{}", PULLER.0, PULLER.1))
+        ),
+    );
+    let r = run(w, &root, &["--image", "basic.test/single:1"]);
+    let rep = r.report();
+    assert_eq!(rep.targets[0].code, "OK", "{}", r.stdout);
+    assert!(!hint(&rep, 0).contains("never reads"), "{}", hint(&rep, 0));
 }
 
 // ---- 4. a proxy only the shell has ----------------------------------------
@@ -220,7 +268,9 @@ fn a_proxy_only_login_shells_have_is_named_with_the_drop_in() {
     for fact in [
         "a login shell on this node gets HTTPS_PROXY=",
         "/etc/profile.d/proxy.sh:2",
-        "containerd.service (/lib/systemd/system/containerd.service) does not set it",
+        "only a login session reads /etc/environment (pam_env)",
+        "only a login shell /etc/profile.d/*.sh",
+        "systemd starts containerd.service with neither: its unit (/lib/systemd/system/containerd.service) does not set it",
         "/etc/systemd/system/containerd.service.d/http-proxy.conf",
         "NO_PROXY=localhost,127.0.0.1",
         "systemctl daemon-reload && systemctl restart containerd.service",
@@ -412,4 +462,249 @@ fn the_default_registry_failing_too_points_at_the_resolver() {
         "{}",
         f.hint
     );
+}
+
+/// A resolver without the bed's zone: dnsmasq on `127.0.0.54` in the
+/// world's namespace, answering NXDOMAIN for every `.test` name (a node's
+/// stub resolver that was never told about a private zone). Killed on drop.
+struct ZonelessResolver(Child);
+
+const ZONELESS_DNS: &str = "127.0.0.54";
+
+impl ZonelessResolver {
+    fn start(w: &World) -> ZonelessResolver {
+        let log = w.dir().join("logs/dnsmasq-zoneless.log");
+        let child = w
+            .command(support::netns::tool("dnsmasq"))
+            .args([
+                "-C",
+                "/dev/null",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--user=root",
+                "--group=root",
+                "--pid-file=",
+                "--bind-interfaces",
+                "--local=/test/",
+            ])
+            .arg(format!("--listen-address={ZONELESS_DNS}"))
+            .arg(format!("--log-facility={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dnsmasq");
+        let resolver = ZonelessResolver(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = w.exec("ss", &["-Hlun", "src", &format!("{ZONELESS_DNS}:53")]);
+            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+                return resolver;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dnsmasq on {ZONELESS_DNS} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ZonelessResolver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `probe daemon` on `root` in the world's namespace; its report lines.
+struct Agent {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Agent {
+    fn start(w: &World, root: &NodeRoot, port: u16, args: &[&str]) -> Agent {
+        let mut child = w
+            .command(env!("CARGO_BIN_EXE_probe"))
+            .arg("daemon")
+            .arg("--root")
+            .arg(root.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("NODE_NAME", "node-1")
+            .env_remove("PROBE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start probe daemon");
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Agent { child, lines }
+    }
+
+    /// The next report line, searched for every secret.
+    fn next(&self) -> Report {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a report line within 30 s");
+        for secret in secrets() {
+            assert!(!line.contains(&secret), "{secret:?} in {line}");
+        }
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a v2 report ({e}): {line}"))
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn names_the_agent_resolved_in_earlier_rounds_point_at_the_resolver() {
+    let Some(w) = support::world() else { return };
+    let zoneless = ZonelessResolver::start(w);
+    let root = containerd_root(w);
+    let agent = Agent::start(
+        w,
+        &root,
+        19841,
+        &[
+            "--interval",
+            "1s",
+            "--registry-interval",
+            "1s",
+            "--timeout",
+            "2s",
+            "--image",
+            "registry.test/single:1",
+            "--image",
+            "basic.test/single:1",
+        ],
+    );
+    // Round 1: the node's resolver knows the zone.
+    let first = agent.next();
+    assert!(
+        first.targets.iter().all(|t| t.code != "DNS_NXDOMAIN"),
+        "{first:?}"
+    );
+    // The node's resolv.conf now points at a resolver without the zone.
+    root.nameserver(ZONELESS_DNS.parse::<Ipv4Addr>().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lost = loop {
+        let r = agent.next();
+        if r.targets.iter().all(|t| t.code == "DNS_NXDOMAIN") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never NXDOMAIN: {r:?}");
+    };
+    let f = lost.node_finding.as_ref().expect("a node finding");
+    assert!(
+        f.message
+            .contains("either the names are wrong, or this resolver lacks their zone"),
+        "{}",
+        f.message
+    );
+    for fact in [
+        "the names are right: this node resolved",
+        "basic.test (at ",
+        "registry.test (at ",
+        "lost their zone",
+        ZONELESS_DNS,
+    ] {
+        assert!(f.hint.contains(fact), "{fact:?} in {}", f.hint);
+    }
+    drop(agent);
+
+    // Negative: the same resolver and names in a single run, with no
+    // earlier rounds, claim neither reading.
+    let r = run(
+        w,
+        &root,
+        &[
+            "--image",
+            "registry.test/single:1",
+            "--image",
+            "basic.test/single:1",
+        ],
+    );
+    let f = r.report().node_finding.expect("a node finding");
+    assert!(
+        f.hint.contains("nothing here tells the two apart"),
+        "{}",
+        f.hint
+    );
+    assert!(!f.hint.contains("names are right"), "{}", f.hint);
+    drop(zoneless);
+}
+
+#[test]
+fn two_refusing_registries_are_thin_evidence_and_ten_are_strong() {
+    if !support::require_netns() {
+        return;
+    }
+    let names: Vec<String> = (0..10).map(|i| format!("down{i}.test")).collect();
+    let w = WorldBuilder::new()
+        .hosts(
+            names
+                .iter()
+                .zip(100u8..)
+                .map(|(n, i)| Host::nothing(n, Ipv4Addr::new(10, 77, 0, i))),
+        )
+        .host(Host::registry("up.test", Ipv4Addr::new(10, 77, 0, 120)))
+        .build();
+    let root = containerd_root(&w);
+    let args = |n: usize| -> Vec<&str> {
+        names[..n]
+            .iter()
+            .flat_map(|h| ["--registry", h.as_str()])
+            .collect()
+    };
+
+    let r = run(&w, &root, &args(2));
+    let rep = r.report();
+    assert!(
+        rep.targets.iter().all(|t| t.code == "TCP_REFUSED"),
+        "{}",
+        r.stdout
+    );
+    let two = rep.node_finding.expect("a node finding");
+    assert!(
+        two.hint
+            .contains("2 registries failing to connect alike suggests the node's egress")
+            && two.hint.contains("two registries are thin evidence"),
+        "{}",
+        two.hint
+    );
+
+    let r = run(&w, &root, &args(10));
+    let rep = r.report();
+    assert_eq!(rep.targets.len(), 10, "{}", r.stdout);
+    let ten = rep.node_finding.expect("a node finding");
+    assert!(
+        ten.hint.contains(
+            "10 registries failing to connect alike strongly points to the node's egress"
+        ) && !ten.hint.contains("thin evidence"),
+        "{}",
+        ten.hint
+    );
+
+    // Negative: the same refusing registries beside one that answers are
+    // no node finding; the node reaches a registry.
+    let mut with_up = args(10);
+    with_up.extend(["--registry", "up.test"]);
+    let r = run(&w, &root, &with_up);
+    assert!(r.report().node_finding.is_none(), "{}", r.stdout);
 }

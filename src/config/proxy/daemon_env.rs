@@ -113,7 +113,6 @@ pub fn parse_proc_environ(bytes: &[u8]) -> Vec<(String, Secret)> {
 // Discovery
 // ---------------------------------------------------------------------------
 
-/// The systemd units and process names (`/proc/<pid>/comm`) of a runtime.
 /// The systemd unit that runs `runtime`'s daemon (`containerd.service`),
 /// the first of its candidates that has a file under `root`, else the first.
 #[must_use]
@@ -129,6 +128,7 @@ pub fn runtime_unit(root: &HostRoot, runtime: &str) -> Option<(&'static str, Vec
     units.first().map(|u| (*u, Vec::new()))
 }
 
+/// The systemd units and process names (`/proc/<pid>/comm`) of a runtime.
 fn runtime_units(runtime: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match runtime {
         "containerd" => (&["containerd.service"], &["containerd"]),

@@ -1,9 +1,9 @@
-//! The proxy a login shell on the node has: `/etc/environment` (pam_env)
+//! The proxy a login shell on the node has: `/etc/environment` (`pam_env`)
 //! and `/etc/profile.d/*.sh` (sourced by `/etc/profile`), the reason `curl`
 //! from an SSH session works while the runtime, started by systemd with
 //! its unit's environment only, goes direct and fails.
 //!
-//! `/etc/environment` is pam_env's `KEY=VALUE` file (`pam_env.c`
+//! `/etc/environment` is `pam_env`'s `KEY=VALUE` file (`pam_env.c`
 //! `_parse_env_file`: comments, a leading `export ` is skipped, quotes
 //! around the value removed). The `profile.d` scripts are shell: only the
 //! plain lines `export KEY=VALUE` and `KEY=VALUE` at the start of a line are
@@ -21,7 +21,7 @@ use crate::config::systemd::parse_environment_file;
 use crate::config::{Source, read_optional};
 use crate::hostroot::HostRoot;
 
-/// pam_env's file, read for every login (and by `su -`, `sudo -i`).
+/// `pam_env`'s file, read for every login (and by `su -`, `sudo -i`).
 pub const ETC_ENVIRONMENT: &str = "/etc/environment";
 /// Sourced by `/etc/profile` for login shells, `*.sh` in name order.
 pub const PROFILE_D: &str = "/etc/profile.d";
@@ -42,7 +42,12 @@ pub fn discover(root: &HostRoot) -> (ProxyEnv, Vec<Source>) {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .filter(|n| n.ends_with(".sh"))
+        // `/etc/profile`'s `*.sh`: case-sensitive, and no dot files.
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "sh")
+        })
         .map(|n| format!("{PROFILE_D}/{n}"))
         .collect();
     scripts.sort();
@@ -55,7 +60,7 @@ pub fn discover(root: &HostRoot) -> (ProxyEnv, Vec<Source>) {
     (ProxyEnv::from_env(&env), sources)
 }
 
-/// Take the plain assignments of `text` (a pam_env file or a shell script).
+/// Take the plain assignments of `text` (a `pam_env` file or a shell script).
 fn apply(env: &mut EnvMap, path: &str, text: &str) {
     for (n, line) in text.lines().enumerate() {
         let Some((key, value)) = plain_assignment(line) else {
