@@ -293,13 +293,43 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
 }
 
 /// Credentials on the node that the kubelet skips, and the three ways to
-/// hand them over. Names the file, never its content.
+/// hand them over. Names the file, never its content. The kubelet reads
+/// only the first `config.json` of its search order (kubernetes
+/// `pkg/credentialprovider/config.go`, `ReadDockerConfigJSONFile`), so
+/// `sudo docker login` helps only when no earlier file exists, and a copy
+/// must not overwrite the file it reads.
 fn unread_credentials_hint(u: &crate::target::UnreadCredentials, registry: &str) -> String {
+    const ROOT_CONFIG: &str = "/root/.docker/config.json";
+    let earlier = u
+        .kubelet_reads
+        .as_deref()
+        .filter(|k| *k == u.kubelet_path || *k == "/config.json");
+    let login = match earlier {
+        Some(k) => format!(
+            "`sudo docker login {registry}` as root writes {ROOT_CONFIG}, but the kubelet reads only the first config.json it finds, here {k}: log in elsewhere and put the `auths` entry for {registry} into {k}"
+        ),
+        None => format!(
+            "`sudo docker login {registry}` as root (it writes {ROOT_CONFIG}, which the kubelet reads when there is no {kubelet} or /config.json, provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file)",
+            kubelet = u.kubelet_path,
+        ),
+    };
+    let copy = match (&u.kubelet_reads, u.inline) {
+        (None, true) => format!(
+            "copy the file to the kubelet's own path (`sudo cp {} {}`)",
+            u.path, u.kubelet_path
+        ),
+        (Some(k), true) => format!(
+            "merge its `auths` entry for {registry} into {k}, the file the kubelet reads (a copy over it would drop its other entries)"
+        ),
+        (reads, false) => format!(
+            "write the credentials themselves (an `auths` entry with `auth`, not a helper's name) for {registry} into {}",
+            reads.as_deref().unwrap_or(&u.kubelet_path)
+        ),
+    };
     format!(
-        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: `sudo docker login {registry}` as root (it writes /root/.docker/config.json, which the kubelet reads, provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file); or copy the file to the kubelet's own path (`sudo cp {path} {kubelet}`); or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
+        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: {login}; or {copy}; or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
         path = u.path,
         why = u.why,
-        kubelet = u.kubelet_path,
     )
 }
 
@@ -1174,6 +1204,8 @@ mod tests {
             path: "/home/docker/.docker/config.json".into(),
             why: "it is in a user's home".into(),
             kubelet_path: "/var/lib/kubelet/config.json".into(),
+            inline: true,
+            kubelet_reads: None,
         }];
         let net = judge(
             &t,

@@ -121,6 +121,10 @@ fn credentials_in_a_users_home_are_named_with_the_three_fixes() {
         h.starts_with("/home/docker/.docker/config.json"),
         "the unread file comes first: {h}"
     );
+    assert!(
+        !h.contains("helper"),
+        "the home file holds them inline: {h}"
+    );
     let src = rep
         .config_sources
         .iter()
@@ -135,6 +139,26 @@ fn credentials_in_a_users_home_are_named_with_the_three_fixes() {
         "{:?}",
         src.message
     );
+
+    // The kubelet already reads its own file (for another registry): root's
+    // file would not be read, and a copy would drop that file's entries.
+    root.write(
+        "var/lib/kubelet/config.json",
+        &docker_login_config("registry.test"),
+    );
+    let r = run(w, &root, &["--image", "basic.test/single:1"]);
+    let rep = r.report();
+    assert_eq!(rep.targets[0].code, "AUTH_REQUIRED", "{}", r.stdout);
+    let h = hint(&rep, 0);
+    for fact in [
+        "/home/docker/.docker/config.json has credentials for basic.test",
+        "the kubelet reads only the first config.json it finds, here /var/lib/kubelet/config.json",
+        "merge its `auths` entry for basic.test into /var/lib/kubelet/config.json",
+        "imagePullSecret",
+    ] {
+        assert!(h.contains(fact), "{fact:?} in {h}");
+    }
+    assert!(!h.contains("sudo cp"), "{h}");
 
     // Negative: the same file where the kubelet reads it works, and the
     // home file is not blamed for anything.
@@ -182,9 +206,9 @@ fn a_credential_helper_entry_gives_the_kubelet_nothing() {
         "/var/lib/kubelet/config.json has credentials for basic.test",
         "docker-credential-secretservice (credsStore)",
         "never runs a helper",
-        "`sudo docker login basic.test`",
-        "no credsStore and no credHelpers entry for basic.test",
-        "/var/lib/kubelet/config.json`",
+        "`sudo docker login basic.test` as root writes /root/.docker/config.json",
+        "the kubelet reads only the first config.json it finds, here /var/lib/kubelet/config.json",
+        "write the credentials themselves (an `auths` entry with `auth`, not a helper's name) for basic.test into /var/lib/kubelet/config.json",
         "imagePullSecret",
     ] {
         assert!(h.contains(fact), "{fact:?} in {h}");
@@ -215,8 +239,9 @@ fn a_cred_helpers_entry_in_roots_config_gives_the_kubelet_nothing() {
         "/root/.docker/config.json has credentials for basic.test",
         "docker-credential-pass (credHelpers)",
         "never runs a helper",
-        "`sudo docker login basic.test`",
-        "`sudo cp /root/.docker/config.json /var/lib/kubelet/config.json`",
+        "`sudo docker login basic.test` as root (it writes /root/.docker/config.json",
+        "no credsStore and no credHelpers entry for basic.test",
+        "write the credentials themselves (an `auths` entry with `auth`, not a helper's name) for basic.test into /root/.docker/config.json",
         "imagePullSecret",
     ] {
         assert!(h.contains(fact), "{fact:?} in {h}");

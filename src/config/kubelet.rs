@@ -714,6 +714,7 @@ impl KubeletCredentials {
             self.root_dir.trim_end_matches('/')
         };
         let kubelet_path = format!("{root_dir}/config.json");
+        let kubelet_reads = self.docker_config.as_ref().map(|(p, _)| p.clone());
         let mut out = Vec::new();
         if let Some((path, cfg)) = &self.docker_config {
             match cfg.held_for(image) {
@@ -724,16 +725,21 @@ impl KubeletCredentials {
                         "its entry only names credential helper docker-credential-{helper} ({setting}), and the kubelet reads the file's `auths` only and never runs a helper"
                     ),
                     kubelet_path: kubelet_path.clone(),
+                    inline: false,
+                    kubelet_reads: kubelet_reads.clone(),
                 }),
                 None => {}
             }
         }
         for (path, cfg) in &self.home_configs {
-            let helper = match cfg.held_for(image) {
+            let (helper, inline) = match cfg.held_for(image) {
                 None => continue,
-                Some(dockercfg::Held::Inline) => String::new(),
-                Some(dockercfg::Held::Helper { setting, helper }) => format!(
-                    "; and its entry is kept by credential helper docker-credential-{helper} ({setting}), which the kubelet never runs either"
+                Some(dockercfg::Held::Inline) => (String::new(), true),
+                Some(dockercfg::Held::Helper { setting, helper }) => (
+                    format!(
+                        "; and its entry is kept by credential helper docker-credential-{helper} ({setting}), which the kubelet never runs either"
+                    ),
+                    false,
                 ),
             };
             out.push(UnreadCredentials {
@@ -743,6 +749,8 @@ impl KubeletCredentials {
                     searched(root_dir)
                 ),
                 kubelet_path: kubelet_path.clone(),
+                inline,
+                kubelet_reads: kubelet_reads.clone(),
             });
         }
         out

@@ -507,9 +507,15 @@ pub struct UnreadCredentials {
     pub path: String,
     /// Why the kubelet skips it, in a person's words (no secret).
     pub why: String,
-    /// The path the kubelet reads, where a copy of the file would be used
+    /// The kubelet's preferred path, where a copy of the file would be used
     /// (`<root-dir>/config.json`).
     pub kubelet_path: String,
+    /// The file holds the credentials themselves (not a helper's name): a
+    /// copy of it gives them to the kubelet.
+    pub inline: bool,
+    /// The `config.json` the kubelet reads now, if any: it uses the first
+    /// one it finds, so a file later in its search order is not read.
+    pub kubelet_reads: Option<String>,
 }
 
 /// A proxy set for login shells (`/etc/environment`, `/etc/profile.d/*.sh`)
