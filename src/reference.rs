@@ -20,7 +20,7 @@ pub const NAME_TOTAL_LENGTH_MAX: usize = 255;
 /// Docker Hub's canonical domain (normalize.go `defaultDomain`).
 pub const DOCKER_HUB: &str = "docker.io";
 /// The legacy Docker Hub domain (normalize.go `legacyDefaultDomain`).
-const LEGACY_DOCKER_HUB: &str = "index.docker.io";
+pub const LEGACY_DOCKER_HUB: &str = "index.docker.io";
 /// normalize.go `officialRepoPrefix`.
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 /// normalize.go `defaultTag`.

@@ -738,23 +738,49 @@ fn nxdomain_finding(
     let message = format!(
         "no registry name resolves on this node: every one of the {n} targets fails at DNS with NXDOMAIN on the resolver {asked}; either the names are wrong, or this resolver lacks their zone"
     );
-    let earlier: Vec<String> = evidence
+    let resolved: Vec<&(String, String)> = evidence
         .resolved_before
         .iter()
         .filter(|(h, _)| failed.contains(&h.as_str()))
+        .collect();
+    let earlier: Vec<String> = resolved
+        .iter()
         .map(|(h, at)| format!("{h} (at {at})"))
         .collect();
-    let default = targets
+    let others: Vec<&str> = failed
         .iter()
-        .any(|(t, _, _)| t.registry == crate::reference::DOCKER_HUB);
+        .copied()
+        .filter(|f| !resolved.iter().any(|(h, _)| h == f))
+        .collect();
+    // Docker Hub's own names (not a mirror configured for it, which may be
+    // a typo itself) exist: their NXDOMAIN is the resolver's.
+    let hub = [
+        crate::reference::api_host(crate::reference::DOCKER_HUB),
+        crate::reference::DOCKER_HUB,
+        crate::reference::LEGACY_DOCKER_HUB,
+    ];
+    let hub_failed = failed.iter().copied().find(|h| hub.contains(h));
     let hint = if !earlier.is_empty() {
+        let rest = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the others ({}) never resolved here and may still be wrong",
+                others.join(", ")
+            )
+        };
         format!(
-            "the names are right: this node resolved {} in an earlier round, so the resolver ({asked}) lost their zone: check its forwarders, a private DNS zone's link to the node's network, split-horizon DNS, and recent changes to <root>/etc/resolv.conf",
-            earlier.join(", ")
+            "this node resolved {} in an earlier round, so {} right and the resolver ({asked}) lost their zone: check its forwarders, a private DNS zone's link to the node's network, split-horizon DNS, and recent changes to <root>/etc/resolv.conf{rest}",
+            earlier.join(", "),
+            if resolved.len() == 1 {
+                "that name is"
+            } else {
+                "those names are"
+            },
         )
-    } else if default {
+    } else if let Some(hub_host) = hub_failed {
         format!(
-            "{} is the runtime's default registry and its names exist, yet it fails too: the resolver ({asked}) is the likely cause, unless this node is air-gapped by design; check <root>/etc/resolv.conf, the DNS server's forwarders, and that private zones are linked to the node's network",
+            "{hub_host} is the runtime's default registry ({}) and exists, yet it fails too: the resolver ({asked}) is the likely cause, unless this node is air-gapped by design; check <root>/etc/resolv.conf, the DNS server's forwarders, and that private zones are linked to the node's network",
             crate::reference::DOCKER_HUB
         )
     } else {
@@ -1131,7 +1157,7 @@ mod tests {
         let f = finding(&with_hub, &NodeEvidence::default()).unwrap();
         assert!(
             f.hint
-                .starts_with("docker.io is the runtime's default registry"),
+                .starts_with("registry-1.docker.io is the runtime's default registry (docker.io)"),
             "{}",
             f.hint
         );
@@ -1145,8 +1171,21 @@ mod tests {
         let f = finding(&typos, &before).unwrap();
         assert!(
             f.hint.starts_with(
-                "the names are right: this node resolved basci.example (at 2026-12-05T08:00:00Z)"
-            ) && !f.hint.contains("elsewhere"),
+                "this node resolved basci.example (at 2026-12-05T08:00:00Z) in an earlier round, so that name is right"
+            ) && f.hint.contains("the others (regsitry.example) never resolved here and may still be wrong")
+                && !f.hint.contains("elsewhere"),
+            "{}",
+            f.hint
+        );
+
+        // A mirror configured for Docker Hub is not a name that must exist.
+        let mirror = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("docker.io", nxdomain("hub-mirror.example")),
+        ];
+        let f = finding(&mirror, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint.starts_with("nothing here tells the two apart"),
             "{}",
             f.hint
         );

@@ -456,9 +456,46 @@ fn two_typos_are_names_or_zone_not_the_resolver() {
 #[test]
 fn the_default_registry_failing_too_points_at_the_resolver() {
     let Some(w) = support::world() else { return };
+    let _zoneless = ZonelessResolver::start(w);
     let root = containerd_root(w);
-    // docker.io pulled through a mirror name the resolver does not know:
-    // the bed's stand-in for "a name that must exist fails too".
+    // A resolver that knows neither the bed's zone nor Docker Hub's: the
+    // name that must exist (registry-1.docker.io) is NXDOMAIN too.
+    root.nameserver(ZONELESS_DNS.parse::<Ipv4Addr>().unwrap());
+    let r = run(
+        w,
+        &root,
+        &[
+            "--image",
+            "registry.test/single:1",
+            "--image",
+            "docker.io/library/busybox:1",
+        ],
+    );
+    let rep = r.report();
+    assert!(
+        rep.targets.iter().all(|t| t.code == "DNS_NXDOMAIN"),
+        "{}",
+        r.stdout
+    );
+    let f = rep.node_finding.as_ref().expect("a node finding");
+    assert!(
+        f.message
+            .contains("either the names are wrong, or this resolver lacks their zone"),
+        "{}",
+        f.message
+    );
+    for fact in [
+        "registry-1.docker.io is the runtime's default registry (docker.io) and exists, yet it fails too",
+        "the likely cause",
+        "unless this node is air-gapped",
+        ZONELESS_DNS,
+    ] {
+        assert!(f.hint.contains(fact), "{fact:?} in {}", f.hint);
+    }
+
+    // Negative: Docker Hub pulled through a mirror name the resolver does
+    // not know is no name that must exist (the mirror name may be the typo).
+    root.nameserver(support::DNS_IP);
     root.write(
         "etc/containerd/certs.d/docker.io/hosts.toml",
         "server = \"https://hub-mirror.test\"\n",
@@ -481,17 +518,16 @@ fn the_default_registry_failing_too_points_at_the_resolver() {
     );
     let f = rep.node_finding.as_ref().expect("a node finding");
     assert!(
-        f.hint
-            .contains("docker.io is the runtime's default registry")
-            && f.hint.contains("the likely cause"),
+        f.hint.contains("nothing here tells the two apart") && !f.hint.contains("likely cause"),
         "{}",
         f.hint
     );
 }
 
 /// A resolver without the bed's zone: dnsmasq on `127.0.0.54` in the
-/// world's namespace, answering NXDOMAIN for every `.test` name (a node's
-/// stub resolver that was never told about a private zone). Killed on drop.
+/// world's namespace, answering NXDOMAIN for every `.test` and `docker.io`
+/// name (a node's stub resolver that was never told about a private zone,
+/// and has no forwarder). Killed on drop.
 struct ZonelessResolver(Child);
 
 const ZONELESS_DNS: &str = "127.0.0.54";
@@ -512,6 +548,7 @@ impl ZonelessResolver {
                 "--pid-file=",
                 "--bind-interfaces",
                 "--local=/test/",
+                "--local=/docker.io/",
             ])
             .arg(format!("--listen-address={ZONELESS_DNS}"))
             .arg(format!("--log-facility={}", log.display()))
@@ -643,9 +680,9 @@ fn names_the_agent_resolved_in_earlier_rounds_point_at_the_resolver() {
         f.message
     );
     for fact in [
-        "the names are right: this node resolved",
-        "basic.test (at ",
+        "this node resolved basic.test (at ",
         "registry.test (at ",
+        "in an earlier round, so those names are right and the resolver",
         "lost their zone",
         ZONELESS_DNS,
     ] {
@@ -671,7 +708,7 @@ fn names_the_agent_resolved_in_earlier_rounds_point_at_the_resolver() {
         "{}",
         f.hint
     );
-    assert!(!f.hint.contains("names are right"), "{}", f.hint);
+    assert!(!f.hint.contains("are right"), "{}", f.hint);
     drop(zoneless);
 }
 
