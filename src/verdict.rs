@@ -309,7 +309,7 @@ fn unread_credentials_hint(u: &crate::target::UnreadCredentials, registry: &str)
             "`sudo docker login {registry}` as root writes {ROOT_CONFIG}, but the kubelet reads only the first config.json it finds, here {k}: log in elsewhere and put the `auths` entry for {registry} into {k}"
         ),
         None => format!(
-            "`sudo docker login {registry}` as root (it writes {ROOT_CONFIG}, which the kubelet reads when there is no {kubelet} or /config.json, provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file)",
+            "`sudo docker login {registry}` as root (it writes {ROOT_CONFIG}, which the kubelet reads when there is no {kubelet} or /config.json and its environment has HOME=/root, else copy it to /.docker/config.json; and provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file)",
             kubelet = u.kubelet_path,
         ),
     };

@@ -112,6 +112,7 @@ fn credentials_in_a_users_home_are_named_with_the_three_fixes() {
         "never /home",
         "`sudo docker login basic.test`",
         "/root/.docker/config.json",
+        "its environment has HOME=/root",
         "`sudo cp /home/docker/.docker/config.json /var/lib/kubelet/config.json`",
         "imagePullSecret",
     ] {

@@ -340,9 +340,13 @@ pub struct KubeletCredentials {
 pub const HOME_CONFIGS: [&str; 2] = [".docker/config.json", ".config/containers/auth.json"];
 
 /// The paths [`find_docker_config`] searches, for a person.
+/// `$HOME` is Go's `os.UserHomeDir()` in kubernetes
+/// `pkg/credentialprovider/config.go`; systemd sets no `HOME` for a unit
+/// without `User=` (systemd.exec, `SetLoginEnvironment=`), and an empty
+/// home makes that path `.docker`, the working directory's.
 fn searched(root_dir: &str) -> String {
     format!(
-        "{root_dir}/config.json, /config.json (its working directory), /root/.docker/config.json and /.docker/config.json"
+        "{root_dir}/config.json, /config.json (its working directory), $HOME/.docker/config.json (/root/.docker/config.json when its environment has HOME=/root; a systemd unit without User= sets no HOME) and /.docker/config.json, the first it finds"
     )
 }
 
