@@ -20,7 +20,7 @@ pub const NAME_TOTAL_LENGTH_MAX: usize = 255;
 /// Docker Hub's canonical domain (normalize.go `defaultDomain`).
 pub const DOCKER_HUB: &str = "docker.io";
 /// The legacy Docker Hub domain (normalize.go `legacyDefaultDomain`).
-const LEGACY_DOCKER_HUB: &str = "index.docker.io";
+pub const LEGACY_DOCKER_HUB: &str = "index.docker.io";
 /// normalize.go `officialRepoPrefix`.
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 /// normalize.go `defaultTag`.
@@ -325,11 +325,64 @@ pub fn api_host(domain: &str) -> &str {
     }
 }
 
+/// A registry host the node or the pod has credentials or config for, and
+/// what names it (`pull secret regcred`, `/etc/containerd/certs.d`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHost {
+    pub host: String,
+    pub from: String,
+}
+
+/// The image `input` most likely meant, when it was written without a
+/// registry (so it is Docker Hub's) and its first path component is the
+/// first label of a registry host the node or the pod knows:
+/// `myprivateregistry/my-app:1.0` with a pull secret for
+/// `myprivateregistry.com` meant `myprivateregistry.com/my-app:1.0` (tag
+/// and digest kept as written). Returns the reference and the host it came from.
+#[must_use]
+pub fn meant_reference<'a>(
+    input: &str,
+    parsed: &Reference,
+    known: &'a [KnownHost],
+) -> Option<(String, &'a KnownHost)> {
+    if parsed.domain != DOCKER_HUB {
+        return None;
+    }
+    let (first, rest) = input.split_once('/')?;
+    if first.contains(['.', ':']) || first == "localhost" || first == "library" {
+        return None;
+    }
+    known.iter().find_map(|k| {
+        let host = k.host.as_str();
+        let label = host.split(['.', ':']).next().unwrap_or(host);
+        let is_hub =
+            host == DOCKER_HUB || host == LEGACY_DOCKER_HUB || host.ends_with(".docker.io");
+        (label == first && host.contains(['.', ':']) && !is_hub)
+            .then(|| (format!("{host}/{rest}"), k))
+    })
+}
+
 /// Notes for a person when `input` is valid but probably not what was meant.
 /// `parsed` is the result of [`Reference::parse`] on `input`.
 #[must_use]
 pub fn remarks(input: &str, parsed: &Reference) -> Vec<String> {
+    remarks_with_known(input, parsed, &[])
+}
+
+/// [`remarks`], naming the image most likely meant when a Docker Hub name's
+/// first component is a registry host in `known` ([`meant_reference`]).
+#[must_use]
+pub fn remarks_with_known(input: &str, parsed: &Reference, known: &[KnownHost]) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some((meant, k)) = meant_reference(input, parsed, known) {
+        let first = input.split_once('/').map_or(input, |(f, _)| f);
+        out.push(format!(
+            "`{input}` has no registry host, so it is Docker Hub's `{parsed}`; but {from} has credentials or config for `{host}`, whose first label is `{first}`: the image most likely meant is `{meant}`",
+            from = k.from,
+            host = k.host,
+        ));
+    }
+    let meant = !out.is_empty();
     let Ok(written) = Reference::parse_normalized(input) else {
         return out;
     };
@@ -341,7 +394,8 @@ pub fn remarks(input: &str, parsed: &Reference) -> Vec<String> {
             out.push(format!("`{LEGACY_DOCKER_HUB}` is Docker Hub's legacy name; it is read as `{DOCKER_HUB}`"));
         }
         Some(first)
-            if first != "localhost"
+            if !meant
+                && first != "localhost"
                 && first != "library"
                 && !first.contains(['.', ':'])
                 && first.to_lowercase() == first =>
@@ -1383,6 +1437,70 @@ mod tests {
         assert!(
             e.reason
                 .starts_with("repository name must not be more than 255 characters")
+        );
+    }
+
+    /// Issue 18 (seed 000): the name the user meant, tag and digest kept.
+    #[test]
+    fn the_meant_reference_comes_from_a_known_host() {
+        let known = |hosts: &[&str]| -> Vec<KnownHost> {
+            hosts
+                .iter()
+                .map(|h| KnownHost {
+                    host: (*h).to_owned(),
+                    from: "pull secret regcred".to_owned(),
+                })
+                .collect()
+        };
+        let k = known(&["docker.io", "other.io", "myprivateregistry.com"]);
+        let meant = |input: &str, k: &[KnownHost]| {
+            meant_reference(input, &parse_ok(input), k).map(|(m, _)| m)
+        };
+        assert_eq!(
+            meant("myprivateregistry/my-app", &k).as_deref(),
+            Some("myprivateregistry.com/my-app")
+        );
+        assert_eq!(
+            meant("myprivateregistry/team/my-app:1.0", &k).as_deref(),
+            Some("myprivateregistry.com/team/my-app:1.0")
+        );
+        let digest = format!("myprivateregistry/my-app@sha256:{F64}");
+        assert_eq!(
+            meant(&digest, &k),
+            Some(format!("myprivateregistry.com/my-app@sha256:{F64}"))
+        );
+        let port = known(&["myreg:5000"]);
+        assert_eq!(
+            meant("myreg/app:1", &port).as_deref(),
+            Some("myreg:5000/app:1")
+        );
+        // Not a Docker Hub name written short, or no host with that label.
+        for input in [
+            "docker.io/myprivateregistry/my-app",
+            "myprivateregistry.com/my-app",
+            "nginx",
+            "library/nginx",
+            "someone/my-app",
+        ] {
+            assert_eq!(meant(input, &k), None, "{input}");
+        }
+        // Docker Hub's own hosts are never "meant".
+        assert_eq!(
+            meant("registry-1/app", &known(&["registry-1.docker.io"])),
+            None
+        );
+        let r = remarks_with_known(
+            "myprivateregistry/my-app:1.0",
+            &parse_ok("myprivateregistry/my-app:1.0"),
+            &k,
+        );
+        assert_eq!(r.len(), 1, "the generic remark gives way: {r:?}");
+        assert!(
+            r[0].contains(
+                "pull secret regcred has credentials or config for `myprivateregistry.com`"
+            ) && r[0]
+                .ends_with("the image most likely meant is `myprivateregistry.com/my-app:1.0`"),
+            "{r:?}"
         );
     }
 

@@ -358,10 +358,22 @@ pub async fn probe_setup(mut setup: Setup, settings: &Settings) -> Report {
 /// read, each target's verdict, the overall status and the node's finding.
 #[must_use]
 pub fn judged_report(setup: Setup, sources: Vec<Source>, reports: Vec<TargetReport>) -> Report {
-    let node_finding = verdict::node_finding(
+    judged_report_with(setup, sources, reports, &verdict::NodeEvidence::default())
+}
+
+/// [`judged_report`] with what earlier rounds showed (the agent's).
+#[must_use]
+pub fn judged_report_with(
+    setup: Setup,
+    sources: Vec<Source>,
+    reports: Vec<TargetReport>,
+    evidence: &verdict::NodeEvidence,
+) -> Report {
+    let node_finding = verdict::node_finding_with(
         reports
             .iter()
             .map(|r| (&r.target, &r.verdict, r.outcomes.as_slice())),
+        evidence,
     );
     Report {
         node: setup.node_name,
@@ -547,11 +559,16 @@ fn targets(
     sources: &mut Vec<Source>,
 ) -> Vec<Target> {
     let mut out = Vec::new();
+    let known = if settings.images.is_empty() {
+        Vec::new()
+    } else {
+        known_hosts(root, node, creds)
+    };
     for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
         let (mut t, s) = node.target(root, &reference.domain, Some(reference));
         config::merge_sources(sources, s);
         creds.prepend(&mut t, &reference.name());
-        let mut remarks = target_remarks(input, reference, creds);
+        let mut remarks = target_remarks(input, reference, creds, &known);
         remarks.append(&mut t.remarks);
         t.remarks = remarks;
         out.push(t);
@@ -591,13 +608,55 @@ fn force_scheme(target: &mut Target, scheme: Scheme, port: Option<u16>) {
     }
 }
 
+/// Registry hosts the pod or the node has credentials or config for: the
+/// pull secrets' (and `--docker-config`'s) keys, the kubelet's config.json,
+/// the runtime's registry config, the credential providers' `matchImages`
+/// (without wildcards). For "the name the user meant".
+fn known_hosts(
+    root: &HostRoot,
+    node: &NodeConfig,
+    creds: &Credentials,
+) -> Vec<crate::reference::KnownHost> {
+    use crate::reference::KnownHost;
+    let mut out = Vec::new();
+    for c in &creds.pull_secrets {
+        out.extend(c.registries().into_iter().map(|host| KnownHost {
+            host,
+            from: c.label.clone(),
+        }));
+    }
+    if let Some((path, cfg)) = &node.kubelet.docker_config {
+        out.extend(cfg.registries().into_iter().map(|host| KnownHost {
+            host,
+            from: format!("the kubelet's {path}"),
+        }));
+    }
+    for p in &node.kubelet.providers {
+        for m in &p.provider.match_images {
+            let host = m.split('/').next().unwrap_or(m);
+            if !host.contains('*') {
+                out.push(KnownHost {
+                    host: host.to_owned(),
+                    from: format!("credential provider {} ({})", p.provider.name, p.file),
+                });
+            }
+        }
+    }
+    out.extend(node.registries(root).into_iter().map(|host| KnownHost {
+        host,
+        from: format!("the node's {} registry config", node.runtime),
+    }));
+    out
+}
+
 /// Notes for a person about an image name and its credentials.
 fn target_remarks(
     input: &str,
     reference: &crate::reference::Reference,
     creds: &Credentials,
+    known: &[crate::reference::KnownHost],
 ) -> Vec<String> {
-    let mut remarks = crate::reference::remarks(input, reference);
+    let mut remarks = crate::reference::remarks_with_known(input, reference, known);
     for c in &creds.pull_secrets {
         remarks.extend(c.remarks(&reference.name()));
     }

@@ -514,8 +514,8 @@ fn host_paths_are_read_only_at_the_same_path_under_host() {
             // Created empty where missing: the kubelet reads an empty one as
             // it reads a missing one (daemonset.yaml says why).
             "FileOrCreate" => assert!(
-                under(path, "/var/lib/kubelet"),
-                "{path}: FileOrCreate only for the kubelet's files"
+                under(path, "/var/lib/kubelet") || path == "/etc/environment",
+                "{path}: FileOrCreate only for the kubelet's files and pam_env's"
             ),
             // Pod start fails where missing: only files every node has.
             "File" => assert!(
@@ -565,6 +565,9 @@ const READS: &[&str] = &[
     // the resolver
     "/etc/resolv.conf",
     "/etc/hosts",
+    // the login shell's proxy (issue 18)
+    "/etc/environment",
+    "/etc/profile.d/proxy.sh",
 ];
 
 /// Node paths no mount may cover.
@@ -586,10 +589,14 @@ const NEVER: &[&str] = &[
     "/var/lib/kubelet/device-plugins/kubelet.sock",
     "/var/lib/kubelet/plugins/csi.sock",
     "/var/lib/rancher/k3s/server/token",
+    // users' homes: SSH keys (their docker logins are found by a run on the node)
+    "/home/docker/.ssh/id_ed25519",
+    "/root/.ssh/id_ed25519",
 ];
 
 #[test]
 fn host_mounts_cover_what_the_probe_reads_and_nothing_else() {
+    use regprobe::config::proxy::login_env;
     use regprobe::config::{k3s, kubelet, trust};
     let m = Manifest::load();
     let paths: Vec<&str> = m
@@ -615,6 +622,8 @@ fn host_mounts_cover_what_the_probe_reads_and_nothing_else() {
             .map(|p| (*p).to_owned()),
     );
     reads.push(format!("{}/10-registry.yaml", k3s::CONFIG_YAML_D));
+    reads.push(login_env::ETC_ENVIRONMENT.to_owned());
+    reads.push(format!("{}/corp-proxy.sh", login_env::PROFILE_D));
 
     let missing: Vec<_> = reads.iter().filter(|p| !covered(p)).collect();
     assert!(

@@ -1179,3 +1179,32 @@ fn the_message_can_come_from_stdin_and_reads_as_text() {
         out.stdout
     );
 }
+
+/// Issue 18: the name the user meant. A message alone knows no pull secret,
+/// so `probe explain` names the meant image only when the message itself
+/// shows both the Docker Hub name and the registry host.
+#[test]
+fn the_image_meant_is_named_only_when_the_message_shows_both_names() {
+    let both = "Failed to pull image \"myprivateregistry/my-app:1.4\": rpc error: code = Unknown desc = failed to pull and unpack image \"docker.io/myprivateregistry/my-app:1.4\": failed to resolve reference \"docker.io/myprivateregistry/my-app:1.4\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed\nWarning  FailedToRetrieveImagePullSecret  Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed. Secret regcred is for myprivateregistry.com";
+    let out = probe_explain(&["--json", both], None);
+    let e: Explained = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(e.code.as_deref(), Some("AUTH_REQUIRED"), "{}", out.stdout);
+    assert!(
+        e.hint
+            .contains("the image most likely meant is `myprivateregistry.com/my-app:1.4`"),
+        "{}",
+        e.hint
+    );
+
+    // Negative: the same error without the host claims nothing.
+    let alone = both.split('\n').next().unwrap();
+    let out = probe_explain(&["--json", alone], None);
+    let e: Explained = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(e.code.as_deref(), Some("AUTH_REQUIRED"));
+    assert!(!e.hint.contains("most likely meant"), "{}", e.hint);
+    // Negative: Docker Hub's own hosts are never the meant registry.
+    let hub = format!("{alone} (Get \"https://registry-1.docker.io/v2/\")");
+    let out = probe_explain(&["--json", &hub], None);
+    let e: Explained = serde_json::from_str(&out.stdout).unwrap();
+    assert!(!e.hint.contains("most likely meant"), "{}", e.hint);
+}

@@ -756,11 +756,12 @@ fn every_fixture_plans_without_errors_but_the_broken_one() {
             &vec![file("/var/run/cri-dockerd.sock", "")],
             vec![],
         ),
+        // credsStore: the kubelet never runs the helper (issue 18).
         case(
             "docker/docker-cli-docs-sample-config.json",
             "/var/lib/kubelet/config.json",
             &containerd,
-            vec![],
+            vec![("/var/lib/kubelet/config.json", "warning", None)],
         ),
         case(
             "docker/docker-cli-test-config-index-docker-io-auth.json",

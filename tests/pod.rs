@@ -475,3 +475,59 @@ fn bad_input_is_exit_2_naming_what_is_wrong() {
         r.stderr
     );
 }
+
+/// Issue 18 (seed 000's second example): the image written without its
+/// registry host is Docker Hub's, and the pod's pull secret is for the
+/// registry the user meant; the hint names the full reference.
+#[test]
+fn a_pull_secret_for_the_namespace_host_names_the_image_meant() {
+    let Some(w) = support::world() else { return };
+    let root = w.new_root();
+    let image = "basic/single:1";
+    let p = pod_json(
+        NODE,
+        &["regcred"],
+        &[(
+            "container",
+            "web",
+            image,
+            Some((
+                "ErrImagePull",
+                "failed to pull and unpack image \"docker.io/basic/single:1\": failed to resolve reference \"docker.io/basic/single:1\": pull access denied, repository does not exist or may require authorization",
+            )),
+        )],
+    );
+    let r = run_pod(
+        w,
+        &root,
+        NODE,
+        &list(&[
+            p.clone(),
+            pull_secret("regcred", "basic.test", PULLER.0, PULLER.1),
+        ]),
+        &[],
+    );
+    let rep = report(&r);
+    let t = &rep.targets[0];
+    assert_eq!(t.registry, "docker.io", "{}", r.stdout);
+    let hint = hint_of(t);
+    assert!(
+        hint.contains("pull secret regcred has credentials or config for `basic.test`")
+            && hint.contains("the image most likely meant is `basic.test/single:1`"),
+        "{hint}"
+    );
+
+    // Negative: a secret for a host whose first label is not the namespace.
+    let r = run_pod(
+        w,
+        &root,
+        NODE,
+        &list(&[
+            p,
+            pull_secret("regcred", "registry.test", PULLER.0, PULLER.1),
+        ]),
+        &[],
+    );
+    let hint = hint_of(&report(&r).targets[0]).to_owned();
+    assert!(!hint.contains("most likely meant"), "{hint}");
+}

@@ -87,6 +87,19 @@ pub struct DockerConfig {
     pub label: String,
 }
 
+/// How a config file holds a registry's credentials ([`DockerConfig::held_for`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// In the file itself (`auth`, `username`/`password`, `identitytoken`).
+    Inline,
+    /// Only in credential helper `docker-credential-<helper>`, named by
+    /// `setting` (`credsStore` or `credHelpers`).
+    Helper {
+        setting: &'static str,
+        helper: String,
+    },
+}
+
 /// Why the text is not a docker config; `line`/`column` are 1-based.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
@@ -648,6 +661,35 @@ impl DockerConfig {
             .or_else(|| self.creds_store.as_deref().map(|h| ("credsStore", h)))
     }
 
+    /// How this file holds credentials for `image` (a repository name as for
+    /// [`Self::lookup`]), if it does: written in the file, or only named
+    /// there and kept by a credential helper. Only keys are looked at.
+    #[must_use]
+    pub fn held_for(&self, image: &str) -> Option<Held> {
+        let host = if is_default_registry_match(image) {
+            "docker.io"
+        } else {
+            image.split('/').next().unwrap_or(image)
+        };
+        let hits = self.matching_entries(image);
+        if hits
+            .iter()
+            .any(|e| e.password.is_some() || !e.username.is_empty() || e.identity_token.is_some())
+        {
+            return Some(Held::Inline);
+        }
+        // `docker login` with a helper leaves an empty `auths` entry; a
+        // `credHelpers` key names the registry without one.
+        let named = !hits.is_empty() || self.cred_helpers.keys().any(|k| k == host);
+        match self.helper_source(host) {
+            Some((setting, helper)) if named => Some(Held::Helper {
+                setting,
+                helper: helper.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Notes for a person about credentials for `image` (a repository name as
     /// for [`Self::lookup`]): helpers we cannot run, tokens kubelet ignores,
     /// Docker Hub keys kubelet does not match.
@@ -1197,5 +1239,38 @@ mod tests {
             exercise(&with_key(&key), &[&format!("{label}.io/x")]);
             exercise(&with_key(&"*".repeat(200_000)), &[&label]);
         }
+    }
+
+    /// Issue 18: how a file holds a registry's credentials, from keys only.
+    #[test]
+    fn held_for_tells_inline_from_helper() {
+        let cfg = parse(
+            r#"{"auths": {"a.io": {"auth": "dTpw"}, "b.io": {}, "https://index.docker.io/v1/": {}}, "credsStore": "desktop", "credHelpers": {"c.io": "ecr-login"}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.held_for("a.io/app"), Some(Held::Inline));
+        assert_eq!(
+            cfg.held_for("b.io/app"),
+            Some(Held::Helper {
+                setting: "credsStore",
+                helper: "desktop".into()
+            })
+        );
+        assert_eq!(
+            cfg.held_for("c.io/app"),
+            Some(Held::Helper {
+                setting: "credHelpers",
+                helper: "ecr-login".into()
+            })
+        );
+        assert_eq!(
+            cfg.held_for("docker.io/library/nginx"),
+            Some(Held::Helper {
+                setting: "credsStore",
+                helper: "desktop".into()
+            })
+        );
+        // A credsStore alone names no registry.
+        assert_eq!(cfg.held_for("d.io/app"), None);
     }
 }

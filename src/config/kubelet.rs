@@ -26,7 +26,7 @@ use super::dockercfg::{self, DockerConfig, Format};
 use super::{ParseError, Severity, Source, read_optional, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use crate::target::Credential;
+use crate::target::{Credential, UnreadCredentials};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -324,6 +324,76 @@ pub struct KubeletCredentials {
     pub providers: Vec<NodeProvider>,
     /// The docker config the kubelet's default keyring reads, with its node path.
     pub docker_config: Option<(String, DockerConfig)>,
+    /// Docker/containers config files in users' homes, which the kubelet
+    /// never reads (node path, parsed keys).
+    pub home_configs: Vec<(String, DockerConfig)>,
+    /// The kubelet's `--root-dir`, where a copied `config.json` is read first.
+    pub root_dir: String,
+}
+
+/// Per-user credential files under `/home`: `docker login`'s and
+/// `podman login`'s (containers/image `$HOME/.config/containers/auth.json`).
+/// Neither the kubelet (root, searching the paths of [`find_docker_config`])
+/// nor a runtime reads a user's home: CRI-O runs as root, whose
+/// containers/image auth files are `/run/containers/0/auth.json` and
+/// root's own home; containerd and dockerd read no docker config at all.
+pub const HOME_CONFIGS: [&str; 2] = [".docker/config.json", ".config/containers/auth.json"];
+
+/// The paths [`find_docker_config`] searches, for a person.
+/// `$HOME` is Go's `os.UserHomeDir()` in kubernetes
+/// `pkg/credentialprovider/config.go`; systemd sets no `HOME` for a unit
+/// without `User=` (systemd.exec, `SetLoginEnvironment=`), and an empty
+/// home makes that path `.docker`, the working directory's.
+fn searched(root_dir: &str) -> String {
+    format!(
+        "{root_dir}/config.json, /config.json (its working directory), $HOME/.docker/config.json (/root/.docker/config.json when its environment has HOME=/root; a systemd unit without User= sets no HOME) and /.docker/config.json, the first it finds"
+    )
+}
+
+/// Every `/home/<user>/<HOME_CONFIGS>` that parses, with a warning source
+/// for each that has any registry in it. Only keys are read into findings.
+fn find_home_configs(
+    root: &HostRoot,
+    root_dir: &str,
+    sources: &mut Vec<Source>,
+) -> Vec<(String, DockerConfig)> {
+    let mut homes: Vec<String> = root
+        .read_dir("/home")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    homes.sort();
+    let mut out = Vec::new();
+    for user in homes {
+        for rel in HOME_CONFIGS {
+            let path = format!("/home/{user}/{rel}");
+            let Some(text) = read_optional(root, &path, "docker-config", sources) else {
+                continue;
+            };
+            let Ok(cfg) = dockercfg::parse(&text) else {
+                continue;
+            };
+            let mut names = cfg.registries();
+            names.extend(cfg.cred_helpers.keys().cloned());
+            names.sort();
+            names.dedup();
+            if names.is_empty() {
+                continue;
+            }
+            sources.push(Source::warning(
+                &path,
+                "docker-config",
+                format!(
+                    "has credentials for {} that the kubelet never reads: it runs as root and reads {} (kubernetes pkg/credentialprovider/config.go), never a user's home",
+                    names.join(", "),
+                    searched(root_dir)
+                ),
+            ));
+            out.push((path, cfg.with_label(format!("{rel} in /home/{user}"))));
+        }
+    }
+    out
 }
 
 /// A flag value and where it came from.
@@ -390,6 +460,20 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
     out.bin_dir = bin_dir.map(|f| (f.value, f.at));
     let root_dir = root_dir.map_or_else(|| DEFAULT_ROOT_DIR.to_owned(), |f| f.value);
     out.docker_config = find_docker_config(root, &root_dir, &mut sources);
+    if let Some((path, cfg)) = &out.docker_config
+        && let Some(helper) = cfg.creds_store.as_deref()
+    {
+        // Entries `docker login` left empty for the helper give the kubelet nothing.
+        sources.push(Source::warning(
+            path,
+            "kubelet",
+            format!(
+                "credsStore {helper:?}: the kubelet never runs credential helpers, so registries whose credentials are kept in docker-credential-{helper} get none from this file"
+            ),
+        ));
+    }
+    out.home_configs = find_home_configs(root, &root_dir, &mut sources);
+    out.root_dir = root_dir;
     let mut merged = Vec::new();
     super::merge_sources(&mut merged, sources);
     (out, merged)
@@ -618,6 +702,60 @@ impl KubeletCredentials {
         let mut out = Vec::new();
         if let Some((_, cfg)) = &self.docker_config {
             out.extend(cfg.remarks(image));
+        }
+        out
+    }
+
+    /// Node files that hold credentials for `image` the kubelet never hands
+    /// to the runtime: a user's home (`docker login` without sudo, as on
+    /// Minikube), or the kubelet's own file when its entry only names a
+    /// credential helper. The kubelet's own file wins when it has them.
+    #[must_use]
+    pub fn unread_for(&self, image: &str) -> Vec<UnreadCredentials> {
+        let root_dir = if self.root_dir.is_empty() {
+            DEFAULT_ROOT_DIR
+        } else {
+            self.root_dir.trim_end_matches('/')
+        };
+        let kubelet_path = format!("{root_dir}/config.json");
+        let kubelet_reads = self.docker_config.as_ref().map(|(p, _)| p.clone());
+        let mut out = Vec::new();
+        if let Some((path, cfg)) = &self.docker_config {
+            match cfg.held_for(image) {
+                Some(dockercfg::Held::Inline) => return out,
+                Some(dockercfg::Held::Helper { setting, helper }) => out.push(UnreadCredentials {
+                    path: path.clone(),
+                    why: format!(
+                        "its entry only names credential helper docker-credential-{helper} ({setting}), and the kubelet reads the file's `auths` only and never runs a helper"
+                    ),
+                    kubelet_path: kubelet_path.clone(),
+                    inline: false,
+                    kubelet_reads: kubelet_reads.clone(),
+                }),
+                None => {}
+            }
+        }
+        for (path, cfg) in &self.home_configs {
+            let (helper, inline) = match cfg.held_for(image) {
+                None => continue,
+                Some(dockercfg::Held::Inline) => (String::new(), true),
+                Some(dockercfg::Held::Helper { setting, helper }) => (
+                    format!(
+                        "; and its entry is kept by credential helper docker-credential-{helper} ({setting}), which the kubelet never runs either"
+                    ),
+                    false,
+                ),
+            };
+            out.push(UnreadCredentials {
+                path: path.clone(),
+                why: format!(
+                    "it is in a user's home: the kubelet runs as root and reads {}, never /home{helper}",
+                    searched(root_dir)
+                ),
+                kubelet_path: kubelet_path.clone(),
+                inline,
+                kubelet_reads: kubelet_reads.clone(),
+            });
         }
         out
     }
@@ -1059,7 +1197,13 @@ mod tests {
         );
         // Nothing at all.
         let (k, sources) = Root::new().discover();
-        assert_eq!(k, KubeletCredentials::default());
+        assert_eq!(
+            k,
+            KubeletCredentials {
+                root_dir: DEFAULT_ROOT_DIR.to_owned(),
+                ..KubeletCredentials::default()
+            }
+        );
         assert!(sources.is_empty());
     }
 }

@@ -41,6 +41,11 @@ pub struct NodeConfig {
     pub notes: Vec<String>,
     /// The kubelet's own credential sources (providers, its docker config).
     pub kubelet: kubelet::KubeletCredentials,
+    /// The proxy a login shell on the node has (`/etc/environment`,
+    /// `/etc/profile.d`), which the runtime does not inherit.
+    pub login_proxy: proxy::ProxyEnv,
+    /// The runtime's systemd unit and its files, for a proxy drop-in hint.
+    pub runtime_unit: Option<(String, Vec<String>)>,
     /// The runtime's registry config, behind the one shape all runtimes share.
     backend: Arc<dyn RuntimeConfig>,
 }
@@ -131,6 +136,13 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     push_unique(&mut sources, s);
     let (kubelet, s) = kubelet::discover(root);
     push_unique(&mut sources, s);
+    // Listed only when the login environment names a proxy at all.
+    let (login_proxy, s) = proxy::login_env::discover(root);
+    if login_proxy.https_proxy.is_some() || login_proxy.http_proxy.is_some() {
+        push_unique(&mut sources, s);
+    }
+    let runtime_unit =
+        proxy::daemon_env::runtime_unit(root, daemon).map(|(u, files)| (u.to_owned(), files));
     if let Some((path, at)) = &kubelet.provider_config {
         let names: Vec<&str> = kubelet
             .providers
@@ -174,6 +186,8 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
             proxy: env,
             notes,
             kubelet,
+            login_proxy,
+            runtime_unit,
             backend,
         },
         sources,
@@ -191,6 +205,8 @@ impl NodeConfig {
             proxy: proxy::ProxyEnv::default(),
             notes: Vec::new(),
             kubelet: kubelet::KubeletCredentials::default(),
+            login_proxy: proxy::ProxyEnv::default(),
+            runtime_unit: None,
             backend: Arc::new(containerd::ContainerdConfig::default()),
         }
     }
@@ -235,8 +251,11 @@ impl NodeConfig {
         }
         let name = image.map_or_else(|| registry.to_owned(), Reference::name);
         remarks.extend(self.kubelet.remarks(&name));
+        let login_proxy = self.login_proxy_for(&endpoints);
         (
             Target {
+                unread_credentials: self.kubelet.unread_for(&name),
+                login_proxy,
                 registry: registry.to_owned(),
                 image: image.cloned(),
                 endpoints,
@@ -251,6 +270,40 @@ impl NodeConfig {
             },
             sources,
         )
+    }
+
+    /// The login shell's proxy for the target's upstream endpoint, when the
+    /// runtime reaches none of its endpoints through a proxy: the case where
+    /// `curl` in a shell works and the runtime's pull does not.
+    fn login_proxy_for(&self, endpoints: &[Endpoint]) -> Option<crate::target::LoginProxy> {
+        if endpoints.iter().any(|e| e.proxy.is_some()) {
+            return None;
+        }
+        let ep = endpoints
+            .iter()
+            .find(|e| e.role == crate::target::Role::Upstream)
+            .or(endpoints.first())?;
+        proxy::proxy_for(&self.login_proxy, ep.scheme.as_str(), &ep.host, ep.port)?;
+        let var = match ep.scheme {
+            crate::target::Scheme::Https => self.login_proxy.https_proxy.as_ref(),
+            crate::target::Scheme::Http => self.login_proxy.http_proxy.as_ref(),
+        }?;
+        let (unit, unit_files) = self
+            .runtime_unit
+            .clone()
+            .unwrap_or_else(|| (format!("{}.service", self.runtime), Vec::new()));
+        Some(crate::target::LoginProxy {
+            name: var.name.clone(),
+            value: var.display_value(),
+            source: var.source.clone(),
+            no_proxy: self
+                .login_proxy
+                .no_proxy
+                .as_ref()
+                .map(proxy::ProxyVar::display_value),
+            unit,
+            unit_files,
+        })
     }
 
     /// The proxy Go's `ProxyFromEnvironment` picks for the endpoint and for

@@ -61,6 +61,9 @@ struct Agent {
     last_check: HashMap<String, LastCheck>,
     /// Whether each target's node-local checks passed last round.
     local_ok: HashMap<String, bool>,
+    /// Host names the node's resolver answered for, and when last: evidence
+    /// for the node finding when they stop resolving.
+    resolved: HashMap<String, SystemTime>,
     counters: Counters,
     round: u64,
 }
@@ -233,8 +236,43 @@ impl Agent {
         let keys: Vec<String> = reports.iter().map(key).collect();
         self.last_check.retain(|k, _| keys.contains(k));
         self.local_ok.retain(|k, _| keys.contains(k));
-        let report = run::judged_report(setup, sources, reports);
+        let evidence = self.resolved_before(&reports, now);
+        let report = run::judged_report_with(setup, sources, reports, &evidence);
         Ok((report, any_registry))
+    }
+}
+
+impl Agent {
+    /// Note the names this round resolved, and return those of earlier
+    /// rounds that failed at DNS now, for the node finding.
+    fn resolved_before(
+        &mut self,
+        reports: &[TargetReport],
+        now: SystemTime,
+    ) -> verdict::NodeEvidence {
+        use crate::probe::result::Stage;
+        let mut failing = Vec::new();
+        let current: Vec<&str> = reports
+            .iter()
+            .flat_map(|r| r.target.endpoints.iter().map(|e| e.host.as_str()))
+            .collect();
+        self.resolved.retain(|h, _| current.contains(&h.as_str()));
+        for o in reports.iter().flat_map(|r| r.outcomes.iter()) {
+            match o.stage(Stage::Dns).map(|s| s.status) {
+                Some(crate::probe::Status::Ok) => {
+                    self.resolved.insert(o.endpoint.host.clone(), now);
+                }
+                Some(crate::probe::Status::Fail) => failing.push(o.endpoint.host.clone()),
+                _ => {}
+            }
+        }
+        let mut resolved_before: Vec<(String, String)> = failing
+            .into_iter()
+            .filter_map(|h| self.resolved.get(&h).map(|at| (h, rfc3339(*at))))
+            .collect();
+        resolved_before.sort();
+        resolved_before.dedup();
+        verdict::NodeEvidence { resolved_before }
     }
 }
 
@@ -347,6 +385,7 @@ pub async fn run(
         memory: Arc::new(Memory::default()),
         providers: crate::config::credential_provider::ProviderCache::default(),
         last_check: HashMap::new(),
+        resolved: HashMap::new(),
         local_ok: HashMap::new(),
         counters: Counters::default(),
         round: 0,
@@ -455,6 +494,7 @@ mod tests {
             providers: crate::config::credential_provider::ProviderCache::default(),
             targets: None,
             last_check: HashMap::new(),
+            resolved: HashMap::new(),
             local_ok: HashMap::new(),
             counters: Counters::default(),
             round: 0,

@@ -64,6 +64,45 @@ pub fn read_message(arg: &str, stdin: &mut dyn Read) -> io::Result<String> {
 /// Explain one message (any number of lines).
 #[must_use]
 pub fn explain(message: &str) -> Explanation {
+    let mut e = explain_message(message);
+    if let Some(meant) = meant_in_message(&unescape(message), e.image.as_deref()) {
+        e.hint = format!("{meant}; {}", e.hint);
+    }
+    e
+}
+
+/// The name the user meant, only when the message itself shows both: a
+/// Docker Hub image written without a registry (`myprivateregistry/my-app`)
+/// and a registry host whose first label is its first component
+/// (`myprivateregistry.com`). A message alone knows no pull secret or node
+/// config, so without the host in it nothing is claimed.
+fn meant_in_message(text: &str, image: Option<&str>) -> Option<String> {
+    let image = image?;
+    let parsed = Reference::parse(image).ok()?;
+    let known: Vec<crate::reference::KnownHost> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/')))
+        .filter_map(|word| {
+            // A host as it stands in a URL, a reference or a lookup.
+            let word = word
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            let host = word.split('/').next()?.trim_end_matches([':', '.']);
+            (host.contains('.') && crate::reference::is_dns_name(host.split(':').next()?)).then(
+                || crate::reference::KnownHost {
+                    host: host.to_owned(),
+                    from: "the message".to_owned(),
+                },
+            )
+        })
+        .collect();
+    let (meant, k) = crate::reference::meant_reference(image, &parsed, &known)?;
+    Some(format!(
+        "`{image}` has no registry host, so it is Docker Hub's `{parsed}`, yet the message also names `{}`: the image most likely meant is `{meant}` (`probe pod` checks this against the pod's pull secrets)",
+        k.host
+    ))
+}
+
+fn explain_message(message: &str) -> Explanation {
     let text = unescape(message);
     let lower = text.to_ascii_lowercase();
     let facts = Facts::of(&text, &lower);

@@ -490,6 +490,50 @@ pub struct Target {
     /// pod`): a secret missing, of a type the kubelet skips, or without an
     /// entry for this registry. First in a credentials verdict's hint.
     pub secret_findings: Vec<String>,
+    /// Node files with credentials for this registry that the kubelet never
+    /// reads (a user's home, a credential helper): named in an
+    /// `AUTH_REQUIRED` hint.
+    pub unread_credentials: Vec<UnreadCredentials>,
+    /// A proxy the node's login environment sets for this registry and the
+    /// runtime does not use: named when the target fails on the network.
+    pub login_proxy: Option<LoginProxy>,
+}
+
+/// A node file that holds credentials for a registry which the kubelet
+/// never hands to the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadCredentials {
+    /// The node path, e.g. `/home/docker/.docker/config.json`.
+    pub path: String,
+    /// Why the kubelet skips it, in a person's words (no secret).
+    pub why: String,
+    /// The kubelet's preferred path, where a copy of the file would be used
+    /// (`<root-dir>/config.json`).
+    pub kubelet_path: String,
+    /// The file holds the credentials themselves (not a helper's name): a
+    /// copy of it gives them to the kubelet.
+    pub inline: bool,
+    /// The `config.json` the kubelet reads now, if any: it uses the first
+    /// one it finds, so a file later in its search order is not read.
+    pub kubelet_reads: Option<String>,
+}
+
+/// A proxy set for login shells (`/etc/environment`, `/etc/profile.d/*.sh`)
+/// that the runtime's own environment lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginProxy {
+    /// The variable, e.g. `HTTPS_PROXY`.
+    pub name: String,
+    /// The proxy URL with any user info redacted.
+    pub value: String,
+    /// `<node path>:<line>` that sets it.
+    pub source: String,
+    /// The login environment's `NO_PROXY`, if any (redacted like the proxy).
+    pub no_proxy: Option<String>,
+    /// The runtime's systemd unit, e.g. `containerd.service`.
+    pub unit: String,
+    /// The unit's files that were read (unit file, drop-ins); empty when it has none.
+    pub unit_files: Vec<String>,
 }
 
 /// Which endpoints a runtime sends the kubelet's credential to.

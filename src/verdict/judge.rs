@@ -277,6 +277,23 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         }
     }
     let mut hints = vec![hint(code, failure, chosen, target)];
+    // Credentials the node has and the kubelet skips replace the generic
+    // "create an imagePullSecret": they say why, and list it among the fixes.
+    if code == Code::AuthRequired
+        && withheld(chosen).is_none()
+        && !target.unread_credentials.is_empty()
+    {
+        hints = target
+            .unread_credentials
+            .iter()
+            .map(|u| unread_credentials_hint(u, &target.registry))
+            .collect();
+    }
+    if let Some(lp) = &target.login_proxy
+        && matches!(failure.stage, Stage::Dns | Stage::Tcp)
+    {
+        hints.insert(0, login_proxy_hint(lp));
+    }
     if let Some(pe) = private_endpoint(chosen)
         && matches!(failure.stage, Stage::Dns | Stage::Tcp | Stage::Tls)
     {
@@ -295,6 +312,72 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
         hint: join(hints),
         stage: Some(failure.stage),
     }
+}
+
+/// Credentials on the node that the kubelet skips, and the three ways to
+/// hand them over. Names the file, never its content. The kubelet reads
+/// only the first `config.json` of its search order (kubernetes
+/// `pkg/credentialprovider/config.go`, `ReadDockerConfigJSONFile`), so
+/// `sudo docker login` helps only when no earlier file exists, and a copy
+/// must not overwrite the file it reads.
+fn unread_credentials_hint(u: &crate::target::UnreadCredentials, registry: &str) -> String {
+    const ROOT_CONFIG: &str = "/root/.docker/config.json";
+    let earlier = u
+        .kubelet_reads
+        .as_deref()
+        .filter(|k| *k == u.kubelet_path || *k == "/config.json");
+    let login = match earlier {
+        Some(k) => format!(
+            "`sudo docker login {registry}` as root writes {ROOT_CONFIG}, but the kubelet reads only the first config.json it finds, here {k}: log in elsewhere and put the `auths` entry for {registry} into {k}"
+        ),
+        None => format!(
+            "`sudo docker login {registry}` as root (it writes {ROOT_CONFIG}, which the kubelet reads when there is no {kubelet} or /config.json and its environment has HOME=/root, else copy it to /.docker/config.json; and provided that file has no credsStore and no credHelpers entry for {registry}, so that the credentials land in the file)",
+            kubelet = u.kubelet_path,
+        ),
+    };
+    let copy = match (&u.kubelet_reads, u.inline) {
+        (None, true) => format!(
+            "copy the file to the kubelet's own path (`sudo cp {} {}`)",
+            u.path, u.kubelet_path
+        ),
+        (Some(k), true) => format!(
+            "merge its `auths` entry for {registry} into {k}, the file the kubelet reads (a copy over it would drop its other entries)"
+        ),
+        (reads, false) => format!(
+            "write the credentials themselves (an `auths` entry with `auth`, not a helper's name) for {registry} into {}",
+            reads.as_deref().unwrap_or(&u.kubelet_path)
+        ),
+    };
+    format!(
+        "{path} has credentials for {registry}, but the kubelet never reads them: {why}. Give them to the kubelet one of three ways: {login}; or {copy}; or an imagePullSecret (`kubectl create secret docker-registry <name> --docker-server={registry} ...`, named in the pod's `imagePullSecrets`)",
+        path = u.path,
+        why = u.why,
+    )
+}
+
+/// A proxy only login shells have: both files, and the drop-in that gives
+/// the runtime the same one (user info stays redacted).
+fn login_proxy_hint(lp: &crate::target::LoginProxy) -> String {
+    let unit_files = if lp.unit_files.is_empty() {
+        "no unit file found".to_owned()
+    } else {
+        lp.unit_files.join(", ")
+    };
+    let no_proxy = lp.no_proxy.clone().unwrap_or_else(|| {
+        "localhost,127.0.0.1,.svc,.cluster.local,<pod and service CIDRs>".to_owned()
+    });
+    let redacted = if lp.value.contains("redacted@") {
+        " (put the proxy's user and password back where it says redacted)"
+    } else {
+        ""
+    };
+    format!(
+        "a login shell on this node gets {name}={value} from {source}, so `curl` from a shell goes through that proxy; but only a login session reads /etc/environment (pam_env) and only a login shell /etc/profile.d/*.sh (through /etc/profile), and systemd starts {unit} with neither: its unit ({unit_files}) does not set it, so the runtime goes direct. Give the runtime the same proxy with a systemd drop-in /etc/systemd/system/{unit}.d/http-proxy.conf: `[Service]` `Environment=\"HTTPS_PROXY={value}\" \"HTTP_PROXY={value}\" \"NO_PROXY={no_proxy}\"`{redacted}, then `systemctl daemon-reload && systemctl restart {unit}`",
+        name = lp.name,
+        value = lp.value,
+        source = lp.source,
+        unit = lp.unit,
+    )
 }
 
 fn join(hints: Vec<String>) -> Option<String> {
@@ -500,13 +583,39 @@ fn refused_ip(failure: &StageResult) -> Option<String> {
     })
 }
 
+/// What the agent learnt in earlier rounds that bears on the node finding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeEvidence {
+    /// Host names this node resolved in an earlier round, and when (RFC 3339).
+    pub resolved_before: Vec<(String, String)>,
+}
+
+/// How strongly `registries` failing alike point at the node: two is thin
+/// evidence (both could be down, or both names wrong), five or more is strong.
+fn confidence(registries: usize) -> &'static str {
+    match registries {
+        0..=2 => "suggests",
+        3..=4 => "points to",
+        _ => "strongly points to",
+    }
+}
+
 /// The node's finding: when every target fails and each failure is at the
 /// node's own DNS or TCP (or its proxy), with two registries or more, the
-/// node's network explains them, not the names. One failing registry says
-/// nothing about the node.
+/// node's network may explain them. One failing registry says nothing about
+/// the node, and the wording says how much the number of registries says.
 #[must_use]
 pub fn node_finding<'a>(
     targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
+) -> Option<NodeFinding> {
+    node_finding_with(targets, &NodeEvidence::default())
+}
+
+/// [`node_finding`] with the agent's earlier rounds as evidence.
+#[must_use]
+pub fn node_finding_with<'a>(
+    targets: impl IntoIterator<Item = (&'a Target, &'a Verdict, &'a [EndpointOutcome])>,
+    evidence: &NodeEvidence,
 ) -> Option<NodeFinding> {
     let targets: Vec<_> = targets.into_iter().collect();
     if let Some(f) = clock_finding(&targets) {
@@ -525,6 +634,8 @@ pub fn node_finding<'a>(
     {
         return None;
     }
+    let r = registries.len();
+    let strength = confidence(r);
     let mut codes: Vec<Code> = targets.iter().map(|(_, v, _)| v.code).collect();
     codes.sort_unstable();
     codes.dedup();
@@ -548,11 +659,13 @@ pub fn node_finding<'a>(
                 _ => None,
             })
     });
-    let (message, hint) = if all_proxy {
+    let (message, mut hint) = if all_proxy {
         (
             format!("this node reaches no registry: its proxy cannot be reached from any of the {n} targets ({listed})"),
             "check the proxy named in the runtime's HTTPS_PROXY/HTTP_PROXY (its systemd drop-in): it must be up and reachable from this node".to_owned(),
         )
+    } else if all_dns && codes == [Code::DnsNxdomain] {
+        nxdomain_finding(&targets, n, servers, evidence)
     } else if all_dns {
         let asked =
             servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
@@ -561,20 +674,40 @@ pub fn node_finding<'a>(
                 "this node reaches no registry: every one of the {n} targets fails at DNS ({listed}) on the node's resolver {asked}"
             ),
             format!(
-                "the node's resolver is the cause, not the registry names: check <root>/etc/resolv.conf ({asked}), that this DNS server answers, and UDP/TCP 53 egress from the node"
+                "the resolver does not answer for names of {r} registries, which {strength} the node's resolver rather than the registry names: check <root>/etc/resolv.conf ({asked}), that this DNS server answers, and UDP/TCP 53 egress from the node"
             ),
         )
     } else if targets.iter().all(|(_, v, _)| v.stage == Some(Stage::Tcp)) {
+        let thin = if r == 2 {
+            "; two registries are thin evidence: both may be down or refuse this node, so probe a registry other nodes pull from to tell"
+        } else {
+            ""
+        };
         (
-            format!("this node reaches no registry: every one of the {n} targets fails to connect ({listed})"),
-            "the node's egress is the cause, not the registries: check the firewall/NSG/network policy egress rules and routes (UDR) of this node, or set the runtime's HTTPS_PROXY if egress must go through a proxy".to_owned(),
+            format!(
+                "this node reaches no registry: every one of the {n} targets fails to connect ({listed})"
+            ),
+            format!(
+                "{r} registries failing to connect alike {strength} the node's egress rather than the registries: check the firewall/NSG/network policy egress rules and routes (UDR) of this node, or set the runtime's HTTPS_PROXY if egress must go through a proxy{thin}"
+            ),
         )
     } else {
         (
-            format!("this node reaches no registry: every one of the {n} targets fails at DNS or TCP ({listed})"),
-            "the node's network is the cause, not the registries: check its resolver (<root>/etc/resolv.conf, UDP/TCP 53 egress) and its egress rules and routes".to_owned(),
+            format!(
+                "this node reaches no registry: every one of the {n} targets fails at DNS or TCP ({listed})"
+            ),
+            format!(
+                "{r} registries failing at DNS or TCP {strength} the node's network rather than the registries: check its resolver (<root>/etc/resolv.conf, UDP/TCP 53 egress) and its egress rules and routes"
+            ),
         )
     };
+    if let Some(lp) = targets.iter().find_map(|(t, _, _)| t.login_proxy.as_ref()) {
+        let _ = write!(
+            hint,
+            "; a login shell here gets {}={} from {}, which {} does not have: see the targets' hints for the drop-in",
+            lp.name, lp.value, lp.source, lp.unit
+        );
+    }
     Some(NodeFinding {
         category: Category::Network,
         message,
@@ -665,6 +798,82 @@ fn clock_finding(targets: &[(&Target, &Verdict, &[EndpointOutcome])]) -> Option<
         ),
         hint: "fix the node's time sync: `timedatectl status` (\"System clock synchronized: no\"?), `chronyc tracking` or `systemctl status systemd-timesyncd`, and NTP egress (UDP 123); pulls work again once the clock is right, nothing needs to change at the registry".to_owned(),
     })
+}
+
+/// Every target NXDOMAIN: the names are wrong, or the resolver lacks their
+/// zone (a private DNS zone not linked to the node's network, split
+/// horizon). Only a name that must exist failing too (the runtime's default
+/// registry), or names that resolved in earlier rounds, tell them apart.
+fn nxdomain_finding(
+    targets: &[(&Target, &Verdict, &[EndpointOutcome])],
+    n: usize,
+    servers: Option<String>,
+    evidence: &NodeEvidence,
+) -> (String, String) {
+    let asked = servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
+    let mut failed: Vec<&str> = targets
+        .iter()
+        .flat_map(|(_, _, outcomes)| outcomes.iter())
+        .filter(|o| o.first_failure().is_some_and(|f| f.stage == Stage::Dns))
+        .map(|o| o.endpoint.host.as_str())
+        .collect();
+    failed.sort_unstable();
+    failed.dedup();
+    let message = format!(
+        "no registry name resolves on this node: every one of the {n} targets fails at DNS with NXDOMAIN on the resolver {asked}; either the names are wrong, or this resolver lacks their zone"
+    );
+    let resolved: Vec<&(String, String)> = evidence
+        .resolved_before
+        .iter()
+        .filter(|(h, _)| failed.contains(&h.as_str()))
+        .collect();
+    let earlier: Vec<String> = resolved
+        .iter()
+        .map(|(h, at)| format!("{h} (at {at})"))
+        .collect();
+    let others: Vec<&str> = failed
+        .iter()
+        .copied()
+        .filter(|f| !resolved.iter().any(|(h, _)| h == f))
+        .collect();
+    // Docker Hub's own names (not a mirror configured for it, which may be
+    // a typo itself) exist: their NXDOMAIN is the resolver's.
+    let hub = [
+        crate::reference::api_host(crate::reference::DOCKER_HUB),
+        crate::reference::DOCKER_HUB,
+        crate::reference::LEGACY_DOCKER_HUB,
+    ];
+    let hub_failed = failed.iter().copied().find(|h| hub.contains(h));
+    let hint = if !earlier.is_empty() {
+        let rest = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the others ({}) never resolved here and may still be wrong",
+                others.join(", ")
+            )
+        };
+        format!(
+            "this node resolved {} in an earlier round, so {} right and the resolver ({asked}) lost their zone: check its forwarders, a private DNS zone's link to the node's network, split-horizon DNS, and recent changes to <root>/etc/resolv.conf{rest}",
+            earlier.join(", "),
+            if resolved.len() == 1 {
+                "that name is"
+            } else {
+                "those names are"
+            },
+        )
+    } else if let Some(hub_host) = hub_failed {
+        format!(
+            "{hub_host} is the runtime's default registry ({}) and exists, yet it fails too: the resolver ({asked}) is the likely cause, unless this node is air-gapped by design; check <root>/etc/resolv.conf, the DNS server's forwarders, and that private zones are linked to the node's network",
+            crate::reference::DOCKER_HUB
+        )
+    } else {
+        format!(
+            "nothing here tells the two apart: check each name ({}) for a typo; if they are private names, the resolver ({asked}) must know their zone (a private DNS zone linked to the node's network, a conditional forwarder, split-horizon DNS); resolving a name that must exist from the node (`nslookup registry-1.docker.io`) tells which",
+            failed.join(", ")
+        )
+    };
+    (message, hint)
 }
 
 /// The worst status over targets, for the report's top-level `status`.
@@ -991,5 +1200,205 @@ mod tests {
         assert_eq!(r.offset_seconds, -172_800);
         assert_eq!(r.hosts, ["a.test", "b.test", "c.test"]);
         assert_eq!(clock_reading(&[outcome(vec![ok(Stage::Dns)])]), None);
+    }
+
+    fn nxdomain(host: &str) -> EndpointOutcome {
+        outcome(
+            host,
+            Role::Upstream,
+            vec![StageResult::fail(
+                Stage::Dns,
+                Code::DnsNxdomain,
+                Duration::ZERO,
+                "NXDOMAIN",
+                Detail::Dns(DnsDetail::Lookup(DnsLookup {
+                    addresses: vec![],
+                    cname_chain: vec![],
+                    nameserver: Nameservers::One("10.0.0.10:53".parse().unwrap()),
+                    rcode: Some("NXDOMAIN".into()),
+                    query_name: Some(host.into()),
+                    names_tried: None,
+                    queries: None,
+                })),
+            )],
+        )
+    }
+
+    fn judged(registry: &str, o: EndpointOutcome) -> (Target, Verdict, Vec<EndpointOutcome>) {
+        let mut t = target();
+        t.registry = registry.into();
+        let v = judge(&t, std::slice::from_ref(&o));
+        (t, v, vec![o])
+    }
+
+    fn finding(
+        cases: &[(Target, Verdict, Vec<EndpointOutcome>)],
+        evidence: &NodeEvidence,
+    ) -> Option<NodeFinding> {
+        node_finding_with(cases.iter().map(|(t, v, o)| (t, v, o.as_slice())), evidence)
+    }
+
+    /// Issue 18: every target NXDOMAIN is "names wrong or zone missing";
+    /// only the default registry failing too, or names resolved in earlier
+    /// rounds, tell which.
+    #[test]
+    fn all_nxdomain_says_names_or_zone_and_weighs_the_evidence() {
+        let typos = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("basci.example", nxdomain("basci.example")),
+        ];
+        let f = finding(&typos, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.message
+                .contains("either the names are wrong, or this resolver lacks their zone"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.hint.starts_with("nothing here tells the two apart"),
+            "{}",
+            f.hint
+        );
+        assert!(!f.hint.contains("not the registry names"), "{}", f.hint);
+
+        let with_hub = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("docker.io", nxdomain("registry-1.docker.io")),
+        ];
+        let f = finding(&with_hub, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("registry-1.docker.io is the runtime's default registry (docker.io)"),
+            "{}",
+            f.hint
+        );
+
+        let before = NodeEvidence {
+            resolved_before: vec![
+                ("basci.example".into(), "2026-12-05T08:00:00Z".into()),
+                ("elsewhere.example".into(), "2026-12-05T08:00:00Z".into()),
+            ],
+        };
+        let f = finding(&typos, &before).unwrap();
+        assert!(
+            f.hint.starts_with(
+                "this node resolved basci.example (at 2026-12-05T08:00:00Z) in an earlier round, so that name is right"
+            ) && f.hint.contains("the others (regsitry.example) never resolved here and may still be wrong")
+                && !f.hint.contains("elsewhere"),
+            "{}",
+            f.hint
+        );
+
+        // A mirror configured for Docker Hub is not a name that must exist.
+        let mirror = vec![
+            judged("regsitry.example", nxdomain("regsitry.example")),
+            judged("docker.io", nxdomain("hub-mirror.example")),
+        ];
+        let f = finding(&mirror, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint.starts_with("nothing here tells the two apart"),
+            "{}",
+            f.hint
+        );
+    }
+
+    #[test]
+    fn fewer_registries_are_weaker_evidence() {
+        let refused = |host: &str| {
+            outcome(
+                host,
+                Role::Upstream,
+                vec![ok(Stage::Dns), fail(Stage::Tcp, Code::TcpRefused)],
+            )
+        };
+        let two: Vec<_> = ["a.example", "b.example"]
+            .iter()
+            .map(|h| judged(h, refused(h)))
+            .collect();
+        let f = finding(&two, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("2 registries failing to connect alike suggests"),
+            "{}",
+            f.hint
+        );
+        assert!(f.hint.contains("thin evidence"), "{}", f.hint);
+        let ten: Vec<_> = (0..10)
+            .map(|i| format!("r{i}.example"))
+            .map(|h| judged(&h, refused(&h)))
+            .collect();
+        let f = finding(&ten, &NodeEvidence::default()).unwrap();
+        assert!(
+            f.hint
+                .starts_with("10 registries failing to connect alike strongly points to"),
+            "{}",
+            f.hint
+        );
+        assert!(!f.hint.contains("thin evidence"), "{}", f.hint);
+    }
+
+    /// The login shell's proxy is named for network failures only, and the
+    /// unread credentials for `AUTH_REQUIRED` only.
+    #[test]
+    fn node_file_hints_only_where_they_explain_the_failure() {
+        let mut t = target();
+        t.login_proxy = Some(crate::target::LoginProxy {
+            name: "HTTPS_PROXY".into(),
+            value: "http://redacted@proxy.example:3128".into(),
+            source: "/etc/environment:3".into(),
+            no_proxy: None,
+            unit: "containerd.service".into(),
+            unit_files: vec![],
+        });
+        t.unread_credentials = vec![crate::target::UnreadCredentials {
+            path: "/home/docker/.docker/config.json".into(),
+            why: "it is in a user's home".into(),
+            kubelet_path: "/var/lib/kubelet/config.json".into(),
+            inline: true,
+            kubelet_reads: None,
+        }];
+        let net = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![fail(Stage::Tcp, Code::TcpTimeout)],
+            )],
+        );
+        let h = net.hint.unwrap();
+        assert!(h.starts_with("a login shell on this node gets HTTPS_PROXY=http://redacted@proxy.example:3128 from /etc/environment:3"), "{h}");
+        assert!(
+            h.contains("no unit file found")
+                && h.contains("/etc/systemd/system/containerd.service.d/http-proxy.conf"),
+            "{h}"
+        );
+        assert!(!h.contains("/home/docker"), "{h}");
+        let auth = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Tcp), fail(Stage::Auth, Code::AuthRequired)],
+            )],
+        );
+        let h = auth.hint.unwrap();
+        assert!(
+            h.starts_with("/home/docker/.docker/config.json has credentials for reg.test"),
+            "{h}"
+        );
+        assert!(!h.contains("login shell"), "{h}");
+        let tls = judge(
+            &t,
+            &[outcome(
+                "reg.test",
+                Role::Upstream,
+                vec![ok(Stage::Tcp), fail(Stage::Tls, Code::TlsUntrusted)],
+            )],
+        );
+        let h = tls.hint.unwrap();
+        assert!(
+            !h.contains("login shell") && !h.contains("/home/docker"),
+            "{h}"
+        );
     }
 }

@@ -11,7 +11,4 @@ pub mod advice;
 pub mod cluster;
 mod judge;
 
-pub use judge::{
-    ClockReading, NodeFinding, TargetStatus, Verdict, clock_reading, exit_status,
-    invalid_reference, judge, node_finding, overall, planned,
-};
+pub use judge::*;

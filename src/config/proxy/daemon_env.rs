@@ -113,6 +113,21 @@ pub fn parse_proc_environ(bytes: &[u8]) -> Vec<(String, Secret)> {
 // Discovery
 // ---------------------------------------------------------------------------
 
+/// The systemd unit that runs `runtime`'s daemon (`containerd.service`),
+/// the first of its candidates that has a file under `root`, else the first.
+#[must_use]
+pub fn runtime_unit(root: &HostRoot, runtime: &str) -> Option<(&'static str, Vec<String>)> {
+    let (units, _) = runtime_units(runtime);
+    let mut ignored = Vec::new();
+    for unit in units {
+        let files = systemd::unit_files(root, unit, KIND, &mut ignored);
+        if !files.is_empty() {
+            return Some((unit, files));
+        }
+    }
+    units.first().map(|u| (*u, Vec::new()))
+}
+
 /// The systemd units and process names (`/proc/<pid>/comm`) of a runtime.
 fn runtime_units(runtime: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match runtime {

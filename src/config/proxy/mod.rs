@@ -12,6 +12,8 @@
 //! * [`httpproxy`]: `golang.org/x/net/http/httpproxy`, which containerd,
 //!   CRI-O, dockerd and k3s all use through `net/http`: pick the variable,
 //!   parse it, apply `NO_PROXY`. Pure functions, no I/O.
+//! * [`login_env`]: the proxy a login shell has (`/etc/environment`,
+//!   `/etc/profile.d/*.sh`), to tell when only the shell has one.
 //!
 //! Proxy values may carry credentials (`http://user:pass@proxy:3128`): every
 //! environment value is a [`Secret`] from parsing on, a proxy URL becomes a
@@ -21,6 +23,7 @@
 
 pub mod daemon_env;
 pub mod httpproxy;
+pub mod login_env;
 
 pub use daemon_env::{EnvMap, discover};
 pub use httpproxy::{NoProxy, parse_proxy, proxy_for};
