@@ -70,7 +70,7 @@ pub fn main_with(args: &Args) -> Result<u8, RunError> {
                 unreachable!("Mode::Pod comes from Command::Pod")
             };
             let input = read_pod(file.as_deref())?;
-            runtime.block_on(run::pod(&settings, input))?
+            runtime.block_on(crate::pod::run::run(&settings, input))?
         }
     };
     let mut stdout = anstream::stdout();

@@ -393,11 +393,11 @@ fn every_module_says_what_it_does() {
 
 #[test]
 fn probe_and_plan_share_one_setup() {
-    let code = code_of(&src().join("run.rs"));
+    let code = code_of(&src().join("run/mod.rs"));
     for entry in ["pub async fn probe(", "pub async fn plan("] {
         let body = &code[code
             .find(entry)
-            .unwrap_or_else(|| panic!("{entry} in run.rs"))..];
+            .unwrap_or_else(|| panic!("{entry} in run/mod.rs"))..];
         let body = &body[..body.find("\n}").unwrap()];
         assert!(
             body.contains("setup(settings)"),

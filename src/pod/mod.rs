@@ -5,12 +5,13 @@
 //! would use them, and what the kubelet last said about each container.
 //! [`compare`] sets the kubelet's word beside the probe's verdict.
 //!
-//! It reads a string and nothing else; `run::pod` probes, the renderers
+//! It reads a string and nothing else; `pod::run` probes, the renderers
 //! print [`PodReport`]. A secret's values are decoded straight into
 //! [`DockerConfig`] (whose passwords are [`crate::secret::Secret`]s) and
 //! never appear in an error.
 
 pub mod compare;
+pub mod run;
 
 use crate::config::Source;
 use crate::config::dockercfg::{self, DockerConfig};

@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod candidates;
 pub mod challenge;
 pub mod client;
 pub mod clock;
