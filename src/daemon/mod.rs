@@ -64,7 +64,13 @@ struct Agent {
     local_ok: HashMap<String, bool>,
     counters: Counters,
     round: u64,
+    /// Why `/readyz` fails although rounds run (the targets file was refused).
+    not_ready: Option<String>,
 }
+
+/// Descriptors kept for the probe loop per target it may probe at once: the
+/// registry connection, a token service's, a DNS socket.
+const DESCRIPTORS_PER_TARGET: u64 = 3;
 
 fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
@@ -153,6 +159,7 @@ impl Agent {
         let (settings, file_source) = match &mut self.targets {
             Some(t) => {
                 let r = t.resolve(&self.base, self.round);
+                self.not_ready = r.problem;
                 (r.settings, Some(r.source))
             }
             None => (self.base.clone(), None),
@@ -167,6 +174,8 @@ impl Agent {
         ctx.memory = Some(Arc::clone(&self.memory));
         let ctx = Arc::new(ctx);
         let targets = std::mem::take(&mut setup.targets);
+        // A cold round pings each endpoint once, whatever its images.
+        self.memory.new_round();
         let endpoints: Vec<String> = targets
             .iter()
             .flat_map(|t| t.endpoints.iter().map(crate::target::Endpoint::url))
@@ -307,6 +316,14 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         .daemon
         .clone()
         .ok_or_else(|| RunError::Usage(crate::cli::UsageError("not a daemon run".to_owned())))?;
+    let flagged = settings.registries.len() + settings.image_inputs.len();
+    if flagged > targets::MAX_TARGETS {
+        return Err(RunError::Usage(crate::cli::UsageError(targets::too_many(
+            flagged, 0,
+        ))));
+    }
+    let budget =
+        admin::Budget::for_this_process(DESCRIPTORS_PER_TARGET * targets::MAX_TARGETS as u64);
     let listener = tokio::net::TcpListener::bind(daemon.listen)
         .await
         .map_err(|e| RunError::Config {
@@ -322,6 +339,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         listener,
         latest,
         Arc::clone(&health),
+        budget,
         shutdown.clone(),
     ));
     let node = node_name(&settings);
@@ -332,6 +350,9 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         interval = %humantime::format_duration(daemon.interval),
         registry_interval = %humantime::format_duration(daemon.registry_interval),
         cluster_size = daemon.cluster_size,
+        max_targets = targets::MAX_TARGETS,
+        open_files_limit = budget.nofile,
+        admin_connections = budget.connections,
         version = env!("CARGO_PKG_VERSION"),
         "regprobe agent started"
     );
@@ -346,6 +367,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
         local_ok: HashMap::new(),
         counters: Counters::default(),
         round: 0,
+        not_ready: None,
     };
     // The first round comes soon, but not at the same second on every node of a rollout.
     let mut wait = daemon
@@ -392,6 +414,7 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
                         round: agent.round,
                         report: line.clone(),
                         metrics: Bytes::from(metrics),
+                        not_ready: agent.not_ready.clone(),
                     })));
                     if let Some(path) = &daemon.report_file
                         && let Err(e) = write_atomically(path, &line)
@@ -455,6 +478,7 @@ mod tests {
             local_ok: HashMap::new(),
             counters: Counters::default(),
             round: 0,
+            not_ready: None,
         }
     }
 
