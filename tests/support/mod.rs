@@ -12,6 +12,7 @@
 pub mod acr;
 pub mod aks;
 pub mod content;
+pub mod hostile;
 pub mod http;
 pub mod netns;
 pub mod pki;
