@@ -299,7 +299,7 @@ fn a_targets_file_that_flips_between_good_and_broken() {
     let file = dir.path().join("targets.yaml");
     let one = "images:\n  - registry.test/single:1\n";
     let two = "images:\n  - registry.test/single:1\nregistries:\n  - unknownca.test\n";
-    let too_many: String = (0..=1000).fold("registries:\n".to_owned(), |mut s, i| {
+    let too_many: String = (0..=500).fold("registries:\n".to_owned(), |mut s, i| {
         let _ = writeln!(s, "  - r{i}.test");
         s
     });
@@ -342,10 +342,10 @@ fn a_targets_file_that_flips_between_good_and_broken() {
             &mut agent,
             &r,
             2,
-            "1001 targets (1001 from the file), more than the agent's limit of 1000",
+            "501 targets (501 from the file), more than the agent's limit of 500",
         );
         let logged =
-            agent.event(|l| l.contains("targets file rejected") && l.contains("limit of 1000"));
+            agent.event(|l| l.contains("targets file rejected") && l.contains("limit of 500"));
         assert!(
             logged.is_some(),
             "no log line says why the list was refused"
