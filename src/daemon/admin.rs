@@ -9,24 +9,23 @@
 //! as `blackbox_exporter` uses it (`http.ListenAndServe` with a zero
 //! `http.Server`: no connection cap, no header timeout, 1 MB of headers, and
 //! the Go runtime raising `RLIMIT_NOFILE` to its hard limit), holds an idle
-//! flood by accepting everything until the descriptors run out; a
-//! goroutine and a 4 KiB buffer per connection. Here:
+//! flood by accepting everything until the descriptors run out, a goroutine
+//! and its buffers per connection, for ever. Here:
 //!
 //! - Accept everything, up to a pool sized from the descriptor budget
 //!   ([`Budget`]: the soft `RLIMIT_NOFILE`, raised to the hard one as Go does,
 //!   minus a reserve for the probe loop's sockets and files), at most
-//!   [`MAX_CONNECTIONS`].
+//!   [`MAX_CONNECTIONS`]. A connection that has sent nothing costs its socket
+//!   and a small task: hyper and its buffer come with the first byte.
 //! - When the pool is full, the newcomer takes the place of the oldest
 //!   connection that has not yet sent a complete request head: an idle or
 //!   slow client holds a slot only until someone else needs it, while a
-//!   request being answered is never cut. A scraper that sends its request
-//!   at once is always served, whatever the flood.
+//!   request being answered is never cut.
 //! - A head must arrive within [`HEAD_TIMEOUT`]; under pressure (the pool
 //!   three quarters full) within [`PRESSED_HEAD_TIMEOUT`]. A connection lives
 //!   at most [`CONNECTION_TIMEOUT`] and serves one request (no keep-alive).
 //! - A head over [`MAX_HEAD_BYTES`] is answered 431 and closed; the read
-//!   buffer never grows past it, so the pool's memory is bounded by
-//!   `connections x MAX_HEAD_BYTES`.
+//!   buffer never grows past it.
 //!
 //! It must not block the probe loop: it shares no lock with it (only the
 //! `watch` of the last round and the atomic health clock).
@@ -44,7 +43,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -193,8 +192,9 @@ pub struct Budget {
     pub connections: usize,
 }
 
-/// The most connections held at once, whatever the descriptor limit.
-pub const MAX_CONNECTIONS: usize = 512;
+/// The most connections held at once, whatever the descriptor limit. An
+/// idle one costs its socket and a small task (no buffer until it speaks).
+pub const MAX_CONNECTIONS: usize = 4096;
 /// The fewest, however tight the limit: the kubelet and Prometheus still get in.
 const MIN_CONNECTIONS: usize = 16;
 /// Descriptors kept for the process itself (runtime, stdio, files read each round).
@@ -326,6 +326,23 @@ impl Drop for Slot {
     }
 }
 
+/// Completed connections the kernel queues for `accept`: as Go's `net`
+/// (the kernel's `somaxconn`, which caps this), not tokio's 1,024, so a
+/// flood of connects does not drop a scraper's SYN for a second.
+const BACKLOG: u32 = 4096;
+
+/// Bind the admin port.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serve until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -384,33 +401,69 @@ pub async fn serve(
         };
         let latest = latest.clone();
         let health = Arc::clone(&health);
-        tokio::spawn(async move {
-            let seen = Arc::clone(&head);
-            let service = service_fn(move |req: Request<Incoming>| {
-                seen.store(true, Ordering::Relaxed);
-                let resp = answer(&req, &latest, &health);
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            // Shed from the pool (the sender dropped), or no head in time.
-            let head_wait = async {
-                tokio::time::sleep(HEAD_TIMEOUT).await;
-                if head.load(Ordering::Relaxed) {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {}
-                _ = closed => {}
-                () = head_wait => {}
-            }
-            drop(slot);
-        });
+        tokio::spawn(connection(stream, latest, health, head, closed, slot));
+    }
+}
+
+/// One connection: first, with no buffer, wait for its first byte (an idle
+/// connection costs its socket and a small task, so the pool can be large);
+/// then hyper reads the head and answers.
+async fn connection(
+    stream: TcpStream,
+    latest: watch::Receiver<Option<Arc<Published>>>,
+    health: Arc<Health>,
+    head: Arc<AtomicBool>,
+    mut closed: oneshot::Receiver<()>,
+    slot: Slot,
+) {
+    let started = Instant::now();
+    // A peek, not `readable()`: readiness alone can be spurious, and the
+    // idle stage must hold until a byte is really there.
+    let mut first = [0u8; 1];
+    let spoke = tokio::select! {
+        r = tokio::time::timeout(HEAD_TIMEOUT, stream.peek(&mut first)) => matches!(r, Ok(Ok(1..))),
+        _ = &mut closed => false,
+    };
+    if spoke {
+        // Boxed: the idle stage above stays a small task.
+        Box::pin(answer_on(stream, latest, health, head, closed, started)).await;
+    }
+    drop(slot);
+}
+
+/// Read one request head on `stream` and answer it, until shed, the head
+/// timeout (from `started`) or the connection timeout.
+async fn answer_on(
+    stream: TcpStream,
+    latest: watch::Receiver<Option<Arc<Published>>>,
+    health: Arc<Health>,
+    head: Arc<AtomicBool>,
+    closed: oneshot::Receiver<()>,
+    started: Instant,
+) {
+    let seen = Arc::clone(&head);
+    let service = service_fn(move |req: Request<Incoming>| {
+        seen.store(true, Ordering::Relaxed);
+        let resp = answer(&req, &latest, &health);
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT.saturating_sub(started.elapsed()))
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    // Shed from the pool (the sender dropped), or no head in time.
+    let head_wait = async {
+        tokio::time::sleep_until(started + HEAD_TIMEOUT).await;
+        if head.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout_at(started + CONNECTION_TIMEOUT, conn) => {}
+        _ = closed => {}
+        () = head_wait => {}
     }
 }
 
@@ -419,7 +472,6 @@ mod tests {
     use super::*;
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::net::TcpStream;
 
     /// A server with a pool of `connections`, a finished round published.
     async fn server(connections: usize) -> (std::net::SocketAddr, watch::Sender<bool>) {

@@ -339,12 +339,10 @@ pub async fn run(settings: Settings, mut shutdown: watch::Receiver<bool>) -> Res
     }
     let budget =
         admin::Budget::for_this_process(DESCRIPTORS_PER_TARGET * targets::MAX_TARGETS as u64);
-    let listener = tokio::net::TcpListener::bind(daemon.listen)
-        .await
-        .map_err(|e| RunError::Config {
-            path: daemon.listen.to_string(),
-            reason: format!("cannot listen: {e}"),
-        })?;
+    let listener = admin::listen(daemon.listen).map_err(|e| RunError::Config {
+        path: daemon.listen.to_string(),
+        reason: format!("cannot listen: {e}"),
+    })?;
     let (publish, latest) = watch::channel::<Option<Arc<Published>>>(None);
     let health = Arc::new(Health::new(
         settings.deadline + Duration::from_secs(15),

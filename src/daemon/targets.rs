@@ -5,10 +5,10 @@
 //! and `/readyz`.
 //!
 //! A list longer than [`MAX_TARGETS`] (flags and file together) is refused
-//! the same way: every target is probed at once each round, and its memory
-//! grows with the list (`bench/targets.sh` measures it), so the limit keeps
-//! the agent well inside its manifest's memory limit instead of letting the
-//! kernel kill it.
+//! the same way: a round's memory grows with the list (probed in waves, but
+//! each target's result and report entry live until the round ends;
+//! `bench/targets.sh` measures it), so the limit keeps the agent well
+//! inside its manifest's memory limit instead of letting the kernel kill it.
 
 use crate::cli::Settings;
 use crate::config::{Severity, Source};
