@@ -1,9 +1,9 @@
-//! Fuzz target: containerd `hosts.toml` (`config::hosts::parse`).
+//! Fuzz target: containerd `hosts.toml` (`config::hosts_toml::parse`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::hosts;
+use regprobe::config::hosts_toml;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = hosts::parse(&String::from_utf8_lossy(data));
+    let _ = hosts_toml::parse(&String::from_utf8_lossy(data));
 });
