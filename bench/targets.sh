@@ -13,6 +13,12 @@
 # The per-target cost is the slope of the peak RSS between the smallest and
 # the largest accepted size.
 #
+# The peer, in the same run and for each size: `skopeo inspect --raw` of
+# the same image once per target, 64 at a time (the agent's wave), on
+# 127.0.0.1 (skopeo cannot read the node root's /etc/hosts); each process
+# its own ping and manifest GET, as each agent target has its own registry.
+# Its wall time against the agent's cold round is the ratio printed.
+#
 # Env: SIZES ("100 500 2000"), INTERVAL (3s).
 # Progress on stderr, figures on stdout; the last line is
 #   targets: per_target_kb=K base_kb=B limit=L peak_kb_at_limit=P
@@ -73,6 +79,18 @@ PY
   log "$n targets: peak RSS $hwm kB, RSS $rss kB, $fds descriptors, cold round $cold ms, warm $warm ms, $probed probed, /readyz $ready"
   printf '%6s targets: peak_rss_kb=%s rss_kb=%s fds=%s cold_round_ms=%s warm_round_ms=%s probed=%s readyz=%s %s\n' \
     "$n" "$hwm" "$rss" "$fds" "$cold" "$warm" "$probed" "$ready" "$rest"
+  # The peer: N skopeo inspections, 64 at a time (not for a refused size).
+  if [ "$probed" != "$n" ]; then
+    results+=("$n $hwm $probed $ready")
+    continue
+  fi
+  t0=$(date +%s%N)
+  seq "$n" | xargs -P 64 -I{} skopeo inspect --raw --cert-dir "$work/certs" \
+    "docker://127.0.0.1:$rport/bench/app:1" >/dev/null
+  skopeo_ms=$((($(date +%s%N) - t0) / 1000000))
+  log "$n skopeo inspect --raw, 64 at a time: $skopeo_ms ms"
+  printf '%6s targets: agent_cold_round_ms=%s skopeo_ms=%s ratio=%s\n' "$n" "$cold" "$skopeo_ms" \
+    "$(python3 -c "print(f'{$cold / max(1, $skopeo_ms):.2f}')")"
   results+=("$n $hwm $probed $ready")
 done
 log "load after: $(uptime)"
