@@ -327,8 +327,9 @@ impl Drop for Slot {
 }
 
 /// Completed connections the kernel queues for `accept`: as Go's `net`
-/// (the kernel's `somaxconn`, which caps this), not tokio's 1,024, so a
-/// flood of connects does not drop a scraper's SYN for a second.
+/// (`maxListenerBacklog` in `src/net/sock_linux.go` reads
+/// `/proc/sys/net/core/somaxconn`, which also caps this), not tokio's
+/// 1,024, so a flood of connects does not drop a scraper's SYN for a second.
 const BACKLOG: u32 = 4096;
 
 /// Bind the admin port.
