@@ -528,3 +528,83 @@ fn a_registry_that_fails_then_recovers_and_one_that_asks_for_quiet() {
     );
     drop(agent);
 }
+
+/// Issue 19: a cold round pings a registry once, not once per image; the
+/// one-shot run keeps pinging per target. `regprobe_registry_requests_total`
+/// counts exactly what the registry saw.
+#[test]
+fn a_cold_round_pings_each_registry_once() {
+    if !support::require_netns() {
+        return;
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    let w = WorldBuilder::new()
+        .host(Host::handler(
+            "counted.test",
+            Ipv4Addr::new(10, 77, 0, 96),
+            move |req| {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", req.method, req.path()));
+                if req.path() == "/v2/" {
+                    Reply::new(200)
+                        .header("Docker-Distribution-API-Version", "registry/2.0")
+                        .body("{}")
+                        .into()
+                } else {
+                    Reply::registry_error(404, "MANIFEST_UNKNOWN", "manifest unknown").into()
+                }
+            },
+        ))
+        .build();
+    let images = [
+        "--image",
+        "counted.test/team/a:1",
+        "--image",
+        "counted.test/team/b:1",
+        "--image",
+        "counted.test/team/c:1",
+    ];
+    let pings = |from: usize| {
+        seen.lock().unwrap()[from..]
+            .iter()
+            .filter(|r| r.ends_with(" /v2/"))
+            .count()
+    };
+    // One-shot: a ping per target, as before.
+    let out = w.probe(w.root(), &[&images[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(4), "IMAGE_NOT_FOUND");
+    let one_shot = seen.lock().unwrap().len();
+    assert_eq!(pings(0), 3);
+
+    let agent = Agent::start(
+        &w,
+        w.root(),
+        19814,
+        "aks-np1-3",
+        &[&images[..], &["--interval", "1s", "--timeout", "2s"]].concat(),
+    );
+    let (_, r) = agent.next();
+    for t in &r.targets {
+        assert_eq!(t.code, "IMAGE_NOT_FOUND", "{}", t.message);
+    }
+    let sent = seen.lock().unwrap().len() - one_shot;
+    assert_eq!(
+        pings(one_shot),
+        1,
+        "{:?}",
+        &seen.lock().unwrap()[one_shot..]
+    );
+    assert_eq!(sent, one_shot - 2, "the same requests less two pings");
+    let samples = parse_metrics(&agent.get(&w, "/metrics").1);
+    assert_eq!(
+        metric(
+            &samples,
+            "regprobe_registry_requests_total",
+            &[("registry", "counted.test")]
+        ),
+        Some(sent as f64)
+    );
+    drop(agent);
+}

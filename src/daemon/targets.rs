@@ -1,12 +1,26 @@
 //! The agent's targets file (`--targets`, a mounted ConfigMap):
 //! `{registries: [...], images: [...]}` in YAML or JSON. It is re-read each
 //! round; a file that does not parse or names a bad reference keeps the last
-//! good list, and the round's report says so in `config_sources`.
+//! good list, and the round's report says so in `config_sources`, the log
+//! and `/readyz`.
+//!
+//! A list longer than [`MAX_TARGETS`] (flags and file together) is refused
+//! the same way: a round's memory grows with the list (probed in waves, but
+//! each target's result and report entry live until the round ends;
+//! `bench/targets.sh` measures it), so the limit keeps the agent well
+//! inside its manifest's memory limit instead of letting the kernel kill it.
 
 use crate::cli::Settings;
 use crate::config::{Severity, Source};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+/// The most targets one agent probes: flags and targets file together.
+/// `bench/targets.sh` (static binary, every target an image on its own
+/// registry name) measured about 6 MiB of base and 50 KiB of peak RSS per
+/// target: 500 targets peak near 30 MiB, under half the DaemonSet's 64 Mi
+/// limit; 1,000 would come near 55 MiB, too close to an OOM kill.
+pub const MAX_TARGETS: usize = 500;
 
 /// The file's shape.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -44,6 +58,16 @@ pub struct Resolved {
     pub source: Source,
     /// The list changed since the last round.
     pub changed: bool,
+    /// Why the file was refused (the last good list is probed), if it was.
+    pub problem: Option<String>,
+}
+
+/// Why a list is refused for its length.
+#[must_use]
+pub fn too_many(count: usize, in_file: usize) -> String {
+    format!(
+        "{count} targets ({in_file} from the file), more than the agent's limit of {MAX_TARGETS}: split the list across DaemonSets, or drop images whose registry another target already checks"
+    )
 }
 
 impl Targets {
@@ -67,6 +91,13 @@ impl Targets {
             Ok(t) => {
                 self.last_text = Some(t.clone());
                 match parse(t).and_then(|f| {
+                    let count = base.registries.len()
+                        + base.image_inputs.len()
+                        + f.registries.len()
+                        + f.images.len();
+                    if count > MAX_TARGETS {
+                        return Err(too_many(count, f.registries.len() + f.images.len()));
+                    }
                     let mut registries: Vec<String> = base
                         .registries
                         .iter()
@@ -144,10 +175,17 @@ impl Targets {
                 ),
             ),
         };
+        let problem = self.problem.as_ref().map(|p| match &self.last_good {
+            Some((_, at)) => {
+                format!("targets file {shown} refused: {p}; keeping the targets read in round {at}")
+            }
+            None => format!("targets file {shown} refused: {p}; no good list yet"),
+        });
         Resolved {
             settings,
             source,
             changed,
+            problem,
         }
     }
 }
@@ -170,5 +208,46 @@ mod tests {
             parse("registry: [a.test]").is_err(),
             "unknown keys are typos"
         );
+    }
+
+    fn settings() -> Settings {
+        use clap::Parser as _;
+        let args = crate::cli::Args::try_parse_from(["probe", "daemon"]).unwrap();
+        Settings::from_args(&args, &mut std::io::empty()).unwrap()
+    }
+
+    /// Issue 19: a list over the limit is refused with the count and the
+    /// limit; the last good list stays, and the problem is said for `/readyz`.
+    #[test]
+    fn a_list_over_the_limit_is_refused_and_the_last_good_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("targets.yaml");
+        std::fs::write(&path, "registries: [a.test, b.test]\n").unwrap();
+        let mut t = Targets::new(&path);
+        let base = settings();
+        let r = t.resolve(&base, 1);
+        assert_eq!(r.problem, None);
+        assert_eq!(r.settings.registries.len(), 2);
+        let long: String = (0..=MAX_TARGETS).fold(String::new(), |mut out, i| {
+            use std::fmt::Write as _;
+            let _ = writeln!(out, "  - r{i}.test");
+            out
+        });
+        std::fs::write(&path, format!("registries:\n{long}")).unwrap();
+        let r = t.resolve(&base, 2);
+        let why = r.problem.expect("refused");
+        assert!(
+            why.contains(&format!("{} targets", MAX_TARGETS + 1))
+                && why.contains(&format!("limit of {MAX_TARGETS}"))
+                && why.contains("keeping the targets read in round 1"),
+            "{why}"
+        );
+        assert_eq!(r.settings.registries.len(), 2, "the last good list");
+        assert_eq!(r.source.findings[0].severity, Severity::Error);
+        // Back under the limit: accepted again.
+        std::fs::write(&path, "registries: [c.test]\n").unwrap();
+        let r = t.resolve(&base, 3);
+        assert_eq!(r.problem, None);
+        assert_eq!(r.settings.registries.len(), 1);
     }
 }

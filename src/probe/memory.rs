@@ -15,14 +15,19 @@
 //!   registry-only target costs one authorized `GET /v2/`.
 //! - a **backoff** per registry host after a 429, until its `Retry-After`
 //!   (or a default), during which nothing is sent to it.
+//! - this **round's pings** (issue 19): one `/v2/` answer per endpoint,
+//!   shared by the round's targets on it (the first pings, the others wait
+//!   for its answer), so a cold round pings a registry once, not once per
+//!   image. Forgotten at the next round ([`Memory::new_round`]).
 //!
 //! Values only, behind one lock; the sequencer decides when to use them.
 //! Authorizations are [`crate::secret::Secret`]s inside [`Session`]s.
 
+use super::challenge::Challenge;
 use super::result::StageResult;
 use super::session::Session;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -76,10 +81,15 @@ struct Inner {
     backoff: HashMap<String, Backoff>,
 }
 
+/// An endpoint's `/v2/` answer this round: the ping stage and its challenges.
+pub type RoundPing = Arc<tokio::sync::OnceCell<(StageResult, Vec<Challenge>)>>;
+
 /// The agent's memory across rounds.
 #[derive(Debug, Default)]
 pub struct Memory {
     inner: Mutex<Inner>,
+    /// This round's pings, by endpoint key (the sequencer's).
+    pings: Mutex<HashMap<String, RoundPing>>,
 }
 
 impl Memory {
@@ -150,6 +160,21 @@ impl Memory {
         self.lock()
             .warm
             .retain(|k, _| endpoints.contains(&k.endpoint));
+    }
+
+    /// A new round: the last round's pings are forgotten.
+    pub fn new_round(&self) {
+        self.pings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The cell holding this round's ping of the endpoint keyed `key`.
+    #[must_use]
+    pub fn round_ping(&self, key: &str) -> RoundPing {
+        let mut pings = self.pings.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(pings.entry(key.to_owned()).or_default())
     }
 
     /// How many warm entries are held (for the soak test's flatness).

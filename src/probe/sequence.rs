@@ -343,6 +343,45 @@ async fn remembered(
     pass.stages
 }
 
+/// An agent round's ping of `ep`: the first target on the endpoint sends
+/// it, the round's others reuse its answer (the same URL, TLS, proxy and
+/// headers get the same answer; nothing of the target goes into a ping).
+async fn shared_ping(memory: &Memory, client: &mut HostClient<'_>, ep: &Endpoint) -> ping::Ping {
+    let cell = memory.round_ping(&ping_key(ep));
+    let mut sent = false;
+    let (mut result, challenges) = cell
+        .get_or_init(|| async {
+            sent = true;
+            let p = ping(client, ep).await;
+            (p.result, p.challenges)
+        })
+        .await
+        .clone();
+    if !sent {
+        result.summary = format!(
+            "{} (this round's answer, shared by its targets on this endpoint)",
+            result.summary
+        );
+    }
+    ping::Ping { result, challenges }
+}
+
+/// What makes two endpoints' pings the same request, hashed (header values
+/// may be secrets).
+fn ping_key(ep: &Endpoint) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(ep.url());
+    h.update(format!("{:?}|{:?}|{:?}", ep.proxy, ep.tls, ep.ns_param));
+    for (name, value) in &ep.headers {
+        h.update([0]);
+        h.update(name);
+        h.update([0]);
+        h.update(value.expose());
+    }
+    format!("{:x}", h.finalize())
+}
+
 /// The cloud identity on `ep`, with the Bearer challenge to exchange it at,
 /// when the registry asked for one.
 fn identity_for<'a>(
@@ -542,8 +581,15 @@ async fn fill_pass(
     } else {
         &[Stage::Auth]
     };
-    let mut p = ping(client, ep).await;
-    p.result.server_date = client.last_date.take();
+    let mut p = match &ctx.memory {
+        Some(memory) => shared_ping(memory, client, ep).await,
+        None => ping(client, ep).await,
+    };
+    // The Date of this client's own request; a ping shared from another
+    // target keeps the one it read.
+    if p.result.server_date.is_none() {
+        p.result.server_date = client.last_date.take();
+    }
     if p.result.is_fail() {
         let why = format!("ping failed ({})", p.result.code);
         out.push(p.result);
@@ -782,6 +828,7 @@ mod tests {
             asked(0)
         );
         let before = server.seen().len();
+        ctx.memory.as_ref().unwrap().new_round();
         let (second, sent) = round(&ctx, &t, &ep).await;
         assert_eq!(
             asked(before),
@@ -798,6 +845,73 @@ mod tests {
                 r.summary
             );
         }
+    }
+
+    /// Issue 19: in an agent's round, the targets on one endpoint share
+    /// one `/v2/` ping (the first sends it, the others reuse its answer);
+    /// the next round pings again; a one-shot run pings per target.
+    #[tokio::test]
+    async fn a_round_pings_an_endpoint_once_whatever_its_targets() {
+        let server = serve(|s| match s.path() {
+            "/v2/" => registry_answer(),
+            _ => reply(
+                404,
+                &[],
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no"}]}"#,
+            ),
+        })
+        .await;
+        let (mut ctx, ()) = context(Duration::from_secs(2));
+        let ep = endpoint(server.port);
+        let image = |n: usize| Target {
+            registry: format!("127.0.0.1:{}", server.port),
+            image: Some(crate::reference::Reference {
+                domain: format!("127.0.0.1:{}", server.port),
+                path: format!("team/app{n}"),
+                tag: Some("1".to_owned()),
+                digest: None,
+            }),
+            endpoints: vec![ep.clone()],
+            ..Default::default()
+        };
+        let pings = |from: usize| {
+            server.seen()[from..]
+                .iter()
+                .filter(|s| s.path() == "/v2/")
+                .count()
+        };
+        let round = |ctx: Context| async move {
+            let ctx = std::sync::Arc::new(ctx);
+            let all = futures::future::join_all((0..5).map(|n| {
+                let ctx = std::sync::Arc::clone(&ctx);
+                let t = image(n);
+                async move { probe_target(&ctx, &t).await }
+            }))
+            .await;
+            for outcomes in &all {
+                let ping = outcomes[0].stage(Stage::Ping).unwrap();
+                assert_eq!(ping.status, Status::Ok, "{ping:?}");
+                let manifest = outcomes[0].stage(Stage::Manifest).unwrap();
+                assert_eq!(manifest.code, Code::ImageNotFound, "{manifest:?}");
+            }
+            std::sync::Arc::into_inner(ctx).unwrap()
+        };
+        // One-shot: every target pings.
+        let ctx1 = round(ctx).await;
+        assert_eq!(pings(0), 5);
+        // An agent's round: one ping; the next round one more.
+        ctx = ctx1;
+        let memory = std::sync::Arc::new(Memory::default());
+        ctx.memory = Some(std::sync::Arc::clone(&memory));
+        memory.new_round();
+        let before = server.seen().len();
+        let mut ctx = round(ctx).await;
+        assert_eq!(pings(before), 1, "one ping for five images");
+        memory.new_round();
+        let before = server.seen().len();
+        ctx = round(ctx).await;
+        assert_eq!(pings(before), 1, "the next round pings again");
+        drop(ctx);
     }
 
     fn registry_answer() -> Answer {

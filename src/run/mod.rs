@@ -196,15 +196,40 @@ pub async fn probe_targets_at(
     targets: Vec<Target>,
     depths: &[Depth],
 ) -> Vec<TargetReport> {
+    probe_targets_bounded(ctx, targets, depths, None).await
+}
+
+/// [`probe_targets_at`] with at most `in_flight` targets probed at once
+/// (the agent's memory bound; `None`: all at once, as a one-shot run does).
+/// A target waits for a slot at most half the time left to the deadline,
+/// then starts anyway: a round of slow targets still gives each its stage
+/// timeouts instead of a deadline verdict.
+pub async fn probe_targets_bounded(
+    ctx: &Arc<Context>,
+    targets: Vec<Target>,
+    depths: &[Depth],
+    in_flight: Option<usize>,
+) -> Vec<TargetReport> {
     // Every stage is cut at the deadline already; the grace only covers bookkeeping.
     let hard_stop = ctx.deadline + Duration::from_millis(500);
+    let slots = in_flight.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    let now = Instant::now();
+    let start_by = now + ctx.deadline.saturating_duration_since(now) / 2;
     let tasks: Vec<_> = targets
         .iter()
         .cloned()
         .zip(depths.iter().copied().chain(std::iter::repeat(Depth::Full)))
         .map(|(t, depth)| {
             let ctx = Arc::clone(ctx);
+            let slots = slots.clone();
             tokio::spawn(async move {
+                let _slot = match slots {
+                    Some(s) => tokio::time::timeout_at(start_by, s.acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    None => None,
+                };
                 let started = Instant::now();
                 let outcomes = tokio::time::timeout_at(
                     hard_stop,

@@ -127,6 +127,13 @@ pub struct Server {
     stop: Arc<AtomicBool>,
 }
 
+impl Server {
+    /// A server of another module whose loop watches `stop`.
+    pub fn stopped_by(stop: Arc<AtomicBool>) -> Server {
+        Server { stop }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -13,6 +13,7 @@ pub mod acr;
 pub mod aks;
 pub mod containerd;
 pub mod content;
+pub mod hostile;
 pub mod http;
 pub mod netns;
 pub mod pki;

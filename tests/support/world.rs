@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::acr::{self, ManagedIdentity};
 use super::content::{self, Content};
+use super::hostile;
 use super::http::{self, Answer, Handler, Reply, Request, Response, Server};
 use super::netns::{self, Netns, Proc, tool};
 use super::pki::{Cert, Pki};
@@ -77,6 +78,8 @@ pub enum Serve {
     Built { tls: Option<Cert>, build: Factory },
     /// tinyproxy; it alone can resolve and reach `proxy_only` hosts.
     Proxy,
+    /// A TLS server that changes behaviour on demand ([`hostile`]).
+    Hostile { tls: Cert, switch: hostile::Switch },
 }
 
 /// What the network does to packets for a host.
@@ -164,6 +167,15 @@ impl Host {
             build: Arc::new(build),
         };
         Host::new(name, Some(ip), port, serve)
+    }
+
+    /// A TLS registry on 443 whose hostility `switch` sets ([`hostile`]).
+    pub fn hostile(name: &str, ip: Ipv4Addr, switch: hostile::Switch) -> Host {
+        let serve = Serve::Hostile {
+            tls: Cert::Good,
+            switch,
+        };
+        Host::new(name, Some(ip), 443, serve)
     }
 
     pub fn token_issuer(name: &str, ip: Ipv4Addr) -> Host {
@@ -945,6 +957,15 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
                 self.serve_in_process(addr, tls, build(&kit));
             }
             Serve::Proxy => self.start_proxy(host, &log),
+            Serve::Hostile { tls, switch } => {
+                let (tls, switch) = (server_tls(pki, &host.name, tls), switch.clone());
+                let server = self.ns.run(move || {
+                    let listener = TcpListener::bind(addr)
+                        .unwrap_or_else(|e| panic!("bind {addr} in netns: {e}"));
+                    hostile::serve(listener, tls, switch)
+                });
+                self.servers.push(server);
+            }
         }
         Some(addr)
     }
