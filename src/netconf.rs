@@ -1,8 +1,8 @@
 //! The node's network facts as the probe consumes them: the resolver's
 //! settings, the `/etc/hosts` table and the trust anchors in PEM data.
 //!
-//! Config discovery fills these from the node's files (`config::resolv`,
-//! `config::trust`); the probe's stages read them (`probe::dns`,
+//! Config discovery fills these from the node's files (`config::net::resolv`,
+//! `config::net::trust`); the probe's stages read them (`probe::dns`,
 //! `probe::tls`). A leaf: it imports neither, so data flows one way, from
 //! config through here to the probe. No I/O.
 
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// What the stage needs of the node's `/etc/resolv.conf` (parsed, defaults
-/// applied, by `config::resolv`).
+/// applied, by `config::net::resolv`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolverSettings {
     /// In resolv.conf order, never empty (Go's defaults apply).

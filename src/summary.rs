@@ -73,7 +73,7 @@
 //! - One verdict per failing target and code. `nodes_total` counts the nodes
 //!   whose check reached the question: those whose report has the target,
 //!   minus those stopped at an earlier stage by a fault of their own
-//!   (`stopped_earlier`, see [`reach`]): a node whose resolver is dead says
+//!   (`stopped_earlier`, see [`crate::verdict::cluster::reach`]): a node whose resolver is dead says
 //!   nothing about a registry's 503 or about credentials. `scope` is `all`
 //!   when every counted node fails the target with this code, else `some`.
 //!   The message names the nodes stopped earlier apart ("1 node could not

@@ -407,7 +407,7 @@ fn probe_and_plan_share_one_setup() {
 }
 
 /// Every module of the crate under `root` (a `src/` folder), by path
-/// (`config::proxy::daemon_env`; a folder's `mod.rs` is the folder's path,
+/// (`config::net::proxy::daemon_env`; a folder's `mod.rs` is the folder's path,
 /// `lib.rs` the empty path), with its file. `main.rs` is the binary, not
 /// the library, and is left out.
 fn crate_modules(root: &Path) -> BTreeMap<String, PathBuf> {
@@ -577,7 +577,7 @@ fn no_import_circle_in_the_crate() {
     let edges = crate_graph(&src());
     assert!(
         edges["probe::sequence"].contains("probe::auth")
-            && edges["config::proxy::daemon_env"].contains("config::systemd"),
+            && edges["config::net::proxy::daemon_env"].contains("config::systemd"),
         "the graph is read: {edges:#?}"
     );
     let mut circles = Vec::new();

@@ -596,8 +596,8 @@ const NEVER: &[&str] = &[
 
 #[test]
 fn host_mounts_cover_what_the_probe_reads_and_nothing_else() {
-    use regprobe::config::proxy::login_env;
-    use regprobe::config::{k3s, kubelet, trust};
+    use regprobe::config::net::proxy::login_env;
+    use regprobe::config::{credentials::kubelet, net::trust, runtime::k3s};
     let m = Manifest::load();
     let paths: Vec<&str> = m
         .host_mounts()

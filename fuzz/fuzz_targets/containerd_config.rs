@@ -1,9 +1,9 @@
-//! Fuzz target: containerd `config.toml` (`config::containerd::parse`), then the
+//! Fuzz target: containerd `config.toml` (`config::runtime::containerd::parse`), then the
 //! questions discovery asks of the parsed value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::containerd;
+use regprobe::config::runtime::containerd;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,10 +1,10 @@
 //! Fuzz target: docker `config.json` / `.dockerconfigjson` / `.dockercfg`
-//! (`config::dockercfg::parse`), then kubelet's keyring lookup of each key
+//! (`config::credentials::dockercfg::parse`), then kubelet's keyring lookup of each key
 //! and of a few images.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::dockercfg;
+use regprobe::config::credentials::dockercfg;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cfg) = dockercfg::parse(&String::from_utf8_lossy(data)) else {

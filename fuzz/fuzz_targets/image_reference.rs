@@ -1,5 +1,5 @@
 //! Fuzz target: image references (`reference::Reference::parse` and its variants)
-//! and `--registry` values (`reference::registry_host`).
+//! and `--registry` values (`target::host::registry_host`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = Reference::parse_unnormalized(&input);
     let _ = Reference::parse_named(&input);
-    let _ = reference::registry_host(&input);
+    let _ = regprobe::target::host::registry_host(&input);
 });

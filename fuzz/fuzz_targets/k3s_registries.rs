@@ -1,9 +1,9 @@
-//! Fuzz target: k3s `registries.yaml` (`config::k3s::parse`) and `config.yaml`
-//! (`config::k3s::parse_k3s_config`).
+//! Fuzz target: k3s `registries.yaml` (`config::runtime::k3s::parse`) and `config.yaml`
+//! (`config::runtime::k3s::parse_k3s_config`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::k3s;
+use regprobe::config::runtime::k3s;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,10 +1,10 @@
-//! Fuzz target: `NO_PROXY` matching (`config::proxy::NoProxy`) and proxy URLs
+//! Fuzz target: `NO_PROXY` matching (`config::net::proxy::NoProxy`) and proxy URLs
 //! (`parse_proxy`). The first two bytes are the port, the next two say
 //! where the rest splits into a `NO_PROXY` value and a host.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::proxy::{self, NoProxy};
+use regprobe::config::net::proxy::{self, NoProxy};
 
 fuzz_target!(|data: &[u8]| {
     let [p0, p1, s0, s1, rest @ ..] = data else {

@@ -1,5 +1,5 @@
 //! Fuzz target: a kubelet credential provider's answer on stdout
-//! (`config::credential_provider::parse_response`), for each API version
+//! (`config::credentials::credential_provider::parse_response`), for each API version
 //! the kubelet speaks (the first byte picks one).
 #![no_main]
 
@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let version = VERSIONS[usize::from(*first) % VERSIONS.len()];
-    let _ = regprobe::config::credential_provider::parse_response(rest, version);
+    let _ = regprobe::config::credentials::credential_provider::parse_response(rest, version);
 });

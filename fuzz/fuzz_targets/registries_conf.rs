@@ -1,9 +1,9 @@
-//! Fuzz target: containers `registries.conf` (`config::crio::parse_registries`) and
-//! `crio.conf` (`config::crio::parse_crio_conf`), both TOML.
+//! Fuzz target: containers `registries.conf` (`config::runtime::crio::parse_registries`) and
+//! `crio.conf` (`config::runtime::crio::parse_crio_conf`), both TOML.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::crio;
+use regprobe::config::runtime::crio;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

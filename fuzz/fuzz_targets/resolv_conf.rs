@@ -1,9 +1,9 @@
-//! Fuzz target: `/etc/resolv.conf` (`config::resolv::parse`) and `/etc/hosts`
-//! (`config::resolv::parse_hosts`).
+//! Fuzz target: `/etc/resolv.conf` (`config::net::resolv::parse`) and `/etc/hosts`
+//! (`config::net::resolv::parse_hosts`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::resolv;
+use regprobe::config::net::resolv;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,11 +1,11 @@
 //! Fuzz target: the runtime version reader over a binary's bytes
-//! (`config::runtime_version`): ELF section and symbol tables, Go build
+//! (`config::runtime::version`): ELF section and symbol tables, Go build
 //! information in both forms, module text and version strings.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use regprobe::config::runtime::Runtime;
-use regprobe::config::runtime_version::{Version, parse_buildinfo, read_version};
+use regprobe::config::runtime::version::{Version, parse_buildinfo, read_version};
 
 fuzz_target!(|data: &[u8]| {
     for runtime in [Runtime::Containerd, Runtime::Docker, Runtime::Crio] {

@@ -1,9 +1,9 @@
 //! Fuzz target: systemd `Environment=` values, unit files and drop-ins, `system.conf`,
-//! `EnvironmentFile=` files (`config::systemd`) and `/proc/PID/environ` (`config::proxy`).
+//! `EnvironmentFile=` files (`config::systemd`) and `/proc/PID/environ` (`config::net::proxy`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regprobe::config::proxy::daemon_env;
+use regprobe::config::net::proxy::daemon_env;
 use regprobe::config::systemd;
 
 fuzz_target!(|data: &[u8]| {

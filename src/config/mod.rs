@@ -2,15 +2,24 @@
 //! [`crate::hostroot::HostRoot`]) and turn them into targets and endpoints,
 //! the way the node's container runtime would.
 //!
-//! The map: [`runtime`] says which runtime runs the pods. Each runtime's
-//! module reads its own files (`discover(&HostRoot) -> (Config, Vec<Source>)`)
-//! and implements [`RuntimeConfig`] ([`backend`]): [`containerd`] (with
-//! [`hosts_toml`] for `certs.d`), [`k3s`], [`crio`], [`docker`]. Shared
-//! pieces: [`proxy`] (the daemon's proxy environment and Go's rules for it),
-//! [`kubelet`] and [`dockercfg`] (the credentials the kubelet hands the
-//! runtime), [`basic_auth`] (the `auth` field), [`hostport`] (`host:port`),
-//! [`resolv`] and [`trust`] (the node's resolver and CAs). [`node`] folds
-//! them into one [`node::NodeConfig`].
+//! The map, by what each part reads:
+//!
+//! - [`runtime`]: which runtime runs the pods, its release
+//!   ([`runtime::version`], read from its binary), and each runtime's own
+//!   files behind one [`runtime::backend::RuntimeConfig`]:
+//!   [`runtime::containerd`] (with [`runtime::hosts_toml`] for `certs.d`),
+//!   [`runtime::k3s`], [`runtime::crio`], [`runtime::docker`];
+//! - [`credentials`]: Docker config files ([`credentials::dockercfg`],
+//!   [`credentials::basic_auth`]), the kubelet's ([`credentials::kubelet`],
+//!   its providers in [`credentials::credential_provider`]) and the Azure
+//!   identity ([`credentials::azure`]);
+//! - [`net`]: the resolver ([`net::resolv`]), the CA store ([`net::trust`]),
+//!   the runtime's proxy environment ([`net::proxy`]) and `host:port`
+//!   ([`net::hostport`]);
+//! - [`systemd`]: one reader of units for all three (search path, masking,
+//!   drop-ins, `Environment=`, `EnvironmentFile=`, `ExecStart=`);
+//!   [`read_optional`] reads an optional node file and records it;
+//! - [`node`] folds them into one [`node::NodeConfig`].
 //!
 //! Each format's `parse` takes `&str` and never touches the disk; nothing
 //! here opens a connection or resolves a name. What is wrong or risky in a
@@ -20,26 +29,12 @@
 //! broken file never stops the run. Secrets stay [`crate::secret::Secret`]s
 //! and no finding quotes one.
 
-pub mod azure;
-pub mod backend;
-pub mod basic_auth;
-pub mod containerd;
-pub mod credential_provider;
-pub mod crio;
-pub mod docker;
-pub mod dockercfg;
+pub mod credentials;
 pub mod go_duration;
-pub mod hostport;
-pub mod hosts_toml;
-pub mod k3s;
-pub mod kubelet;
+pub mod net;
 pub mod node;
-pub mod proxy;
-pub mod resolv;
 pub mod runtime;
-pub mod runtime_version;
 pub mod systemd;
-pub mod trust;
 
 use crate::hostroot::HostRoot;
 use std::fmt;

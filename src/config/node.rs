@@ -17,9 +17,12 @@
 //! touches the network. Problems become [`Source`]s (one per file) or target
 //! remarks; a broken file never stops a run.
 
-use super::backend::RuntimeConfig;
+use super::runtime::backend::RuntimeConfig;
 use super::runtime::{self, Runtime};
-use super::{Source, containerd, crio, docker, k3s, kubelet, proxy, runtime_version};
+use super::{
+    Source, credentials::kubelet, net::proxy, runtime::containerd, runtime::crio, runtime::docker,
+    runtime::k3s, runtime::version,
+};
 use crate::hostroot::HostRoot;
 use crate::reference::DOCKER_HUB;
 use crate::reference::Reference;
@@ -34,7 +37,7 @@ pub struct NodeConfig {
     pub evidence: String,
     /// The runtime's release, read from its binary; unknown means the
     /// newest release's behaviour is assumed.
-    pub release: runtime_version::Found,
+    pub release: version::Found,
     /// The runtime daemon's proxy environment.
     pub proxy: proxy::ProxyEnv,
     /// Facts a person reading a plan should know (which view of k3s was read).
@@ -71,7 +74,7 @@ fn evidence_path(evidence: &str) -> Option<String> {
 #[must_use]
 pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     let (runtime, evidence) = runtime::detect(root);
-    let release = runtime_version::discover(root, runtime);
+    let release = version::discover(root, runtime);
     let mut sources = Vec::new();
     let mut notes = Vec::new();
     // dockerd's daemon.json `proxies` and where they are, applied below.
@@ -201,7 +204,7 @@ impl NodeConfig {
         Self {
             runtime: Runtime::Unknown,
             evidence: "no node config read".to_owned(),
-            release: runtime_version::Found::default(),
+            release: version::Found::default(),
             proxy: proxy::ProxyEnv::default(),
             notes: Vec::new(),
             kubelet: kubelet::KubeletCredentials::default(),
@@ -239,7 +242,7 @@ impl NodeConfig {
         registry: &str,
         image: Option<&Reference>,
     ) -> (Target, Vec<Source>) {
-        let super::backend::RegistryPlan {
+        let super::runtime::backend::RegistryPlan {
             mut endpoints,
             mut remarks,
             sources,

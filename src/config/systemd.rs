@@ -4,9 +4,9 @@
 //! say; the manager's `DefaultEnvironment=`; `EnvironmentFile=` files.
 //!
 //! One reader for every unit the probe looks at: the runtime's (its proxy
-//! environment, [`super::proxy::daemon_env`]; dockerd's command line,
-//! [`super::docker`]) and the kubelet's flags
-//! ([`super::kubelet`]). Parsers take `&str` and never touch
+//! environment, [`super::net::proxy::daemon_env`]; dockerd's command line,
+//! [`super::runtime::docker`]) and the kubelet's flags
+//! ([`super::credentials::kubelet`]). Parsers take `&str` and never touch
 //! the disk; [`unit_files`] and [`dropins`] list node files through
 //! [`HostRoot`]. Values are [`Secret`]s from parsing on (an `Environment=`
 //! may carry a proxy password); no error message quotes one. What the
@@ -23,7 +23,7 @@ use std::path::Path;
 // ---------------------------------------------------------------------------
 
 /// An `Environment=`/`DefaultEnvironment=`/`EnvironmentFile` assignment and
-/// its 1-based line. The value is secret (see [`EnvValue`]).
+/// its 1-based line. The value is secret (see [`crate::config::net::proxy::daemon_env::EnvValue`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvAssignment {
     pub key: String,

@@ -56,7 +56,7 @@ struct Agent {
     node: String,
     memory: Arc<Memory>,
     /// The kubelet credential providers' answers, kept as the kubelet keeps them.
-    providers: crate::config::credential_provider::ProviderCache,
+    providers: crate::config::credentials::credential_provider::ProviderCache,
     targets: Option<targets::Targets>,
     last_check: HashMap<String, LastCheck>,
     /// Whether each target's node-local checks passed last round.
@@ -417,7 +417,7 @@ pub async fn run(
         daemon: daemon.clone(),
         node,
         memory: Arc::new(Memory::default()),
-        providers: crate::config::credential_provider::ProviderCache::default(),
+        providers: crate::config::credentials::credential_provider::ProviderCache::default(),
         last_check: HashMap::new(),
         resolved: HashMap::new(),
         local_ok: HashMap::new(),
@@ -531,7 +531,7 @@ mod tests {
             daemon,
             node: node.to_owned(),
             memory: Arc::new(Memory::default()),
-            providers: crate::config::credential_provider::ProviderCache::default(),
+            providers: crate::config::credentials::credential_provider::ProviderCache::default(),
             targets: None,
             last_check: HashMap::new(),
             resolved: HashMap::new(),

@@ -14,7 +14,7 @@ pub mod compare;
 pub mod run;
 
 use crate::config::Source;
-use crate::config::dockercfg::{self, DockerConfig};
+use crate::config::credentials::dockercfg::{self, DockerConfig};
 use crate::explain::Explanation;
 use base64::Engine as _;
 use serde_json::Value;

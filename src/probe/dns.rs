@@ -19,7 +19,7 @@
 //!
 //! A failure is a measurement: every outcome is a [`StageResult`], never an `Err`.
 //! The resolver is built from [`ResolverSettings`] and a [`HostTable`] that
-//! node discovery parsed (`config::resolv`); this module reads no file.
+//! node discovery parsed (`config::net::resolv`); this module reads no file.
 
 use super::result::{Detail, DnsDetail, DnsLookup, DnsQuery, Nameservers, Stage, StageResult};
 use crate::code::Code;

@@ -1,6 +1,6 @@
 //! The tls stage: a rustls handshake with the trust the runtime would use:
 //! the node's CA set (found as Go's crypto/x509 finds it by node discovery,
-//! `config::trust`), plus the endpoint's `ca` files, client certificate and
+//! `config::net::trust`), plus the endpoint's `ca` files, client certificate and
 //! `skip_verify`, whose contents discovery read beforehand
 //! ([`crate::target::TlsMaterial`]): this module reads no file.
 //!

@@ -7,8 +7,8 @@
 
 use super::error::RunError;
 use crate::cli::Settings;
-use crate::config::credential_provider::ProviderCache;
-use crate::config::dockercfg::DockerConfig;
+use crate::config::credentials::credential_provider::ProviderCache;
+use crate::config::credentials::dockercfg::DockerConfig;
 use crate::config::node::NodeConfig;
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
@@ -41,7 +41,7 @@ impl Keyring {
                     path: shown.clone(),
                     reason: format!("cannot read --docker-config: {e}"),
                 })?;
-                let cfg = config::dockercfg::parse(&text)
+                let cfg = config::credentials::dockercfg::parse(&text)
                     .map_err(|e| RunError::Config {
                         path: shown.clone(),
                         reason: e.to_string(),
@@ -63,7 +63,10 @@ impl Keyring {
     /// secrets and then the node's own (`credentialprovider.MakeDockerKeyring`).
     pub fn prepend(&self, target: &mut Target, name: &str) {
         let mut first: Vec<Credential> = self.flag.iter().cloned().collect();
-        first.extend(config::dockercfg::keyring_lookup(&self.pull_secrets, name));
+        first.extend(config::credentials::dockercfg::keyring_lookup(
+            &self.pull_secrets,
+            name,
+        ));
         first.append(&mut target.kubelet_credentials);
         target.kubelet_credentials = first;
     }
@@ -98,9 +101,9 @@ pub async fn add_node_keyring(
     targets: &mut [Target],
     sources: &mut Vec<Source>,
 ) {
-    use config::credential_provider as cp;
+    use config::credentials::credential_provider as cp;
     use std::collections::HashMap;
-    let (azure, azure_sources) = config::azure::discover(root);
+    let (azure, azure_sources) = config::credentials::azure::discover(root);
     config::merge_sources(sources, azure_sources);
     let bin_dir = node.kubelet.bin_dir.as_ref().map(|(d, _)| d.clone());
     let limit = settings.deadline.min(cp::KUBELET_TIMEOUT);
@@ -175,18 +178,20 @@ pub async fn add_node_keyring(
                 Some(Err(f)) => t.provider_failures.push(f),
             }
         }
-        let acr = acr_provider.is_some() || config::azure::is_acr(&t.registry);
+        let acr = acr_provider.is_some() || config::credentials::azure::is_acr(&t.registry);
         if let (true, Some(az)) = (acr, &azure) {
             let why = match acr_provider {
                 Some(Ok(())) => "checked after acr-credential-provider's answer",
                 Some(Err(())) => "standing in for acr-credential-provider",
                 None => "as acr-credential-provider would use it",
             };
-            if let Some(c) = config::azure::credential(az, &settings.imds_endpoint, why) {
+            if let Some(c) =
+                config::credentials::azure::credential(az, &settings.imds_endpoint, why)
+            {
                 if acr_provider.is_none() {
                     t.remarks.push(format!(
                         "no kubelet credential provider matches {name}; the probe uses {} as acr-credential-provider would: if the kubelet runs none, its pulls are anonymous",
-                        config::azure::AZURE_JSON
+                        config::credentials::azure::AZURE_JSON
                     ));
                 }
                 t.kubelet_credentials.push(c);

@@ -18,8 +18,8 @@ pub mod keyring;
 pub use error::RunError;
 
 use crate::cli::{Settings, UsageError};
-use crate::config::credential_provider::ProviderCache;
-use crate::config::dockercfg::DockerConfig;
+use crate::config::credentials::credential_provider::ProviderCache;
+use crate::config::credentials::dockercfg::DockerConfig;
 use crate::config::node::{self, NodeConfig};
 use crate::config::{self, Source};
 use crate::hostroot::HostRoot;
@@ -89,7 +89,7 @@ pub(crate) async fn setup_with(
     .await;
     for t in &mut targets {
         for ep in &mut t.endpoints {
-            config::trust::load_endpoint_files(&mut ep.tls);
+            config::net::trust::load_endpoint_files(&mut ep.tls);
         }
     }
     Ok(Setup {
@@ -122,9 +122,9 @@ pub async fn plan(settings: &Settings) -> Result<Report, RunError> {
 #[must_use]
 pub fn context(setup: &Setup, settings: &Settings, sources: &mut Vec<Source>) -> Context {
     let (resolver_settings, hosts, dns_sources) =
-        config::resolv::discover(&setup.root, settings.timeout);
+        config::net::resolv::discover(&setup.root, settings.timeout);
     config::merge_sources(sources, dns_sources);
-    let (cas, trust_sources) = config::trust::load(&setup.root);
+    let (cas, trust_sources) = config::net::trust::load(&setup.root);
     config::merge_sources(sources, trust_sources);
     let env = setup.node.proxy.clone();
     Context {
@@ -134,7 +134,7 @@ pub fn context(setup: &Setup, settings: &Settings, sources: &mut Vec<Source>) ->
         deadline: Instant::now() + settings.deadline,
         platform: settings.platform.clone(),
         proxy_for_other_host: Some(Arc::new(move |scheme: Scheme, host: &str, port: u16| {
-            config::proxy::proxy_for(&env, scheme.as_str(), host, port)
+            config::net::proxy::proxy_for(&env, scheme.as_str(), host, port)
         })),
         memory: None,
     }

@@ -184,7 +184,7 @@ pub struct TlsSettings {
     pub client_certs: Vec<ClientCert>,
     pub skip_verify: bool,
     /// The files' contents, read by discovery before the probe
-    /// (`config::trust::load_endpoint_files`): the tls stage reads no file.
+    /// (`config::net::trust::load_endpoint_files`): the tls stage reads no file.
     pub material: TlsMaterial,
 }
 

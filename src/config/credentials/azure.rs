@@ -12,7 +12,7 @@
 //! file but through [`HostRoot`]; the client secret is a [`Secret`] from
 //! parsing on.
 
-use super::{Severity, Source};
+use crate::config::{Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{AzureIdentity, Credential, CredentialSecret};

@@ -14,18 +14,18 @@
 //! `registry/service_v2.go` (`lookupV2Endpoints`) and
 //! `daemon/pkg/registry/registry.go` (`newTLSConfig`, `loadTLSConfig`).
 //!
-//! [`DockerConfig`] implements [`super::backend::RuntimeConfig`]. What dockerd refuses
+//! [`DockerConfig`] implements [`crate::config::runtime::backend::RuntimeConfig`]. What dockerd refuses
 //! to start with is an `error` finding of the file (daemon.json or the unit)
 //! at the line that has it. `proxies` are held as [`Secret`]s and applied by
-//! the caller ([`super::proxy::ProxyEnv::with_docker_proxies`]), not here.
+//! the caller ([`crate::config::net::proxy::ProxyEnv::with_docker_proxies`]), not here.
 //!
 //! Parsers take `&str`; only [`discover`] and the endpoint builders read
 //! files, through [`HostRoot`]. Host names are never resolved here: moby
 //! matches insecure CIDRs against resolved addresses, so callers that have
 //! resolved a name can ask [`insecure_cidr_for`].
 
-use super::backend::RegistryPlan;
-use super::{ParseError, Severity, Source, read_optional, systemd};
+use crate::config::runtime::backend::RegistryPlan;
+use crate::config::{ParseError, Severity, Source, read_optional, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{ClientCert, Endpoint, HttpFallback, Role, Scheme, TlsSettings};
@@ -161,7 +161,7 @@ pub struct DockerConfig {
 /// The 1-based line where `"key"` first appears in `text`.
 fn key_line(text: &str, key: &str) -> Option<usize> {
     text.find(&format!("\"{key}\""))
-        .map(|off| super::line_of(text, off))
+        .map(|off| crate::config::line_of(text, off))
 }
 
 /// Parse daemon.json. Unknown keys are ignored here (dockerd itself refuses them).
@@ -243,7 +243,7 @@ pub fn flags_from_args(args: &[String]) -> Flags {
 /// normalised with one trailing slash.
 pub fn validate_mirror(mirror: &str) -> Result<String, String> {
     // What the messages quote: never the credentials the URL may carry.
-    let shown = super::without_userinfo(mirror);
+    let shown = crate::config::without_userinfo(mirror);
     match mirror.split_once("://") {
         Some((scheme, _)) if !scheme.is_empty() => {}
         _ => {
@@ -345,7 +345,7 @@ pub fn insecure_source<'a>(cfg: &'a DockerConfig, host_port: &str) -> Option<&'a
     if let Some(h) = cfg.insecure_hosts.iter().find(|h| h.value == name) {
         return Some(&h.source);
     }
-    let (host, _) = super::hostport::split_lenient(name);
+    let (host, _) = crate::config::net::hostport::split_lenient(name);
     let addr: IpAddr = host.parse().ok()?;
     insecure_cidr_for(cfg, addr).map(|c| c.source.as_str())
 }
@@ -534,7 +534,7 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         ));
     }
     build(&mut cfg, mirrors, insecure);
-    super::merge_sources(&mut sources, cfg.problems.iter().cloned());
+    crate::config::merge_sources(&mut sources, cfg.problems.iter().cloned());
     (cfg, sources)
 }
 
@@ -585,7 +585,7 @@ pub fn plan(cfg: &DockerConfig, root: &HostRoot, registry_host: &str) -> Registr
         return plan;
     }
 
-    let (host, port) = super::hostport::split_lenient(hostname);
+    let (host, port) = crate::config::net::hostport::split_lenient(hostname);
     let insecure = insecure_source(cfg, hostname).map(str::to_owned);
     let mut https = Endpoint::https(&host, port.unwrap_or(443));
     https.tls = tls_for(root, hostname, insecure.is_none(), &mut plan);
@@ -625,7 +625,7 @@ pub fn registries(cfg: &DockerConfig) -> Vec<String> {
     out
 }
 
-impl super::backend::RuntimeConfig for DockerConfig {
+impl crate::config::runtime::backend::RuntimeConfig for DockerConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }

@@ -1,5 +1,5 @@
 //! k3s (and RKE2) private registry configuration: `/etc/rancher/k3s/registries.yaml`
-//! ([`K3sConfig`] implements [`super::backend::RuntimeConfig`]).
+//! ([`K3sConfig`] implements [`crate::config::runtime::backend::RuntimeConfig`]).
 //!
 //! k3s does not hand this file to containerd directly; at start it renders
 //! one `hosts.toml` per registry under [`HOSTS_DIR`]. This module reproduces
@@ -9,7 +9,7 @@
 //! exposes [`HOSTS_DIR`] so the caller can also read what k3s actually wrote
 //! with the containerd hosts.toml discovery. `configs.<host>.auth` goes into
 //! containerd's own config, so containerd's rules decode it
-//! ([`super::basic_auth`]).
+//! ([`crate::config::credentials::basic_auth`]).
 //!
 //! Endpoint order: the mirror's endpoints, then the registry itself unless
 //! `disable-default-registry-endpoint` is set in the k3s config. Registries
@@ -21,8 +21,8 @@
 //! [`plan`] only checks `certs.d` paths by re-rooting them. Secrets stay
 //! [`Secret`]s.
 
-use super::backend::RegistryPlan;
-use super::{Finding, ParseError, Severity, Source};
+use crate::config::runtime::backend::RegistryPlan;
+use crate::config::{Finding, ParseError, Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::secret::Secret;
@@ -51,7 +51,7 @@ pub struct Mirror {
 
 /// `configs.<host>.auth`: k3s writes it into containerd's config, so
 /// containerd's `ParseAuth` reads it.
-pub use super::basic_auth::AuthConfig;
+pub use crate::config::credentials::basic_auth::AuthConfig;
 
 /// `configs.<host>.tls`; paths are node paths, not re-rooted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -362,7 +362,7 @@ fn is_localhost(host: &str) -> bool {
 /// unless the endpoint names another path (then `override_path`).
 fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
     // Errors quote the endpoint without the user info it may carry.
-    let shown = super::without_userinfo(endpoint);
+    let shown = crate::config::without_userinfo(endpoint);
     let (scheme, rest) = match endpoint.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, endpoint),
@@ -373,8 +373,8 @@ fn normalize_endpoint(endpoint: &str) -> Result<EndpointUrl, String> {
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) =
-        super::hostport::split_authority(authority).map_err(|e| format!("{e} in {shown:?}"))?;
+    let (host, port) = crate::config::net::hostport::split_authority(authority)
+        .map_err(|e| format!("{e} in {shown:?}"))?;
     // Go's url.Parse reads the last `:` of an unbracketed host as the port.
     if host.contains(':') && !authority.starts_with('[') {
         return Err(format!("an IPv6 address needs brackets in {shown:?}"));
@@ -567,7 +567,7 @@ fn host_configs(
                         host,
                         format!(
                             "Ignoring invalid endpoint URL {i}={} for {host}: {e}",
-                            super::without_userinfo(endpoint)
+                            crate::config::without_userinfo(endpoint)
                         ),
                     ));
                     continue;
@@ -579,7 +579,7 @@ fn host_configs(
                     host,
                     format!(
                         "Skipping duplicate endpoint URL {i}={} for {host}",
-                        super::without_userinfo(endpoint)
+                        crate::config::without_userinfo(endpoint)
                     ),
                 ));
                 continue;
@@ -737,7 +737,7 @@ pub fn plan(cfg: &K3sConfig, root: &HostRoot, registry_host: &str) -> RegistryPl
         // No directory rendered: containerd's own defaults (localhost gets https
         // with skip_verify and an http fallback).
         plan.endpoints.extend(
-            super::hosts_toml::configure(registry_host, None, root)
+            crate::config::runtime::hosts_toml::configure(registry_host, None, root)
                 .into_iter()
                 .map(|h| h.endpoint),
         );
@@ -795,7 +795,7 @@ pub fn registries(cfg: &K3sConfig) -> Vec<String> {
     out
 }
 
-impl super::backend::RuntimeConfig for K3sConfig {
+impl crate::config::runtime::backend::RuntimeConfig for K3sConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }

@@ -12,7 +12,7 @@
 //! (now containers/container-libs `image/pkg/sysregistriesv2/`) and
 //! `docker/docker_client.go` / `docker_image_src.go`.
 //!
-//! [`CrioConfig`] implements [`super::backend::RuntimeConfig`]: a `blocked` registry
+//! [`CrioConfig`] implements [`crate::config::runtime::backend::RuntimeConfig`]: a `blocked` registry
 //! is the plan's `blocked` (no endpoint); a `certs.d` CRI-O fails on, or a
 //! mirror a blocked registry covers, is an `error` finding of that file;
 //! crio.conf's `insecure_registries`, ignored by CRI-O 1.35+, a `warning`.
@@ -22,7 +22,7 @@
 //! not resolve names or open connections. A `proxy` URL is a
 //! [`ProxyUrl`] from parsing on (its user info secret), and no error quotes it.
 
-use super::{ParseError, Severity, Source, line_of};
+use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::reference::{domain_part, name_part};
 use crate::secret::Secret;
@@ -145,7 +145,7 @@ pub struct CrioConfig {
     pub crio: CrioConf,
     /// The auth files containers/image reads when the kubelet passes no
     /// credential, in its order, each with its node path.
-    pub auth_files: Vec<(String, super::dockercfg::DockerConfig)>,
+    pub auth_files: Vec<(String, crate::config::credentials::dockercfg::DockerConfig)>,
 }
 
 /// containers/image's auth files for CRI-O, which runs as root
@@ -180,7 +180,7 @@ pub struct PullSource {
 }
 
 /// What a pull of one reference would contact, and why not when it would
-/// not: [`super::backend::RegistryPlan`] plus the pull sources it came from.
+/// not: [`crate::config::runtime::backend::RegistryPlan`] plus the pull sources it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullPlan {
     /// In the runtime's order. An insecure location yields one `https`
@@ -444,7 +444,7 @@ fn parse_location(input: &str) -> Result<String, ParseError> {
             None,
             format!(
                 "invalid location '{}': URI schemes are not supported",
-                super::without_userinfo(input)
+                crate::config::without_userinfo(input)
             ),
         ));
     }
@@ -769,7 +769,7 @@ pub fn blocked_reason(cfg: &CrioConfig, reference: &str) -> Option<String> {
 // Discovery
 
 fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
-    super::read_optional(root, path, "crio", sources)
+    crate::config::read_optional(root, path, "crio", sources)
 }
 
 /// `*.conf` files of a node directory in lexical order, as node paths.
@@ -911,7 +911,7 @@ pub fn discover(root: &HostRoot) -> (CrioConfig, Vec<Source>) {
         let Ok(text) = root.read_to_string(&path) else {
             continue;
         };
-        match super::dockercfg::parse(&text) {
+        match crate::config::credentials::dockercfg::parse(&text) {
             Ok(c) => {
                 sources.push(Source::ok(&path, "crio-auth"));
                 cfg.auth_files.push((
@@ -1016,7 +1016,7 @@ pub fn plan(
             plan.problems.push(why);
             continue;
         }
-        let (host, port) = super::hostport::split_lenient(domain);
+        let (host, port) = crate::config::net::hostport::split_lenient(domain);
         let host = if host == DOCKER_HOSTNAME {
             DOCKER_REGISTRY.to_owned()
         } else {
@@ -1035,7 +1035,7 @@ pub fn plan(
         https.source.clone_from(&source);
         // certs.d is looked up by the reference's host:port (docker.io, not registry-1).
         if let Some(dir) = certs_dir_for(root, domain) {
-            match super::docker::load_certs_dir(root, &dir) {
+            match crate::config::runtime::docker::load_certs_dir(root, &dir) {
                 Ok(Some(tls)) => {
                     plan.findings.push(Source::ok(&dir, "certs.d"));
                     https.tls = tls;
@@ -1124,7 +1124,7 @@ pub fn registries(cfg: &CrioConfig) -> Vec<String> {
     out
 }
 
-impl super::backend::RuntimeConfig for CrioConfig {
+impl crate::config::runtime::backend::RuntimeConfig for CrioConfig {
     fn registries(&self, _root: &HostRoot) -> Vec<String> {
         registries(self)
     }
@@ -1134,7 +1134,7 @@ impl super::backend::RuntimeConfig for CrioConfig {
         root: &HostRoot,
         registry: &str,
         image: Option<&crate::reference::Reference>,
-    ) -> super::backend::RegistryPlan {
+    ) -> crate::config::runtime::backend::RegistryPlan {
         let what = image.map_or_else(|| registry.to_owned(), ToString::to_string);
         let by_digest = image.is_some_and(|r| r.digest.is_some());
         let p = plan(self, root, &what, by_digest);
@@ -1164,7 +1164,7 @@ impl super::backend::RuntimeConfig for CrioConfig {
                 ep.credential = self.auth_for(&name);
             }
         }
-        super::backend::RegistryPlan {
+        crate::config::runtime::backend::RegistryPlan {
             endpoints,
             remarks,
             sources: p.findings,

@@ -337,7 +337,7 @@ fn proc_env(root: &HostRoot, runtime: &str, sources: &mut Vec<Source>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::proxy::proxy_for;
+    use crate::config::net::proxy::proxy_for;
     use crate::target::ProxyUrl;
 
     fn fixture(name: &str) -> String {

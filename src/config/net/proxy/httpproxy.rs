@@ -102,7 +102,7 @@ impl NoProxy {
                 out.ips.push(IpMatcher::Cidr { net, prefix });
                 continue;
             }
-            let (mut phost, pport) = match crate::config::hostport::go_split_host_port(&p) {
+            let (mut phost, pport) = match crate::config::net::hostport::go_split_host_port(&p) {
                 Some((h, port)) => {
                     if h.is_empty() {
                         continue;
@@ -296,7 +296,7 @@ fn cidr_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::proxy::tests::env3;
+    use crate::config::net::proxy::tests::env3;
 
     /// golang/net `http/httpproxy/proxy_test.go` `proxyForURLTests`, request URLs
     /// split into (scheme, host, port) since our callers hold endpoints, not URLs

@@ -1,6 +1,6 @@
 //! containerd's per-registry host directories: `<config_path>/<host>/hosts.toml`
 //! and the Docker-style `*.crt` / `*.cert` + `*.key` fallback. (The node's
-//! `/etc/hosts` is [`super::resolv`]'s, not this module's.)
+//! `/etc/hosts` is [`crate::config::net::resolv`]'s, not this module's.)
 //!
 //! A port of containerd's `core/remotes/docker/config/hosts.go`
 //! (`ConfigureHosts`, `parseHostsFile`, `parseHostConfig`, `getSortedHosts`,
@@ -16,8 +16,8 @@
 //! `[host."..."]` header) is an `error` finding at its line. Header values
 //! stay [`Secret`]s.
 
-use crate::config::hostport::split_authority;
-use crate::config::runtime_version::Version;
+use crate::config::net::hostport::split_authority;
+use crate::config::runtime::version::Version;
 use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -387,7 +387,8 @@ fn parse_host_config(
     if let Some(v) = tbl.get("dial_timeout") {
         let s = str_value(text, v, "dial_timeout")?;
         if !s.is_empty() {
-            result.dial_timeout = Some(super::go_duration::parse(&s).map_err(|e| at(v, e))?);
+            result.dial_timeout =
+                Some(crate::config::go_duration::parse(&s).map_err(|e| at(v, e))?);
         }
     }
 
@@ -886,7 +887,7 @@ pub fn discover_hosts_for(
     let shown = file.display().to_string();
     let Some(v) = release.filter(|v| ignores_root_only(v)) else {
         if release.is_none() {
-            super::merge_sources(
+            crate::config::merge_sources(
                 &mut sources,
                 [Source::warning(
                     &shown,
@@ -927,7 +928,7 @@ pub fn discover_hosts_for(
              containerd#10027, fixed in 1.7.32 and 2.0); it pulls {pulls} with {with}"
         ),
     ));
-    super::merge_sources(&mut sources, [certs]);
+    crate::config::merge_sources(&mut sources, [certs]);
     (hosts, sources)
 }
 

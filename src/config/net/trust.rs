@@ -16,7 +16,7 @@
 //! probe's own file system. This module must not build TLS configs: that is
 //! the tls stage's job.
 
-use super::Source;
+use crate::config::Source;
 use crate::hostroot::HostRoot;
 pub use crate::netconf::parse_pem_certs;
 use crate::secret::Secret;

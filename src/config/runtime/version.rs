@@ -21,7 +21,7 @@
 //! never a panic, a hang or a large allocation. Only [`discover`] touches
 //! the disk, through [`HostRoot`]. Nothing here runs the binary.
 
-use super::runtime::Runtime;
+use crate::config::runtime::Runtime;
 use crate::hostroot::HostRoot;
 use std::cmp::Ordering;
 use std::fmt;

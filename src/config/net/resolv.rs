@@ -19,7 +19,7 @@
 //!   every further field is a name, names compare case-insensitively and as
 //!   absolute names, and repeated names accumulate addresses in file order.
 
-use super::{Severity, Source};
+use crate::config::{Severity, Source};
 use crate::hostroot::HostRoot;
 use crate::netconf::{HostTable, ResolverSettings};
 use std::fmt;
@@ -339,7 +339,7 @@ const HOSTNAME: &str = "/etc/hostname";
 fn line_findings(path: &str, kind: &str, errors: &[LineError]) -> Source {
     let mut source = Source::ok(path, kind);
     for e in errors {
-        source.findings.push(super::Finding {
+        source.findings.push(crate::config::Finding {
             line: Some(e.line),
             severity: Severity::Warning,
             message: format!("{e} (the resolver skips this line)"),

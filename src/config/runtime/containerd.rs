@@ -1,8 +1,8 @@
 //! containerd's `/etc/containerd/config.toml`: the CRI plugin's registry
 //! settings (`config_path`, the deprecated `mirrors`/`configs`/`auths`, and
 //! `headers`), its `imports`, and the endpoints they give a registry
-//! ([`ContainerdConfig`] implements [`super::backend::RuntimeConfig`]). The
-//! `certs.d/<host>/hosts.toml` side is [`super::hosts_toml`].
+//! ([`ContainerdConfig`] implements [`crate::config::runtime::backend::RuntimeConfig`]). The
+//! `certs.d/<host>/hosts.toml` side is [`crate::config::runtime::hosts_toml`].
 //!
 //! Sources ported: `internal/cri/config/config.go` (`Registry`,
 //! `ValidateImageConfig`), `internal/cri/server/images/image_pull.go`
@@ -21,11 +21,11 @@
 //! caller does). Secrets (`password`, `auth`, `identitytoken`, header values)
 //! stay [`Secret`]s.
 
-use crate::config::hostport::split_authority;
-use crate::config::hosts_toml::{
+use crate::config::net::hostport::split_authority;
+use crate::config::runtime::hosts_toml::{
     self, clean_path, is_localhost, is_proxy, split_url, str_value, string_list,
 };
-use crate::config::runtime_version::Version;
+use crate::config::runtime::version::Version;
 use crate::config::{ParseError, Severity, Source, line_of};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
@@ -65,7 +65,7 @@ pub struct TlsConfig {
 }
 
 /// `configs."<host>".auth` (or a deprecated `auths."<url>"` folded in).
-pub use super::basic_auth::AuthConfig;
+pub use crate::config::credentials::basic_auth::AuthConfig;
 
 /// `configs."<host>"`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -626,7 +626,7 @@ pub fn registry_hosts(
 }
 
 /// What is wrong or risky in the registry table as a whole: the same for
-/// every registry, so [`super::merge_sources`] keeps one copy.
+/// every registry, so [`crate::config::merge_sources`] keeps one copy.
 fn file_findings(cfg: &ContainerdConfig, file: &str) -> Vec<Source> {
     let reg = &cfg.registry;
     let at = |severity, line, message: String| Source::finding(file, KIND, severity, line, message);
@@ -800,7 +800,7 @@ fn legacy_hosts(
                     line,
                     format!(
                         "parse registry endpoint {:?} from mirrors: {e}; containerd fails every pull from {registry_host}",
-                        super::without_userinfo(&url)
+                        crate::config::without_userinfo(&url)
                     ),
                 ));
                 continue;
@@ -889,7 +889,7 @@ pub fn registries(cfg: &ContainerdConfig, root: &HostRoot) -> Vec<String> {
     out
 }
 
-impl super::backend::RuntimeConfig for ContainerdConfig {
+impl crate::config::runtime::backend::RuntimeConfig for ContainerdConfig {
     fn registries(&self, root: &HostRoot) -> Vec<String> {
         registries(self, root)
     }
@@ -899,9 +899,9 @@ impl super::backend::RuntimeConfig for ContainerdConfig {
         root: &HostRoot,
         registry: &str,
         _image: Option<&crate::reference::Reference>,
-    ) -> super::backend::RegistryPlan {
+    ) -> crate::config::runtime::backend::RegistryPlan {
         let (hosts, sources) = registry_hosts(self, root, registry);
-        super::backend::RegistryPlan {
+        crate::config::runtime::backend::RegistryPlan {
             endpoints: hosts.into_iter().map(|h| h.endpoint).collect(),
             remarks: remarks(self, root, registry),
             sources,
@@ -922,9 +922,9 @@ fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<Strin
     // hostDirFromRoots tries every name under one root before the next root,
     // so a `_default` there wins over Docker's per-host directory.
     if dir.file_name().is_some_and(|n| n == "_default") {
-        let docker_dir =
-            Path::new(super::docker::CERTS_D).join(hosts_toml::host_directory(registry));
-        let docker_dir_plain = Path::new(super::docker::CERTS_D).join(registry);
+        let docker_dir = Path::new(crate::config::runtime::docker::CERTS_D)
+            .join(hosts_toml::host_directory(registry));
+        let docker_dir_plain = Path::new(crate::config::runtime::docker::CERTS_D).join(registry);
         if let Some(shadowed) = [docker_dir, docker_dir_plain]
             .into_iter()
             .find(|d| root.resolve(d).is_dir())

@@ -6,6 +6,14 @@
 //! runtime sockets present under the root; then which runtime config exists.
 //! Reads only through `HostRoot`; never connects to a socket.
 
+pub mod backend;
+pub mod containerd;
+pub mod crio;
+pub mod docker;
+pub mod hosts_toml;
+pub mod k3s;
+pub mod version;
+
 use crate::hostroot::HostRoot;
 use std::fmt;
 

@@ -1,18 +1,18 @@
 //! The one shape every runtime's registry config has: [`RuntimeConfig`],
-//! which containerd ([`super::containerd::ContainerdConfig`]), k3s
-//! ([`super::k3s::K3sConfig`]), CRI-O ([`super::crio::CrioConfig`]) and
-//! Docker ([`super::docker::DockerConfig`]) implement, and the
+//! which containerd ([`crate::config::runtime::containerd::ContainerdConfig`]), k3s
+//! ([`crate::config::runtime::k3s::K3sConfig`]), CRI-O ([`crate::config::runtime::crio::CrioConfig`]) and
+//! Docker ([`crate::config::runtime::docker::DockerConfig`]) implement, and the
 //! [`RegistryPlan`] it gives for one registry: endpoints in the runtime's
 //! order with their TLS, headers and credentials, remarks for a person, and
 //! findings about the files consulted.
 //!
 //! Each runtime module reads its files in its own `discover(&HostRoot) ->
-//! (Config, Vec<Source>)`; after that [`super::node`] only talks to this
+//! (Config, Vec<Source>)`; after that [`crate::config::node`] only talks to this
 //! trait. Nothing here reads files, resolves names or applies proxies (the
 //! caller applies the daemon's proxy environment and the kubelet's
 //! credentials on top).
 
-use super::Source;
+use crate::config::Source;
 use crate::hostroot::HostRoot;
 use crate::reference::Reference;
 use crate::target::Endpoint;

@@ -8,7 +8,7 @@
 //! (`validateCredentialProviderConfig`, `readCredentialProviderConfig`, which
 //! also takes a directory of `*.json`/`*.yaml`/`*.yml`). A provider applies to
 //! an image as in `plugin/plugin.go` `isImageAllowed`: `URLsMatchStr` from
-//! `pkg/credentialprovider/keyring.go`, which [`super::dockercfg`] already
+//! `pkg/credentialprovider/keyring.go`, which [`crate::config::credentials::dockercfg`] already
 //! implements for the keyring and which is reused here.
 //!
 //! The docker config search is `pkg/credentialprovider/config.go`
@@ -22,8 +22,8 @@
 //! puts a secret into a [`Source`], a remark or an error. Provider `env`
 //! values are [`Secret`]s: they may carry cloud keys.
 
-use super::dockercfg::{self, DockerConfig, Format};
-use super::{ParseError, Severity, Source, read_optional, systemd};
+use crate::config::credentials::dockercfg::{self, DockerConfig, Format};
+use crate::config::{ParseError, Severity, Source, read_optional, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Credential, UnreadCredentials};
@@ -216,7 +216,7 @@ fn go_duration(s: &str) -> Result<Duration, String> {
             "defaultCacheDuration {s:?} must be greater than or equal to 0"
         ));
     }
-    super::go_duration::parse(t)
+    crate::config::go_duration::parse(t)
         .map_err(|e| format!("defaultCacheDuration {s:?} is not a duration: {e}"))
 }
 
@@ -425,7 +425,7 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
             continue;
         };
         // Every flag file read is listed, with or without the flags we look for.
-        super::merge_sources(&mut sources, [Source::ok(&file, KIND)]);
+        crate::config::merge_sources(&mut sources, [Source::ok(&file, KIND)]);
         for (flag, slot) in [
             (CONFIG_FLAG, &mut config),
             (BIN_DIR_FLAG, &mut bin_dir),
@@ -475,7 +475,7 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
     out.home_configs = find_home_configs(root, &root_dir, &mut sources);
     out.root_dir = root_dir;
     let mut merged = Vec::new();
-    super::merge_sources(&mut merged, sources);
+    crate::config::merge_sources(&mut merged, sources);
     (out, merged)
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Parsing follows kubernetes pkg/credentialprovider/config.go
 //! (`DockerConfigJSON`, `DockerConfigEntry.UnmarshalJSON`,
-//! `decodeDockerConfigFieldAuth`, in [`super::basic_auth`]) and docker/cli cli/config/configfile/file.go
+//! `decodeDockerConfigFieldAuth`, in [`crate::config::credentials::basic_auth`]) and docker/cli cli/config/configfile/file.go
 //! (`ConfigFile`: `auths`, `credsStore`, `credHelpers`, `identitytoken`,
 //! `registrytoken`). Matching follows kubernetes
 //! pkg/credentialprovider/keyring.go (`BasicDockerKeyring.Add`/`Lookup`,
@@ -15,7 +15,7 @@
 //! reported. Secrets live in [`Secret`]; [`DockerConfig`] is not `Serialize`
 //! and its `Debug` shows no secret, and no error message quotes a value.
 
-use super::basic_auth::{self, AuthRules};
+use crate::config::credentials::basic_auth::{self, AuthRules};
 use crate::secret::Secret;
 use crate::target::{Credential, CredentialSecret};
 use serde_json::{Map, Value};
@@ -225,7 +225,7 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 fn at(text: &str, key: &str, message: &str) -> ParseError {
     let needle = serde_json::to_string(key).unwrap_or_default();
     let offset = text.find(&needle).unwrap_or(0);
-    let line = super::line_of(text, offset);
+    let line = crate::config::line_of(text, offset);
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     ParseError {
         line,
@@ -303,7 +303,7 @@ pub(crate) fn parse_schemeless(s: &str) -> Option<KeyUrl> {
     // IPv6 literal as a port too; a stray `[`/`]`, which Go lets through,
     // is refused (no registry name has one).
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    let port_ok = match super::hostport::split(host) {
+    let port_ok = match crate::config::net::hostport::split(host) {
         Ok((_, Some(port))) => digits(port),
         Ok((bare, None)) if bare.contains(':') && !host.starts_with('[') => {
             bare.rsplit(':').next().is_some_and(digits)
@@ -347,8 +347,8 @@ fn keyring_key(key: &str) -> Option<String> {
 /// keyring.go `SplitURL`: dot-separated host parts and the port
 /// (`net.SplitHostPort`, the whole host and no port where it fails).
 fn split_url(url: &KeyUrl) -> (Vec<&str>, &str) {
-    let (host, port) =
-        super::hostport::go_split_host_port(&url.host).unwrap_or((url.host.as_str(), ""));
+    let (host, port) = crate::config::net::hostport::go_split_host_port(&url.host)
+        .unwrap_or((url.host.as_str(), ""));
     (host.split('.').collect(), port)
 }
 

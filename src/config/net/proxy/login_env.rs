@@ -8,12 +8,12 @@
 //! around the value removed). The `profile.d` scripts are shell: only the
 //! plain lines `export KEY=VALUE` and `KEY=VALUE` at the start of a line are
 //! taken, with systemd's environment-file rules for the value
-//! ([`super::super::systemd::parse_environment_file`]); a value that needs
+//! ([`crate::config::systemd::parse_environment_file`]); a value that needs
 //! the shell (`$VAR`, `` ` ``, `$(...)`) is skipped, never evaluated.
 //! Scripts are read in name order, as `/etc/profile`'s glob sources them;
 //! a later assignment wins.
 //!
-//! It reads through [`HostRoot`] only and keeps values [`Secret`]s: a proxy
+//! It reads through [`HostRoot`] only and keeps values [`crate::secret::Secret`]s: a proxy
 //! URL's user info never reaches a source, a hint or an error.
 
 use super::{EnvMap, ProxyEnv};

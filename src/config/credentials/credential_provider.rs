@@ -19,8 +19,8 @@
 //! stdout"), keep a password as a plain string, or run anything but the
 //! binary the node's config names.
 
-use super::dockercfg::DockerConfig;
-use super::kubelet::{CredentialProvider, NodeProvider};
+use crate::config::credentials::dockercfg::DockerConfig;
+use crate::config::credentials::kubelet::{CredentialProvider, NodeProvider};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Credential, CredentialKind, ProviderFailure};
@@ -98,7 +98,7 @@ impl ProviderCache {
     pub fn put(&self, provider: &CredentialProvider, image: &str, answer: &ProviderAnswer) {
         let ttl = match answer.cache_duration.as_deref() {
             None => provider.default_cache_duration,
-            Some(d) => match super::go_duration::parse(d.trim()) {
+            Some(d) => match crate::config::go_duration::parse(d.trim()) {
                 Ok(d) => d,
                 // The kubelet would have refused to decode it; keep nothing.
                 Err(_) => return,
