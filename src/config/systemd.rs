@@ -12,7 +12,7 @@
 //! may carry a proxy password); no error message quotes one. What the
 //! settings mean for a runtime is its caller's business, not this module's.
 
-use crate::config::{Finding, Severity, Source};
+use crate::config::{Finding, Severity, Source, read_optional};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use std::path::Path;
 // ---------------------------------------------------------------------------
 
 /// An `Environment=`/`DefaultEnvironment=`/`EnvironmentFile` assignment and
-/// its 1-based line. The value is secret (see [`crate::config::net::proxy::daemon_env::EnvValue`]).
+/// its 1-based line. The value is secret (see [`EnvValue`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvAssignment {
     pub key: String,
@@ -66,8 +66,202 @@ pub struct UnitSettings {
     pub unset: Vec<String>,
     /// `ExecStart=` assignments in order; the last one is the command.
     pub exec_start: Vec<ExecStart>,
+    /// The last `User=` (empty: reset to the default, root).
+    pub user: Option<String>,
     /// Problems with their line; never containing values.
     pub errors: Vec<(usize, String)>,
+}
+
+/// One environment value and where it was set. Any value may be a
+/// credential (a proxy URL's password, a token), so every one is secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvValue {
+    pub value: Secret,
+    pub origin: String,
+}
+
+/// A process environment being assembled; later `set`s override earlier ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvMap {
+    vars: BTreeMap<String, EnvValue>,
+}
+
+impl EnvMap {
+    pub fn set(&mut self, key: &str, value: impl Into<Secret>, origin: &str) {
+        self.vars.insert(
+            key.to_owned(),
+            EnvValue {
+                value: value.into(),
+                origin: origin.to_owned(),
+            },
+        );
+    }
+
+    pub fn unset(&mut self, key: &str) {
+        self.vars.remove(key);
+    }
+
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&EnvValue> {
+        self.vars.get(key)
+    }
+
+    /// Every variable, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &EnvValue)> {
+        self.vars.iter()
+    }
+}
+
+/// The manager's `DefaultEnvironment=` (`/etc/systemd/system.conf`, then
+/// its drop-ins), which every system unit starts from.
+pub fn manager_environment(root: &HostRoot, kind: &str, sources: &mut Vec<Source>) -> EnvMap {
+    let mut env = EnvMap::default();
+    // The manager's DefaultEnvironment=: system.conf, then its drop-ins.
+    let conf_dirs: Vec<String> = SYSTEM_CONF_DIRS.iter().map(|d| (*d).to_owned()).collect();
+    let mut manager_files = vec!["/etc/systemd/system.conf".to_owned()];
+    manager_files.extend(dropins(root, &conf_dirs, kind, sources));
+    let mut defaults: Vec<(EnvAssignment, String)> = Vec::new();
+    for path in manager_files {
+        let Some(text) = read_optional(root, &path, kind, sources) else {
+            continue;
+        };
+        let parsed = parse_system_conf(&text);
+        if parsed.environment_reset {
+            defaults.clear();
+        }
+        defaults.extend(parsed.environment.into_iter().map(|a| (a, path.clone())));
+        sources.push(errors_source(&path, kind, &parsed.errors));
+    }
+    for (a, path) in &defaults {
+        env.set(&a.key, a.value.clone(), &format!("{path}:{}", a.line));
+    }
+
+    env
+}
+
+/// What systemd would start a unit with: its environment and its `User=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnitExec {
+    pub env: EnvMap,
+    /// `User=`, when set (`None`: root, and systemd sets no `HOME`).
+    pub user: Option<String>,
+}
+
+/// The environment and user systemd gives `unit` (systemd.exec(5)): the
+/// manager's `DefaultEnvironment=`, the unit's `Environment=` (unit file,
+/// then drop-ins), then its `EnvironmentFile=`s, then
+/// `UnsetEnvironment=`. `None` when the unit has no file under the root.
+pub fn unit_environment(
+    root: &HostRoot,
+    unit: &str,
+    kind: &str,
+    sources: &mut Vec<Source>,
+) -> Option<UnitExec> {
+    let files = unit_files(root, unit, kind, sources);
+    if files.is_empty() {
+        return None;
+    }
+    let mut env = manager_environment(root, kind, sources);
+    let user = apply_unit(root, unit, files.into_iter(), &mut env, kind, sources);
+    Some(UnitExec { env, user })
+}
+
+/// Merge a unit's files in order and apply `Environment=`, then the
+/// `EnvironmentFile=`s, then `UnsetEnvironment=` (systemd's exec order).
+fn apply_unit(
+    root: &HostRoot,
+    unit: &str,
+    files: impl Iterator<Item = String>,
+    env: &mut EnvMap,
+    kind: &str,
+    sources: &mut Vec<Source>,
+) -> Option<String> {
+    let mut assigns: Vec<(EnvAssignment, String)> = Vec::new();
+    let mut env_files: Vec<(EnvFileRef, String)> = Vec::new();
+    let mut unset: Vec<String> = Vec::new();
+    let mut user: Option<String> = None;
+    for path in files {
+        let Some(text) = read_optional(root, &path, kind, sources) else {
+            continue;
+        };
+        let parsed = parse_unit_file(&text);
+        if parsed.environment_reset {
+            assigns.clear();
+        }
+        if parsed.environment_files_reset {
+            env_files.clear();
+        }
+        if parsed.unset_reset {
+            unset.clear();
+        }
+        assigns.extend(parsed.environment.into_iter().map(|a| (a, path.clone())));
+        env_files.extend(
+            parsed
+                .environment_files
+                .into_iter()
+                .map(|f| (f, path.clone())),
+        );
+        unset.extend(parsed.unset);
+        if let Some(u) = parsed.user {
+            // `User=` with an empty value resets it to root's default.
+            user = Some(u).filter(|u| !u.is_empty());
+        }
+        sources.push(errors_source(&path, kind, &parsed.errors));
+    }
+    for (a, path) in &assigns {
+        let origin = format!("{path}:{}", a.line);
+        // Specifiers are resolved in Environment= values; an unknown one makes
+        // systemd drop the assignment.
+        if let Some(v) = expand_specifiers(a.value.expose(), unit) {
+            env.set(&a.key, v, &origin);
+        }
+    }
+    for (f, unit_path) in &env_files {
+        let Some(path) = expand_specifiers(&f.path, unit) else {
+            sources.push(Source::finding(
+                unit_path.clone(),
+                kind,
+                Severity::Error,
+                Some(f.line),
+                format!(
+                    "line {}: EnvironmentFile= uses an unknown specifier",
+                    f.line
+                ),
+            ));
+            continue;
+        };
+        match root.read_to_string(&path) {
+            Ok(text) => {
+                for a in parse_environment_file(&text) {
+                    env.set(&a.key, a.value, &format!("{path}:{}", a.line));
+                }
+                sources.push(Source::ok(path, kind));
+            }
+            Err(e) if f.optional && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let why = if f.optional {
+                    format!("cannot read: {e}")
+                } else {
+                    format!(
+                        "cannot read: {e} (required by {unit_path}:{}; the unit fails to start)",
+                        f.line
+                    )
+                };
+                sources.push(Source::error(path, kind, why));
+            }
+        }
+    }
+    for u in &unset {
+        match u.split_once('=') {
+            Some((k, v)) => {
+                if env.get(k).is_some_and(|cur| cur.value.expose() == v) {
+                    env.unset(k);
+                }
+            }
+            None => env.unset(u),
+        }
+    }
+    user
 }
 
 /// An `ExecStart=` command line split into words as systemd's
@@ -402,6 +596,7 @@ pub fn parse_unit_file(text: &str) -> UnitSettings {
                     line: e.line,
                 });
             }
+            "User" => env.user = Some(e.value.clone()),
             "UnsetEnvironment" => {
                 if e.value.is_empty() {
                     env.unset_reset = true;

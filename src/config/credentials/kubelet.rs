@@ -325,8 +325,12 @@ pub struct KubeletCredentials {
     /// The docker config the kubelet's default keyring reads, with its node path.
     pub docker_config: Option<(String, DockerConfig)>,
     /// Docker/containers config files in users' homes, which the kubelet
-    /// never reads (node path, parsed keys).
-    pub home_configs: Vec<(String, DockerConfig)>,
+    /// never reads (node path, parsed keys, why it skips it).
+    pub home_configs: Vec<(String, DockerConfig, String)>,
+    /// The kubelet's `$HOME` and how it is known: from its unit's
+    /// `Environment=`/`EnvironmentFile=` or `User=`; `None` when its unit
+    /// sets neither (systemd then sets no `HOME`).
+    pub home: (Option<String>, String),
     /// The kubelet's `--root-dir`, where a copied `config.json` is read first.
     pub root_dir: String,
 }
@@ -350,24 +354,48 @@ fn searched(root_dir: &str) -> String {
     )
 }
 
-/// Every `/home/<user>/<HOME_CONFIGS>` that parses, with a warning source
-/// for each that has any registry in it. Only keys are read into findings.
+/// Every `/home/<user>/<HOME_CONFIGS>` that parses, and root's own
+/// `/root/.docker/config.json` when the kubelet's `HOME` is not `/root`,
+/// with a warning source for each that has any registry in it. Only keys
+/// are read into findings.
 fn find_home_configs(
     root: &HostRoot,
     root_dir: &str,
+    home: &(Option<String>, String),
     sources: &mut Vec<Source>,
-) -> Vec<(String, DockerConfig)> {
+) -> Vec<(String, DockerConfig, String)> {
     let mut homes: Vec<String> = root
         .read_dir("/home")
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter_map(|p| {
+            p.file_name()
+                .map(|n| format!("/home/{}", n.to_string_lossy()))
+        })
         .collect();
     homes.sort();
+    if home.0.as_deref() != Some("/root") {
+        homes.push("/root".to_owned());
+    }
     let mut out = Vec::new();
-    for user in homes {
+    for dir in homes {
+        let why = if dir == "/root" {
+            format!(
+                "the kubelet's HOME is not /root ({}), so it reads {}, never /root/.docker",
+                home.1,
+                searched(root_dir)
+            )
+        } else {
+            format!(
+                "it is in a user's home: the kubelet runs as root and reads {}, never /home",
+                searched(root_dir)
+            )
+        };
         for rel in HOME_CONFIGS {
-            let path = format!("/home/{user}/{rel}");
+            if dir == "/root" && rel != ".docker/config.json" {
+                continue;
+            }
+            let path = format!("{dir}/{rel}");
             let Some(text) = read_optional(root, &path, "docker-config", sources) else {
                 continue;
             };
@@ -385,12 +413,11 @@ fn find_home_configs(
                 &path,
                 "docker-config",
                 format!(
-                    "has credentials for {} that the kubelet never reads: it runs as root and reads {} (kubernetes pkg/credentialprovider/config.go), never a user's home",
+                    "has credentials for {} that the kubelet never reads: {why} (kubernetes pkg/credentialprovider/config.go)",
                     names.join(", "),
-                    searched(root_dir)
                 ),
             ));
-            out.push((path, cfg.with_label(format!("{rel} in /home/{user}"))));
+            out.push((path, cfg.with_label(format!("{rel} in {dir}")), why.clone()));
         }
     }
     out
@@ -459,7 +486,8 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
     out.provider_config = config.map(|f| (f.value, f.at));
     out.bin_dir = bin_dir.map(|f| (f.value, f.at));
     let root_dir = root_dir.map_or_else(|| DEFAULT_ROOT_DIR.to_owned(), |f| f.value);
-    out.docker_config = find_docker_config(root, &root_dir, &mut sources);
+    out.home = kubelet_home(root, &mut sources);
+    out.docker_config = find_docker_config(root, &root_dir, out.home.0.as_deref(), &mut sources);
     if let Some((path, cfg)) = &out.docker_config
         && let Some(helper) = cfg.creds_store.as_deref()
     {
@@ -472,7 +500,7 @@ pub fn discover(root: &HostRoot) -> (KubeletCredentials, Vec<Source>) {
             ),
         ));
     }
-    out.home_configs = find_home_configs(root, &root_dir, &mut sources);
+    out.home_configs = find_home_configs(root, &root_dir, &out.home, &mut sources);
     out.root_dir = root_dir;
     let mut merged = Vec::new();
     crate::config::merge_sources(&mut merged, sources);
@@ -599,27 +627,73 @@ fn read_providers(
     providers
 }
 
+/// The kubelet's `$HOME`, as `os.UserHomeDir()` in kubernetes
+/// `pkg/credentialprovider/config.go` reads it, and how it is known. Under
+/// systemd (systemd.exec(5)): the unit's environment (`Environment=`,
+/// `EnvironmentFile=`, the manager's `DefaultEnvironment=`), else the home
+/// of its `User=`; a unit with neither gets no `HOME`. With no kubelet unit
+/// on the node (started by hand, or by a supervisor we do not read), root's
+/// home is assumed.
+fn kubelet_home(root: &HostRoot, sources: &mut Vec<Source>) -> (Option<String>, String) {
+    let mut read = Vec::new();
+    let Some(exec) = systemd::unit_environment(root, UNIT, KIND, &mut read) else {
+        return (
+            Some("/root".to_owned()),
+            "no kubelet unit found: assumed started as root with HOME=/root".to_owned(),
+        );
+    };
+    crate::config::merge_sources(sources, read);
+    if let Some(h) = exec.env.get("HOME") {
+        let home = h.value.expose().to_owned();
+        return (
+            Some(home.clone()).filter(|h| !h.is_empty()),
+            format!("HOME={home} from {}", h.origin),
+        );
+    }
+    match exec.user.as_deref() {
+        None => (
+            None,
+            format!("{UNIT} sets no User= and no HOME, so systemd gives it no HOME"),
+        ),
+        Some(user) => {
+            let home = if user == "root" || user == "0" {
+                Some("/root".to_owned())
+            } else {
+                root.read_to_string("/etc/passwd").ok().and_then(|t| {
+                    t.lines().find_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        (f.len() >= 6 && f[0] == user).then(|| f[5].to_owned())
+                    })
+                })
+            };
+            (home, format!("User={user} in {UNIT}"))
+        }
+    }
+}
+
 /// config.go `ReadDockerConfigFile` over the node: every `config.json`
 /// candidate, then every `.dockercfg`; the first one that parses wins.
 fn find_docker_config(
     root: &HostRoot,
     root_dir: &str,
+    home: Option<&str>,
     sources: &mut Vec<Source>,
 ) -> Option<(String, DockerConfig)> {
     let root_dir = root_dir.trim_end_matches('/');
     // Preferred path (--root-dir), the working directory (`/` under systemd),
-    // $HOME (root's when set; an unset HOME falls back to the working
-    // directory), then `/`.
+    // $HOME (an unset HOME makes it `.docker`, the working directory's, the
+    // same as `/`'s), then `/`.
+    let home = home.map_or("", |h| h.trim_end_matches('/'));
     let json = [
         format!("{root_dir}/config.json"),
         "/config.json".to_owned(),
-        "/root/.docker/config.json".to_owned(),
+        format!("{home}/.docker/config.json"),
         "/.docker/config.json".to_owned(),
     ];
     let legacy = [
         format!("{root_dir}/.dockercfg"),
         "/.dockercfg".to_owned(),
-        "/root/.dockercfg".to_owned(),
+        format!("{home}/.dockercfg"),
     ];
     for (candidates, label) in [(&json[..], "config.json"), (&legacy[..], ".dockercfg")] {
         let mut seen: Vec<&str> = Vec::new();
@@ -735,7 +809,7 @@ impl KubeletCredentials {
                 None => {}
             }
         }
-        for (path, cfg) in &self.home_configs {
+        for (path, cfg, why) in &self.home_configs {
             let (helper, inline) = match cfg.held_for(image) {
                 None => continue,
                 Some(dockercfg::Held::Inline) => (String::new(), true),
@@ -748,10 +822,7 @@ impl KubeletCredentials {
             };
             out.push(UnreadCredentials {
                 path: path.clone(),
-                why: format!(
-                    "it is in a user's home: the kubelet runs as root and reads {}, never /home{helper}",
-                    searched(root_dir)
-                ),
+                why: format!("{why}{helper}"),
                 kubelet_path: kubelet_path.clone(),
                 inline,
                 kubelet_reads: kubelet_reads.clone(),
@@ -1201,9 +1272,58 @@ mod tests {
             k,
             KubeletCredentials {
                 root_dir: DEFAULT_ROOT_DIR.to_owned(),
+                home: (
+                    Some("/root".to_owned()),
+                    "no kubelet unit found: assumed started as root with HOME=/root".to_owned()
+                ),
                 ..KubeletCredentials::default()
             }
         );
         assert!(sources.is_empty());
+    }
+
+    /// The kubelet reads `$HOME/.docker/config.json` only with a `HOME`:
+    /// systemd gives a unit one from `Environment=` or its `User=`, never
+    /// by default (kubeadm's kubelet.service sets neither).
+    #[test]
+    fn root_docker_config_is_read_only_with_home_root() {
+        const CREDS: &str = r#"{"auths": {"quay.io": {"auth": "Zm9vOmJhcg=="}}}"#;
+        const UNIT: &str = "[Service]\nExecStart=/usr/bin/kubelet\n";
+        // kubeadm's unit: no HOME, so /root/.docker is never read, and said so.
+        let r = Root::new();
+        r.put("/root/.docker/config.json", CREDS)
+            .put("/usr/lib/systemd/system/kubelet.service", UNIT);
+        let (k, sources) = r.discover();
+        assert!(k.docker_config.is_none(), "{:?}", k.docker_config);
+        assert_eq!(k.home.0, None);
+        let unread = k.unread_for("quay.io/x");
+        assert_eq!(unread.len(), 1, "{unread:?}");
+        assert!(
+            unread[0].why.contains("HOME is not /root"),
+            "{}",
+            unread[0].why
+        );
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.path == "/root/.docker/config.json")
+        );
+        // Environment=HOME=/root in a drop-in, or User=root: read.
+        for dropin in [
+            "[Service]\nEnvironment=HOME=/root\n",
+            "[Service]\nUser=root\n",
+        ] {
+            let r = Root::new();
+            r.put("/root/.docker/config.json", CREDS)
+                .put("/usr/lib/systemd/system/kubelet.service", UNIT)
+                .put("/etc/systemd/system/kubelet.service.d/10-home.conf", dropin);
+            let (k, _) = r.discover();
+            assert_eq!(k.home.0.as_deref(), Some("/root"), "{dropin}");
+            assert_eq!(
+                k.docker_config.as_ref().map(|(p, _)| p.as_str()),
+                Some("/root/.docker/config.json")
+            );
+            assert!(k.unread_for("quay.io/x").is_empty());
+        }
     }
 }

@@ -20,72 +20,15 @@
 //! [`super::httpproxy`]'s job, not this module's.
 
 use super::ProxyEnv;
-use crate::config::systemd::{
-    self, EnvAssignment, EnvFileRef, SYSTEM_CONF_DIRS, expand_specifiers, parse_environment_file,
-    parse_system_conf, parse_unit_file,
-};
-use crate::config::{Severity, Source, read_optional};
+use crate::config::Source;
+use crate::config::systemd;
+pub use crate::config::systemd::{EnvMap, EnvValue};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The `kind` of the files read here (`CONTRACT.md`: `config_sources[].kind`).
 const KIND: &str = "proxy";
-
-// ---------------------------------------------------------------------------
-// A process environment with provenance
-// ---------------------------------------------------------------------------
-
-/// One environment value and where it was set. Any value may be a
-/// credential (a proxy URL's password, a token), so every one is secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvValue {
-    pub value: Secret,
-    pub origin: String,
-}
-
-/// A process environment being assembled; later `set`s override earlier ones.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EnvMap {
-    vars: BTreeMap<String, EnvValue>,
-}
-
-impl EnvMap {
-    pub fn set(&mut self, key: &str, value: impl Into<Secret>, origin: &str) {
-        self.vars.insert(
-            key.to_owned(),
-            EnvValue {
-                value: value.into(),
-                origin: origin.to_owned(),
-            },
-        );
-    }
-
-    pub fn unset(&mut self, key: &str) {
-        self.vars.remove(key);
-    }
-
-    #[must_use]
-    pub fn get(&self, key: &str) -> Option<&EnvValue> {
-        self.vars.get(key)
-    }
-
-    /// k3s hands its embedded containerd `CONTAINERD_X` as `X`, overriding the
-    /// inherited `X` (k3s-io/k3s#3553; `os/exec` keeps the last duplicate).
-    fn apply_k3s_containerd_prefix(&mut self) {
-        let prefixed: Vec<(String, EnvValue)> = self
-            .vars
-            .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("CONTAINERD_")
-                    .filter(|s| !s.is_empty())
-                    .map(|s| (s.to_owned(), v.clone()))
-            })
-            .collect();
-        self.vars.extend(prefixed);
-    }
-}
 
 // ---------------------------------------------------------------------------
 // /proc
@@ -161,134 +104,35 @@ pub fn discover(root: &HostRoot, runtime: &str) -> (ProxyEnv, Vec<Source>) {
     (ProxyEnv::from_env(&env), merged)
 }
 
-/// The environment systemd would give the runtime's unit.
+/// The environment systemd would give the runtime's unit
+/// ([`systemd::unit_environment`]): the first of the runtime's units that
+/// has any file.
 fn systemd_env(root: &HostRoot, runtime: &str, sources: &mut Vec<Source>) -> EnvMap {
-    let mut env = EnvMap::default();
-
-    // The manager's DefaultEnvironment=: system.conf, then its drop-ins.
-    let conf_dirs: Vec<String> = SYSTEM_CONF_DIRS.iter().map(|d| (*d).to_owned()).collect();
-    let mut manager_files = vec!["/etc/systemd/system.conf".to_owned()];
-    manager_files.extend(systemd::dropins(root, &conf_dirs, KIND, sources));
-    let mut defaults: Vec<(EnvAssignment, String)> = Vec::new();
-    for path in manager_files {
-        let Some(text) = read_optional(root, &path, KIND, sources) else {
-            continue;
-        };
-        let parsed = parse_system_conf(&text);
-        if parsed.environment_reset {
-            defaults.clear();
-        }
-        defaults.extend(parsed.environment.into_iter().map(|a| (a, path.clone())));
-        sources.push(systemd::errors_source(&path, KIND, &parsed.errors));
-    }
-    for (a, path) in &defaults {
-        env.set(&a.key, a.value.clone(), &format!("{path}:{}", a.line));
-    }
-
-    // The unit: the first of the runtime's units that has any file.
     let (units, _) = runtime_units(runtime);
-    for unit in units {
-        let files = systemd::unit_files(root, unit, KIND, sources);
-        if files.is_empty() {
-            continue;
-        }
-        apply_unit(root, unit, files.into_iter(), &mut env, sources);
-        break;
-    }
+    let mut env = units
+        .iter()
+        .find_map(|unit| systemd::unit_environment(root, unit, KIND, sources))
+        .map(|u| u.env)
+        .unwrap_or_else(|| systemd::manager_environment(root, KIND, sources));
     if runtime == "k3s" {
-        env.apply_k3s_containerd_prefix();
+        apply_k3s_containerd_prefix(&mut env);
     }
     env
 }
 
-/// Merge a unit's files in order and apply `Environment=`, then the
-/// `EnvironmentFile=`s, then `UnsetEnvironment=` (systemd's exec order).
-fn apply_unit(
-    root: &HostRoot,
-    unit: &str,
-    files: impl Iterator<Item = String>,
-    env: &mut EnvMap,
-    sources: &mut Vec<Source>,
-) {
-    let mut assigns: Vec<(EnvAssignment, String)> = Vec::new();
-    let mut env_files: Vec<(EnvFileRef, String)> = Vec::new();
-    let mut unset: Vec<String> = Vec::new();
-    for path in files {
-        let Some(text) = read_optional(root, &path, KIND, sources) else {
-            continue;
-        };
-        let parsed = parse_unit_file(&text);
-        if parsed.environment_reset {
-            assigns.clear();
-        }
-        if parsed.environment_files_reset {
-            env_files.clear();
-        }
-        if parsed.unset_reset {
-            unset.clear();
-        }
-        assigns.extend(parsed.environment.into_iter().map(|a| (a, path.clone())));
-        env_files.extend(
-            parsed
-                .environment_files
-                .into_iter()
-                .map(|f| (f, path.clone())),
-        );
-        unset.extend(parsed.unset);
-        sources.push(systemd::errors_source(&path, KIND, &parsed.errors));
-    }
-    for (a, path) in &assigns {
-        let origin = format!("{path}:{}", a.line);
-        // Specifiers are resolved in Environment= values; an unknown one makes
-        // systemd drop the assignment.
-        if let Some(v) = expand_specifiers(a.value.expose(), unit) {
-            env.set(&a.key, v, &origin);
-        }
-    }
-    for (f, unit_path) in &env_files {
-        let Some(path) = expand_specifiers(&f.path, unit) else {
-            sources.push(Source::finding(
-                unit_path.clone(),
-                KIND,
-                Severity::Error,
-                Some(f.line),
-                format!(
-                    "line {}: EnvironmentFile= uses an unknown specifier",
-                    f.line
-                ),
-            ));
-            continue;
-        };
-        match root.read_to_string(&path) {
-            Ok(text) => {
-                for a in parse_environment_file(&text) {
-                    env.set(&a.key, a.value, &format!("{path}:{}", a.line));
-                }
-                sources.push(Source::ok(path, KIND));
-            }
-            Err(e) if f.optional && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                let why = if f.optional {
-                    format!("cannot read: {e}")
-                } else {
-                    format!(
-                        "cannot read: {e} (required by {unit_path}:{}; the unit fails to start)",
-                        f.line
-                    )
-                };
-                sources.push(Source::error(path, KIND, why));
-            }
-        }
-    }
-    for u in &unset {
-        match u.split_once('=') {
-            Some((k, v)) => {
-                if env.get(k).is_some_and(|cur| cur.value.expose() == v) {
-                    env.unset(k);
-                }
-            }
-            None => env.unset(u),
-        }
+/// k3s hands its embedded containerd `CONTAINERD_X` as `X`, overriding the
+/// inherited `X` (k3s-io/k3s#3553; `os/exec` keeps the last duplicate).
+fn apply_k3s_containerd_prefix(env: &mut EnvMap) {
+    let prefixed: Vec<(String, EnvValue)> = env
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("CONTAINERD_")
+                .filter(|s| !s.is_empty())
+                .map(|s| (s.to_owned(), v.clone()))
+        })
+        .collect();
+    for (k, v) in prefixed {
+        env.set(&k, v.value, &v.origin);
     }
 }
 
@@ -317,7 +161,7 @@ fn proc_env(root: &HostRoot, runtime: &str, sources: &mut Vec<Source>) -> Option
                 env.set(&k, v, &path);
             }
             if runtime == "k3s" {
-                env.apply_k3s_containerd_prefix();
+                apply_k3s_containerd_prefix(&mut env);
             }
             sources.push(Source::ok(path, KIND));
             Some(env)
@@ -337,6 +181,7 @@ fn proc_env(root: &HostRoot, runtime: &str, sources: &mut Vec<Source>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Severity;
     use crate::config::net::proxy::proxy_for;
     use crate::target::ProxyUrl;
 
