@@ -92,8 +92,8 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// A target's key across rounds: its image, or its registry.
-fn key(t: &TargetReport) -> String {
-    t.target.to_string()
+fn key(t: &crate::target::Target) -> String {
+    t.to_string()
 }
 
 impl Agent {
@@ -206,21 +206,21 @@ impl Agent {
                 }
             })
             .collect();
-        let mut reports = run::probe_targets_bounded(&ctx, targets, &depths, Some(IN_FLIGHT)).await;
+        let mut probed = run::probe_targets_bounded(&ctx, targets, &depths, Some(IN_FLIGHT)).await;
         // A target whose node-local result changed is checked against its
         // registry at once: a new fault is diagnosed in this round.
         let mut again = Vec::new();
-        for (i, r) in reports.iter().enumerate() {
+        for (i, p) in probed.iter().enumerate() {
             if depths[i] == Depth::NodeLocal {
-                let ok = !fails_at_node(r);
-                let before = self.local_ok.get(&key(r)).copied();
+                let ok = !fails_at_node(p);
+                let before = self.local_ok.get(&key(&p.target)).copied();
                 if before.is_some_and(|b| b != ok) {
                     again.push(i);
                 }
             }
         }
         if !again.is_empty() {
-            let targets: Vec<_> = again.iter().map(|i| reports[*i].target.clone()).collect();
+            let targets: Vec<_> = again.iter().map(|i| probed[*i].target.clone()).collect();
             let rerun = run::probe_targets_bounded(
                 &ctx,
                 targets,
@@ -228,36 +228,37 @@ impl Agent {
                 Some(IN_FLIGHT),
             )
             .await;
-            for (i, r) in again.iter().zip(rerun) {
-                reports[*i] = r;
+            for (i, p) in again.iter().zip(rerun) {
+                probed[*i] = p;
                 why_not[*i] = None;
             }
         }
+        // A node-local round's registry stages are the last check's; then
+        // every target is judged once.
+        for (p, why) in probed.iter_mut().zip(&why_not) {
+            self.local_ok.insert(key(&p.target), !fails_at_node(p));
+            if let Some(why) = why {
+                carry_over(p, self.last_check.get(&key(&p.target)), why);
+            }
+        }
+        let reports = run::judge_all(probed);
         let mut any_registry = false;
-        for (r, why) in reports.iter_mut().zip(&why_not) {
-            let k = key(r);
-            self.local_ok.insert(k.clone(), !fails_at_node(r));
-            match why {
-                None => {
-                    any_registry = true;
-                    self.last_check.insert(
-                        k,
-                        LastCheck {
-                            at: now,
-                            outcomes: r.outcomes.clone(),
-                            failed_here: r.verdict.status == TargetStatus::Fail
-                                && r.verdict.category != crate::code::Category::Registry,
-                        },
-                    );
-                }
-                Some(why) => {
-                    carry_over(r, self.last_check.get(&k), why);
-                    r.verdict = verdict::judge(&r.target, &r.outcomes);
-                }
+        for (r, why) in reports.iter().zip(&why_not) {
+            if why.is_none() {
+                any_registry = true;
+                self.last_check.insert(
+                    key(&r.target),
+                    LastCheck {
+                        at: now,
+                        outcomes: r.outcomes.clone(),
+                        failed_here: r.verdict.status == TargetStatus::Fail
+                            && r.verdict.category != crate::code::Category::Registry,
+                    },
+                );
             }
         }
         // Forget targets that left the list.
-        let keys: Vec<String> = reports.iter().map(key).collect();
+        let keys: Vec<String> = reports.iter().map(|r| key(&r.target)).collect();
         self.last_check.retain(|k, _| keys.contains(k));
         self.local_ok.retain(|k, _| keys.contains(k));
         let evidence = self.resolved_before(&reports, now);
@@ -300,10 +301,14 @@ impl Agent {
     }
 }
 
-/// The target fails at one of the node-local stages (DNS, TCP, proxy, TLS).
-fn fails_at_node(r: &TargetReport) -> bool {
-    r.verdict.status == TargetStatus::Fail
-        && r.outcomes
+/// The target fails at one of the node-local stages (DNS, TCP, proxy,
+/// TLS): every endpoint the runtime would use failed (the verdict's fail),
+/// one of them there.
+fn fails_at_node(p: &run::Probed) -> bool {
+    let used: Vec<&EndpointOutcome> = p.outcomes.iter().filter(|o| o.skipped.is_none()).collect();
+    !used.is_empty()
+        && used.iter().all(|o| o.first_failure().is_some())
+        && used
             .iter()
             .any(|o| o.first_failure().is_some_and(|f| f.stage.is_node_local()))
 }
@@ -311,7 +316,7 @@ fn fails_at_node(r: &TargetReport) -> bool {
 /// Between registry checks: the registry stages a node-local round left out
 /// are those of the target's last check (when its endpoint was checked then),
 /// marked with when they ran; else they stay skipped, saying why.
-fn carry_over(r: &mut TargetReport, last: Option<&LastCheck>, why: &str) {
+fn carry_over(r: &mut run::Probed, last: Option<&LastCheck>, why: &str) {
     for o in &mut r.outcomes {
         let earlier = last.and_then(|l| {
             l.outcomes

@@ -196,10 +196,10 @@ pub async fn probe_targets_at(
     targets: Vec<Target>,
     depths: &[Depth],
 ) -> Vec<TargetReport> {
-    probe_targets_bounded(ctx, targets, depths, None).await
+    judge_all(probe_targets_bounded(ctx, targets, depths, None).await)
 }
 
-/// [`probe_targets_at`] with at most `in_flight` targets probed at once
+/// [`probe_targets_at`] without the verdicts, with at most `in_flight` targets probed at once
 /// (the agent's memory bound; `None`: all at once, as a one-shot run does).
 /// A target waits for a slot at most half the time left to the deadline,
 /// then starts anyway: a round of slow targets still gives each its stage
@@ -209,7 +209,7 @@ pub async fn probe_targets_bounded(
     targets: Vec<Target>,
     depths: &[Depth],
     in_flight: Option<usize>,
-) -> Vec<TargetReport> {
+) -> Vec<Probed> {
     // Every stage is cut at the deadline already; the grace only covers bookkeeping.
     let hard_stop = ctx.deadline + Duration::from_millis(500);
     let slots = in_flight.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
@@ -241,18 +241,39 @@ pub async fn probe_targets_bounded(
             })
         })
         .collect();
-    let mut reports = Vec::with_capacity(targets.len());
+    let mut probed = Vec::with_capacity(targets.len());
     for (target, task) in targets.into_iter().zip(tasks) {
         let (outcomes, duration): (Vec<EndpointOutcome>, Duration) = task.await.unwrap_or_default();
-        let verdict = verdict::judge(&target, &outcomes);
-        reports.push(TargetReport {
+        probed.push(Probed {
             target,
-            verdict,
             outcomes,
             duration,
         });
     }
-    reports
+    probed
+}
+
+/// A target probed and not yet judged: what the agent completes (a
+/// node-local round's registry stages carried over) before the one verdict.
+#[derive(Clone, Debug)]
+pub struct Probed {
+    pub target: Target,
+    pub outcomes: Vec<EndpointOutcome>,
+    pub duration: Duration,
+}
+
+/// Judge each probed target, once.
+#[must_use]
+pub fn judge_all(probed: Vec<Probed>) -> Vec<TargetReport> {
+    probed
+        .into_iter()
+        .map(|p| TargetReport {
+            verdict: verdict::judge(&p.target, &p.outcomes),
+            target: p.target,
+            outcomes: p.outcomes,
+            duration: p.duration,
+        })
+        .collect()
 }
 
 /// The verdict on one credential's outcomes, for the candidate loop.
