@@ -317,6 +317,22 @@ pub(crate) fn fixture(dir: &str, name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
+/// Secret environment values exposed, for tests' comparisons.
+#[cfg(test)]
+pub(crate) fn exposed(v: Vec<(String, crate::secret::Secret)>) -> Vec<(String, String)> {
+    v.into_iter()
+        .map(|(k, v)| (k, v.expose().to_owned()))
+        .collect()
+}
+
+/// `(&str, &str)` pairs as owned strings, for tests' expectations.
+#[cfg(test)]
+pub(crate) fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// Two damaged copies of `text` for robustness tests: cut at `cut`, and with
 /// the character at `at` replaced by `ch` (indexes scaled to the text).
 #[cfg(test)]

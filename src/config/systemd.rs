@@ -988,24 +988,10 @@ pub fn expand_specifiers(s: &str, unit: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    use crate::config::{exposed, pairs};
+
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/tests/fixtures/proxy/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
-
-    fn exposed(v: Vec<(String, Secret)>) -> Vec<(String, String)> {
-        v.into_iter()
-            .map(|(k, v)| (k, v.expose().to_owned()))
-            .collect()
-    }
-
-    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        crate::config::fixture("proxy", name)
     }
 
     #[test]
