@@ -13,11 +13,10 @@ mod support;
 
 use common::Report;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use support::hostile::{self, Mode};
 use support::http::{Reply, request};
@@ -68,22 +67,8 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start probe daemon");
-        let (tx, lines) = channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    return;
-                }
-            }
-        });
-        let (tx, events) = channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let lines = common::forward_lines(child.stdout.take().unwrap(), |l| (Instant::now(), l));
+        let events = common::forward_lines(child.stderr.take().unwrap(), |l| l);
         Agent {
             child,
             lines,

@@ -11,10 +11,9 @@ mod support;
 
 use base64::Engine as _;
 use common::{Report, Run, probe};
-use std::io::{BufRead as _, BufReader};
 use std::net::Ipv4Addr;
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use support::{Host, NodeRoot, PULLER, World, WorldBuilder};
 
@@ -603,15 +602,7 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .expect("start probe daemon");
-        let (tx, lines) = channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = common::forward_lines(child.stdout.take().unwrap(), |l| l);
         Agent { child, lines }
     }
 

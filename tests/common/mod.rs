@@ -278,3 +278,24 @@ pub fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option
         })
         .map(|s| s.value)
 }
+
+/// The lines a child writes to `stream` (its stdout or stderr), each as
+/// `f` makes it, as they come; the channel closes with the stream.
+pub fn forward_lines<T: Send + 'static>(
+    stream: impl std::io::Read + Send + 'static,
+    f: fn(String) -> T,
+) -> std::sync::mpsc::Receiver<T> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(f(line)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
