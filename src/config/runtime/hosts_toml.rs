@@ -925,7 +925,7 @@ pub fn discover_hosts_for(
         "hosts.toml",
         format!(
             "containerd {v} ignores this hosts.toml: no [host] table (\"failed to decode hosts.toml: invalid `host` tree\", \
-             containerd#10027, fixed in 1.7.32 and 2.0); it pulls {pulls} with {with}"
+             containerd#10027, fixed in 1.7.32; 2.x reads it); it pulls {pulls} with {with}"
         ),
     ));
     crate::config::merge_sources(&mut sources, [certs]);
