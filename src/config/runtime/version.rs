@@ -667,9 +667,10 @@ impl Elf {
                 && addr >= s.addr
                 && addr
                     .checked_add(len)
-                    .is_some_and(|end| end <= s.addr + s.size)
+                    .is_some_and(|end| s.addr.checked_add(s.size).is_some_and(|top| end <= top))
         })?;
-        bin.read_at(s.offset + (addr - s.addr), len as usize).ok()
+        bin.read_at(s.offset.checked_add(addr - s.addr)?, len as usize)
+            .ok()
     }
 
     /// The `.go.buildinfo` section's blob, in either form; without the
@@ -775,7 +776,9 @@ impl Elf {
             if n == 0 {
                 break;
             }
-            let chunk = bin.read_at(table.offset + done, n as usize).ok()?;
+            let chunk = bin
+                .read_at(table.offset.checked_add(done)?, n as usize)
+                .ok()?;
             for sym in chunk.chunks_exact(entry as usize) {
                 if self.u32(sym, 0) == name_at {
                     return Some(if self.wide {
@@ -814,7 +817,9 @@ fn find_name<B: Bytes + ?Sized>(bin: &B, strtab: &Section, name: &str) -> Option
     let mut done = 0u64;
     while done < strtab.size {
         let n = (strtab.size - done).min(step + needle.len() as u64);
-        let chunk = bin.read_at(strtab.offset + done, n as usize).ok()?;
+        let chunk = bin
+            .read_at(strtab.offset.checked_add(done)?, n as usize)
+            .ok()?;
         if let Some(i) = chunk.windows(needle.len()).position(|w| w == needle) {
             return Some(done + i as u64 + 1);
         }
@@ -991,6 +996,17 @@ pub fn discover(root: &HostRoot, runtime: Runtime) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A section whose address plus size overflows (found by
+    /// `scripts/fuzz`): no panic, no version.
+    #[test]
+    fn a_section_end_past_u64_is_no_panic() {
+        let crash: &[u8] =
+            include_bytes!("../../../fuzz/seeds/runtime_binary/overflowing-section-end");
+        for runtime in [Runtime::Containerd, Runtime::Docker, Runtime::Crio] {
+            let _ = read_version(crash, runtime);
+        }
+    }
 
     /// A Go 1.18+ build info blob with this module text.
     pub(crate) fn blob(go: &str, modinfo: &str) -> Vec<u8> {
