@@ -2,7 +2,7 @@
 //!
 //! Codes and categories are contract: their spelling and their exit statuses
 //! must not change without a schema bump. Which code a set of stage outcomes
-//! earns is decided in `verdict.rs`, not here.
+//! earns is decided in `verdict/judge.rs`, not here.
 
 use serde::Serialize;
 use std::fmt;

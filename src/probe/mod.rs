@@ -14,7 +14,7 @@
 //! What `probe/` must not do: read a file or know a runtime's config (node
 //! discovery hands in the resolver, the CA set, the TLS files' contents and
 //! the proxy rules, so nothing here imports `config`); decide what a failure
-//! means (that is `verdict.rs`); put a secret in a result. Inside `probe/`,
+//! means (that is `verdict/`); put a secret in a result. Inside `probe/`,
 //! modules import each other by path (`super::client::...`), never through
 //! the re-exports below, and without an import circle
 //! (`tests/architecture.rs`).

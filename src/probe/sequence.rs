@@ -4,7 +4,7 @@
 //! plain-http fallback; and a target's endpoints in the runtime's order.
 //!
 //! It only sequences stages, each of which lives in its own module; what a
-//! failure means is decided in `verdict.rs`.
+//! failure means is decided in `verdict/judge.rs`.
 
 use super::auth;
 use super::blob;
