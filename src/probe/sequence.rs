@@ -141,7 +141,7 @@ async fn probe_once(
             drop(io);
             let mut later = vec![Stage::Ping];
             later.extend_from_slice(later_stages(target));
-            stages.extend(node_local_only(&later, NODE_LOCAL_ONLY));
+            stages.extend(node_local_only(&later));
         } else {
             let (http, sent) = http_stages(ctx, target, ep, io).await;
             stages.extend(http);
@@ -233,11 +233,11 @@ pub async fn probe_target_at(ctx: &Context, target: &Target, depth: Depth) -> Ve
     outcomes
 }
 
-/// `skipped` entries of a node-local round, saying exactly `why`.
-fn node_local_only(stages: &[Stage], why: &str) -> Vec<StageResult> {
+/// `skipped` entries of a node-local round: the stages it leaves out.
+fn node_local_only(stages: &[Stage]) -> Vec<StageResult> {
     stages
         .iter()
-        .map(|s| StageResult::skipped(*s, SkipReason::NodeLocalOnly, why))
+        .map(|s| StageResult::skipped(*s, SkipReason::NodeLocalOnly, NODE_LOCAL_ONLY))
         .collect()
 }
 
