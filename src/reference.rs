@@ -239,13 +239,12 @@ impl Reference {
 
     /// `WithTag`: this name with `tag` (the digest, if any, is kept).
     pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
-        if !is_tag(tag) {
-            return Err(ReferenceError::new(
-                tag,
-                ReferenceErrorKind::TagInvalidFormat,
-                Some(explain_tag(tag)),
-            ));
-        }
+        checked(
+            tag,
+            is_tag,
+            ReferenceErrorKind::TagInvalidFormat,
+            explain_tag,
+        )?;
         Ok(Self {
             tag: Some(tag.to_owned()),
             ..self.clone()
@@ -254,13 +253,12 @@ impl Reference {
 
     /// `WithDigest`: this name with `digest` (the tag, if any, is kept).
     pub fn with_digest(&self, digest: &str) -> Result<Self, ReferenceError> {
-        if !is_digest_grammar(digest) {
-            return Err(ReferenceError::new(
-                digest,
-                ReferenceErrorKind::DigestInvalidFormat,
-                Some(explain_digest(digest)),
-            ));
-        }
+        checked(
+            digest,
+            is_digest_grammar,
+            ReferenceErrorKind::DigestInvalidFormat,
+            explain_digest,
+        )?;
         Ok(Self {
             digest: Some(digest.to_owned()),
             ..self.clone()
@@ -662,6 +660,20 @@ fn digest_hex_len(alg: &str) -> Option<usize> {
 }
 
 // ---- which part is wrong, for a person -------------------------------------
+
+/// `value` when `valid` says so, else a `kind` error that explains it.
+fn checked(
+    value: &str,
+    valid: fn(&str) -> bool,
+    kind: ReferenceErrorKind,
+    explain: fn(&str) -> String,
+) -> Result<(), ReferenceError> {
+    if valid(value) {
+        Ok(())
+    } else {
+        Err(ReferenceError::new(value, kind, Some(explain(value))))
+    }
+}
 
 fn explain_tag(tag: &str) -> String {
     format!(

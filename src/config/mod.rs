@@ -48,8 +48,20 @@ pub fn read_optional(
     kind: &str,
     sources: &mut Vec<Source>,
 ) -> Option<String> {
+    read_optional_then(root, path, kind, "", sources)
+}
+
+/// [`read_optional`], the error saying what the runtime does `then`
+/// (`"; k3s fails to start"`).
+pub fn read_optional_then(
+    root: &HostRoot,
+    path: &str,
+    kind: &str,
+    then: &str,
+    sources: &mut Vec<Source>,
+) -> Option<String> {
     root.read_optional(path).unwrap_or_else(|e| {
-        sources.push(Source::error(path, kind, format!("cannot read: {e}")));
+        sources.push(Source::error(path, kind, format!("cannot read: {e}{then}")));
         None
     })
 }

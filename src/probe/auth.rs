@@ -564,47 +564,73 @@ impl TokenAsk<'_> {
         client: &mut HostClient<'_>,
     ) -> (Result<Reply, Failure>, Grant, Option<u16>) {
         let Some(c) = self.cred else {
-            return (
-                get_token(
-                    client,
-                    self.path,
-                    self.base_query,
-                    self.service,
-                    self.scopes,
-                    None,
-                )
-                .await,
-                Grant::AnonymousGet,
-                None,
-            );
+            return (self.get(client, None).await, Grant::AnonymousGet, None);
         };
         let (user, secret) = c.user_and_secret();
-        match post_token(
-            client,
-            self.path,
-            self.base_query,
-            self.service,
-            self.scopes,
-            user,
-            secret,
-        )
-        .await
-        {
+        match self.post(client, user, secret).await {
             Ok(r) if fallback_to_get(r.status, user) => {
                 let status = r.status.as_u16();
-                let r = get_token(
-                    client,
-                    self.path,
-                    self.base_query,
-                    self.service,
-                    self.scopes,
-                    Some((user, secret)),
-                )
-                .await;
+                let r = self.get(client, Some((user, secret))).await;
                 (r, Grant::GetWithBasic, Some(status))
             }
             other => (other, Grant::OAuthPost, None),
         }
+    }
+
+    /// The OAuth2 `POST` (password or refresh-token grant).
+    async fn post(
+        &self,
+        client: &mut HostClient<'_>,
+        user: &str,
+        secret: &Secret,
+    ) -> Result<Reply, Failure> {
+        // The serializer is not `Send`: build the body before any await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            form.append_pair("service", self.service);
+            form.append_pair("client_id", CLIENT_ID);
+            if user.is_empty() {
+                form.append_pair("grant_type", "refresh_token");
+                form.append_pair("refresh_token", secret.expose());
+            } else {
+                form.append_pair("grant_type", "password");
+                form.append_pair("username", user);
+                form.append_pair("password", secret.expose());
+            }
+            Bytes::from(form.finish())
+        };
+        let req = Req::new(
+            Method::POST,
+            target_with_query(self.path, self.base_query),
+            TOKEN_BODY_LIMIT,
+        )
+        .body("application/x-www-form-urlencoded; charset=utf-8", body);
+        client.send(&req).await
+    }
+
+    /// The token `GET`, with basic auth when there is a secret.
+    async fn get(
+        &self,
+        client: &mut HostClient<'_>,
+        basic: Option<(&str, &Secret)>,
+    ) -> Result<Reply, Failure> {
+        let mut pairs = self.base_query.to_vec();
+        if !self.service.is_empty() {
+            pairs.push(("service".to_owned(), self.service.to_owned()));
+        }
+        pairs.extend(self.scopes.iter().map(|s| ("scope".to_owned(), s.clone())));
+        let mut req = Req::new(
+            Method::GET,
+            target_with_query(self.path, &pairs),
+            TOKEN_BODY_LIMIT,
+        );
+        if let Some((user, secret)) = basic.filter(|(_, s)| !s.is_empty()) {
+            req = req.authorization(Some(&basic_value(user, secret)));
+        }
+        client.send(&req).await
     }
 }
 
@@ -624,66 +650,6 @@ fn target_with_query(path: &str, pairs: &[(String, String)]) -> String {
         .extend_pairs(pairs)
         .finish();
     format!("{path}?{q}")
-}
-
-async fn post_token(
-    client: &mut HostClient<'_>,
-    path: &str,
-    base_query: &[(String, String)],
-    service: &str,
-    scopes: &[String],
-    user: &str,
-    secret: &Secret,
-) -> Result<Reply, Failure> {
-    // The serializer is not `Send`: build the body before any await.
-    let body = {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        if !scopes.is_empty() {
-            form.append_pair("scope", &scopes.join(" "));
-        }
-        form.append_pair("service", service);
-        form.append_pair("client_id", CLIENT_ID);
-        if user.is_empty() {
-            form.append_pair("grant_type", "refresh_token");
-            form.append_pair("refresh_token", secret.expose());
-        } else {
-            form.append_pair("grant_type", "password");
-            form.append_pair("username", user);
-            form.append_pair("password", secret.expose());
-        }
-        Bytes::from(form.finish())
-    };
-    let req = Req::new(
-        Method::POST,
-        target_with_query(path, base_query),
-        TOKEN_BODY_LIMIT,
-    )
-    .body("application/x-www-form-urlencoded; charset=utf-8", body);
-    client.send(&req).await
-}
-
-async fn get_token(
-    client: &mut HostClient<'_>,
-    path: &str,
-    base_query: &[(String, String)],
-    service: &str,
-    scopes: &[String],
-    basic: Option<(&str, &Secret)>,
-) -> Result<Reply, Failure> {
-    let mut pairs = base_query.to_vec();
-    if !service.is_empty() {
-        pairs.push(("service".to_owned(), service.to_owned()));
-    }
-    pairs.extend(scopes.iter().map(|s| ("scope".to_owned(), s.clone())));
-    let mut req = Req::new(
-        Method::GET,
-        target_with_query(path, &pairs),
-        TOKEN_BODY_LIMIT,
-    );
-    if let Some((user, secret)) = basic.filter(|(_, s)| !s.is_empty()) {
-        req = req.authorization(Some(&basic_value(user, secret)));
-    }
-    client.send(&req).await
 }
 
 #[cfg(test)]

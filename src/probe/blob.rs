@@ -139,23 +139,32 @@ pub async fn run(
         url: shown(&url),
         ..BlobDetail::default()
     };
+    // Every way out: the hops into the detail, the other host's requests
+    // counted, the detail into the stage.
     macro_rules! finish {
-        ($code:expr, $summary:expr) => {{
+        ($stage:expr, $bytes:expr) => {{
+            let mut stage: StageResult = $stage;
             detail.redirects = redirects.hops;
             if let Some(c) = other.as_mut() {
                 client.absorb(c);
             }
-            return (
+            stage.detail = Detail::Blob(detail);
+            return (stage, $bytes);
+        }};
+    }
+    macro_rules! fail {
+        ($code:expr, $summary:expr) => {
+            finish!(
                 StageResult::fail(
                     Stage::Blob,
                     $code,
                     started.elapsed(),
                     $summary,
-                    Detail::Blob(detail),
+                    Detail::None
                 ),
-                None,
-            );
-        }};
+                None
+            )
+        };
     }
     loop {
         let (scheme, host, port) = url_target(&url);
@@ -193,7 +202,7 @@ pub async fn run(
                     Some(s) if s.code == Code::MtuBlackhole => Code::MtuBlackhole,
                     _ => Code::BlobUnreachable,
                 };
-                finish!(
+                fail!(
                     code,
                     format!("blob data endpoint {host}:{port} unreachable: {why}")
                 );
@@ -233,7 +242,7 @@ pub async fn run(
                 detail.mss_retry = retry;
                 if completed {
                     let mss = detail.mss_retry.as_ref().map_or(0, |r| r.mss);
-                    finish!(
+                    fail!(
                         Code::MtuBlackhole,
                         format!(
                             "GET blob {} from {host} stalls after the answer's head (no complete answer within {}); with a segment size of {mss} bytes it completes: large packets from {host} are lost on the way (a path MTU black hole)",
@@ -254,11 +263,11 @@ pub async fn run(
         };
         let reply = match sent {
             Ok(r) => r,
-            Err(e) if on_registry => finish!(
+            Err(e) if on_registry => fail!(
                 Code::RegistryError,
                 format!("GET blob {}: {e}", config.digest)
             ),
-            Err(e) => finish!(
+            Err(e) => fail!(
                 Code::BlobUnreachable,
                 format!("blob data endpoint {host}: {e}")
             ),
@@ -270,7 +279,7 @@ pub async fn run(
                     url = next;
                     continue;
                 }
-                Err(why) => finish!(Code::RegistryError, why),
+                Err(why) => fail!(Code::RegistryError, why),
             }
         }
         detail.final_host = Some(authority(scheme, &host, port));
@@ -287,7 +296,7 @@ pub async fn run(
                     .filter(|m| !m.is_empty())
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default();
-                finish!(
+                fail!(
                     Code::BlobUnreachable,
                     format!(
                         "blob data endpoint {host} answered {}{server}{msg}",
@@ -300,7 +309,7 @@ pub async fn run(
                 .and_then(|b| parse_errors(b))
                 .unwrap_or_default();
             if status == 404 {
-                finish!(
+                fail!(
                     Code::RegistryError,
                     format!(
                         "manifest references missing blob {} (404 from the registry)",
@@ -316,7 +325,7 @@ pub async fn run(
                 &image.path,
                 &config.digest,
             );
-            finish!(
+            fail!(
                 code,
                 format!("GET blob: {}: {summary}", reply.status_line())
             );
@@ -324,7 +333,7 @@ pub async fn run(
         let (bytes, note) = match &reply.body {
             Body::Complete(b) => {
                 if !digest_matches(&config.digest, b) {
-                    finish!(
+                    fail!(
                         Code::RegistryError,
                         format!(
                             "config blob content does not match its digest {}",
@@ -338,9 +347,9 @@ pub async fn run(
                 (None, format!("larger than {limit} bytes, not read in full"))
             }
             Body::Broken(e) if on_registry => {
-                finish!(Code::RegistryError, format!("config blob cut off: {e}"))
+                fail!(Code::RegistryError, format!("config blob cut off: {e}"))
             }
-            Body::Broken(e) => finish!(
+            Body::Broken(e) => fail!(
                 Code::BlobUnreachable,
                 format!("blob data endpoint {host} cut the transfer: {e}")
             ),
@@ -355,18 +364,9 @@ pub async fn run(
             short_digest(&config.digest),
             authority(scheme, &host, port)
         );
-        detail.redirects = redirects.hops;
-        if let Some(c) = other.as_mut() {
-            client.absorb(c);
-        }
-        return (
-            StageResult::ok(
-                Stage::Blob,
-                started.elapsed(),
-                summary,
-                Detail::Blob(detail),
-            ),
-            bytes,
+        finish!(
+            StageResult::ok(Stage::Blob, started.elapsed(), summary, Detail::None),
+            bytes
         );
     }
 }

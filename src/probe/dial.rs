@@ -57,6 +57,26 @@ pub struct Dialed {
     pub chain: Vec<CertificateDer<'static>>,
 }
 
+impl Dialed {
+    /// The stages up to the one that failed, and no stream.
+    fn stopped(stages: Vec<StageResult>) -> Self {
+        Self {
+            stages,
+            io: None,
+            chain: Vec::new(),
+        }
+    }
+
+    /// Connected with no TLS of its own (plain HTTP forwarded by a proxy).
+    fn connected(stages: Vec<StageResult>, io: BoxIo) -> Self {
+        Self {
+            stages,
+            io: Some(io),
+            chain: Vec::new(),
+        }
+    }
+}
+
 /// Scheme, host (IPv6 without brackets) and port of an `http`/`https` URL
 /// that a stage dials itself (a token realm, a blob redirect); any scheme
 /// other than `https` counts as `http`.
@@ -114,11 +134,7 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
     }
     stages.push(dns_stage);
     if dns_failed {
-        return Dialed {
-            stages,
-            io: None,
-            chain: Vec::new(),
-        };
+        return Dialed::stopped(stages);
     }
     let tcp_limit = spec
         .dial_timeout
@@ -129,11 +145,7 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
     }
     stages.push(tcp_stage);
     let Some(stream) = stream else {
-        return Dialed {
-            stages,
-            io: None,
-            chain: Vec::new(),
-        };
+        return Dialed::stopped(stages);
     };
     let connected = match &stages.last().map(|s| &s.detail) {
         Some(Detail::Tcp(TcpDetail { address, .. })) => *address,
@@ -157,22 +169,14 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
                 proxy: proxy.redacted(),
             }),
         ));
-        return Dialed {
-            stages,
-            io: Some(io),
-            chain: Vec::new(),
-        };
+        return Dialed::connected(stages, io);
     }
     if let Some(proxy) = spec.proxy {
         let (stage, tunnel) =
             proxy::connect(io, proxy, spec.host, spec.port, ctx.stage_timeout()).await;
         stages.push(stage);
         let Some(tunnel) = tunnel else {
-            return Dialed {
-                stages,
-                io: None,
-                chain: Vec::new(),
-            };
+            return Dialed::stopped(stages);
         };
         io = tunnel;
     }

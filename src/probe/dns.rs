@@ -619,15 +619,10 @@ pub async fn resolve(
                     humantime::format_duration(timeout),
                     join(&asked)
                 ),
-                Detail::Dns(DnsDetail::Lookup(DnsLookup {
-                    addresses: Vec::new(),
-                    cname_chain: Vec::new(),
-                    nameserver: Nameservers::Asked(asked.clone()),
-                    rcode: None,
-                    query_name: None,
-                    names_tried: None,
-                    queries: None,
-                })),
+                Detail::Dns(DnsDetail::Lookup(DnsLookup::unanswered(
+                    asked.clone(),
+                    None,
+                ))),
             ),
             Vec::new(),
         );
@@ -690,15 +685,10 @@ fn report(
                 code,
                 elapsed,
                 summary,
-                Detail::Dns(DnsDetail::Lookup(DnsLookup {
-                    addresses: Vec::new(),
-                    cname_chain: Vec::new(),
-                    nameserver: Nameservers::Asked(asked.to_vec()),
-                    rcode: None,
-                    query_name: None,
-                    names_tried: Some(searched),
-                    queries: None,
-                })),
+                Detail::Dns(DnsDetail::Lookup(DnsLookup::unanswered(
+                    asked.to_vec(),
+                    Some(searched),
+                ))),
             ),
             Vec::new(),
         );

@@ -347,6 +347,21 @@ pub struct DnsLookup {
 }
 
 impl DnsLookup {
+    /// A lookup no server answered: every server `asked`, and the names
+    /// built, when the walk got that far.
+    #[must_use]
+    pub fn unanswered(asked: Vec<SocketAddr>, names_tried: Option<Vec<String>>) -> Self {
+        Self {
+            addresses: Vec::new(),
+            cname_chain: Vec::new(),
+            nameserver: Nameservers::Asked(asked),
+            rcode: None,
+            query_name: None,
+            names_tried,
+            queries: None,
+        }
+    }
+
     /// The private endpoint the name resolves through (an Azure Private
     /// Link name such as `myreg.privatelink.azurecr.io` in the CNAME chain).
     #[must_use]

@@ -274,9 +274,12 @@ pub async fn http_stages(
         _ => target,
     };
     let mut client = HostClient::over(ctx, DialSpec::for_endpoint(ep), io);
-    let stages = match &ctx.memory {
-        Some(memory) => remembered(ctx, memory, target, ep, &mut client).await,
-        None => full_pass(ctx, target, ep, &mut client, None).await.stages,
+    let stages = if let Some(memory) = &ctx.memory {
+        remembered(ctx, memory, target, ep, &mut client).await
+    } else {
+        let mut pass = Pass::default();
+        full_pass(ctx, target, ep, &mut client, None, &mut pass).await;
+        pass.stages
     };
     (stages, client.requests)
 }
@@ -312,7 +315,8 @@ async fn remembered(
         memory.forget(&key);
     }
     let known = memory.known(&key);
-    let pass = full_pass(ctx, target, ep, client, known.as_ref()).await;
+    let mut pass = Pass::default();
+    full_pass(ctx, target, ep, client, known.as_ref(), &mut pass).await;
     if let Some(limited) = pass.stages.iter().find(|s| s.code == Code::RateLimited) {
         memory.rate_limited(&host, retry_after(limited).as_deref());
     }
@@ -529,29 +533,13 @@ fn unchanged_since(warm: &Warm) -> Vec<StageResult> {
 
 /// What a full pass learnt: its stages, the authorization it ended with,
 /// and the digest the reference resolved to.
+#[derive(Default)]
 struct Pass {
     stages: Vec<StageResult>,
     session: Session,
     digest: Option<String>,
     /// The digest was the known one: platform and blob were not asked again.
     reused: bool,
-}
-
-async fn full_pass(
-    ctx: &Context,
-    target: &Target,
-    ep: &Endpoint,
-    client: &mut HostClient<'_>,
-    known: Option<&Warm>,
-) -> Pass {
-    let mut pass = Pass {
-        stages: Vec::new(),
-        session: Session::default(),
-        digest: None,
-        reused: false,
-    };
-    fill_pass(ctx, target, ep, client, known, &mut pass).await;
-    pass
 }
 
 /// `stage` with the `Date` of the last answer it read.
@@ -562,7 +550,7 @@ fn dated(mut stage: StageResult, client: &mut HostClient<'_>) -> StageResult {
 
 /// The stages of a full pass into `pass`, which also learns the session,
 /// the digest and whether it was the known one; a failing stage ends it.
-async fn fill_pass(
+async fn full_pass(
     ctx: &Context,
     target: &Target,
     ep: &Endpoint,

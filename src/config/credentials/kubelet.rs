@@ -23,7 +23,7 @@
 //! values are [`Secret`]s: they may carry cloud keys.
 
 use crate::config::credentials::dockercfg::{self, DockerConfig, Format};
-use crate::config::{ParseError, Severity, Source, read_optional, systemd};
+use crate::config::{ParseError, Severity, Source, read_optional, read_optional_then, systemd};
 use crate::hostroot::HostRoot;
 use crate::secret::Secret;
 use crate::target::{Credential, UnreadCredentials};
@@ -702,17 +702,10 @@ fn find_docker_config(
                 continue;
             }
             seen.push(path);
-            let text = match root.read_to_string(path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    sources.push(Source::error(
-                        path,
-                        "kubelet",
-                        format!("cannot read: {e}; the kubelet skips it"),
-                    ));
-                    continue;
-                }
+            let Some(text) =
+                read_optional_then(root, path, "kubelet", "; the kubelet skips it", sources)
+            else {
+                continue;
             };
             // An empty file (a hostPath mount point the DaemonSet created)
             // fails to unmarshal and the kubelet goes on to the next

@@ -348,6 +348,36 @@ fn line_findings(path: &str, kind: &str, errors: &[LineError]) -> Source {
     source
 }
 
+/// A resolver file read and parsed, its skipped lines recorded; a file that
+/// cannot be read is a finding of `severity` saying what the resolver does
+/// instead (`fallback`), and the parser's defaults stand.
+fn read_parsed<T: Default>(
+    root: &HostRoot,
+    path: &str,
+    kind: &str,
+    parse: fn(&str) -> Parsed<T>,
+    (severity, fallback): (Severity, &str),
+    sources: &mut Vec<Source>,
+) -> T {
+    match root.read_to_string(path) {
+        Ok(text) => {
+            let parsed = parse(&text);
+            sources.push(line_findings(path, kind, &parsed.errors));
+            parsed.value
+        }
+        Err(e) => {
+            sources.push(Source::finding(
+                path,
+                kind,
+                severity,
+                None,
+                format!("{e}; {fallback}"),
+            ));
+            T::default()
+        }
+    }
+}
+
 /// The node's resolver settings and host table, read under `root`:
 /// `/etc/resolv.conf` (Go's defaults when it is missing), the domain of
 /// `/etc/hostname` as the search list when the file names none (Go's
@@ -356,41 +386,33 @@ fn line_findings(path: &str, kind: &str, errors: &[LineError]) -> Source {
 #[must_use]
 pub fn discover(root: &HostRoot, timeout: Duration) -> (ResolverSettings, HostTable, Vec<Source>) {
     let mut sources = Vec::new();
-    let mut conf = match root.read_to_string(RESOLV_CONF) {
-        Ok(text) => {
-            let parsed = parse(&text);
-            sources.push(line_findings(RESOLV_CONF, "resolv", &parsed.errors));
-            parsed.value
-        }
-        Err(e) => {
-            sources.push(Source::error(
-                RESOLV_CONF,
-                "resolv",
-                format!("{e}; using the resolver defaults (nameservers 127.0.0.1 and ::1)"),
-            ));
-            ResolvConf::default()
-        }
-    };
+    let mut conf = read_parsed(
+        root,
+        RESOLV_CONF,
+        "resolv",
+        parse,
+        (
+            Severity::Error,
+            "using the resolver defaults (nameservers 127.0.0.1 and ::1)",
+        ),
+        &mut sources,
+    );
     if conf.search.is_empty()
         && let Ok(hostname) = root.read_to_string(HOSTNAME)
     {
         conf.apply_default_search(&hostname);
     }
-    let hosts = match root.read_to_string(HOSTS) {
-        Ok(text) => {
-            let parsed = parse_hosts(&text);
-            sources.push(line_findings(HOSTS, "hosts", &parsed.errors));
-            parsed.value
-        }
-        Err(e) => {
-            sources.push(Source::warning(
-                HOSTS,
-                "hosts",
-                format!("{e}; no name is pinned, every name goes to DNS"),
-            ));
-            HostTable::default()
-        }
-    };
+    let hosts = read_parsed(
+        root,
+        HOSTS,
+        "hosts",
+        parse_hosts,
+        (
+            Severity::Warning,
+            "no name is pinned, every name goes to DNS",
+        ),
+        &mut sources,
+    );
     conf.timeout = conf.timeout.min(timeout.max(Duration::from_millis(1)));
     (conf.settings(), hosts, sources)
 }

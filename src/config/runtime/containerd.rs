@@ -16,7 +16,7 @@
 //! `config_path`, the transfer service's single directory) is a `warning`.
 //!
 //! [`parse`] takes `&str` and never touches the disk; only [`discover`] and
-//! the endpoint builders ([`registry_hosts`], [`endpoints_for`]) read files,
+//! the endpoint builder ([`registry_hosts`]) read files,
 //! through [`HostRoot`]. It applies no proxy and no kubelet credential (the
 //! caller does). Secrets (`password`, `auth`, `identitytoken`, header values)
 //! stay [`Secret`]s.
@@ -554,19 +554,9 @@ fn split_config_path(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Endpoints for `registry_host` in containerd's order, with global headers
-/// and `configs."<host>".auth` credentials applied.
-#[must_use]
-pub fn endpoints_for(
-    cfg: &ContainerdConfig,
-    root: &HostRoot,
-    registry_host: &str,
-) -> (Vec<Endpoint>, Vec<Source>) {
-    let (hosts, sources) = registry_hosts(cfg, root, registry_host);
-    (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
-}
-
-/// Like [`endpoints_for`], keeping the HTTP-fallback flag and dial timeout.
+/// The hosts for `registry_host` in containerd's order, with global headers
+/// and `configs."<host>".auth` credentials applied: each an endpoint with
+/// its HTTP-fallback flag and dial timeout.
 #[must_use]
 pub fn registry_hosts(
     cfg: &ContainerdConfig,
@@ -956,6 +946,16 @@ fn remarks(cfg: &ContainerdConfig, root: &HostRoot, registry: &str) -> Vec<Strin
 mod tests {
     use super::*;
     use crate::target::CredentialSecret;
+
+    /// The endpoints alone.
+    fn endpoints_for(
+        cfg: &ContainerdConfig,
+        root: &HostRoot,
+        registry_host: &str,
+    ) -> (Vec<Endpoint>, Vec<Source>) {
+        let (hosts, sources) = registry_hosts(cfg, root, registry_host);
+        (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
+    }
 
     fn fixture(name: &str) -> String {
         crate::config::fixture("containerd", name)

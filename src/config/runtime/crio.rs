@@ -1035,20 +1035,14 @@ pub fn plan(
         https.source.clone_from(&source);
         // certs.d is looked up by the reference's host:port (docker.io, not registry-1).
         if let Some(dir) = certs_dir_for(root, domain) {
-            match crate::config::runtime::docker::load_certs_dir(root, &dir) {
-                Ok(Some(tls)) => {
-                    plan.findings.push(Source::ok(&dir, "certs.d"));
-                    https.tls = tls;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    plan.findings.push(Source::error(
-                        &dir,
-                        "certs.d",
-                        format!("{e}; CRI-O fails every pull from {domain}"),
-                    ));
-                    plan.problems.push(format!("{dir}: {e}"));
-                }
+            if let Some(tls) = crate::config::runtime::docker::read_certs_dir(
+                root,
+                &dir,
+                &format!("CRI-O fails every pull from {domain}"),
+                &mut plan.findings,
+                &mut plan.problems,
+            ) {
+                https.tls = tls;
             }
         }
         https.tls.skip_verify = src.insecure;

@@ -353,6 +353,33 @@ pub fn insecure_source<'a>(cfg: &'a DockerConfig, host_port: &str) -> Option<&'a
 // ---------------------------------------------------------------------------
 // certs.d
 
+/// [`load_certs_dir`] for one registry, recorded: the directory as a source
+/// (or its error, saying `runtime_fails`) and the error as a remark.
+pub fn read_certs_dir(
+    root: &HostRoot,
+    dir: &str,
+    runtime_fails: &str,
+    sources: &mut Vec<Source>,
+    remarks: &mut Vec<String>,
+) -> Option<TlsSettings> {
+    match load_certs_dir(root, dir) {
+        Ok(Some(tls)) => {
+            sources.push(Source::ok(dir, "certs.d"));
+            Some(tls)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            sources.push(Source::error(
+                dir,
+                "certs.d",
+                format!("{e}; {runtime_fails}"),
+            ));
+            remarks.push(format!("{dir}: {e}"));
+            None
+        }
+    }
+}
+
 /// Read a per-host certs directory like moby's `loadTLSConfig` and
 /// containers/image's `SetupCertificates`: `*.crt` are extra CAs, `*.cert`
 /// with a matching `*.key` are client pairs; a lone `.cert` or `.key` is an
@@ -411,22 +438,14 @@ fn tls_for(root: &HostRoot, host_port: &str, secure: bool, plan: &mut RegistryPl
         return TlsSettings::default();
     }
     let dir = format!("{CERTS_D}/{host_port}");
-    match load_certs_dir(root, &dir) {
-        Ok(Some(tls)) => {
-            plan.sources.push(Source::ok(&dir, "certs.d"));
-            tls
-        }
-        Ok(None) => TlsSettings::default(),
-        Err(e) => {
-            plan.sources.push(Source::error(
-                &dir,
-                "certs.d",
-                format!("{e}; dockerd fails every pull from {host_port}"),
-            ));
-            plan.remarks.push(format!("{dir}: {e}"));
-            TlsSettings::default()
-        }
-    }
+    read_certs_dir(
+        root,
+        &dir,
+        &format!("dockerd fails every pull from {host_port}"),
+        &mut plan.sources,
+        &mut plan.remarks,
+    )
+    .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------
@@ -490,28 +509,31 @@ pub fn discover(root: &HostRoot) -> (DockerConfig, Vec<Source>) {
         file: unit_path.clone(),
         line: Some(exec_line),
     };
-    let mirrors: Vec<Setting> = flags
-        .registry_mirrors
-        .iter()
-        .map(flag_setting)
-        .chain(file.registry_mirrors.iter().flatten().map(|v| Setting {
+    // The flags' entries, then daemon.json's: one side only, unless they
+    // conflict (above).
+    let merged = |flagged: &[String], listed: Option<&Vec<String>>, line: Option<usize>| {
+        let json_setting = |v: &String| Setting {
             value: v.clone(),
-            source: at(file.registry_mirrors_line),
+            source: at(line),
             file: cfg.daemon_json.clone(),
-            line: file.registry_mirrors_line,
-        }))
-        .collect();
-    let insecure: Vec<Setting> = flags
-        .insecure_registries
-        .iter()
-        .map(flag_setting)
-        .chain(file.insecure_registries.iter().flatten().map(|v| Setting {
-            value: v.clone(),
-            source: at(file.insecure_registries_line),
-            file: cfg.daemon_json.clone(),
-            line: file.insecure_registries_line,
-        }))
-        .collect();
+            line,
+        };
+        flagged
+            .iter()
+            .map(flag_setting)
+            .chain(listed.into_iter().flatten().map(json_setting))
+            .collect::<Vec<Setting>>()
+    };
+    let mirrors = merged(
+        &flags.registry_mirrors,
+        file.registry_mirrors.as_ref(),
+        file.registry_mirrors_line,
+    );
+    let insecure = merged(
+        &flags.insecure_registries,
+        file.insecure_registries.as_ref(),
+        file.insecure_registries_line,
+    );
     if let Some(p) = file.proxies.take() {
         cfg.proxies_source = Some(at(file.proxies_line));
         cfg.proxies = p;

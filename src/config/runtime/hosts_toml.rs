@@ -8,7 +8,7 @@
 //! `config_unix.go` (`hostPaths`), so the endpoints come out in the order and
 //! with the schemes containerd itself would use, one [`HostEntry`] each.
 //!
-//! [`parse`] takes `&str` and never touches the disk; only [`discover`],
+//! [`parse`] takes `&str` and never touches the disk; only [`discover_hosts`],
 //! [`load_host_dir`] and [`registries`] read files, always through
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
 //! re-rooted with [`HostRoot::resolve`] when endpoints are built. A
@@ -835,18 +835,8 @@ pub fn ignores_root_only(v: &Version) -> bool {
     v.major < 2 && !v.at_least(1, 7, 32)
 }
 
-/// Endpoints for `registry_host` from a `config_path` list, in containerd's order.
-#[must_use]
-pub fn discover(
-    root: &HostRoot,
-    config_paths: &[String],
-    registry_host: &str,
-) -> (Vec<Endpoint>, Vec<Source>) {
-    let (hosts, sources) = discover_hosts(root, config_paths, registry_host);
-    (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
-}
-
-/// Like [`discover`], keeping the HTTP-fallback flag and dial timeout.
+/// The hosts for `registry_host` from a `config_path` list, in containerd's
+/// order, each an endpoint with its HTTP-fallback flag and dial timeout.
 #[must_use]
 pub fn discover_hosts(
     root: &HostRoot,
@@ -963,6 +953,16 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         crate::config::fixture("containerd", name)
+    }
+
+    /// The endpoints alone.
+    fn discover(
+        root: &HostRoot,
+        config_paths: &[String],
+        registry_host: &str,
+    ) -> (Vec<Endpoint>, Vec<Source>) {
+        let (hosts, sources) = discover_hosts(root, config_paths, registry_host);
+        (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
     }
 
     fn caps(pull: bool, resolve: bool, push: bool) -> Capabilities {

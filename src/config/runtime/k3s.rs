@@ -142,49 +142,44 @@ pub fn parse(text: &str) -> Result<K3sRegistries, ParseError> {
     }
     let raw: Option<RawRegistries> = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(&e))?;
     let raw = raw.unwrap_or_default();
-    let mirrors = raw
-        .mirrors
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(host, m)| {
-            let m = m.unwrap_or_default();
-            (
-                host,
-                Mirror {
-                    endpoints: m.endpoint.unwrap_or_default(),
-                    rewrites: m.rewrite.unwrap_or_default(),
-                },
-            )
-        })
-        .collect();
-    let configs = raw
-        .configs
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(host, c)| {
-            let c = c.unwrap_or_default();
-            let auth = c.auth.map(|a| AuthConfig {
-                username: a.username.unwrap_or_default(),
-                password: Secret::new(a.password.unwrap_or_default()),
-                auth: Secret::new(a.auth.unwrap_or_default()),
-                identity_token: Secret::new(a.identity_token.unwrap_or_default()),
-                line: None,
-            });
-            let tls = c.tls.map(|t| Tls {
-                ca_file: t.ca_file.unwrap_or_default(),
-                cert_file: t.cert_file.unwrap_or_default(),
-                key_file: t.key_file.unwrap_or_default(),
-                insecure_skip_verify: t.insecure_skip_verify.unwrap_or_default(),
-            });
-            (host, RegistryConfig { auth, tls })
-        })
-        .collect();
+    let mirrors = entries(raw.mirrors, |m| Mirror {
+        endpoints: m.endpoint.unwrap_or_default(),
+        rewrites: m.rewrite.unwrap_or_default(),
+    });
+    let configs = entries(raw.configs, |c| {
+        let auth = c.auth.map(|a| AuthConfig {
+            username: a.username.unwrap_or_default(),
+            password: Secret::new(a.password.unwrap_or_default()),
+            auth: Secret::new(a.auth.unwrap_or_default()),
+            identity_token: Secret::new(a.identity_token.unwrap_or_default()),
+            line: None,
+        });
+        let tls = c.tls.map(|t| Tls {
+            ca_file: t.ca_file.unwrap_or_default(),
+            cert_file: t.cert_file.unwrap_or_default(),
+            key_file: t.key_file.unwrap_or_default(),
+            insecure_skip_verify: t.insecure_skip_verify.unwrap_or_default(),
+        });
+        RegistryConfig { auth, tls }
+    });
     Ok(K3sRegistries {
         mirrors,
         configs,
         mirror_lines: key_lines(text, "mirrors"),
         config_lines: key_lines(text, "configs"),
     })
+}
+
+/// A YAML map whose entries may be empty (`host:` with nothing under it, or
+/// the whole section so): each entry read with its defaults.
+fn entries<T: Default, U>(
+    map: Option<BTreeMap<String, Option<T>>>,
+    read: impl Fn(T) -> U,
+) -> BTreeMap<String, U> {
+    map.unwrap_or_default()
+        .into_iter()
+        .map(|(host, entry)| (host, read(entry.unwrap_or_default())))
+        .collect()
 }
 
 /// The line of each key directly under the top-level `section:` of a
@@ -258,14 +253,7 @@ pub fn parse_k3s_config(text: &str) -> Result<(Option<String>, Option<bool>), Pa
 // Discovery
 
 fn read_optional(root: &HostRoot, path: &str, sources: &mut Vec<Source>) -> Option<String> {
-    root.read_optional(path).unwrap_or_else(|e| {
-        sources.push(Source::error(
-            path,
-            "k3s",
-            format!("cannot read: {e}; k3s fails to start"),
-        ));
-        None
-    })
+    crate::config::read_optional_then(root, path, "k3s", "; k3s fails to start", sources)
 }
 
 /// Read the k3s config (+ config.yaml.d in lexical order, later keys win)
@@ -559,28 +547,34 @@ fn host_configs(
 
         let mut seen: Vec<String> = Vec::new();
         for (i, endpoint) in mirror.endpoints.iter().enumerate() {
+            // k3s's words for an endpoint it passes over (`Ignoring invalid
+            // ...`, `Skipping duplicate ...`), with no userinfo.
+            let passed_over = |severity, what: &str, why: String| {
+                mirror_finding(
+                    severity,
+                    host,
+                    format!(
+                        "{what} endpoint URL {i}={} for {host}{why}",
+                        crate::config::without_userinfo(endpoint)
+                    ),
+                )
+            };
             let url = match normalize_endpoint(endpoint) {
                 Ok(u) => u,
                 Err(e) => {
-                    problems.push(mirror_finding(
+                    problems.push(passed_over(
                         Severity::Error,
-                        host,
-                        format!(
-                            "Ignoring invalid endpoint URL {i}={} for {host}: {e}",
-                            crate::config::without_userinfo(endpoint)
-                        ),
+                        "Ignoring invalid",
+                        format!(": {e}"),
                     ));
                     continue;
                 }
             };
             if seen.contains(&url.key()) {
-                problems.push(mirror_finding(
+                problems.push(passed_over(
                     Severity::Warning,
-                    host,
-                    format!(
-                        "Skipping duplicate endpoint URL {i}={} for {host}",
-                        crate::config::without_userinfo(endpoint)
-                    ),
+                    "Skipping duplicate",
+                    String::new(),
                 ));
                 continue;
             }

@@ -624,31 +624,28 @@ impl Elf {
         Ok(elf)
     }
 
+    /// The `N` bytes at `at`, little-endian first (zeros past the end).
+    fn le_bytes<const N: usize>(&self, b: &[u8], at: usize) -> [u8; N] {
+        let mut v: [u8; N] = b
+            .get(at..at.saturating_add(N))
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; N]);
+        if !self.little {
+            v.reverse();
+        }
+        v
+    }
+
     fn u16(&self, b: &[u8], at: usize) -> u64 {
-        let v = [b[at], b[at + 1]];
-        u64::from(if self.little {
-            u16::from_le_bytes(v)
-        } else {
-            u16::from_be_bytes(v)
-        })
+        u64::from(u16::from_le_bytes(self.le_bytes(b, at)))
     }
 
     fn u32(&self, b: &[u8], at: usize) -> u64 {
-        let v: [u8; 4] = b[at..at + 4].try_into().unwrap_or_default();
-        u64::from(if self.little {
-            u32::from_le_bytes(v)
-        } else {
-            u32::from_be_bytes(v)
-        })
+        u64::from(u32::from_le_bytes(self.le_bytes(b, at)))
     }
 
     fn u64(&self, b: &[u8], at: usize) -> u64 {
-        let v: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
-        if self.little {
-            u64::from_le_bytes(v)
-        } else {
-            u64::from_be_bytes(v)
-        }
+        u64::from_le_bytes(self.le_bytes(b, at))
     }
 
     fn ptr(&self, b: &[u8], at: usize) -> u64 {
