@@ -5,7 +5,7 @@
 
 use crate::probe::result::{
     AttemptOutcome, AuthDetail, BearerFacts, BlobDetail, Certificate, ChallengeFacts, Detail,
-    DnsDetail, DnsLookup, DnsQuery, FallbackDetail, ManifestDetail, MssRetry, Nameservers,
+    DnsDetail, DnsLookup, DnsQuery, FallbackDetail, Grant, ManifestDetail, MssRetry, Nameservers,
     PingDetail, PlatformDetail, ProxyBlame, ProxyDetail, RateLimit, RegistryErrorFacts,
     ResponseFacts, ServerDate, StageResult, TcpDetail, TlsDetail,
 };
@@ -40,6 +40,13 @@ pub fn stage_detail(s: &StageResult) -> Value {
             .or_insert_with(|| Value::String(s.summary.clone()));
     }
     detail
+}
+
+/// `v[key] = value` when there is a value: an absent fact is no key.
+fn put(v: &mut Value, key: &str, value: Option<impl serde::Serialize>) {
+    if let Some(x) = value {
+        v[key] = json!(x);
+    }
 }
 
 /// Stages reached on another host (a token realm, a blob redirect), briefly.
@@ -88,12 +95,8 @@ fn lookup(l: &DnsLookup) -> Value {
         "rcode": l.rcode,
         "query_name": l.query_name,
     });
-    if let Some(pe) = l.private_endpoint() {
-        v["private_endpoint"] = json!(pe);
-    }
-    if let Some(names) = &l.names_tried {
-        v["names_tried"] = json!(names);
-    }
+    put(&mut v, "private_endpoint", l.private_endpoint());
+    put(&mut v, "names_tried", l.names_tried.as_ref());
     if let Some(queries) = &l.queries {
         v["queries"] = queries.iter().map(query).collect();
     }
@@ -102,15 +105,9 @@ fn lookup(l: &DnsLookup) -> Value {
 
 fn query(q: &DnsQuery) -> Value {
     let mut v = json!({"name": q.name, "result": q.result});
-    if let Some(t) = &q.qtype {
-        v["type"] = json!(t);
-    }
-    if let Some(s) = &q.server {
-        v["server"] = json!(s.to_string());
-    }
-    if let Some(ms) = q.duration_ms {
-        v["duration_ms"] = json!(ms);
-    }
+    put(&mut v, "type", q.qtype.as_ref());
+    put(&mut v, "server", q.server.as_ref().map(ToString::to_string));
+    put(&mut v, "duration_ms", q.duration_ms);
     v
 }
 
@@ -203,15 +200,11 @@ fn tls(d: &TlsDetail) -> Value {
         },
         "trust_store_certificates": d.trust_store_certificates,
     });
-    if let Some(e) = &d.error {
-        v["error"] = json!(e);
-    }
+    put(&mut v, "error", d.error.as_ref());
     if d.stalled {
         v["stalled"] = json!(true);
     }
-    if let Some(r) = &d.mss_retry {
-        v["mss_retry"] = mss_retry(r);
-    }
+    put(&mut v, "mss_retry", d.mss_retry.as_ref().map(mss_retry));
     if let Some(c) = &d.clock {
         v["clock"] = json!({
             "registry_date": server_date(&c.date),
@@ -334,9 +327,7 @@ fn auth(d: &AuthDetail) -> Value {
     if let Some(b) = &d.bearer {
         bearer(&mut v, b);
     }
-    if let Some(s) = d.recheck_status {
-        v["recheck_status"] = json!(s);
-    }
+    put(&mut v, "recheck_status", d.recheck_status);
     if let Some(i) = &d.identity {
         v["identity"] = json!({
             "client_id": i.client_id,
@@ -370,21 +361,15 @@ fn bearer(v: &mut Value, b: &BearerFacts) {
     v["realm"] = json!(b.realm);
     v["service"] = json!(b.service);
     v["scope"] = json!(b.scope);
-    if let Some(w) = &b.credentials_withheld {
-        v["credentials_withheld"] = json!(w);
-    }
-    if let Some(stages) = &b.realm_stages {
-        v["realm_stages"] = brief_stages(stages);
-    }
-    if let Some(s) = b.post_status {
-        v["post_status"] = json!(s);
-    }
-    if let Some(g) = b.grant {
-        v["grant"] = json!(g.as_str());
-    }
-    if let Some(s) = b.status {
-        v["status"] = json!(s);
-    }
+    put(v, "credentials_withheld", b.credentials_withheld.as_ref());
+    put(
+        v,
+        "realm_stages",
+        b.realm_stages.as_deref().map(brief_stages),
+    );
+    put(v, "post_status", b.post_status);
+    put(v, "grant", b.grant.map(Grant::as_str));
+    put(v, "status", b.status);
     if b.grant.is_some() && b.status.is_some_and(|s| (200..400).contains(&s)) {
         v["expires_in"] = b.expires_in.clone().unwrap_or(Value::Null);
         v["issued_at"] = b.issued_at.clone().unwrap_or(Value::Null);
@@ -404,30 +389,14 @@ fn response(r: &ResponseFacts) -> Value {
 
 fn manifest(d: &ManifestDetail) -> Value {
     let mut v = json!({"url": d.url, "accept": d.accept});
-    if let Some(a) = &d.auth {
-        v["auth"] = auth(a);
-    }
-    if let Some(s) = &d.auth_summary {
-        v["auth_summary"] = json!(s);
-    }
-    if let Some(s) = d.head_status {
-        v["head_status"] = json!(s);
-    }
-    if let Some(r) = &d.response {
-        v["response"] = response(r);
-    }
-    if let Some(c) = d.credentials {
-        v["credentials"] = json!(c);
-    }
-    if let Some(s) = d.error_get_status {
-        v["error_get_status"] = json!(s);
-    }
-    if let Some(e) = &d.errors {
-        v["errors"] = registry_errors(e);
-    }
-    if let Some(c) = &d.computed_digest {
-        v["computed_digest"] = json!(c);
-    }
+    put(&mut v, "auth", d.auth.as_ref().map(auth));
+    put(&mut v, "auth_summary", d.auth_summary.as_ref());
+    put(&mut v, "head_status", d.head_status);
+    put(&mut v, "response", d.response.as_ref().map(response));
+    put(&mut v, "credentials", d.credentials);
+    put(&mut v, "error_get_status", d.error_get_status);
+    put(&mut v, "errors", d.errors.as_deref().map(registry_errors));
+    put(&mut v, "computed_digest", d.computed_digest.as_ref());
     if let Some(digest) = &d.digest {
         v["digest"] = json!(digest);
         v["media_type"] = json!(d.media_type);
@@ -438,16 +407,12 @@ fn manifest(d: &ManifestDetail) -> Value {
 
 fn platform(d: &PlatformDetail) -> Value {
     let mut v = json!({"wanted": d.wanted.to_string(), "present": d.present});
-    if let Some(i) = &d.index {
-        v["index"] = json!(i);
-    }
+    put(&mut v, "index", d.index.as_ref());
     if let Some(c) = &d.chosen {
         v["chosen"] =
             json!({"platform": c.platform, "digest": c.digest, "media_type": c.media_type});
     }
-    if let Some(c) = &d.config {
-        v["config"] = json!(c);
-    }
+    put(&mut v, "config", d.config.as_ref());
     v
 }
 
@@ -458,14 +423,8 @@ fn blob(d: &BlobDetail) -> Value {
         "redirects": d.redirects.iter().map(|h| json!({"status": h.status, "to": h.to, "cross_host": h.cross_host})).collect::<Vec<_>>(),
         "redirect_stages": d.redirect_stages.iter().map(|h| json!({"host": h.host, "stages": brief_stages(&h.stages)})).collect::<Vec<_>>(),
     });
-    if let Some(h) = &d.final_host {
-        v["final_host"] = json!(h);
-    }
-    if let Some(s) = d.status {
-        v["status"] = json!(s);
-    }
-    if let Some(r) = &d.mss_retry {
-        v["mss_retry"] = mss_retry(r);
-    }
+    put(&mut v, "final_host", d.final_host.as_ref());
+    put(&mut v, "status", d.status);
+    put(&mut v, "mss_retry", d.mss_retry.as_ref().map(mss_retry));
     v
 }
