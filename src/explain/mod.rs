@@ -5,7 +5,7 @@
 //! image "x": rpc error: ...`) or what `kubectl get pod -o json` shows in
 //! `state.waiting.message` (since Kubernetes 1.32 also `Back-off pulling
 //! image "x": ErrImagePull: <error>`), pasted whole or in part. The texts
-//! that decide are in [`table`], each row citing where upstream it comes
+//! that decide are in `table.rs`, each row citing where upstream it comes
 //! from; this module finds them, names what the message names (the image,
 //! the host, the address) and fills the hint.
 //!

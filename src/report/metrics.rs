@@ -30,7 +30,7 @@ use std::io;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The content type of [`write`]'s output.
+/// The content type of [`write()`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the agent counts across rounds.

@@ -337,7 +337,7 @@ pub struct KubeletCredentials {
 
 /// Per-user credential files under `/home`: `docker login`'s and
 /// `podman login`'s (containers/image `$HOME/.config/containers/auth.json`).
-/// Neither the kubelet (root, searching the paths of [`find_docker_config`])
+/// Neither the kubelet (root, searching the paths of `find_docker_config`)
 /// nor a runtime reads a user's home: CRI-O runs as root, whose
 /// containers/image auth files are `/run/containers/0/auth.json` and
 /// root's own home; containerd and dockerd read no docker config at all.

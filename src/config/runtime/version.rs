@@ -370,7 +370,7 @@ const MAGIC: &[u8; 14] = b"\xff Go buildinf:";
 
 /// The build info blob, starting at its magic: the inline form of Go 1.18+
 /// (flags bit 2). The older form holds pointers into the binary and needs
-/// its sections: see [`Elf::buildinfo`].
+/// its sections: see `Elf::buildinfo`.
 pub fn parse_buildinfo(blob: &[u8]) -> Result<BuildInfo, String> {
     if blob.len() < 32 || &blob[..14] != MAGIC {
         return Err("no build info header".to_owned());
