@@ -10,7 +10,7 @@ mod common;
 mod support;
 
 use base64::Engine as _;
-use common::{Report, Run, probe};
+use common::{NodeFinding, Report, Run, probe};
 use std::net::Ipv4Addr;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
@@ -65,6 +65,22 @@ fn run(w: &World, root: &NodeRoot, args: &[&str]) -> Run {
 
 fn hint(r: &Report, i: usize) -> String {
     r.targets[i].hint.clone().unwrap_or_default()
+}
+
+/// The finding's message when every registry name is NXDOMAIN: both readings.
+const BOTH_READINGS: &str = "either the names are wrong, or this resolver lacks their zone";
+
+/// The node finding of a run of `images` in which every name is NXDOMAIN.
+fn nxdomain_finding(w: &World, root: &NodeRoot, images: [&str; 2]) -> NodeFinding {
+    let args: Vec<&str> = images.iter().flat_map(|i| ["--image", *i]).collect();
+    let r = run(w, root, &args);
+    let rep = r.report();
+    assert!(
+        rep.targets.iter().all(|t| t.code == "DNS_NXDOMAIN"),
+        "{}",
+        r.stdout
+    );
+    rep.node_finding.expect("a node finding")
 }
 
 /// A containerd node: its config and its systemd unit, without a proxy.
@@ -403,29 +419,8 @@ fn a_docker_hub_name_whose_namespace_is_a_known_registry_names_the_meant_image()
 fn two_typos_are_names_or_zone_not_the_resolver() {
     let Some(w) = support::world() else { return };
     let root = containerd_root(w);
-    let r = run(
-        w,
-        &root,
-        &[
-            "--image",
-            "regsitry.test/single:1",
-            "--image",
-            "basci.test/single:1",
-        ],
-    );
-    let rep = r.report();
-    assert!(
-        rep.targets.iter().all(|t| t.code == "DNS_NXDOMAIN"),
-        "{}",
-        r.stdout
-    );
-    let f = rep.node_finding.as_ref().expect("a node finding");
-    assert!(
-        f.message
-            .contains("either the names are wrong, or this resolver lacks their zone"),
-        "{}",
-        f.message
-    );
+    let f = nxdomain_finding(w, &root, ["regsitry.test/single:1", "basci.test/single:1"]);
+    assert!(f.message.contains(BOTH_READINGS), "{}", f.message);
     assert!(
         f.hint.contains("nothing here tells the two apart")
             && f.hint.contains("regsitry.test")
@@ -461,29 +456,12 @@ fn the_default_registry_failing_too_points_at_the_resolver() {
     // A resolver that knows neither the bed's zone nor Docker Hub's: the
     // name that must exist (registry-1.docker.io) is NXDOMAIN too.
     root.nameserver(ZONELESS_DNS.parse::<Ipv4Addr>().unwrap());
-    let r = run(
+    let f = nxdomain_finding(
         w,
         &root,
-        &[
-            "--image",
-            "registry.test/single:1",
-            "--image",
-            "docker.io/library/busybox:1",
-        ],
+        ["registry.test/single:1", "docker.io/library/busybox:1"],
     );
-    let rep = r.report();
-    assert!(
-        rep.targets.iter().all(|t| t.code == "DNS_NXDOMAIN"),
-        "{}",
-        r.stdout
-    );
-    let f = rep.node_finding.as_ref().expect("a node finding");
-    assert!(
-        f.message
-            .contains("either the names are wrong, or this resolver lacks their zone"),
-        "{}",
-        f.message
-    );
+    assert!(f.message.contains(BOTH_READINGS), "{}", f.message);
     for fact in [
         "registry-1.docker.io is the runtime's default registry (docker.io) and exists, yet it fails too",
         "the likely cause",
@@ -500,23 +478,11 @@ fn the_default_registry_failing_too_points_at_the_resolver() {
         "etc/containerd/certs.d/docker.io/hosts.toml",
         "server = \"https://hub-mirror.test\"\n",
     );
-    let r = run(
+    let f = nxdomain_finding(
         w,
         &root,
-        &[
-            "--image",
-            "regsitry.test/single:1",
-            "--image",
-            "docker.io/library/busybox:1",
-        ],
+        ["regsitry.test/single:1", "docker.io/library/busybox:1"],
     );
-    let rep = r.report();
-    assert!(
-        rep.targets.iter().all(|t| t.code == "DNS_NXDOMAIN"),
-        "{}",
-        r.stdout
-    );
-    let f = rep.node_finding.as_ref().expect("a node finding");
     assert!(
         f.hint.contains("nothing here tells the two apart") && !f.hint.contains("likely cause"),
         "{}",
@@ -665,12 +631,7 @@ fn names_the_agent_resolved_in_earlier_rounds_point_at_the_resolver() {
         assert!(Instant::now() < deadline, "never NXDOMAIN: {r:?}");
     };
     let f = lost.node_finding.as_ref().expect("a node finding");
-    assert!(
-        f.message
-            .contains("either the names are wrong, or this resolver lacks their zone"),
-        "{}",
-        f.message
-    );
+    assert!(f.message.contains(BOTH_READINGS), "{}", f.message);
     for fact in [
         "this node resolved basic.test (at ",
         "registry.test (at ",
@@ -684,17 +645,7 @@ fn names_the_agent_resolved_in_earlier_rounds_point_at_the_resolver() {
 
     // Negative: the same resolver and names in a single run, with no
     // earlier rounds, claim neither reading.
-    let r = run(
-        w,
-        &root,
-        &[
-            "--image",
-            "registry.test/single:1",
-            "--image",
-            "basic.test/single:1",
-        ],
-    );
-    let f = r.report().node_finding.expect("a node finding");
+    let f = nxdomain_finding(w, &root, ["registry.test/single:1", "basic.test/single:1"]);
     assert!(
         f.hint.contains("nothing here tells the two apart"),
         "{}",
