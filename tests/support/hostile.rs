@@ -13,7 +13,7 @@
 //! Each connection is served on its own thread and ends within 30 s; the
 //! accept loop stops when the [`Server`] is dropped.
 
-use super::http::Server;
+use super::http::{Server, accept_until_dropped};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -73,29 +73,13 @@ impl Switch {
 /// Serve `switch`'s behaviour on `listener` (bound in the namespace) with
 /// `tls`, until the returned [`Server`] is dropped.
 pub fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, switch: Switch) -> Server {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    listener
-        .set_nonblocking(true)
-        .expect("nonblocking listener");
-    thread::spawn(move || {
-        while !flag.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((tcp, _)) => {
-                    switch.connections.fetch_add(1, Ordering::SeqCst);
-                    let (tls, mode, flag) = (Arc::clone(&tls), switch.mode(), Arc::clone(&flag));
-                    thread::spawn(move || {
-                        let _ = connection(tcp, &tls, mode, &flag);
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    thread::sleep(Duration::from_millis(10));
-                }
-                Err(_) => thread::sleep(Duration::from_millis(50)),
-            }
-        }
-    });
-    Server::stopped_by(stop)
+    accept_until_dropped(listener, move |tcp, _, flag| {
+        switch.connections.fetch_add(1, Ordering::SeqCst);
+        let (tls, mode, flag) = (Arc::clone(&tls), switch.mode(), Arc::clone(flag));
+        thread::spawn(move || {
+            let _ = connection(tcp, &tls, mode, &flag);
+        });
+    })
 }
 
 fn connection(

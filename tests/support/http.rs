@@ -127,13 +127,6 @@ pub struct Server {
     stop: Arc<AtomicBool>,
 }
 
-impl Server {
-    /// A server of another module whose loop watches `stop`.
-    pub fn stopped_by(stop: Arc<AtomicBool>) -> Server {
-        Server { stop }
-    }
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -147,6 +140,20 @@ impl<T: Read + Write + Send> Stream for T {}
 /// until the returned [`Server`] is dropped. Must be called on a thread
 /// inside the namespace so forwarded connections start there too.
 pub fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, handler: Handler) -> Server {
+    accept_until_dropped(listener, move |tcp, peer, _| {
+        let (tls, handler) = (tls.clone(), handler.clone());
+        thread::spawn(move || {
+            let _ = connection(tcp, peer, tls, &handler);
+        });
+    })
+}
+
+/// Hands each connection `listener` accepts (with the stop flag its
+/// handler may watch) to `accepted`, until the returned [`Server`] is dropped.
+pub fn accept_until_dropped(
+    listener: TcpListener,
+    accepted: impl Fn(TcpStream, SocketAddr, &Arc<AtomicBool>) + Send + 'static,
+) -> Server {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // Polling accept lets the loop notice `stop` without another socket.
@@ -156,12 +163,7 @@ pub fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, handler: Han
     thread::spawn(move || {
         while !flag.load(Ordering::Relaxed) {
             match listener.accept() {
-                Ok((tcp, peer)) => {
-                    let (tls, handler) = (tls.clone(), handler.clone());
-                    thread::spawn(move || {
-                        let _ = connection(tcp, peer, tls, &handler);
-                    });
-                }
+                Ok((tcp, peer)) => accepted(tcp, peer, &flag),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     thread::sleep(Duration::from_millis(10));
                 }
