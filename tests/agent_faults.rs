@@ -15,7 +15,7 @@ use common::Report;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use support::hostile::{self, Mode};
@@ -51,20 +51,9 @@ struct Agent {
 
 impl Agent {
     fn start(w: &World, root: &Path, port: u16, args: &[&str]) -> Agent {
-        let mut child = Command::new(support::netns::tool("ip"))
-            .args(["netns", "exec", w.ns()])
-            .arg(env!("CARGO_BIN_EXE_probe"))
-            .arg("daemon")
-            .arg("--root")
-            .arg(root)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(ARGS)
-            .args(args)
-            .env("NODE_NAME", "aks-np1-7")
-            .env_remove("PROBE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let args: Vec<&str> = ARGS.iter().chain(args).copied().collect();
+        let mut child = w
+            .daemon(root, port, "aks-np1-7", &args)
             .spawn()
             .expect("start probe daemon");
         let lines = common::forward_lines(child.stdout.take().unwrap(), |l| (Instant::now(), l));

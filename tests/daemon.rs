@@ -11,7 +11,7 @@ use common::{Report, metric, parse_metrics};
 use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
@@ -29,20 +29,10 @@ struct Agent {
 
 impl Agent {
     fn start(w: &World, root: &Path, port: u16, node: &str, args: &[&str]) -> Agent {
-        let mut cmd = Command::new(support::netns::tool("ip"));
-        cmd.args(["netns", "exec", w.ns()])
-            .arg(env!("CARGO_BIN_EXE_probe"))
-            .arg("daemon")
-            .arg("--root")
-            .arg(root)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("NODE_NAME", node)
-            .env_remove("PROBE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start probe daemon");
+        let mut child = w
+            .daemon(root, port, node, args)
+            .spawn()
+            .expect("start probe daemon");
         let lines = common::forward_lines(child.stdout.take().unwrap(), |l| l);
         // The agent's events are JSON on stderr; each must parse.
         let stderr = child.stderr.take().unwrap();

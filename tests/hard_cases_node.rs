@@ -555,16 +555,7 @@ struct Agent {
 impl Agent {
     fn start(w: &World, root: &NodeRoot, port: u16, args: &[&str]) -> Agent {
         let mut child = w
-            .command(env!("CARGO_BIN_EXE_probe"))
-            .arg("daemon")
-            .arg("--root")
-            .arg(root.path())
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("NODE_NAME", "node-1")
-            .env_remove("PROBE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .daemon(root.path(), port, "node-1", args)
             .stderr(Stdio::null())
             .spawn()
             .expect("start probe daemon");

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -587,6 +587,25 @@ mount --bind "$r/etc/hosts" /etc/hosts && exec "$@""#;
             .arg(root)
             .output()
             .expect("run probe")
+    }
+
+    /// `probe daemon` on `root` in the namespace as node `node`, its admin
+    /// server on `127.0.0.1:port`: stdin closed, stdout (report lines) and
+    /// stderr (events) piped, `PROBE_LOG` unset. No timeout wraps it, so the
+    /// child's pid is the agent's (its RSS, its descriptors, its SIGTERM).
+    pub fn daemon(&self, root: &Path, port: u16, node: &str, args: &[&str]) -> Command {
+        let mut cmd = self.ns.server_command(env!("CARGO_BIN_EXE_probe"));
+        cmd.arg("daemon")
+            .arg("--root")
+            .arg(root)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("NODE_NAME", node)
+            .env_remove("PROBE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
     }
 
     /// A path MTU black hole in front of host `name`: its packets longer
