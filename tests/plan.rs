@@ -2,6 +2,8 @@
 //! runtime reads it: the binary prints the endpoints the runtime would use,
 //! in its order, and touches no network (issue 4). Runs without root.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -23,23 +25,9 @@ fn root(files: &[(&str, String)]) -> tempfile::TempDir {
 }
 
 fn plan(root: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_probe"))
-        .arg("plan")
-        .args(args)
-        .arg("--json")
-        .arg("--root")
-        .arg(root)
-        .env_remove("HTTPS_PROXY")
-        .env_remove("HTTP_PROXY")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = args.to_vec();
+    args.push("--json");
+    let stdout = common::plan(root, &args);
     let v: Value = serde_json::from_str(&stdout).unwrap();
     // A plan has no verdicts: no status or code anywhere, and no stage run.
     assert!(v.get("status").is_none());

@@ -11,7 +11,7 @@
 mod common;
 mod support;
 
-use common::probe;
+use common::{plan, probe};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,27 +80,6 @@ fn root_only_hosts(root: &Path, registry: &str) {
     .unwrap();
 }
 
-fn plan(root: &Path, args: &[&str], json: bool) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_probe"))
-        .arg("plan")
-        .args(args)
-        .args(json.then_some("--json"))
-        .arg("--root")
-        .arg(root)
-        .env_remove("HTTPS_PROXY")
-        .env_remove("HTTP_PROXY")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn source<'a>(v: &'a Value, suffix: &str) -> &'a Value {
     v["config_sources"]
         .as_array()
@@ -115,8 +94,11 @@ fn plan_prints_the_version_containerd_prints() {
     let Some(bin) = containerd() else { return };
     let expected = printed_version(&bin);
     let root = node(Some(&bin));
-    let v: Value =
-        serde_json::from_str(&plan(root.path(), &["--registry", "registry.test"], true)).unwrap();
+    let v: Value = serde_json::from_str(&plan(
+        root.path(),
+        &["--registry", "registry.test", "--json"],
+    ))
+    .unwrap();
     assert_eq!(v["runtime"]["name"], "containerd", "{:#}", v["runtime"]);
     assert_eq!(
         v["runtime"]["version"],
@@ -126,7 +108,7 @@ fn plan_prints_the_version_containerd_prints() {
     );
     assert_eq!(v["runtime"]["source"], CONTAINERD);
     // The human plan says it too.
-    let text = plan(root.path(), &["--registry", "registry.test"], false);
+    let text = plan(root.path(), &["--registry", "registry.test"]);
     assert!(
         text.contains(&format!(
             "containerd {expected} (socket /run/containerd/containerd.sock; version from {CONTAINERD})"
@@ -142,8 +124,11 @@ fn containerd_1_6_ignores_a_hosts_toml_without_a_host_table() {
     let version = printed_version(&bin);
     let root = node(Some(&bin));
     root_only_hosts(root.path(), "plain.test:5000");
-    let v: Value =
-        serde_json::from_str(&plan(root.path(), &["--registry", "plain.test:5000"], true)).unwrap();
+    let v: Value = serde_json::from_str(&plan(
+        root.path(),
+        &["--registry", "plain.test:5000", "--json"],
+    ))
+    .unwrap();
     let t = &v["targets"][0];
     let urls: Vec<&str> = t["endpoints"]
         .as_array()
@@ -175,8 +160,11 @@ fn containerd_1_6_ignores_a_hosts_toml_without_a_host_table() {
 fn without_a_binary_the_newest_behaviour_is_assumed_and_said() {
     let root = node(None);
     root_only_hosts(root.path(), "plain.test:5000");
-    let v: Value =
-        serde_json::from_str(&plan(root.path(), &["--registry", "plain.test:5000"], true)).unwrap();
+    let v: Value = serde_json::from_str(&plan(
+        root.path(),
+        &["--registry", "plain.test:5000", "--json"],
+    ))
+    .unwrap();
     assert_eq!(
         v["runtime"],
         serde_json::json!({"name": "containerd", "version": null, "source": null})
@@ -196,7 +184,7 @@ fn without_a_binary_the_newest_behaviour_is_assumed_and_said() {
             .contains("containerd 1.6.x and 1.7.0-1.7.31 ignore this file"),
         "{s:#}"
     );
-    let text = plan(root.path(), &["--registry", "plain.test:5000"], false);
+    let text = plan(root.path(), &["--registry", "plain.test:5000"]);
     assert!(
         text.contains("runtime version unknown (no containerd binary found under the node root): the probe assumes the newest release's behaviour"),
         "{text}"

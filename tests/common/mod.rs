@@ -223,6 +223,28 @@ pub fn probe(
     }
 }
 
+/// `probe plan ARGS --root ROOT`, run here (a plan sends nothing) without
+/// the test environment's proxies: its stdout, the exit status being 0.
+pub fn plan(root: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_probe"))
+        .arg("plan")
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// One sample of a metrics page.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Sample {
