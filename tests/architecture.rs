@@ -12,6 +12,24 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
+/// Every `.rs` file below `root`, in path order.
+fn rust_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A file's code without its unit tests, block comments and line comments.
 fn code_of(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -319,27 +337,16 @@ fn advice_outside_the_table(file: &str, code: &str) -> Vec<String> {
 #[test]
 fn every_code_is_advised_from_the_one_table() {
     let mut found = Vec::new();
-    let mut stack = vec![src()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let rel = path
-                .strip_prefix(src())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if rel == "code.rs"
-                || rel == "verdict/advice.rs"
-                || path.extension().is_none_or(|e| e != "rs")
-            {
-                continue;
-            }
-            found.extend(advice_outside_the_table(&rel, &code_of(&path)));
+    for path in rust_files(&src()) {
+        let rel = path
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel == "code.rs" || rel == "verdict/advice.rs" {
+            continue;
         }
+        found.extend(advice_outside_the_table(&rel, &code_of(&path)));
     }
     assert!(
         found.is_empty(),
@@ -373,21 +380,13 @@ fn the_advice_check_sees_advice_written_elsewhere() {
 
 #[test]
 fn every_module_says_what_it_does() {
-    let mut stack = vec![src()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                assert!(
-                    text.trim_start().starts_with("//!"),
-                    "{} has no //! header",
-                    path.display()
-                );
-            }
-        }
+    for path in rust_files(&src()) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.trim_start().starts_with("//!"),
+            "{} has no //! header",
+            path.display()
+        );
     }
 }
 
@@ -412,31 +411,20 @@ fn probe_and_plan_share_one_setup() {
 /// the library, and is left out.
 fn crate_modules(root: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
+    for path in rust_files(root) {
+        let rel = path.strip_prefix(root).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        match parts.last().map(String::as_str) {
+            Some("main") if parts.len() == 1 => continue,
+            Some("lib" | "mod") => {
+                parts.pop();
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(root).unwrap().with_extension("");
-            let mut parts: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            match parts.last().map(String::as_str) {
-                Some("main") if parts.len() == 1 => continue,
-                Some("lib" | "mod") => {
-                    parts.pop();
-                }
-                _ => {}
-            }
-            out.insert(parts.join("::"), path);
+            _ => {}
         }
+        out.insert(parts.join("::"), path);
     }
     out
 }
