@@ -305,12 +305,10 @@ impl Agent {
 /// TLS): every endpoint the runtime would use failed (the verdict's fail),
 /// one of them there.
 fn fails_at_node(p: &run::Probed) -> bool {
-    let used: Vec<&EndpointOutcome> = p.outcomes.iter().filter(|o| o.skipped.is_none()).collect();
-    !used.is_empty()
-        && used.iter().all(|o| o.first_failure().is_some())
-        && used
-            .iter()
-            .any(|o| o.first_failure().is_some_and(|f| f.stage.is_node_local()))
+    !p.outcomes.iter().any(EndpointOutcome::is_ok)
+        && p.outcomes.iter().any(|o| {
+            o.skipped.is_none() && o.first_failure().is_some_and(|f| f.stage.is_node_local())
+        })
 }
 
 /// Between registry checks: the registry stages a node-local round left out
