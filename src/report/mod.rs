@@ -88,6 +88,8 @@ pub struct RuntimeReport {
     pub source: Option<String>,
     /// What gave the runtime away, e.g. `containerd (socket /run/containerd/containerd.sock)`.
     pub detected: String,
+    /// The evidence alone (`socket /run/containerd/containerd.sock`).
+    pub evidence: String,
     /// Why the version is unknown, when it is.
     pub unknown_why: Option<String>,
 }
@@ -99,6 +101,7 @@ impl From<&crate::config::node::NodeConfig> for RuntimeReport {
             version: node.release.version.as_ref().map(|v| v.text.clone()),
             source: node.release.source.clone(),
             detected: node.describe_runtime(),
+            evidence: node.evidence.clone(),
             unknown_why: node.release.unknown_why.clone(),
         }
     }
@@ -109,10 +112,7 @@ impl RuntimeReport {
     /// from /usr/bin/containerd)`, or the version marked unknown.
     #[must_use]
     pub fn line(&self) -> String {
-        let evidence = self
-            .detected
-            .split_once(" (")
-            .map_or("", |(_, rest)| rest.trim_end_matches(')'));
+        let evidence = &self.evidence;
         match (&self.version, &self.source) {
             (Some(v), Some(src)) => format!("{} {v} ({evidence}; version from {src})", self.name),
             _ => format!("{}, version unknown ({evidence})", self.name),
@@ -132,5 +132,26 @@ impl RuntimeReport {
         Some(format!(
             "runtime version unknown{why}: the probe assumes the newest release's behaviour"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_line_keeps_evidence_that_ends_in_a_bracket() {
+        let rt = RuntimeReport {
+            name: "containerd",
+            version: None,
+            source: None,
+            detected: "containerd (kubelet runtime endpoint unix:///run/containerd/containerd.sock (/var/lib/kubelet/config.yaml))".to_owned(),
+            evidence: "kubelet runtime endpoint unix:///run/containerd/containerd.sock (/var/lib/kubelet/config.yaml)".to_owned(),
+            unknown_why: None,
+        };
+        assert_eq!(
+            rt.line(),
+            "containerd, version unknown (kubelet runtime endpoint unix:///run/containerd/containerd.sock (/var/lib/kubelet/config.yaml))"
+        );
     }
 }
