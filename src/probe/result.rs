@@ -612,14 +612,19 @@ impl RateLimit {
     /// The remaining count (Docker Hub sends `76;w=21600`).
     #[must_use]
     pub fn remaining_count(&self) -> Option<f64> {
-        self.remaining
-            .as_deref()?
-            .split(';')
-            .next()?
-            .trim()
-            .parse()
-            .ok()
+        leading_count(self.remaining.as_deref()?)
     }
+
+    /// The limit's count (Docker Hub sends `100;w=21600`).
+    #[must_use]
+    pub fn limit_count(&self) -> Option<f64> {
+        leading_count(self.limit.as_deref()?)
+    }
+}
+
+/// A rate-limit header's count, before any `;` parameters.
+fn leading_count(header: &str) -> Option<f64> {
+    header.split(';').next()?.trim().parse().ok()
 }
 
 /// One entry of distribution's error envelope, as reported.

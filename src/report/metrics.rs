@@ -179,7 +179,7 @@ fn rate_limit(t: &TargetReport) -> (Option<f64>, Option<f64>) {
         .filter_map(RateLimit::remaining_count)
         .next_back();
     let limit = rate_limits(t)
-        .filter_map(|r| leading_count(r.limit.as_deref()?))
+        .filter_map(RateLimit::limit_count)
         .next_back();
     (last, limit)
 }
@@ -198,12 +198,6 @@ fn rate_limits(t: &TargetReport) -> impl DoubleEndedIterator<Item = &RateLimit> 
         })
 }
 
-/// The count before any `;` parameters (Docker Hub sends `100;w=21600`),
-/// as `RateLimit::remaining_count` reads `remaining`.
-fn leading_count(header: &str) -> Option<f64> {
-    header.split(';').next()?.trim().parse().ok()
-}
-
 /// Seconds since the epoch.
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
@@ -211,7 +205,8 @@ fn unix(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-/// Write the metrics of `report` and `counters` in the `OpenMetrics` text format.
+/// Write the metrics of `report` and `counters` (which have taken `report`
+/// in, [`Counters::add_round`]) in the `OpenMetrics` text format.
 pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> io::Result<()> {
     let mut registry = Registry::default();
     let success = Family::<TargetLabels, Gauge>::default();
@@ -389,10 +384,7 @@ pub fn write(report: &Report, counters: &Counters, out: &mut impl io::Write) -> 
     // leaves out probe_ssl_earliest_cert_expiry without TLS. A NaN sample
     // would poison every aggregation across nodes (max, avg) and compare
     // false silently; an absent series is what `absent()` and staleness are for.
-    let skew = crate::verdict::clock_reading(report.targets.iter().flat_map(|t| &t.outcomes))
-        .map(|r| r.offset_seconds)
-        .or(counters.clock_skew_seconds);
-    if let Some(seconds) = skew {
+    if let Some(seconds) = counters.clock_skew_seconds {
         let g = FloatGauge::default();
         g.set(seconds as f64);
         registry.register(
