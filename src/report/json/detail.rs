@@ -228,17 +228,10 @@ fn mss_retry(r: &MssRetry) -> Value {
 /// A `Date` header beside the node's clock: both as RFC 3339, and the
 /// node's clock minus the server's in seconds.
 fn server_date(d: &ServerDate) -> Value {
-    let at = |t: std::time::SystemTime| {
-        rfc3339(
-            time::OffsetDateTime::from(t)
-                .replace_nanosecond(0)
-                .unwrap_or(time::OffsetDateTime::from(t)),
-        )
-    };
     json!({
         "host": d.host,
-        "server": at(d.server),
-        "node": at(d.node),
+        "server": super::rfc3339(d.server),
+        "node": super::rfc3339(d.node),
         "offset_seconds": d.offset_seconds(),
     })
 }
