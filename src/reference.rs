@@ -373,7 +373,7 @@ pub fn remarks(input: &str, parsed: &Reference) -> Vec<String> {
 pub fn remarks_with_known(input: &str, parsed: &Reference, known: &[KnownHost]) -> Vec<String> {
     let mut out = Vec::new();
     if let Some((meant, k)) = meant_reference(input, parsed, known) {
-        let first = input.split_once('/').map_or(input, |(f, _)| f);
+        let first = domain_part(input);
         out.push(format!(
             "`{input}` has no registry host, so it is Docker Hub's `{parsed}`; but {from} has credentials or config for `{host}`, whose first label is `{first}`: the image most likely meant is `{meant}`",
             from = k.from,

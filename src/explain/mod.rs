@@ -64,8 +64,9 @@ pub fn read_message(arg: &str, stdin: &mut dyn Read) -> io::Result<String> {
 /// Explain one message (any number of lines).
 #[must_use]
 pub fn explain(message: &str) -> Explanation {
-    let mut e = explain_message(message);
-    if let Some(meant) = meant_in_message(&unescape(message), e.image.as_deref()) {
+    let text = unescape(message);
+    let mut e = explain_text(&text);
+    if let Some(meant) = meant_in_message(&text, e.image.as_deref()) {
         e.hint = format!("{meant}; {}", e.hint);
     }
     e
@@ -86,7 +87,7 @@ fn meant_in_message(text: &str, image: Option<&str>) -> Option<String> {
             let word = word
                 .trim_start_matches("https://")
                 .trim_start_matches("http://");
-            let host = word.split('/').next()?.trim_end_matches([':', '.']);
+            let host = crate::reference::domain_part(word).trim_end_matches([':', '.']);
             (host.contains('.') && crate::reference::is_dns_name(host.split(':').next()?)).then(
                 || crate::reference::KnownHost {
                     host: host.to_owned(),
@@ -102,16 +103,16 @@ fn meant_in_message(text: &str, image: Option<&str>) -> Option<String> {
     ))
 }
 
-fn explain_message(message: &str) -> Explanation {
-    let text = unescape(message);
+/// [`explain`] of the message's unescaped text.
+fn explain_text(text: &str) -> Explanation {
     let lower = text.to_ascii_lowercase();
-    let facts = Facts::of(&text, &lower);
+    let facts = Facts::of(text, &lower);
     for pattern in PATTERNS {
         let Some((start, end)) = pattern.find.iter().find_map(|f| find(&lower, *f)) else {
             continue;
         };
-        let end = clause_end(&text, end);
-        return judged(pattern, &text, &lower, start, end, facts);
+        let end = clause_end(text, end);
+        return judged(pattern, text, &lower, start, end, facts);
     }
     let quiet = QUIET
         .iter()

@@ -104,7 +104,7 @@ fn known_hosts(
     }
     for p in &node.kubelet.providers {
         for m in &p.provider.match_images {
-            let host = m.split('/').next().unwrap_or(m);
+            let host = crate::reference::domain_part(m);
             if !host.contains('*') {
                 out.push(KnownHost {
                     host: host.to_owned(),

@@ -377,7 +377,7 @@ pub async fn run(
 fn cache_key(cache_key_type: &str, image: &str) -> String {
     match cache_key_type {
         "Image" => image.to_owned(),
-        "Registry" => image.split('/').next().unwrap_or(image).to_owned(),
+        "Registry" => crate::reference::domain_part(image).to_owned(),
         _ => "global".to_owned(),
     }
 }

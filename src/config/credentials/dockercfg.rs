@@ -50,6 +50,12 @@ pub struct AuthEntry {
 }
 
 impl AuthEntry {
+    /// Whether the entry holds a credential itself ([`Self::credential`]
+    /// gives one), not only a key a helper fills.
+    fn has_credential(&self) -> bool {
+        self.password.is_some() || !self.username.is_empty() || self.identity_token.is_some()
+    }
+
     /// The credential this entry gives, if it has one we can use.
     fn credential(&self, label: &str) -> Option<Credential> {
         let secret = if let Some(token) = &self.identity_token {
@@ -484,6 +490,16 @@ fn glob_match(pat: &[u8], s: &[u8]) -> Option<bool> {
 /// The key the kubelet files Docker Hub's credentials under (keyring.go `defaultRegistryHost`).
 const DEFAULT_REGISTRY_HOST: &str = "index.docker.io";
 
+/// The host whose helper a Docker CLI config consults for `image`:
+/// `docker.io` for Docker Hub's names, else the reference's domain.
+fn helper_host(image: &str) -> &str {
+    if is_default_registry_match(image) {
+        "docker.io"
+    } else {
+        crate::reference::domain_part(image)
+    }
+}
+
 /// keyring.go `isDefaultRegistryMatch`: would this image be pulled from Docker Hub?
 fn is_default_registry_match(image: &str) -> bool {
     let (first, rest) = match image.split_once('/') {
@@ -666,16 +682,9 @@ impl DockerConfig {
     /// there and kept by a credential helper. Only keys are looked at.
     #[must_use]
     pub fn held_for(&self, image: &str) -> Option<Held> {
-        let host = if is_default_registry_match(image) {
-            "docker.io"
-        } else {
-            image.split('/').next().unwrap_or(image)
-        };
+        let host = helper_host(image);
         let hits = self.matching_entries(image);
-        if hits
-            .iter()
-            .any(|e| e.password.is_some() || !e.username.is_empty() || e.identity_token.is_some())
-        {
+        if hits.iter().any(|e| e.has_credential()) {
             return Some(Held::Inline);
         }
         // `docker login` with a helper leaves an empty `auths` entry; a
@@ -696,11 +705,7 @@ impl DockerConfig {
     #[must_use]
     pub fn remarks(&self, image: &str) -> Vec<String> {
         let mut out = Vec::new();
-        let host = if is_default_registry_match(image) {
-            "docker.io"
-        } else {
-            image.split('/').next().unwrap_or(image)
-        };
+        let host = helper_host(image);
         let hits = self.matching_entries(image);
         if let Some((which, helper)) = self.helper_source(host) {
             out.push(format!(

@@ -752,7 +752,7 @@ fn legacy_hosts(
             let url = if e.contains("://") {
                 e.clone()
             } else {
-                let host = e.split('/').next().unwrap_or("");
+                let host = crate::reference::domain_part(e);
                 format!("{}://{e}", default_scheme(host))
             };
             urls.push((url, Some(m.line)));
