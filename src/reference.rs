@@ -331,6 +331,21 @@ pub struct KnownHost {
     pub from: String,
 }
 
+/// `(first, rest)` of `input` when it is written without a registry (so it
+/// is Docker Hub's) and its first component could be a registry host's
+/// first label: the only names [`meant_reference`] can read another in.
+#[must_use]
+pub fn host_like_hub_name<'a>(input: &'a str, parsed: &Reference) -> Option<(&'a str, &'a str)> {
+    if parsed.domain != DOCKER_HUB {
+        return None;
+    }
+    let (first, rest) = input.split_once('/')?;
+    if first.contains(['.', ':']) || first == "localhost" || first == "library" {
+        return None;
+    }
+    Some((first, rest))
+}
+
 /// The image `input` most likely meant, when it was written without a
 /// registry (so it is Docker Hub's) and its first path component is the
 /// first label of a registry host the node or the pod knows:
@@ -343,13 +358,7 @@ pub fn meant_reference<'a>(
     parsed: &Reference,
     known: &'a [KnownHost],
 ) -> Option<(String, &'a KnownHost)> {
-    if parsed.domain != DOCKER_HUB {
-        return None;
-    }
-    let (first, rest) = input.split_once('/')?;
-    if first.contains(['.', ':']) || first == "localhost" || first == "library" {
-        return None;
-    }
+    let (first, rest) = host_like_hub_name(input, parsed)?;
     known.iter().find_map(|k| {
         let host = k.host.as_str();
         let label = host.split(['.', ':']).next().unwrap_or(host);

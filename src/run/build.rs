@@ -30,10 +30,17 @@ pub fn targets(
     sources: &mut Vec<Source>,
 ) -> Vec<Target> {
     let mut out = Vec::new();
-    let known = if settings.images.is_empty() {
-        Vec::new()
-    } else {
+    // The hosts the node knows name the image meant, for Docker Hub names
+    // only; read (certs.d included) only when there is such a name.
+    let may_mean_another = settings
+        .images
+        .iter()
+        .zip(&settings.image_inputs)
+        .any(|(r, input)| crate::reference::host_like_hub_name(input, r).is_some());
+    let known = if may_mean_another {
         known_hosts(root, node, creds)
+    } else {
+        Vec::new()
     };
     for (reference, input) in settings.images.iter().zip(&settings.image_inputs) {
         let (mut t, s) = node.target(root, &reference.domain, Some(reference));
