@@ -276,19 +276,20 @@ fn judge_outcomes(target: &Target, all: &[EndpointOutcome]) -> Verdict {
             let _ = write!(message, " (also failed: {})", others.join(", "));
         }
     }
-    let mut hints = vec![hint(code, failure, chosen, target)];
     // Credentials the node has and the kubelet skips replace the generic
     // "create an imagePullSecret": they say why, and list it among the fixes.
-    if code == Code::AuthRequired
+    let mut hints: Vec<String> = if code == Code::AuthRequired
         && withheld(chosen).is_none()
         && !target.unread_credentials.is_empty()
     {
-        hints = target
+        target
             .unread_credentials
             .iter()
             .map(|u| unread_credentials_hint(u, &target.registry))
-            .collect();
-    }
+            .collect()
+    } else {
+        vec![hint(code, failure, chosen, target)]
+    };
     if let Some(lp) = &target.login_proxy
         && matches!(failure.stage, Stage::Dns | Stage::Tcp)
     {
