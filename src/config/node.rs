@@ -47,7 +47,8 @@ pub struct NodeConfig {
     /// The proxy a login shell on the node has (`/etc/environment`,
     /// `/etc/profile.d`), which the runtime does not inherit.
     pub login_proxy: proxy::ProxyEnv,
-    /// The runtime's systemd unit and its files, for a proxy drop-in hint.
+    /// The runtime's systemd unit and its files, for a proxy drop-in hint
+    /// (read only when the login environment names a proxy).
     pub runtime_unit: Option<(String, Vec<String>)>,
     /// The runtime's registry config, behind the one shape all runtimes share.
     backend: Arc<dyn RuntimeConfig>,
@@ -141,11 +142,16 @@ pub fn discover(root: &HostRoot) -> (NodeConfig, Vec<Source>) {
     push_unique(&mut sources, s);
     // Listed only when the login environment names a proxy at all.
     let (login_proxy, s) = proxy::login_env::discover(root);
-    if login_proxy.https_proxy.is_some() || login_proxy.http_proxy.is_some() {
+    let login_names_proxy = login_proxy.https_proxy.is_some() || login_proxy.http_proxy.is_some();
+    if login_names_proxy {
         push_unique(&mut sources, s);
     }
-    let runtime_unit =
-        proxy::daemon_env::runtime_unit(root, daemon).map(|(u, files)| (u.to_owned(), files));
+    // The runtime's unit is named only beside a login proxy (`login_proxy_for`).
+    let runtime_unit = if login_names_proxy {
+        proxy::daemon_env::runtime_unit(root, daemon).map(|(u, files)| (u.to_owned(), files))
+    } else {
+        None
+    };
     if let Some((path, at)) = &kubelet.provider_config {
         let names: Vec<&str> = kubelet
             .providers
@@ -287,10 +293,7 @@ impl NodeConfig {
             .find(|e| e.role == crate::target::Role::Upstream)
             .or(endpoints.first())?;
         proxy::proxy_for(&self.login_proxy, ep.scheme.as_str(), &ep.host, ep.port)?;
-        let var = match ep.scheme {
-            crate::target::Scheme::Https => self.login_proxy.https_proxy.as_ref(),
-            crate::target::Scheme::Http => self.login_proxy.http_proxy.as_ref(),
-        }?;
+        let var = self.login_proxy.var_for(ep.scheme.as_str())?;
         let (unit, unit_files) = self
             .runtime_unit
             .clone()

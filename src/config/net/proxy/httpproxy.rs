@@ -20,11 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub fn proxy_for(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> Option<ProxyUrl> {
     // HTTPS_PROXY only for https, HTTP_PROXY only for http; any other scheme is direct.
     // The CGI rule (REQUEST_METHOD set) cannot apply to a runtime daemon.
-    let var = match scheme {
-        "https" => env.https_proxy.as_ref(),
-        "http" => env.http_proxy.as_ref(),
-        _ => None,
-    }?;
+    let var = env.var_for(scheme)?;
     let proxy = parse_proxy(var.value.expose())?;
     let no_proxy = NoProxy::parse(env.no_proxy.as_ref().map_or("", |v| v.value.expose()));
     no_proxy.use_proxy(host, port).then_some(proxy)

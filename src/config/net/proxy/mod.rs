@@ -81,6 +81,17 @@ pub struct ProxyEnv {
 }
 
 impl ProxyEnv {
+    /// The variable Go's `httpproxy` reads for `scheme`: `HTTPS_PROXY` for
+    /// https, `HTTP_PROXY` for http, none for any other.
+    #[must_use]
+    pub fn var_for(&self, scheme: &str) -> Option<&ProxyVar> {
+        match scheme {
+            "https" => self.https_proxy.as_ref(),
+            "http" => self.http_proxy.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Resolve from a daemon's environment the way `httpproxy.FromEnvironment` does.
     #[must_use]
     pub fn from_env(env: &EnvMap) -> Self {
