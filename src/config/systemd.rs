@@ -264,11 +264,12 @@ fn apply_unit(
     user
 }
 
-/// An `ExecStart=` command line split into words as systemd's
-/// `config_parse_exec` does (`src/core/load-fragment.c`: `extract_first_word`
-/// with `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE`); variables stay literal. At a
-/// syntax error the words before it are kept, with the error.
-fn exec_words(value: &str) -> (Vec<String>, Option<&'static str>) {
+/// A value split into words by `extract_first_word` with
+/// `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE`, as systemd splits an `ExecStart=`
+/// command line (`config_parse_exec`, `src/core/load-fragment.c`) and an
+/// `UnsetEnvironment=` list; variables stay literal. At a syntax error the
+/// words before it are kept, with the error.
+fn words(value: &str) -> (Vec<String>, Option<&'static str>) {
     let mut words = Vec::new();
     let mut rest = value.as_bytes();
     loop {
@@ -579,7 +580,7 @@ pub fn parse_unit_file(text: &str) -> UnitSettings {
                     });
                     continue;
                 }
-                let (mut argv, err) = exec_words(&e.value);
+                let (mut argv, err) = words(&e.value);
                 if let Some(first) = argv.first_mut() {
                     *first = first
                         .trim_start_matches(['-', '@', ':', '+', '!'])
@@ -603,19 +604,13 @@ pub fn parse_unit_file(text: &str) -> UnitSettings {
                     env.unset.clear();
                     continue;
                 }
-                let mut rest = e.value.as_bytes();
-                loop {
-                    match extract_first_word(&mut rest) {
-                        Ok(Some(w)) => env.unset.push(String::from_utf8_lossy(&w).into_owned()),
-                        Ok(None) => break,
-                        Err(err) => {
-                            env.errors.push((
-                                e.line,
-                                format!("UnsetEnvironment=: {err}, rest of the line ignored"),
-                            ));
-                            break;
-                        }
-                    }
+                let (names, err) = words(&e.value);
+                env.unset.extend(names);
+                if let Some(err) = err {
+                    env.errors.push((
+                        e.line,
+                        format!("UnsetEnvironment=: {err}, rest of the line ignored"),
+                    ));
                 }
             }
             _ => {}
