@@ -497,31 +497,33 @@ pub fn discover(root: &HostRoot) -> (ContainerdConfig, Vec<Source>) {
     (merged, sources)
 }
 
+/// Whether the node's containerd is `major.minor` or later; when its release
+/// is unknown, whether the config is written for the newest (version 3).
+fn release_at_least(cfg: &ContainerdConfig, major: u32, minor: u32) -> bool {
+    cfg.release
+        .as_ref()
+        .map_or(cfg.version >= 3, |v| v.at_least(major, minor, 0))
+}
+
 /// Whether containerd 2.x's config rules apply: the node's release says so,
 /// or, when it is unknown, the config does (version 3 is read by 2.x only;
 /// a version 1/2 file is written for 1.x, and predicting 2.x's rules for it,
 /// such as dropping `configs.tls`, would flip verdicts on no evidence).
 fn rules_2x(cfg: &ContainerdConfig) -> bool {
-    cfg.release
-        .as_ref()
-        .map_or(cfg.version >= 3, |v| v.major >= 2)
+    release_at_least(cfg, 2, 0)
 }
 
 /// Whether containerd fills in its default `config_path` (2.2+: the CRI
 /// images plugin's `DefaultImageConfig`, containerd#12808): by release when
 /// known, else the newest behaviour for a version 3 config.
 fn defaults_config_path(cfg: &ContainerdConfig) -> bool {
-    cfg.release
-        .as_ref()
-        .map_or(cfg.version >= 3, |v| v.at_least(2, 2, 0))
+    release_at_least(cfg, 2, 2)
 }
 
 /// Whether the CRI plugin pulls through the transfer service (2.1+), which
 /// reads `config_path` as one directory.
 fn pulls_via_transfer(cfg: &ContainerdConfig) -> bool {
-    cfg.release
-        .as_ref()
-        .map_or(cfg.version >= 3, |v| v.at_least(2, 1, 0))
+    release_at_least(cfg, 2, 1)
 }
 
 /// The `config_path` list containerd uses, if it uses one: the configured
@@ -692,7 +694,7 @@ fn release_findings(cfg: &ContainerdConfig, v: &Version, file: &str) -> Vec<Sour
         // version" since containerd 00347b7fa (1.7.17) / 38607b59c (1.6.32);
         // before, a version 3 file loads as version 2 and the 2.x plugin
         // names (io.containerd.cri.v1.images) are unknown plugins.
-        let refuses = v.at_least(1, 7, 17) || (v.major == 1 && v.minor == 6 && v.patch >= 32);
+        let refuses = v.at_least(1, 7, 17) || v.in_series_from(1, 6, 32);
         let message = if refuses {
             format!(
                 "containerd {v} refuses config version 3 (\"unsupported config version `3`\", since 1.6.32/1.7.17) and does not start: \

@@ -581,7 +581,7 @@ pub fn configure(registry_host: &str, dir: Option<&HostDir>, root: &HostRoot) ->
 /// tls configured", containerd 79772a0dd; backported as 6b5912220 to 1.6.25
 /// and 7779ce64e to 1.7.7). Older releases use plain http as written.
 fn tls_first_for_http_hosts(release: Option<&Version>) -> bool {
-    release.is_none_or(|v| v.at_least(1, 7, 7) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+    release.is_none_or(|v| v.at_least(1, 7, 7) || v.in_series_from(1, 6, 25))
 }
 
 /// Whether a release picks a localhost registry's scheme by its port
@@ -589,7 +589,7 @@ fn tls_first_for_http_hosts(release: Option<&Version>) -> bool {
 /// as 51df21d09, 1.7.8 as 35c7634e3). Older releases use plain http with
 /// verification off for every localhost registry.
 fn localhost_scheme_by_port(release: Option<&Version>) -> bool {
-    release.is_none_or(|v| v.at_least(1, 7, 8) || (v.major == 1 && v.minor == 6 && v.patch >= 25))
+    release.is_none_or(|v| v.at_least(1, 7, 8) || v.in_series_from(1, 6, 25))
 }
 
 /// [`configure`] as the node's containerd `release` does it (`None`: the
@@ -832,7 +832,7 @@ fn cert_files_dir(root: &HostRoot, dir: &Path) -> (HostDir, Source) {
 /// b5615caf1, 2023-09-22, returns an empty list).
 #[must_use]
 pub fn ignores_root_only(v: &Version) -> bool {
-    v.major < 2 && !v.at_least(1, 7, 32)
+    !v.at_least(1, 7, 32)
 }
 
 /// The hosts for `registry_host` from a `config_path` list, in containerd's

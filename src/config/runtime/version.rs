@@ -142,10 +142,11 @@ impl Version {
         self.numbers() >= (major, minor, patch)
     }
 
-    /// Whether this release is in `major.minor.x` with `x <= patch`.
+    /// Whether this release is in `major.minor.x` with `x >= patch`: it has
+    /// a fix backported to that series at `patch`.
     #[must_use]
-    pub fn in_series_up_to(&self, major: u32, minor: u32, patch: u32) -> bool {
-        self.major == major && self.minor == minor && self.patch <= patch
+    pub fn in_series_from(&self, major: u32, minor: u32, patch: u32) -> bool {
+        self.major == major && self.minor == minor && self.patch >= patch
     }
 
     fn numbers(&self) -> (u32, u32, u32) {
@@ -1064,7 +1065,7 @@ mod tests {
         }
         let k3s = Version::parse("1.7.23-k3s1").unwrap();
         assert!(k3s.at_least(1, 7, 23) && !k3s.at_least(1, 7, 24));
-        assert!(k3s.in_series_up_to(1, 7, 31));
+        assert!(k3s.in_series_from(1, 7, 0) && !k3s.at_least(1, 7, 32));
         assert!(Version::parse("1.7.32").unwrap() > k3s);
     }
 
