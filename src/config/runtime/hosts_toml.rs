@@ -8,7 +8,7 @@
 //! `config_unix.go` (`hostPaths`), so the endpoints come out in the order and
 //! with the schemes containerd itself would use, one [`HostEntry`] each.
 //!
-//! [`parse`] takes `&str` and never touches the disk; only [`discover_hosts`],
+//! [`parse`] takes `&str` and never touches the disk; only [`discover_hosts_for`],
 //! [`load_host_dir`] and [`registries`] read files, always through
 //! [`HostRoot`]. Paths written inside `hosts.toml` are node paths and are
 //! re-rooted with [`HostRoot::resolve`] when endpoints are built. A
@@ -836,20 +836,11 @@ pub fn ignores_root_only(v: &Version) -> bool {
 }
 
 /// The hosts for `registry_host` from a `config_path` list, in containerd's
-/// order, each an endpoint with its HTTP-fallback flag and dial timeout.
-#[must_use]
-pub fn discover_hosts(
-    root: &HostRoot,
-    config_paths: &[String],
-    registry_host: &str,
-) -> (Vec<HostEntry>, Vec<Source>) {
-    discover_hosts_for(root, config_paths, registry_host, None)
-}
-
-/// [`discover_hosts`] as the node's containerd `release` reads the
-/// directory (`None`: unknown, the newest release's behaviour): a release
-/// that ignores a root-only `hosts.toml` gets the certificate-file fallback,
-/// and the file an `error` saying what that release does instead.
+/// order, each an endpoint with its HTTP-fallback flag and dial timeout, as
+/// the node's containerd `release` reads the directory (`None`: unknown, the
+/// newest release's behaviour): a release that ignores a root-only
+/// `hosts.toml` gets the certificate-file fallback, and the file an `error`
+/// saying what that release does instead.
 #[must_use]
 pub fn discover_hosts_for(
     root: &HostRoot,
@@ -864,23 +855,17 @@ pub fn discover_hosts_for(
         );
     };
     let (host_dir, mut sources) = load_host_dir(root, &dir);
-    let Some(file) = host_dir
+    // A `hosts.toml` without a `[host]` table, and a release that ignores it.
+    let root_only = host_dir
         .file
         .clone()
-        .filter(|_| !host_dir.hosts.has_host_tree)
-    else {
-        return (
-            configure_for(registry_host, Some(&host_dir), root, release),
-            sources,
-        );
-    };
-    let shown = file.display().to_string();
-    let Some(v) = release.filter(|v| ignores_root_only(v)) else {
-        if release.is_none() {
+        .filter(|_| !host_dir.hosts.has_host_tree);
+    let (Some(file), Some(v)) = (&root_only, release.filter(|v| ignores_root_only(v))) else {
+        if let (Some(file), None) = (&root_only, release) {
             crate::config::merge_sources(
                 &mut sources,
                 [Source::warning(
-                    &shown,
+                    file.display().to_string(),
                     "hosts.toml",
                     "no [host] table: containerd 1.6.x and 1.7.0-1.7.31 ignore this file (containerd#10027); the node's \
                  containerd version is unknown, so the probe reads it as newer releases do",
@@ -892,6 +877,7 @@ pub fn discover_hosts_for(
             sources,
         );
     };
+    let shown = file.display().to_string();
     let (fallback, certs) = cert_files_dir(root, &dir);
     let hosts = configure_for(registry_host, Some(&fallback), root, Some(v));
     let with = match hosts.last().map(|h| &h.endpoint) {
@@ -961,7 +947,7 @@ mod tests {
         config_paths: &[String],
         registry_host: &str,
     ) -> (Vec<Endpoint>, Vec<Source>) {
-        let (hosts, sources) = discover_hosts(root, config_paths, registry_host);
+        let (hosts, sources) = discover_hosts_for(root, config_paths, registry_host, None);
         (hosts.into_iter().map(|h| h.endpoint).collect(), sources)
     }
 
