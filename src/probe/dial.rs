@@ -182,34 +182,29 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
     }
     let mut chain = Vec::new();
     if spec.scheme == Scheme::Https {
-        let (mut stage, tls_io) = if time_only {
-            let (stage, io, presented) = tls::handshake_ignoring_time(
-                io,
-                spec.host,
-                spec.tls,
-                &ctx.trust,
-                ctx.stage_timeout(),
-            )
-            .await;
+        let (mut stage, tls_io, presented) = tls::handshake_with(
+            io,
+            spec.host,
+            spec.tls,
+            &ctx.trust,
+            ctx.stage_timeout(),
+            time_only,
+        )
+        .await;
+        if time_only {
             chain = presented;
-            (stage, io)
-        } else {
-            tls::handshake(io, spec.host, spec.tls, &ctx.trust, ctx.stage_timeout()).await
-        };
-        if tls_io.is_none() && !time_only {
+        } else if tls_io.is_none() {
             mtu_check(ctx, spec, connected, &mut stage).await;
         }
         stages.push(stage);
-        match tls_io {
-            Some(t) => io = t,
-            None => {
-                return Dialed {
-                    stages,
-                    io: None,
-                    chain,
-                };
-            }
-        }
+        let Some(t) = tls_io else {
+            return Dialed {
+                stages,
+                io: None,
+                chain,
+            };
+        };
+        io = t;
     }
     Dialed {
         stages,

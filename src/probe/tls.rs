@@ -59,6 +59,20 @@ fn webpki_verifier(roots: Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier
         .ok()
 }
 
+/// The verifier of the node's CA set plus an endpoint's `ca` files: the
+/// node's own, built once, when the endpoint adds none.
+fn verifier_with(
+    trust: &TrustStore,
+    ca_certs: Vec<CertificateDer<'static>>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    if ca_certs.is_empty() {
+        return trust.verifier.clone();
+    }
+    let mut roots = (*trust.roots).clone();
+    roots.add_parsable_certificates(ca_certs);
+    webpki_verifier(Arc::new(roots))
+}
+
 /// The node's CA set, built once per run and shared by every handshake.
 pub struct TrustStore {
     roots: Arc<RootCertStore>,
@@ -367,14 +381,7 @@ pub fn verify_at(
     at: std::time::SystemTime,
 ) -> Result<(), String> {
     let (ca_certs, _, _) = load_ca_files(settings);
-    let verifier = if ca_certs.is_empty() {
-        trust.verifier.clone()
-    } else {
-        let mut roots = (*trust.roots).clone();
-        roots.add_parsable_certificates(ca_certs);
-        webpki_verifier(Arc::new(roots))
-    };
-    let verifier = verifier.ok_or("the node trusts no CA")?;
+    let verifier = verifier_with(trust, ca_certs).ok_or("the node trusts no CA")?;
     let (leaf, intermediates) = chain.split_first().ok_or("no certificate presented")?;
     let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
     let since = at
@@ -508,24 +515,14 @@ pub async fn handshake(
     trust: &TrustStore,
     timeout: Duration,
 ) -> (StageResult, Option<BoxIo>) {
-    let (stage, io, _) = run_handshake(io, server_name, settings, trust, timeout, false).await;
+    let (stage, io, _) = handshake_with(io, server_name, settings, trust, timeout, false).await;
     (stage, io)
 }
 
-/// [`handshake`], but a chain whose only fault is its dates is accepted, and
-/// the presented chain comes back too. For the clock check only: nothing
-/// secret may be sent over the stream it returns.
-pub async fn handshake_ignoring_time(
-    io: BoxIo,
-    server_name: &str,
-    settings: &TlsSettings,
-    trust: &TrustStore,
-    timeout: Duration,
-) -> (StageResult, Option<BoxIo>, Vec<CertificateDer<'static>>) {
-    run_handshake(io, server_name, settings, trust, timeout, true).await
-}
-
-async fn run_handshake(
+/// [`handshake`], with the presented chain; with `time_only`, a chain whose
+/// only fault is its dates is accepted. That is for the clock check only:
+/// nothing secret may be sent over the stream it returns.
+pub async fn handshake_with(
     io: BoxIo,
     server_name: &str,
     settings: &TlsSettings,
@@ -578,13 +575,8 @@ async fn run_handshake(
     let slot: Slot = Arc::default();
     // Files that failed to load add no root, so they cannot have vouched.
     let has_ca_files = !ca_certs.is_empty();
-    let (combined, system) = if ca_certs.is_empty() {
-        (trust.verifier.clone(), None)
-    } else {
-        let mut roots = (*trust.roots).clone();
-        roots.add_parsable_certificates(ca_certs);
-        (webpki_verifier(Arc::new(roots)), trust.verifier.clone())
-    };
+    let system = has_ca_files.then(|| trust.verifier.clone()).flatten();
+    let combined = verifier_with(trust, ca_certs);
     let verifier = RecordingVerifier {
         combined,
         system,
