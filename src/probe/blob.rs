@@ -26,7 +26,7 @@ use super::dns;
 use super::manifest::accept_for;
 use super::registry_error::{classify, parse_errors, snippet};
 use super::result::{
-    BlobDetail, Detail, Hop, MssRetry, RedirectHost, Stage, StageResult, TcpDetail, first_failure,
+    BlobDetail, Detail, Hop, MssRetry, RedirectHost, Stage, StageResult, first_failure, tcp_address,
 };
 use super::session::Session;
 use super::tcp;
@@ -185,6 +185,11 @@ pub async fn run(
         {
             let (stages, c) = HostClient::connect_other(ctx, ep, scheme, &host, port).await;
             let why = first_failure(&stages);
+            // A handshake that only completed with a small MSS (dial's retry).
+            let code = match stages.iter().find(|s| s.is_fail()) {
+                Some(s) if s.code == Code::MtuBlackhole => Code::MtuBlackhole,
+                _ => Code::BlobUnreachable,
+            };
             detail.redirect_stages.push(RedirectHost {
                 host: authority(scheme, &host, port),
                 stages,
@@ -193,15 +198,6 @@ pub async fn run(
                 client.absorb(old);
             }
             if c.is_none() {
-                // A handshake that only completed with a small MSS (dial's retry).
-                let code = match detail
-                    .redirect_stages
-                    .last()
-                    .and_then(|h| h.stages.iter().find(|s| s.is_fail()))
-                {
-                    Some(s) if s.code == Code::MtuBlackhole => Code::MtuBlackhole,
-                    _ => Code::BlobUnreachable,
-                };
                 fail!(
                     code,
                     format!("blob data endpoint {host}:{port} unreachable: {why}")
@@ -226,10 +222,14 @@ pub async fn run(
                     dial_timeout: None,
                     ..DialSpec::for_endpoint(ep)
                 };
+                // The address the last redirect host's tcp stage connected to.
                 let addr = if on_registry {
                     None
                 } else {
-                    connected_address(&detail.redirect_stages)
+                    detail
+                        .redirect_stages
+                        .last()
+                        .and_then(|h| tcp_address(&h.stages))
                 };
                 let retry = match proxy {
                     None if Instant::now() < ctx.deadline => {
@@ -237,24 +237,21 @@ pub async fn run(
                     }
                     _ => None,
                 };
-                let completed = retry.as_ref().is_some_and(|r| r.completed);
-                let note = retry.as_ref().map(|r| r.summary.clone());
                 detail.mss_retry = retry;
-                if completed {
-                    let mss = detail.mss_retry.as_ref().map_or(0, |r| r.mss);
-                    fail!(
+                match &detail.mss_retry {
+                    Some(r) if r.completed => fail!(
                         Code::MtuBlackhole,
                         format!(
-                            "GET blob {} from {host} stalls after the answer's head (no complete answer within {}); with a segment size of {mss} bytes it completes: large packets from {host} are lost on the way (a path MTU black hole)",
+                            "GET blob {} from {host} stalls after the answer's head (no complete answer within {}); with a segment size of {} bytes it completes: large packets from {host} are lost on the way (a path MTU black hole)",
                             config.digest,
-                            humantime::format_duration(t)
+                            humantime::format_duration(t),
+                            r.mss
                         )
-                    );
-                }
-                match note {
-                    Some(n) => Err(Failure::Connection(format!(
-                        "{}; retried with a small segment size: {n} (so not a path-MTU problem)",
-                        Failure::Timeout(t)
+                    ),
+                    Some(r) => Err(Failure::Connection(format!(
+                        "{}; retried with a small segment size: {} (so not a path-MTU problem)",
+                        Failure::Timeout(t),
+                        r.summary
                     ))),
                     None => Err(Failure::Timeout(t)),
                 }
@@ -369,14 +366,6 @@ pub async fn run(
             bytes
         );
     }
-}
-
-/// The address the last redirect host's tcp stage connected to.
-fn connected_address(hosts: &[RedirectHost]) -> Option<SocketAddr> {
-    hosts.last()?.stages.iter().find_map(|s| match &s.detail {
-        Detail::Tcp(TcpDetail { address, .. }) => *address,
-        _ => None,
-    })
 }
 
 /// The stalled request once more, on `addr` (or the host's first address)

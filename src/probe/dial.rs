@@ -11,7 +11,7 @@ use super::dns;
 use super::io::BoxIo;
 use super::proxy;
 use super::result::{
-    Detail, MssRetry, ProxyBlame, ProxyDetail, SMALL_MSS, Stage, StageResult, TcpDetail,
+    Detail, MssRetry, ProxyBlame, ProxyDetail, SMALL_MSS, Stage, StageResult, tcp_address,
 };
 use super::tcp;
 use super::tls;
@@ -147,10 +147,7 @@ async fn dial_with(ctx: &Context, spec: DialSpec<'_>, time_only: bool) -> Dialed
     let Some(stream) = stream else {
         return Dialed::stopped(stages);
     };
-    let connected = match &stages.last().map(|s| &s.detail) {
-        Some(Detail::Tcp(TcpDetail { address, .. })) => *address,
-        _ => None,
-    };
+    let connected = tcp_address(&stages);
     let mut io: BoxIo = Box::new(stream);
     if let Some(proxy) = spec.proxy
         && spec.scheme == Scheme::Http

@@ -256,6 +256,15 @@ pub struct ClockCheck {
     pub error: Option<String>,
 }
 
+/// The address the tcp stage among `stages` connected to.
+#[must_use]
+pub fn tcp_address(stages: &[StageResult]) -> Option<SocketAddr> {
+    stages.iter().find_map(|s| match &s.detail {
+        Detail::Tcp(TcpDetail { address, .. }) => *address,
+        _ => None,
+    })
+}
+
 /// `stage CODE: summary` of the first failing stage, for a summary that says
 /// why another host (a token realm, a blob redirect) could not be reached;
 /// empty when none failed.
