@@ -357,7 +357,7 @@ async fn shared_ping(memory: &Memory, client: &mut HostClient<'_>, ep: &Endpoint
         .get_or_init(|| async {
             sent = true;
             let p = ping(client, ep).await;
-            (p.result, p.challenges)
+            (dated(p.result, client), p.challenges)
         })
         .await
         .clone();
@@ -587,7 +587,7 @@ async fn full_pass(
         None => ping(client, ep).await,
     };
     // The Date of this client's own request; a ping shared from another
-    // target keeps the one it read.
+    // target keeps the one its sender read (dated in `shared_ping`).
     if p.result.server_date.is_none() {
         p.result.server_date = client.last_date.take();
     }
@@ -638,8 +638,8 @@ async fn full_pass(
             }
         }
     };
-    let (mut auth_result, mut session) = auth::run(ctx, target, ep, client, &p.challenges).await;
-    auth_result.server_date = client.last_date.take();
+    let (auth_result, mut session) = auth::run(ctx, target, ep, client, &p.challenges).await;
+    let mut auth_result = dated(auth_result, client);
     if let (Some(facts), Detail::Auth(d)) = (identity_facts, &mut auth_result.detail) {
         d.identity = Some(facts);
     }
@@ -854,7 +854,14 @@ mod tests {
     #[tokio::test]
     async fn a_round_pings_an_endpoint_once_whatever_its_targets() {
         let server = serve(|s| match s.path() {
-            "/v2/" => registry_answer(),
+            "/v2/" => reply(
+                200,
+                &[
+                    ("Docker-Distribution-API-Version", "registry/2.0"),
+                    ("Date", "Sat, 05 Dec 2026 12:00:00 GMT"),
+                ],
+                "{}",
+            ),
             _ => reply(
                 404,
                 &[],
@@ -892,6 +899,8 @@ mod tests {
             for outcomes in &all {
                 let ping = outcomes[0].stage(Stage::Ping).unwrap();
                 assert_eq!(ping.status, Status::Ok, "{ping:?}");
+                // A shared answer keeps the Date its sender read.
+                assert!(ping.server_date.is_some(), "{ping:?}");
                 let manifest = outcomes[0].stage(Stage::Manifest).unwrap();
                 assert_eq!(manifest.code, Code::ImageNotFound, "{manifest:?}");
             }
