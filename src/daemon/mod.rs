@@ -192,10 +192,12 @@ impl Agent {
             .flat_map(|t| t.endpoints.iter().map(crate::target::Endpoint::url))
             .collect();
         self.memory.retain_endpoints(&endpoints);
+        // Each target's key, by index: probing and judging keep the order.
+        let keys: Vec<String> = targets.iter().map(key).collect();
         let mut why_not = Vec::with_capacity(targets.len());
-        let depths: Vec<Depth> = targets
+        let depths: Vec<Depth> = keys
             .iter()
-            .map(|t| match self.due(&t.to_string(), now) {
+            .map(|k| match self.due(k, now) {
                 Ok(()) => {
                     why_not.push(None);
                     Depth::Full
@@ -213,7 +215,7 @@ impl Agent {
         for (i, p) in probed.iter().enumerate() {
             if depths[i] == Depth::NodeLocal {
                 let ok = !fails_at_node(p);
-                let before = self.local_ok.get(&key(&p.target)).copied();
+                let before = self.local_ok.get(&keys[i]).copied();
                 if before.is_some_and(|b| b != ok) {
                     again.push(i);
                 }
@@ -235,19 +237,19 @@ impl Agent {
         }
         // A node-local round's registry stages are the last check's; then
         // every target is judged once.
-        for (p, why) in probed.iter_mut().zip(&why_not) {
-            self.local_ok.insert(key(&p.target), !fails_at_node(p));
+        for ((p, why), k) in probed.iter_mut().zip(&why_not).zip(&keys) {
+            self.local_ok.insert(k.clone(), !fails_at_node(p));
             if let Some(why) = why {
-                carry_over(p, self.last_check.get(&key(&p.target)), why);
+                carry_over(p, self.last_check.get(k), why);
             }
         }
         let reports = run::judge_all(probed);
         let mut any_registry = false;
-        for (r, why) in reports.iter().zip(&why_not) {
+        for ((r, why), k) in reports.iter().zip(&why_not).zip(&keys) {
             if why.is_none() {
                 any_registry = true;
                 self.last_check.insert(
-                    key(&r.target),
+                    k.clone(),
                     LastCheck {
                         at: now,
                         outcomes: r.outcomes.clone(),
@@ -258,7 +260,6 @@ impl Agent {
             }
         }
         // Forget targets that left the list.
-        let keys: Vec<String> = reports.iter().map(|r| key(&r.target)).collect();
         self.last_check.retain(|k, _| keys.contains(k));
         self.local_ok.retain(|k, _| keys.contains(k));
         let evidence = self.resolved_before(&reports, now);
@@ -275,7 +276,6 @@ impl Agent {
         reports: &[TargetReport],
         now: SystemTime,
     ) -> verdict::NodeEvidence {
-        use crate::probe::result::Stage;
         let mut failing = Vec::new();
         let current: Vec<&str> = reports
             .iter()
@@ -284,10 +284,10 @@ impl Agent {
         self.resolved.retain(|h, _| current.contains(&h.as_str()));
         for o in reports.iter().flat_map(|r| r.outcomes.iter()) {
             match o.stage(Stage::Dns).map(|s| s.status) {
-                Some(crate::probe::Status::Ok) => {
+                Some(Status::Ok) => {
                     self.resolved.insert(o.endpoint.host.clone(), now);
                 }
-                Some(crate::probe::Status::Fail) => failing.push(o.endpoint.host.clone()),
+                Some(Status::Fail) => failing.push(o.endpoint.host.clone()),
                 _ => {}
             }
         }
