@@ -355,9 +355,9 @@ fn searched(root_dir: &str) -> String {
 }
 
 /// Every `/home/<user>/<HOME_CONFIGS>` that parses, and root's own
-/// `/root/.docker/config.json` when the kubelet's `HOME` is not `/root`,
-/// with a warning source for each that has any registry in it. Only keys
-/// are read into findings.
+/// `/root/.docker/config.json`, but for the kubelet's own `HOME`'s
+/// `.docker/config.json`, with a warning source for each that has any
+/// registry in it. Only keys are read into findings.
 fn find_home_configs(
     root: &HostRoot,
     root_dir: &str,
@@ -374,9 +374,7 @@ fn find_home_configs(
         })
         .collect();
     homes.sort();
-    if home.0.as_deref() != Some("/root") {
-        homes.push("/root".to_owned());
-    }
+    homes.push("/root".to_owned());
     let mut out = Vec::new();
     for dir in homes {
         let why = if dir == "/root" {
@@ -392,7 +390,11 @@ fn find_home_configs(
             )
         };
         for rel in HOME_CONFIGS {
-            if dir == "/root" && rel != ".docker/config.json" {
+            // Root's podman file is CRI-O's to read; the kubelet's own
+            // `$HOME/.docker/config.json` is one it reads.
+            if (dir == "/root" && rel != ".docker/config.json")
+                || (home.0.as_deref() == Some(dir.as_str()) && rel == ".docker/config.json")
+            {
                 continue;
             }
             let path = format!("{dir}/{rel}");
@@ -1318,5 +1320,28 @@ mod tests {
             );
             assert!(k.unread_for("quay.io/x").is_empty());
         }
+    }
+
+    /// A kubelet run as a user (`User=kube`) reads that user's
+    /// `.docker/config.json`: it is not named as unread; another user's is.
+    #[test]
+    fn the_kubelets_own_home_is_not_unread() {
+        const CREDS: &str = r#"{"auths": {"quay.io": {"auth": "Zm9vOmJhcg=="}}}"#;
+        let r = Root::new();
+        r.put(
+            "/usr/lib/systemd/system/kubelet.service",
+            "[Service]\nUser=kube\nExecStart=/usr/bin/kubelet\n",
+        )
+        .put("/etc/passwd", "kube:x:999:999::/home/kube:/bin/sh\n")
+        .put("/home/kube/.docker/config.json", CREDS)
+        .put("/home/docker/.docker/config.json", CREDS);
+        let (k, _) = r.discover();
+        assert_eq!(k.home.0.as_deref(), Some("/home/kube"));
+        assert_eq!(
+            k.docker_config.as_ref().map(|(p, _)| p.as_str()),
+            Some("/home/kube/.docker/config.json")
+        );
+        let unread: Vec<&str> = k.home_configs.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(unread, ["/home/docker/.docker/config.json"]);
     }
 }
