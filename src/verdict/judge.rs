@@ -660,16 +660,15 @@ pub fn node_finding_with<'a>(
                 _ => None,
             })
     });
+    let asked = servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
     let (message, mut hint) = if all_proxy {
         (
             format!("this node reaches no registry: its proxy cannot be reached from any of the {n} targets ({listed})"),
             "check the proxy named in the runtime's HTTPS_PROXY/HTTP_PROXY (its systemd drop-in): it must be up and reachable from this node".to_owned(),
         )
     } else if all_dns && codes == [Code::DnsNxdomain] {
-        nxdomain_finding(&targets, n, servers, evidence)
+        nxdomain_finding(&targets, n, &asked, evidence)
     } else if all_dns {
-        let asked =
-            servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
         (
             format!(
                 "this node reaches no registry: every one of the {n} targets fails at DNS ({listed}) on the node's resolver {asked}"
@@ -808,10 +807,9 @@ fn clock_finding(targets: &[(&Target, &Verdict, &[EndpointOutcome])]) -> Option<
 fn nxdomain_finding(
     targets: &[(&Target, &Verdict, &[EndpointOutcome])],
     n: usize,
-    servers: Option<String>,
+    asked: &str,
     evidence: &NodeEvidence,
 ) -> (String, String) {
-    let asked = servers.unwrap_or_else(|| "the nameservers of <root>/etc/resolv.conf".to_owned());
     let mut failed: Vec<&str> = targets
         .iter()
         .flat_map(|(_, _, outcomes)| outcomes.iter())
