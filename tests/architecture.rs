@@ -12,6 +12,13 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
+/// Write `text` to `rel` under `root`, making its folders (a temp crate).
+fn put(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 /// Every `.rs` file below `root`, in path order.
 fn rust_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -586,11 +593,7 @@ fn no_import_circle_in_the_crate() {
 #[test]
 fn the_crate_graph_sees_a_circle_through_folders() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |p: &str, text: &str| {
-        let path = dir.path().join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |p: &str, text: &str| put(dir.path(), p, text);
     write("lib.rs", "//! x\npub mod a;\npub mod b;\n");
     write(
         "a/mod.rs",
@@ -639,11 +642,7 @@ fn config_does_not_know_probe() {
 #[test]
 fn the_config_check_sees_a_probe_import() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |p: &str, text: &str| {
-        let path = dir.path().join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |p: &str, text: &str| put(dir.path(), p, text);
     write("lib.rs", "//! x\npub mod config;\npub mod probe;\n");
     write("config/mod.rs", "//! config\npub mod net;\n");
     write(
